@@ -1,0 +1,77 @@
+//! The engine's error type.
+
+use thiserror::Error;
+
+/// Everything that can go wrong between a validated request and its last token.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum EngineError {
+    /// The requested model is not in the registry (or not allowed).
+    #[error("The model `{model}` does not exist or you do not have access to it.")]
+    ModelNotFound {
+        /// The name as the client sent it.
+        model: String,
+    },
+    /// No model was named and no default model is configured.
+    #[error("you must provide a model parameter (this server has no default model)")]
+    NoDefaultModel,
+    /// A request parameter is out of range or malformed.
+    #[error("{message}")]
+    InvalidParam {
+        /// The request field at fault.
+        param: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Prompt plus requested completion do not fit the context window.
+    #[error(
+        "This model's maximum context length is {n_ctx} tokens. However, you requested {} tokens ({prompt_tokens} in the messages, {max_tokens} in the completion). Please reduce the length of the messages or completion.",
+        prompt_tokens + max_tokens
+    )]
+    ContextLengthExceeded {
+        /// Tokens in the prompt.
+        prompt_tokens: u32,
+        /// Tokens requested for the completion.
+        max_tokens: u32,
+        /// The model's context window per sequence.
+        n_ctx: u32,
+    },
+    /// The chat template refused the conversation (its `raise_exception`).
+    #[error("{0}")]
+    TemplateRejected(String),
+    /// The model's work queue is full.
+    #[error("the server is overloaded: too many requests are waiting for model `{model}`")]
+    Overloaded {
+        /// The model whose queue is full.
+        model: String,
+    },
+    /// The model's worker is gone (it failed and will be reloaded on next use).
+    #[error("model `{model}` is not available right now; retry the request")]
+    Unavailable {
+        /// The model whose worker is gone.
+        model: String,
+    },
+    /// The model file could not be loaded.
+    #[error("model `{model}` could not be loaded: {reason}")]
+    ModelLoad {
+        /// The model id.
+        model: String,
+        /// Why (internal detail, logged; not sent to clients).
+        reason: String,
+    },
+    /// The model is of the wrong kind for the request (e.g. chat with an embedding model).
+    #[error("{0}")]
+    WrongModelKind(String),
+    /// llama.cpp failed to evaluate a batch.
+    #[error("decoding failed: {0}")]
+    Decode(String),
+    /// The worker thread panicked while serving this request.
+    #[error("the model worker failed while generating")]
+    WorkerFailed,
+}
+
+impl EngineError {
+    /// Shorthand for [`EngineError::InvalidParam`].
+    pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+        EngineError::InvalidParam { param: param.into(), message: message.into() }
+    }
+}

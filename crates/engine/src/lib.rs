@@ -1,0 +1,43 @@
+//! Hearth's engine: everything between a validated request and its tokens.
+//!
+//! The engine owns the model registry, request validation types, chat templates, and one
+//! worker thread per loaded model that schedules sequences into batches. It knows nothing of
+//! HTTP and nothing of llama.cpp: an inference library plugs in through [`backend::Backend`].
+//!
+//! Modules:
+//! - [`registry`], [`gguf`]: what models exist, read from GGUF headers without loading weights;
+//! - [`template`]: chat templates (Jinja via minijinja, or built-in);
+//! - [`sampling`], [`request`]: validated requests and the events that come back;
+//! - [`manager`]: lazy loading, worker threads, handles;
+//! - [`scheduler`]: pure slot and batch decisions; `worker` applies them;
+//! - [`stop`], [`utf8`]: stop strings and incremental detokenization.
+//!
+//! ```
+//! use hearth_engine::stop::StopMatcher;
+//! let mut m = StopMatcher::new(vec!["END".into()]);
+//! assert_eq!(m.push("abc EN").emit, "abc ");
+//! assert!(m.push("D").stopped);
+//! ```
+
+pub mod backend;
+pub mod error;
+pub mod gguf;
+pub mod manager;
+pub mod registry;
+pub mod request;
+pub mod sampling;
+pub mod scheduler;
+mod sequence;
+pub mod stop;
+pub mod template;
+pub mod utf8;
+mod worker;
+
+pub use backend::{Backend, BackendInfo, BackendLoader, BatchItem, LoadSpec, Token};
+pub use error::EngineError;
+pub use manager::{EngineSettings, ModelHandle, ModelManager};
+pub use registry::{ModelInfo, ModelKind, Registry, TemplateSource};
+pub use request::{Completion, Event, FinishReason, GenerateRequest, PromptInput};
+pub use sampling::{SamplingDefaults, SamplingInput, SamplingParams};
+pub use template::TemplateMessage;
+pub use worker::WorkerStats;

@@ -1,0 +1,230 @@
+//! The model registry: what GGUF files are on disk and what they are, read without loading.
+//!
+//! A model's id is its file stem. A client-supplied name is only ever looked up in the
+//! registry's map; it is never joined to a path, so `../x` or `/etc/passwd` is simply unknown.
+
+use crate::error::EngineError;
+use crate::gguf::{self, GgufHeader};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Whether a model generates text or produces embeddings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// A causal language model.
+    Causal,
+    /// An embedding (encoder) model.
+    Embedding,
+}
+
+/// Where a model's chat template comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TemplateSource {
+    /// `tokenizer.chat_template` from the GGUF file.
+    Gguf(String),
+    /// A built-in template chosen by architecture (the file has none).
+    Builtin(&'static str),
+}
+
+/// What the registry knows about one model file.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    /// Model id: the file stem.
+    pub id: String,
+    /// The GGUF file.
+    pub path: PathBuf,
+    /// `general.architecture`.
+    pub arch: String,
+    /// Number of weights.
+    pub n_params: u64,
+    /// Quantisation (`general.file_type`).
+    pub quant: String,
+    /// Training context length.
+    pub n_ctx_train: u32,
+    /// Chat template.
+    pub template: TemplateSource,
+    /// Causal or embedding.
+    pub kind: ModelKind,
+    /// File size in bytes.
+    pub size_bytes: u64,
+    /// File modification time, seconds since the epoch.
+    pub created: u64,
+}
+
+const EMBEDDING_ARCHS: &[&str] = &["bert", "nomic-bert", "jina-bert-v2", "jina-bert-v3", "modern-bert", "t5encoder"];
+
+impl ModelInfo {
+    /// Reads a model's header.
+    ///
+    /// # Errors
+    /// When the file is not a readable GGUF file.
+    pub fn from_file(path: &Path) -> Result<Self, gguf::GgufError> {
+        let h = gguf::read_header(path)?;
+        let md = std::fs::metadata(path)?;
+        let created =
+            md.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
+        Ok(Self::from_header(path, &h, md.len(), created))
+    }
+
+    fn from_header(path: &Path, h: &GgufHeader, size_bytes: u64, created: u64) -> Self {
+        let arch = h.str("general.architecture").unwrap_or("unknown").to_string();
+        let pooling = h.int(&format!("{arch}.pooling_type"));
+        let kind = if EMBEDDING_ARCHS.contains(&arch.as_str()) || pooling.is_some_and(|p| p > 0) {
+            ModelKind::Embedding
+        } else {
+            ModelKind::Causal
+        };
+        let template = match h.str("tokenizer.chat_template") {
+            Some(t) if !t.trim().is_empty() => TemplateSource::Gguf(t.to_string()),
+            _ => TemplateSource::Builtin(crate::template::builtin_for_arch(&arch)),
+        };
+        Self {
+            id: path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            path: path.to_path_buf(),
+            n_params: h.n_params,
+            quant: gguf::file_type_name(h.int("general.file_type").unwrap_or(-1)).to_string(),
+            n_ctx_train: h.int(&format!("{arch}.context_length")).unwrap_or(2048).clamp(1, u32::MAX as i64) as u32,
+            arch,
+            template,
+            kind,
+            size_bytes,
+            created,
+        }
+    }
+
+    /// Metadata as JSON, for `/v1/models`.
+    pub fn meta_json(&self) -> serde_json::Value {
+        let template = match &self.template {
+            TemplateSource::Gguf(_) => "gguf".to_string(),
+            TemplateSource::Builtin(name) => format!("builtin:{name}"),
+        };
+        serde_json::json!({
+            "architecture": self.arch,
+            "parameters": self.n_params,
+            "quantization": self.quant,
+            "context_length": self.n_ctx_train,
+            "chat_template": template,
+            "kind": match self.kind { ModelKind::Causal => "causal", ModelKind::Embedding => "embedding" },
+            "size_bytes": self.size_bytes,
+        })
+    }
+}
+
+/// The models available to the server.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    /// By id, sorted for stable listings.
+    models: BTreeMap<String, ModelInfo>,
+    /// Alias -> id.
+    aliases: HashMap<String, String>,
+}
+
+impl Registry {
+    /// Scans `dir` for `*.gguf` files. Unreadable files are skipped with a warning.
+    /// `allowed`, when non-empty, limits the registry to those ids.
+    ///
+    /// # Errors
+    /// When `dir` cannot be listed.
+    pub fn scan(dir: &Path, allowed: &[String], aliases: &[(String, String)]) -> std::io::Result<Self> {
+        let mut models = BTreeMap::new();
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            let is_gguf = path.extension().is_some_and(|e| e == "gguf");
+            let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if !is_gguf || hidden || !path.is_file() {
+                continue;
+            }
+            match ModelInfo::from_file(&path) {
+                Ok(info) if allowed.is_empty() || allowed.contains(&info.id) => {
+                    models.insert(info.id.clone(), info);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "skipping unreadable model file"),
+            }
+        }
+        let aliases =
+            aliases.iter().filter(|(_, id)| models.contains_key(id)).map(|(a, id)| (a.clone(), id.clone())).collect();
+        Ok(Self { models, aliases })
+    }
+
+    /// A registry over the given models (for tests and embedding).
+    pub fn from_models(models: Vec<ModelInfo>) -> Self {
+        Self { models: models.into_iter().map(|m| (m.id.clone(), m)).collect(), aliases: HashMap::new() }
+    }
+
+    /// Looks a client-supplied name up by id or alias.
+    ///
+    /// # Errors
+    /// [`EngineError::ModelNotFound`] for anything that is not a known id or alias.
+    pub fn resolve(&self, name: &str) -> Result<&ModelInfo, EngineError> {
+        let id = self.aliases.get(name).map_or(name, String::as_str);
+        self.models.get(id).ok_or_else(|| EngineError::ModelNotFound { model: name.to_string() })
+    }
+
+    /// All models, sorted by id.
+    pub fn models(&self) -> impl Iterator<Item = &ModelInfo> {
+        self.models.values()
+    }
+
+    /// Aliases of a model id.
+    pub fn aliases_of(&self, id: &str) -> Vec<String> {
+        let mut a: Vec<String> = self.aliases.iter().filter(|(_, v)| *v == id).map(|(k, _)| k.clone()).collect();
+        a.sort();
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::tests::write_gguf;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("hearth-reg-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn scans_ids_kinds_and_templates() {
+        let d = dir("scan");
+        write_gguf(
+            &d.join("chat.gguf"),
+            &[("general.architecture", "llama"), ("tokenizer.chat_template", "{{x}}")],
+            &[("llama.context_length", 8192)],
+        );
+        write_gguf(&d.join("base.gguf"), &[("general.architecture", "gemma3")], &[]);
+        write_gguf(&d.join("emb.gguf"), &[("general.architecture", "bert")], &[]);
+        std::fs::write(d.join("broken.gguf"), b"nope").unwrap();
+        std::fs::write(d.join("notes.txt"), b"x").unwrap();
+        let r = Registry::scan(&d, &[], &[("fast".into(), "chat".into())]).unwrap();
+        assert_eq!(r.models().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["base", "chat", "emb"]);
+        assert_eq!(r.resolve("fast").unwrap().id, "chat");
+        assert_eq!(r.resolve("chat").unwrap().n_ctx_train, 8192);
+        assert_eq!(r.resolve("base").unwrap().template, TemplateSource::Builtin("gemma"));
+        assert_eq!(r.resolve("emb").unwrap().kind, ModelKind::Embedding);
+        std::fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn path_like_names_are_not_found() {
+        let d = dir("paths");
+        write_gguf(&d.join("m.gguf"), &[("general.architecture", "llama")], &[]);
+        let r = Registry::scan(&d, &[], &[]).unwrap();
+        for bad in ["../m", "/etc/passwd", "m.gguf", "./m", "", "m/../m"] {
+            assert!(matches!(r.resolve(bad), Err(EngineError::ModelNotFound { .. })), "{bad}");
+        }
+        std::fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn allowed_models_limit_the_registry() {
+        let d = dir("allowed");
+        write_gguf(&d.join("a.gguf"), &[("general.architecture", "llama")], &[]);
+        write_gguf(&d.join("b.gguf"), &[("general.architecture", "llama")], &[]);
+        let r = Registry::scan(&d, &["b".into()], &[]).unwrap();
+        assert!(r.resolve("a").is_err());
+        assert!(r.resolve("b").is_ok());
+        std::fs::remove_dir_all(&d).ok();
+    }
+}

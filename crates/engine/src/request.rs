@@ -1,0 +1,101 @@
+//! What goes into the engine and what comes out of it: plain data, no llama or HTTP types.
+
+use crate::error::EngineError;
+use crate::sampling::SamplingParams;
+
+/// The prompt of a generation request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PromptInput {
+    /// Text to tokenize (special tokens in it are parsed).
+    Text {
+        /// The prompt text (already templated for chat).
+        text: String,
+        /// Let the tokenizer add BOS/EOS as the model wants.
+        add_special: bool,
+    },
+    /// Token ids given by the client.
+    Tokens(Vec<u32>),
+}
+
+/// A validated generation request: sampling checked, stop strings bounded.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    /// The prompt.
+    pub prompt: PromptInput,
+    /// How to sample.
+    pub sampling: SamplingParams,
+    /// Upper bound on generated tokens; `None` = until the context (or the server cap) is full.
+    pub max_tokens: Option<u32>,
+    /// Stop strings, never emitted.
+    pub stop: Vec<String>,
+    /// Keep generating past end-of-generation tokens (benchmarks).
+    pub ignore_eos: bool,
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    /// End-of-generation token or a stop string.
+    Stop,
+    /// `max_tokens` or the context window was reached.
+    Length,
+}
+
+impl FinishReason {
+    /// OpenAI's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+        }
+    }
+}
+
+/// Token counts and timings of a finished request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Completion {
+    /// Tokens in the prompt.
+    pub prompt_tokens: u32,
+    /// Prompt tokens reused from the KV cache.
+    pub cached_tokens: u32,
+    /// Tokens generated (the EOG token not counted).
+    pub completion_tokens: u32,
+    /// Milliseconds spent on the prompt (admission to first sampled token).
+    pub prompt_ms: f64,
+    /// Milliseconds from the first to the last sampled token.
+    pub generation_ms: f64,
+}
+
+impl Completion {
+    /// Generated tokens per second.
+    pub fn tokens_per_second(&self) -> f64 {
+        if self.generation_ms > 0.0 && self.completion_tokens > 1 {
+            (self.completion_tokens - 1) as f64 * 1000.0 / self.generation_ms
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Events a sequence sends back, in this order: `Started`, `Text`*, then `Done` or `Error`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The request was admitted and its prompt counted.
+    Started {
+        /// Tokens in the prompt.
+        prompt_tokens: u32,
+        /// Prompt tokens reused from the KV cache.
+        cached_tokens: u32,
+    },
+    /// New text (complete UTF-8, stop strings removed).
+    Text(String),
+    /// Generation ended normally.
+    Done {
+        /// Why it ended.
+        finish: FinishReason,
+        /// Counts and timings.
+        completion: Completion,
+    },
+    /// Generation failed.
+    Error(EngineError),
+}

@@ -1,0 +1,105 @@
+//! Pure scheduling decisions: which slot a request takes (prefix reuse) and what goes into the
+//! next batch. The worker loop applies them; everything here is synchronous and unit-tested.
+
+/// Length of the common prefix of two token lists.
+pub fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// What a slot holds between requests.
+#[derive(Debug, Clone, Default)]
+pub struct SlotState {
+    /// Tokens whose KV cells are in the cache for this slot, in order.
+    pub cached: Vec<u32>,
+    /// A sequence is running in it.
+    pub busy: bool,
+    /// Step counter of its last use (for least-recently-used choice).
+    pub last_used: u64,
+}
+
+/// The free slot a prompt should take and how many of its tokens the cache already holds.
+/// Picks the longest cached prefix; ties go to the least recently used slot. At least one
+/// prompt token is always left to evaluate, since its logits are needed.
+pub fn pick_slot(slots: &[SlotState], prompt: &[u32]) -> Option<(usize, usize)> {
+    slots
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.busy)
+        .map(|(i, s)| (i, common_prefix(&s.cached, prompt).min(prompt.len().saturating_sub(1)), s.last_used))
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)))
+        .map(|(i, reuse, _)| (i, reuse))
+}
+
+/// A running sequence as the batch planner sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeqView {
+    /// Prompt tokens not yet evaluated (0 once decoding).
+    pub prefill_left: usize,
+    /// The sequence may not take part this step (its client is not reading).
+    pub stalled: bool,
+}
+
+/// Tokens each sequence contributes to the next batch, by index into `seqs`.
+///
+/// Decoding sequences go first, one token each, so running streams keep flowing while a long
+/// prompt is admitted; prefilling sequences then share what is left of `budget` in order of
+/// arrival, a chunk at a time.
+pub fn plan_batch(seqs: &[SeqView], budget: usize) -> Vec<(usize, usize)> {
+    let mut plan = Vec::new();
+    let mut left = budget;
+    for (i, s) in seqs.iter().enumerate() {
+        if !s.stalled && s.prefill_left == 0 && left > 0 {
+            plan.push((i, 1));
+            left -= 1;
+        }
+    }
+    for (i, s) in seqs.iter().enumerate() {
+        if !s.stalled && s.prefill_left > 0 && left > 0 {
+            let n = s.prefill_left.min(left);
+            plan.push((i, n));
+            left -= n;
+        }
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(cached: &[u32], busy: bool, last_used: u64) -> SlotState {
+        SlotState { cached: cached.to_vec(), busy, last_used }
+    }
+
+    #[test]
+    fn longest_prefix_slot_wins_and_one_token_is_left() {
+        let slots = [slot(&[1, 2], false, 5), slot(&[1, 2, 3, 4], false, 1), slot(&[1, 2, 3, 4, 5], true, 0)];
+        assert_eq!(pick_slot(&slots, &[1, 2, 3, 4, 9]), Some((1, 4)));
+        assert_eq!(pick_slot(&slots, &[1, 2, 3, 4]), Some((1, 3)));
+    }
+
+    #[test]
+    fn ties_go_to_least_recently_used() {
+        let slots = [slot(&[7], false, 9), slot(&[8], false, 2)];
+        assert_eq!(pick_slot(&slots, &[1, 2]), Some((1, 0)));
+    }
+
+    #[test]
+    fn no_free_slot() {
+        assert_eq!(pick_slot(&[slot(&[], true, 0)], &[1]), None);
+    }
+
+    #[test]
+    fn decode_tokens_first_then_prefill_chunks() {
+        let seqs = [
+            SeqView { prefill_left: 100, stalled: false },
+            SeqView { prefill_left: 0, stalled: false },
+            SeqView { prefill_left: 0, stalled: true },
+            SeqView { prefill_left: 30, stalled: false },
+            SeqView { prefill_left: 0, stalled: false },
+        ];
+        assert_eq!(plan_batch(&seqs, 64), vec![(1, 1), (4, 1), (0, 62)]);
+        assert_eq!(plan_batch(&seqs, 200), vec![(1, 1), (4, 1), (0, 100), (3, 30)]);
+        assert_eq!(plan_batch(&seqs, 1), vec![(1, 1)]);
+    }
+}

@@ -1,0 +1,121 @@
+//! One running request on the worker: its prompt, progress, detokenizer and event sender.
+
+use crate::backend::Token;
+use crate::request::{Completion, Event, FinishReason};
+use crate::stop::StopMatcher;
+use crate::utf8::Utf8Decoder;
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// What happened after a token was sampled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Keep generating.
+    Continue,
+    /// Generation ended for this reason.
+    Finished(FinishReason),
+    /// The client went away.
+    Cancelled,
+}
+
+/// A sequence admitted to a slot.
+#[derive(Debug)]
+pub(crate) struct Sequence {
+    /// The KV slot (llama.cpp sequence id) it runs in.
+    pub(crate) slot: usize,
+    /// All prompt tokens.
+    pub(crate) prompt: Vec<Token>,
+    /// Prompt tokens already in the KV cache (reused or evaluated).
+    pub(crate) n_eval: usize,
+    /// Sampled token not yet evaluated.
+    pub(crate) pending: Option<Token>,
+    /// Generation limit.
+    pub(crate) max_tokens: u32,
+    /// Treat end-of-generation tokens as ordinary tokens.
+    pub(crate) ignore_eos: bool,
+    /// Tokens generated so far.
+    pub(crate) generated: u32,
+    /// Prompt tokens that came from the cache.
+    pub(crate) cached: u32,
+    /// Bytes of a split UTF-8 character between tokens.
+    pub(crate) decoder: Utf8Decoder,
+    /// Stop strings.
+    pub(crate) stop: StopMatcher,
+    /// Where events go; closed means the client is gone.
+    pub(crate) events: mpsc::Sender<Event>,
+    /// When it was admitted.
+    pub(crate) admitted: Instant,
+    /// When its first token was sampled.
+    pub(crate) first_token: Option<Instant>,
+    /// When its last token was sampled.
+    pub(crate) last_token: Option<Instant>,
+}
+
+impl Sequence {
+    /// Prompt tokens still to evaluate.
+    pub(crate) fn prefill_left(&self) -> usize {
+        self.prompt.len() - self.n_eval
+    }
+
+    /// Sends an event; false when the client is gone.
+    pub(crate) fn send(&self, event: Event) -> bool {
+        // The worker only schedules a sequence whose channel has room for two events (text +
+        // done), so `Full` cannot happen here; treat it like a gone client rather than block.
+        self.events.try_send(event).is_ok()
+    }
+
+    /// Handles a sampled token: detokenize, check stop strings and limits, send text.
+    pub(crate) fn on_token(&mut self, token: Token, piece: &[u8], is_eog: bool, n_ctx_left: usize) -> Next {
+        let now = Instant::now();
+        self.first_token.get_or_insert(now);
+        self.last_token = Some(now);
+        if is_eog && !self.ignore_eos {
+            return self.flush_and(FinishReason::Stop);
+        }
+        self.generated += 1;
+        let text = self.decoder.push(piece);
+        let out = self.stop.push(&text);
+        if !out.emit.is_empty() && !self.send(Event::Text(out.emit)) {
+            return Next::Cancelled;
+        }
+        if out.stopped {
+            return Next::Finished(FinishReason::Stop);
+        }
+        if self.generated >= self.max_tokens || n_ctx_left == 0 {
+            return self.flush_and(FinishReason::Length);
+        }
+        self.pending = Some(token);
+        Next::Continue
+    }
+
+    /// Releases held-back text, then finishes.
+    fn flush_and(&mut self, reason: FinishReason) -> Next {
+        let mut tail = self.decoder.finish();
+        let out = self.stop.push(&tail);
+        tail = out.emit;
+        if out.stopped {
+            if !tail.is_empty() && !self.send(Event::Text(tail)) {
+                return Next::Cancelled;
+            }
+            return Next::Finished(FinishReason::Stop);
+        }
+        tail.push_str(&self.stop.finish());
+        if !tail.is_empty() && !self.send(Event::Text(tail)) {
+            return Next::Cancelled;
+        }
+        Next::Finished(reason)
+    }
+
+    /// Counts and timings so far.
+    pub(crate) fn completion(&self) -> Completion {
+        let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64() * 1000.0;
+        let first = self.first_token.unwrap_or(self.admitted);
+        Completion {
+            prompt_tokens: self.prompt.len() as u32,
+            cached_tokens: self.cached,
+            completion_tokens: self.generated,
+            prompt_ms: ms(self.admitted, first),
+            generation_ms: self.last_token.map_or(0.0, |l| ms(first, l)),
+        }
+    }
+}

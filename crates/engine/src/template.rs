@@ -1,0 +1,224 @@
+//! Chat templates: the GGUF's Jinja `tokenizer.chat_template`, rendered with minijinja, or a
+//! built-in template for models that ship none.
+
+use crate::error::EngineError;
+use crate::registry::TemplateSource;
+use minijinja::{Environment, ErrorKind, Value};
+use serde::Serialize;
+
+/// One message as the template sees it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TemplateMessage {
+    /// `system`, `user`, `assistant`, ...
+    pub role: String,
+    /// The message text.
+    pub content: String,
+}
+
+const GEMMA: &str = r#"{%- set sys = namespace(text='') -%}
+{%- for m in messages -%}
+{%- if m.role == 'system' or m.role == 'developer' -%}
+{%- set sys.text = sys.text + m.content + '\n\n' -%}
+{%- elif m.role == 'assistant' -%}
+{{ '<start_of_turn>model\n' + (m.content | trim) + '<end_of_turn>\n' }}
+{%- else -%}
+{{ '<start_of_turn>user\n' + ((sys.text + m.content) | trim) + '<end_of_turn>\n' }}
+{%- set sys.text = '' -%}
+{%- endif -%}
+{%- endfor -%}
+{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"#;
+
+const CHATML: &str = r#"{%- for m in messages -%}
+{{ '<|im_start|>' + m.role + '\n' + m.content + '<|im_end|>\n' }}
+{%- endfor -%}
+{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\n' }}{%- endif -%}"#;
+
+/// The built-in template name for an architecture whose GGUF has no template.
+pub fn builtin_for_arch(arch: &str) -> &'static str {
+    if arch.starts_with("gemma") {
+        "gemma"
+    } else {
+        "chatml"
+    }
+}
+
+fn builtin_source(name: &str) -> &'static str {
+    match name {
+        "gemma" => GEMMA,
+        _ => CHATML,
+    }
+}
+
+/// A compiled chat template.
+#[derive(Debug)]
+pub struct ChatTemplate {
+    /// The environment holds the one compiled template, named `chat`.
+    env: Environment<'static>,
+}
+
+fn raise_exception(msg: String) -> Result<Value, minijinja::Error> {
+    Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
+}
+
+fn strftime_now(fmt: String) -> String {
+    // Templates use this for "today's date"; a fixed UTC rendering keeps it dependency-free.
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = (secs / 86_400) as i64;
+    let (y, m, d) = civil_from_days(days);
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    fmt.replace("%Y", &y.to_string())
+        .replace("%m", &format!("{m:02}"))
+        .replace("%d", &format!("{d:02}"))
+        .replace("%B", MONTHS[(m - 1) as usize])
+        .replace("%b", &MONTHS[(m - 1) as usize][..3])
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+impl ChatTemplate {
+    /// Compiles a template. A GGUF template that does not compile falls back to the built-in
+    /// one for `arch`, with a warning, so a model with a broken template still chats.
+    pub fn new(source: &TemplateSource, arch: &str) -> Self {
+        match source {
+            TemplateSource::Gguf(src) => match Self::compile(src.clone()) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(error = %e, "GGUF chat template does not compile; using a built-in one");
+                    Self::builtin(builtin_for_arch(arch))
+                }
+            },
+            TemplateSource::Builtin(name) => Self::builtin(name),
+        }
+    }
+
+    fn builtin(name: &str) -> Self {
+        // The built-in templates are constants covered by unit tests.
+        Self::compile(builtin_source(name).to_string()).unwrap_or_else(|_| Self { env: Environment::new() })
+    }
+
+    fn compile(src: String) -> Result<Self, minijinja::Error> {
+        let mut env = Environment::new();
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function("raise_exception", raise_exception);
+        env.add_function("strftime_now", strftime_now);
+        env.add_template_owned("chat", src)?;
+        Ok(Self { env })
+    }
+
+    /// Renders the conversation into a prompt.
+    ///
+    /// # Errors
+    /// [`EngineError::TemplateRejected`] when the template raises an exception (e.g. roles
+    /// that do not alternate) or fails to render.
+    pub fn render(
+        &self,
+        messages: &[TemplateMessage],
+        add_generation_prompt: bool,
+        bos: &str,
+        eos: &str,
+    ) -> Result<String, EngineError> {
+        let tmpl = self.env.get_template("chat").map_err(|e| EngineError::TemplateRejected(e.to_string()))?;
+        let ctx = minijinja::context! {
+            messages => messages,
+            add_generation_prompt => add_generation_prompt,
+            bos_token => bos,
+            eos_token => eos,
+            tools => Value::UNDEFINED,
+        };
+        tmpl.render(ctx).map_err(|e| {
+            let msg = match e.kind() {
+                ErrorKind::InvalidOperation => {
+                    e.detail().unwrap_or("the chat template rejected the messages").to_string()
+                }
+                _ => format!("the model's chat template could not render these messages: {e}"),
+            };
+            EngineError::TemplateRejected(msg)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msgs(pairs: &[(&str, &str)]) -> Vec<TemplateMessage> {
+        pairs.iter().map(|(r, c)| TemplateMessage { role: r.to_string(), content: c.to_string() }).collect()
+    }
+
+    #[test]
+    fn chatml_builtin_renders_turns_and_generation_prompt() {
+        let t = ChatTemplate::new(&TemplateSource::Builtin("chatml"), "llama");
+        let out = t.render(&msgs(&[("system", "S"), ("user", "hi")]), true, "", "").unwrap();
+        assert_eq!(out, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+    }
+
+    #[test]
+    fn gemma_builtin_folds_system_into_first_user_turn() {
+        let t = ChatTemplate::new(&TemplateSource::Builtin("gemma"), "gemma3");
+        let out = t
+            .render(
+                &msgs(&[("system", "Be brief."), ("user", "hi"), ("assistant", "hello"), ("user", "bye")]),
+                true,
+                "<bos>",
+                "<eos>",
+            )
+            .unwrap();
+        assert_eq!(
+            out,
+            "<start_of_turn>user\nBe brief.\n\nhi<end_of_turn>\n<start_of_turn>model\nhello<end_of_turn>\n<start_of_turn>user\nbye<end_of_turn>\n<start_of_turn>model\n"
+        );
+    }
+
+    #[test]
+    fn gguf_template_with_pycompat_methods_and_bos() {
+        let src = "{{ bos_token }}{% for m in messages %}{{ m.role.upper() }}: {{ m.content.strip() }}\n{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}";
+        let t = ChatTemplate::new(&TemplateSource::Gguf(src.into()), "llama");
+        assert_eq!(t.render(&msgs(&[("user", " x ")]), true, "<s>", "").unwrap(), "<s>USER: x\nASSISTANT:");
+    }
+
+    #[test]
+    fn raise_exception_becomes_template_rejected_with_its_message() {
+        let src = "{% if messages[0].role != 'user' %}{{ raise_exception('Conversation must start with user') }}{% endif %}ok";
+        let t = ChatTemplate::new(&TemplateSource::Gguf(src.into()), "llama");
+        match t.render(&msgs(&[("assistant", "x")]), true, "", "") {
+            Err(EngineError::TemplateRejected(m)) => assert!(m.contains("Conversation must start with user"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn broken_gguf_template_falls_back_to_builtin() {
+        let t = ChatTemplate::new(&TemplateSource::Gguf("{% for %}".into()), "gemma3");
+        assert!(t.render(&msgs(&[("user", "q")]), true, "", "").unwrap().starts_with("<start_of_turn>user"));
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_415), (2025, 11, 23));
+    }
+}

@@ -1,0 +1,306 @@
+//! The worker loop: one thread per loaded model runs steps over its active sequences.
+//!
+//! Each step: take new requests while a slot is free, drop sequences whose client is gone
+//! (freeing their KV cells), plan one batch across all runnable sequences, decode it, sample,
+//! and send events. The loop never waits on a client: a sequence whose client does not read is
+//! left out of batches until its channel has room.
+
+use crate::backend::{Backend, BackendInfo, BatchItem, Token};
+use crate::error::EngineError;
+use crate::request::{Event, GenerateRequest, PromptInput};
+use crate::scheduler::{self, SeqView, SlotState};
+use crate::sequence::{Next, Sequence};
+use crate::stop::StopMatcher;
+use crate::utf8::Utf8Decoder;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Messages handlers send to a worker.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Generate text; events go to `events`.
+    Generate {
+        /// The validated request.
+        req: GenerateRequest,
+        /// Where the sequence's events go.
+        events: mpsc::Sender<Event>,
+    },
+}
+
+/// Counters a worker shares with the async side (read by health, tests and metrics).
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    /// Sequences running in slots.
+    pub active: AtomicUsize,
+    /// Requests submitted but not yet taken by the worker.
+    pub waiting: AtomicUsize,
+    /// False once the worker thread has ended (failed or unloaded).
+    pub dead: AtomicBool,
+    /// Requests finished (done, failed or cancelled).
+    pub finished: AtomicU64,
+    /// Requests cancelled because their client went away.
+    pub cancelled: AtomicU64,
+}
+
+/// How long to wait for commands when every sequence is stalled on a slow client.
+const STALL_WAIT: Duration = Duration::from_millis(2);
+
+struct Worker<'b> {
+    backend: &'b mut dyn Backend,
+    info: BackendInfo,
+    slots: Vec<SlotState>,
+    active: Vec<Sequence>,
+    stats: &'b WorkerStats,
+    max_tokens_cap: Option<u32>,
+    step: u64,
+}
+
+/// Runs the loop until the command channel closes and no sequence is left.
+pub(crate) fn run(backend: &mut dyn Backend, rx: &Receiver<Command>, stats: &WorkerStats, max_tokens_cap: Option<u32>) {
+    let info = backend.info();
+    let slots = vec![SlotState::default(); info.n_slots.max(1)];
+    let mut w = Worker { backend, info, slots, active: Vec::new(), stats, max_tokens_cap, step: 0 };
+    loop {
+        if w.active.is_empty() {
+            match rx.recv() {
+                Ok(cmd) => w.accept(cmd),
+                Err(_) => return,
+            }
+        }
+        while w.active.len() < w.slots.len() {
+            match rx.try_recv() {
+                Ok(cmd) => w.accept(cmd),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        w.drop_cancelled();
+        if !w.step() && w.active.len() < w.slots.len() {
+            match rx.recv_timeout(STALL_WAIT) {
+                Ok(cmd) => w.accept(cmd),
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+            }
+        }
+        w.stats.active.store(w.active.len(), Ordering::Relaxed);
+    }
+}
+
+impl Worker<'_> {
+    /// Takes a request off the queue: tokenize, check limits, admit to a free slot.
+    fn accept(&mut self, cmd: Command) {
+        self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
+        let Command::Generate { req, events } = cmd;
+        if events.is_closed() {
+            self.finished(true);
+            return;
+        }
+        match self.prepare(&req) {
+            Ok((prompt, max_tokens)) => self.admit(req, prompt, max_tokens, events),
+            Err(e) => {
+                let _ = events.try_send(Event::Error(e));
+                self.finished(false);
+            }
+        }
+        self.stats.active.store(self.active.len(), Ordering::Relaxed);
+    }
+
+    fn prepare(&self, req: &GenerateRequest) -> Result<(Vec<Token>, u32), EngineError> {
+        let prompt = match &req.prompt {
+            PromptInput::Text { text, add_special } => self.backend.tokenize(text, *add_special),
+            PromptInput::Tokens(t) => {
+                if let Some(bad) = t.iter().find(|&&t| t >= self.info.n_vocab) {
+                    return Err(EngineError::invalid(
+                        "prompt",
+                        format!("token id {bad} is outside the vocabulary (size {})", self.info.n_vocab),
+                    ));
+                }
+                t.clone()
+            }
+        };
+        if prompt.is_empty() {
+            return Err(EngineError::invalid("prompt", "the prompt is empty"));
+        }
+        let n_ctx = self.info.n_ctx;
+        let p = prompt.len() as u32;
+        let room = n_ctx.saturating_sub(p);
+        let max_tokens = match req.max_tokens {
+            Some(m) if m > room => {
+                return Err(EngineError::ContextLengthExceeded { prompt_tokens: p, max_tokens: m, n_ctx })
+            }
+            Some(m) => m,
+            None if room == 0 => {
+                return Err(EngineError::ContextLengthExceeded { prompt_tokens: p, max_tokens: 1, n_ctx })
+            }
+            None => room,
+        };
+        Ok((prompt, self.max_tokens_cap.map_or(max_tokens, |c| max_tokens.min(c))))
+    }
+
+    fn admit(&mut self, req: GenerateRequest, prompt: Vec<Token>, max_tokens: u32, events: mpsc::Sender<Event>) {
+        // `accept` is only called while a slot is free.
+        let Some((slot, mut reuse)) = scheduler::pick_slot(&self.slots, &prompt) else {
+            let _ = events.try_send(Event::Error(EngineError::Unavailable { model: "worker".into() }));
+            return;
+        };
+        if !self.backend.truncate_kv(slot, reuse as u32) {
+            self.backend.truncate_kv(slot, 0);
+            reuse = 0;
+        }
+        let s = &mut self.slots[slot];
+        s.cached.truncate(reuse);
+        s.busy = true;
+        s.last_used = self.step;
+        self.backend.start_sequence(slot, &req.sampling);
+        let seq = Sequence {
+            slot,
+            n_eval: reuse,
+            pending: None,
+            max_tokens,
+            ignore_eos: req.ignore_eos,
+            generated: 0,
+            cached: reuse as u32,
+            decoder: Utf8Decoder::default(),
+            stop: StopMatcher::new(req.stop),
+            events,
+            admitted: Instant::now(),
+            first_token: None,
+            last_token: None,
+            prompt,
+        };
+        if seq.send(Event::Started { prompt_tokens: seq.prompt.len() as u32, cached_tokens: reuse as u32 }) {
+            self.active.push(seq);
+        } else {
+            self.release(seq, true);
+        }
+    }
+
+    /// Frees sequences whose client has gone away, and their KV cells.
+    fn drop_cancelled(&mut self) {
+        let mut i = 0;
+        while i < self.active.len() {
+            if self.active[i].events.is_closed() {
+                let seq = self.active.swap_remove(i);
+                self.release(seq, true);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Ends a sequence. A cancelled or failed one loses its KV cells; a finished one leaves
+    /// them for the next request with the same prefix.
+    fn release(&mut self, seq: Sequence, clear: bool) {
+        let slot = &mut self.slots[seq.slot];
+        slot.busy = false;
+        slot.last_used = self.step;
+        if clear {
+            self.backend.truncate_kv(seq.slot, 0);
+            slot.cached.clear();
+        }
+        self.finished(clear);
+    }
+
+    fn finished(&self, cancelled: bool) {
+        self.stats.finished.fetch_add(1, Ordering::Relaxed);
+        if cancelled {
+            self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Runs one batch. Returns false when nothing could run.
+    fn step(&mut self) -> bool {
+        self.step += 1;
+        let views: Vec<SeqView> = self
+            .active
+            .iter()
+            .map(|s| SeqView { prefill_left: s.prefill_left(), stalled: s.events.capacity() < 2 })
+            .collect();
+        let plan = scheduler::plan_batch(&views, self.info.n_batch);
+        if plan.is_empty() {
+            return false;
+        }
+        let (items, rows) = self.build_batch(&plan);
+        if let Err(msg) = self.backend.decode(&items) {
+            tracing::error!(error = %msg, tokens = items.len(), "decode failed");
+            self.fail(plan.iter().map(|(i, _)| *i).collect(), EngineError::Decode(msg));
+            return true;
+        }
+        for item in &items {
+            self.slots[item.slot].cached.push(item.token);
+        }
+        for &(i, n) in &plan {
+            let s = &mut self.active[i];
+            if s.pending.take().is_none() {
+                s.n_eval += n;
+            }
+        }
+        let outcomes: Vec<(usize, Next)> = rows.into_iter().map(|(i, row)| (i, self.sample(i, row))).collect();
+        self.retire(outcomes);
+        true
+    }
+
+    /// The batch items for a plan, and (sequence index, batch row) of each row with logits.
+    fn build_batch(&self, plan: &[(usize, usize)]) -> (Vec<BatchItem>, Vec<(usize, usize)>) {
+        let mut items = Vec::new();
+        let mut rows = Vec::new();
+        for &(i, n) in plan {
+            let s = &self.active[i];
+            let base = self.slots[s.slot].cached.len() as u32;
+            if let Some(tok) = s.pending {
+                rows.push((i, items.len()));
+                items.push(BatchItem { token: tok, pos: base, slot: s.slot, logits: true });
+                continue;
+            }
+            let done = s.n_eval + n == s.prompt.len();
+            for (k, &tok) in s.prompt[s.n_eval..s.n_eval + n].iter().enumerate() {
+                let last = done && k + 1 == n;
+                if last {
+                    rows.push((i, items.len()));
+                }
+                items.push(BatchItem { token: tok, pos: base + k as u32, slot: s.slot, logits: last });
+            }
+        }
+        (items, rows)
+    }
+
+    fn sample(&mut self, i: usize, row: usize) -> Next {
+        let slot = self.active[i].slot;
+        let tok = self.backend.sample(slot, row);
+        let piece = self.backend.piece(tok);
+        let eog = self.backend.is_eog(tok);
+        // The sampled token needs one more KV cell before the next one can be sampled.
+        let left = (self.info.n_ctx as usize).saturating_sub(self.slots[slot].cached.len() + 1);
+        self.active[i].on_token(tok, &piece, eog, left)
+    }
+
+    /// Removes finished and cancelled sequences (highest index first, so indices stay valid).
+    fn retire(&mut self, mut outcomes: Vec<(usize, Next)>) {
+        outcomes.sort_by(|a, b| b.0.cmp(&a.0));
+        for (i, next) in outcomes {
+            match next {
+                Next::Continue => {}
+                Next::Cancelled => {
+                    let seq = self.active.swap_remove(i);
+                    self.release(seq, true);
+                }
+                Next::Finished(finish) => {
+                    let seq = self.active.swap_remove(i);
+                    let completion = seq.completion();
+                    let delivered = seq.send(Event::Done { finish, completion });
+                    self.release(seq, !delivered);
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, mut idx: Vec<usize>, err: EngineError) {
+        idx.sort_unstable_by(|a, b| b.cmp(a));
+        idx.dedup();
+        for i in idx {
+            let seq = self.active.swap_remove(i);
+            seq.send(Event::Error(err.clone()));
+            self.release(seq, true);
+        }
+    }
+}

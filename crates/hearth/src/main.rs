@@ -1,0 +1,99 @@
+//! The `hearth` binary: configuration, logging, wiring and shutdown.
+//!
+//! - `hearth serve`: the HTTP server (see `hearth serve --help`);
+//! - `hearth bench`: decode speed and time to first token, over HTTP and on the raw engine.
+
+// A binary has no public API: `pub` here only marks what sibling modules use.
+#![allow(unreachable_pub)]
+
+mod bench;
+mod config;
+
+use anyhow::Context;
+use clap::Parser;
+use config::{Cli, Command, LogFormat, Settings};
+use hearth_engine::{ModelKind, ModelManager, Registry};
+use hearth_server::AppState;
+use std::sync::Arc;
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("HEARTH_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,llama_cpp_2=warn,llama-cpp-2=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Scans the models directory and builds the model manager.
+pub(crate) fn build_manager(s: &Settings) -> anyhow::Result<ModelManager> {
+    std::fs::create_dir_all(&s.models_dir).with_context(|| format!("cannot create {}", s.models_dir.display()))?;
+    let registry = Registry::scan(&s.models_dir, &s.allowed_models, &s.aliases)
+        .with_context(|| format!("cannot read {}", s.models_dir.display()))?;
+    let default_model = match &s.default_model {
+        Some(m) => {
+            registry.resolve(m).with_context(|| format!("default model {m:?} is not in {}", s.models_dir.display()))?;
+            Some(m.clone())
+        }
+        None => {
+            let chat: Vec<_> = registry.models().filter(|m| m.kind == ModelKind::Causal).collect();
+            (chat.len() == 1).then(|| chat[0].id.clone())
+        }
+    };
+    for m in registry.models() {
+        tracing::info!(id = %m.id, arch = %m.arch, quant = %m.quant, params = m.n_params, "model available");
+    }
+    let loader = hearth_llama::LlamaLoader::new().map_err(|e| anyhow::anyhow!("llama.cpp: {e}"))?;
+    Ok(ModelManager::new(registry, Arc::new(loader), s.engine.clone(), default_model))
+}
+
+async fn serve(s: Settings) -> anyhow::Result<()> {
+    let models = Arc::new(build_manager(&s)?);
+    if models.registry().models().next().is_none() {
+        tracing::warn!(dir = %s.models_dir.display(), "no *.gguf models found; run scripts/fetch-models");
+    }
+    let app = hearth_server::app(AppState { models });
+    let listener =
+        tokio::net::TcpListener::bind(s.addr).await.with_context(|| format!("cannot listen on {}", s.addr))?;
+    tracing::info!(addr = %s.addr, "hearth listening; OpenAI API at http://{}/v1", s.addr);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("hearth stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Serve(args) => {
+            init_logging(args.log_format);
+            let settings = args.validate()?;
+            rt.block_on(serve(settings))
+        }
+        Command::Bench(args) => {
+            init_logging(LogFormat::Text);
+            rt.block_on(bench::run(args))
+        }
+    }
+}

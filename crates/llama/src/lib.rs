@@ -1,0 +1,224 @@
+//! The llama.cpp backend of Hearth's engine, over the `llama-cpp-2` crate.
+//!
+//! This is the only crate that touches llama.cpp. [`LlamaLoader`] implements the engine's
+//! [`BackendLoader`]: it loads a GGUF model on the worker thread, creates one context whose KV
+//! cache is shared by all parallel sequences (`kv_unified`), and serves the engine's
+//! [`Backend`] calls with it until the worker stops.
+//!
+//! Every value passed to llama.cpp is checked first: a failed `GGML_ASSERT` aborts the whole
+//! process, so no request may choose context parameters, and token ids, positions and batch
+//! sizes are bounded before they are handed over.
+
+use hearth_engine::sampling::SamplingParams;
+use hearth_engine::{Backend, BackendInfo, BackendLoader, BatchItem, LoadSpec, Token};
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::logit_bias::LlamaLogitBias;
+use llama_cpp_2::token::LlamaToken;
+use std::num::NonZeroU32;
+use std::sync::OnceLock;
+
+/// llama.cpp's limit on parallel sequences in one context.
+const MAX_SEQUENCES: usize = 256;
+
+/// The process-wide llama.cpp backend; llama.cpp may be initialised only once.
+static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+
+fn backend() -> Result<&'static LlamaBackend, String> {
+    BACKEND
+        .get_or_init(|| {
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Loads GGUF models with llama.cpp.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LlamaLoader;
+
+impl LlamaLoader {
+    /// Initialises llama.cpp (once per process).
+    ///
+    /// # Errors
+    /// When llama.cpp cannot be initialised.
+    pub fn new() -> Result<Self, String> {
+        backend().map(|_| Self)
+    }
+}
+
+fn context_params(spec: &LoadSpec) -> Result<LlamaContextParams, String> {
+    if spec.n_slots == 0 || spec.n_slots > MAX_SEQUENCES {
+        return Err(format!("parallel sequences must be 1..={MAX_SEQUENCES}, got {}", spec.n_slots));
+    }
+    let total = u32::try_from(spec.n_slots)
+        .ok()
+        .and_then(|n| spec.n_ctx.checked_mul(n))
+        .and_then(NonZeroU32::new)
+        .ok_or("context size times parallel sequences overflows")?;
+    let n_batch = u32::try_from(spec.n_batch.clamp(1, 1 << 16)).unwrap_or(512);
+    let threads = i32::try_from(spec.threads.clamp(1, 1024)).unwrap_or(1);
+    Ok(LlamaContextParams::default()
+        .with_n_ctx(Some(total))
+        .with_n_batch(n_batch)
+        .with_n_ubatch(n_batch.min(512))
+        .with_n_seq_max(spec.n_slots as u32)
+        .with_kv_unified(true)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads)
+        .with_no_perf(false))
+}
+
+impl BackendLoader for LlamaLoader {
+    fn run(&self, spec: &LoadSpec, serve: &mut dyn FnMut(&mut dyn Backend)) -> Result<(), String> {
+        let backend = backend()?;
+        if !spec.model.path.is_file() {
+            return Err(format!("model file {} is missing", spec.model.path.display()));
+        }
+        let params = context_params(spec)?;
+        let model = LlamaModel::load_from_file(backend, &spec.model.path, &LlamaModelParams::default())
+            .map_err(|e| format!("llama.cpp could not load the file ({e}); is it a complete GGUF model?"))?;
+        let ctx = model.new_context(backend, params).map_err(|e| format!("could not create a context: {e}"))?;
+        let mut b = LlamaCppBackend::new(&model, ctx, spec);
+        serve(&mut b);
+        Ok(())
+    }
+}
+
+/// A loaded model and its context, owned by one worker thread.
+struct LlamaCppBackend<'m> {
+    model: &'m LlamaModel,
+    ctx: LlamaContext<'m>,
+    /// Reused for every decode call; holds up to `info.n_batch` tokens.
+    batch: LlamaBatch<'static>,
+    /// One sampler chain per slot, set when a sequence starts there.
+    samplers: Vec<Option<LlamaSampler>>,
+    info: BackendInfo,
+}
+
+impl<'m> LlamaCppBackend<'m> {
+    fn new(model: &'m LlamaModel, ctx: LlamaContext<'m>, spec: &LoadSpec) -> Self {
+        let n_vocab = u32::try_from(model.n_vocab()).unwrap_or(0);
+        let vocab = model.vocab();
+        let text_of = |t: LlamaToken| {
+            if t.0 >= 0 && (t.0 as u32) < n_vocab {
+                String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned()
+            } else {
+                String::new()
+            }
+        };
+        let info = BackendInfo {
+            n_ctx: spec.n_ctx,
+            n_slots: spec.n_slots,
+            n_batch: ctx.n_batch() as usize,
+            n_vocab,
+            bos: text_of(vocab.bos()),
+            eos: text_of(vocab.eos()),
+        };
+        let batch = LlamaBatch::new(info.n_batch, spec.n_slots as i32);
+        Self { model, ctx, batch, samplers: (0..spec.n_slots).map(|_| None).collect(), info }
+    }
+
+    fn sampler_chain(&self, p: &SamplingParams) -> LlamaSampler {
+        let n_vocab = self.model.n_vocab();
+        let mut chain = Vec::new();
+        if !p.logit_bias.is_empty() {
+            let biases: Vec<LlamaLogitBias> = p
+                .logit_bias
+                .iter()
+                .filter(|(t, _)| *t < self.info.n_vocab)
+                .map(|&(t, b)| LlamaLogitBias::new(LlamaToken(t as i32), b))
+                .collect();
+            chain.push(LlamaSampler::logit_bias(n_vocab, &biases));
+        }
+        if p.repeat_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0 {
+            chain.push(LlamaSampler::penalties(
+                n_vocab,
+                p.penalty_last_n as i32,
+                p.repeat_penalty,
+                p.frequency_penalty,
+                p.presence_penalty,
+            ));
+        }
+        if p.temperature <= 0.0 {
+            chain.push(LlamaSampler::greedy());
+            return LlamaSampler::chain(chain, true);
+        }
+        if p.top_k > 0 {
+            chain.push(LlamaSampler::top_k(p.top_k.min(i32::MAX as u32) as i32));
+        }
+        if p.top_p < 1.0 {
+            chain.push(LlamaSampler::top_p(p.top_p, 1));
+        }
+        if p.min_p > 0.0 {
+            chain.push(LlamaSampler::min_p(p.min_p, 1));
+        }
+        chain.push(LlamaSampler::temp(p.temperature));
+        chain.push(LlamaSampler::dist(p.seed));
+        LlamaSampler::chain(chain, true)
+    }
+}
+
+impl Backend for LlamaCppBackend<'_> {
+    fn info(&self) -> BackendInfo {
+        self.info.clone()
+    }
+
+    fn tokenize(&self, text: &str, add_special: bool) -> Vec<Token> {
+        let bos = self.model.vocab().bos();
+        let bos_text = &self.info.bos;
+        // A template that already wrote BOS must not get a second one from the tokenizer.
+        let add = add_special && !(bos.0 >= 0 && !bos_text.is_empty() && text.starts_with(bos_text.as_str()));
+        self.model.vocab().tokenize(text.as_bytes(), add, true).into_iter().map(|t| t.0 as u32).collect()
+    }
+
+    fn piece(&self, token: Token) -> Vec<u8> {
+        self.model.vocab().token_to_piece(LlamaToken(token as i32), false, None)
+    }
+
+    fn is_eog(&self, token: Token) -> bool {
+        self.model.vocab().is_eog(LlamaToken(token as i32))
+    }
+
+    fn start_sequence(&mut self, slot: usize, params: &SamplingParams) {
+        let chain = self.sampler_chain(params);
+        if let Some(s) = self.samplers.get_mut(slot) {
+            *s = Some(chain);
+        }
+    }
+
+    fn decode(&mut self, items: &[BatchItem]) -> Result<(), String> {
+        if items.is_empty() || items.len() > self.info.n_batch {
+            return Err(format!("batch of {} tokens (limit {})", items.len(), self.info.n_batch));
+        }
+        self.batch.clear();
+        for it in items {
+            if it.token >= self.info.n_vocab || it.slot >= self.info.n_slots {
+                return Err(format!("invalid batch item {it:?}"));
+            }
+            self.batch
+                .add(LlamaToken(it.token as i32), it.pos as i32, &[it.slot as i32], it.logits)
+                .map_err(|e| e.to_string())?;
+        }
+        self.ctx.decode(&mut self.batch).map_err(|e| e.to_string())
+    }
+
+    fn sample(&mut self, slot: usize, row: usize) -> Token {
+        let ctx = &self.ctx;
+        match self.samplers.get_mut(slot).and_then(Option::as_mut) {
+            Some(s) => s.sample(ctx, row as i32).0 as u32,
+            None => LlamaSampler::greedy().sample(ctx, row as i32).0 as u32,
+        }
+    }
+
+    fn truncate_kv(&mut self, slot: usize, keep: u32) -> bool {
+        let p0 = if keep == 0 { None } else { Some(keep) };
+        self.ctx.clear_kv_cache_seq(Some(slot as u32), p0, None).unwrap_or(false)
+    }
+}

@@ -1,0 +1,15 @@
+//! Wire types for the HTTP APIs Hearth speaks.
+//!
+//! This crate owns the JSON shapes only: it does no I/O and knows nothing about the engine.
+//!
+//! - [`openai`]: the OpenAI-compatible API (`/v1/chat/completions`, `/v1/completions`,
+//!   `/v1/models`, error bodies).
+//!
+//! ```
+//! use hearth_protocol::openai::ChatCompletionRequest;
+//! let req: ChatCompletionRequest =
+//!     serde_json::from_str(r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+//! assert_eq!(req.messages.len(), 1);
+//! ```
+
+pub mod openai;

@@ -1,0 +1,164 @@
+//! `/v1/chat/completions` request, response and stream chunk.
+
+use super::common::{SamplingFields, StopSpec, StreamOptions, Timings, Usage};
+use serde::{Deserialize, Serialize};
+
+/// A chat completion request. Unknown fields are ignored, as OpenAI clients send many.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ChatCompletionRequest {
+    /// The model id or alias; the server's default model when empty.
+    #[serde(default)]
+    pub model: String,
+    /// The conversation.
+    pub messages: Vec<ChatMessage>,
+    /// Stream the answer as server-sent events.
+    #[serde(default)]
+    pub stream: bool,
+    /// Options of a streamed answer.
+    pub stream_options: Option<StreamOptions>,
+    /// Upper bound on generated tokens (deprecated name).
+    pub max_tokens: Option<i64>,
+    /// Upper bound on generated tokens.
+    pub max_completion_tokens: Option<i64>,
+    /// Stop sequences.
+    pub stop: Option<StopSpec>,
+    /// Number of choices; only 1 is supported.
+    pub n: Option<i64>,
+    /// Log probabilities are not supported yet; `true` is refused.
+    pub logprobs: Option<bool>,
+    /// Tools are not supported yet; a non-empty list is refused.
+    pub tools: Option<Vec<serde_json::Value>>,
+    /// `{"type":"text"}` only, for now.
+    pub response_format: Option<serde_json::Value>,
+    /// Keep generating past end-of-generation tokens (llama.cpp extension, for benchmarks).
+    #[serde(default)]
+    pub ignore_eos: bool,
+    /// Sampling parameters.
+    #[serde(flatten)]
+    pub sampling: SamplingFields,
+}
+
+/// One message of the conversation.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ChatMessage {
+    /// `system`, `developer`, `user`, `assistant` or `tool`.
+    pub role: String,
+    /// Text, or a list of content parts; may be null for an assistant message.
+    #[serde(default)]
+    pub content: Option<MessageContent>,
+    /// Optional participant name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Message content: a string or a list of parts.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum MessageContent {
+    /// Plain text.
+    Text(String),
+    /// Content parts (only `text` parts are supported).
+    Parts(Vec<ContentPart>),
+}
+
+/// One content part.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ContentPart {
+    /// `text`, `image_url`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The text of a `text` part.
+    pub text: Option<String>,
+}
+
+/// A non-streamed chat completion.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ChatCompletionResponse {
+    /// `chatcmpl-...`.
+    pub id: String,
+    /// Always `chat.completion`.
+    pub object: String,
+    /// Seconds since the epoch.
+    pub created: u64,
+    /// The model id that answered.
+    pub model: String,
+    /// Opaque build fingerprint.
+    pub system_fingerprint: String,
+    /// The single choice.
+    pub choices: Vec<ChatChoice>,
+    /// Token counts.
+    pub usage: Usage,
+    /// Hearth's timings (non-standard).
+    pub timings: Timings,
+}
+
+/// One choice of a non-streamed answer.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ChatChoice {
+    /// Always 0.
+    pub index: u32,
+    /// The answer.
+    pub message: AssistantMessage,
+    /// Always null (log probabilities are not supported yet).
+    pub logprobs: Option<serde_json::Value>,
+    /// `stop` or `length`.
+    pub finish_reason: String,
+}
+
+/// The assistant's message.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AssistantMessage {
+    /// Always `assistant`.
+    pub role: String,
+    /// The generated text.
+    pub content: String,
+    /// Always null.
+    pub refusal: Option<String>,
+}
+
+/// One server-sent event of a streamed chat completion.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ChatCompletionChunk {
+    /// Same id on every chunk of one answer.
+    pub id: String,
+    /// Always `chat.completion.chunk`.
+    pub object: String,
+    /// Seconds since the epoch; the same on every chunk.
+    pub created: u64,
+    /// The model id.
+    pub model: String,
+    /// Opaque build fingerprint.
+    pub system_fingerprint: String,
+    /// One choice, or none on the final usage chunk.
+    pub choices: Vec<ChunkChoice>,
+    /// Null except on the final usage chunk when `include_usage` was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Option<Usage>>,
+    /// Hearth's timings, on the final chunk (non-standard).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Timings>,
+}
+
+/// One choice of a stream chunk.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ChunkChoice {
+    /// Always 0.
+    pub index: u32,
+    /// What this chunk adds.
+    pub delta: Delta,
+    /// Always null.
+    pub logprobs: Option<serde_json::Value>,
+    /// Null until the last content chunk.
+    pub finish_reason: Option<String>,
+}
+
+/// The increment of a stream chunk.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Delta {
+    /// `assistant` in the first chunk only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// New text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}

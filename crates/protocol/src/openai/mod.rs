@@ -1,0 +1,13 @@
+//! OpenAI-compatible request and response types.
+
+mod chat;
+mod common;
+mod completions;
+mod error;
+mod models;
+
+pub use chat::*;
+pub use common::*;
+pub use completions::*;
+pub use error::*;
+pub use models::*;

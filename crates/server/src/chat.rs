@@ -1,0 +1,115 @@
+//! `POST /v1/chat/completions`.
+
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::generate::{self, StreamFormat};
+use crate::state::AppState;
+use crate::validate;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use hearth_engine::{Completion, FinishReason};
+use hearth_protocol::openai::{
+    AssistantMessage, ChatChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChunkChoice,
+    Delta,
+};
+
+/// Handles a chat completion, streamed or not.
+///
+/// # Errors
+/// OpenAI-shaped errors for bad input, unknown models and engine failures.
+pub async fn chat_completions(
+    State(app): State<AppState>,
+    ApiJson(req): ApiJson<ChatCompletionRequest>,
+) -> Result<Response, ApiError> {
+    let messages = validate::check_chat(&req)?;
+    let handle = app.models.get(&req.model).await?;
+    let stream = req.stream;
+    let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
+    let gen = validate::chat_request(&handle, req, &messages, &app.models.settings().sampling)?;
+    let started = generate::start(&handle, gen).await?;
+    let model = handle.info.id.clone();
+    if stream {
+        let fmt = ChatStream {
+            id: generate::new_id("chatcmpl"),
+            created: generate::now_secs(),
+            model: model.clone(),
+            include_usage,
+        };
+        return Ok(generate::sse_response(model, started, fmt));
+    }
+    let done = generate::collect(&model, started).await?;
+    let body = ChatCompletionResponse {
+        id: generate::new_id("chatcmpl"),
+        object: "chat.completion".into(),
+        created: generate::now_secs(),
+        model,
+        system_fingerprint: crate::FINGERPRINT.into(),
+        choices: vec![ChatChoice {
+            index: 0,
+            message: AssistantMessage { role: "assistant".into(), content: done.text, refusal: None },
+            logprobs: None,
+            finish_reason: done.finish.as_str().into(),
+        }],
+        usage: generate::usage(&done.completion),
+        timings: generate::timings(&done.completion),
+    };
+    Ok(Json(body).into_response())
+}
+
+/// Frames chat completion chunks.
+struct ChatStream {
+    id: String,
+    created: u64,
+    model: String,
+    include_usage: bool,
+}
+
+impl ChatStream {
+    fn chunk(&self, delta: Delta, finish: Option<FinishReason>) -> String {
+        let c = ChatCompletionChunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk".into(),
+            created: self.created,
+            model: self.model.clone(),
+            system_fingerprint: crate::FINGERPRINT.into(),
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                logprobs: None,
+                finish_reason: finish.map(|f| f.as_str().into()),
+            }],
+            usage: self.include_usage.then_some(None),
+            timings: None,
+        };
+        generate::sse_frame(&serde_json::to_string(&c).unwrap_or_default())
+    }
+}
+
+impl StreamFormat for ChatStream {
+    fn opening(&mut self) -> Vec<String> {
+        vec![self.chunk(Delta { role: Some("assistant".into()), content: Some(String::new()) }, None)]
+    }
+
+    fn text(&mut self, text: String) -> Vec<String> {
+        vec![self.chunk(Delta { role: None, content: Some(text) }, None)]
+    }
+
+    fn done(&mut self, finish: FinishReason, completion: &Completion) -> Vec<String> {
+        let mut out = vec![self.chunk(Delta::default(), Some(finish))];
+        if self.include_usage {
+            let c = ChatCompletionChunk {
+                id: self.id.clone(),
+                object: "chat.completion.chunk".into(),
+                created: self.created,
+                model: self.model.clone(),
+                system_fingerprint: crate::FINGERPRINT.into(),
+                choices: Vec::new(),
+                usage: Some(Some(generate::usage(completion))),
+                timings: Some(generate::timings(completion)),
+            };
+            out.push(generate::sse_frame(&serde_json::to_string(&c).unwrap_or_default()));
+        }
+        out
+    }
+}

@@ -1,0 +1,105 @@
+//! `POST /v1/completions` (legacy text completion).
+
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::generate::{self, StreamFormat};
+use crate::state::AppState;
+use crate::validate;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use hearth_engine::{Completion, FinishReason};
+use hearth_protocol::openai::{CompletionChoice, CompletionRequest, CompletionResponse};
+
+/// Handles a text completion, streamed or not.
+///
+/// # Errors
+/// OpenAI-shaped errors for bad input, unknown models and engine failures.
+pub async fn completions(
+    State(app): State<AppState>,
+    ApiJson(req): ApiJson<CompletionRequest>,
+) -> Result<Response, ApiError> {
+    let name = req.model.clone();
+    let stream = req.stream;
+    let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
+    let (gen, echo) = validate::completion_request(req, &app.models.settings().sampling)?;
+    let handle = app.models.get(&name).await?;
+    let started = generate::start(&handle, gen).await?;
+    let mut fmt = TextStream {
+        id: generate::new_id("cmpl"),
+        created: generate::now_secs(),
+        model: handle.info.id.clone(),
+        include_usage,
+        echo,
+    };
+    if stream {
+        return Ok(generate::sse_response(fmt.model.clone(), started, fmt));
+    }
+    let done = generate::collect(&fmt.model, started).await?;
+    let text = fmt.echo.take().unwrap_or_default() + &done.text;
+    let mut body = fmt.object(text, Some(done.finish));
+    body.usage = Some(Some(generate::usage(&done.completion)));
+    body.timings = Some(generate::timings(&done.completion));
+    Ok(Json(body).into_response())
+}
+
+/// Frames text completion chunks.
+struct TextStream {
+    id: String,
+    created: u64,
+    model: String,
+    include_usage: bool,
+    /// Prompt text to send first when `echo` was asked for.
+    echo: Option<String>,
+}
+
+impl TextStream {
+    fn object(&self, text: String, finish: Option<FinishReason>) -> CompletionResponse {
+        CompletionResponse {
+            id: self.id.clone(),
+            object: "text_completion".into(),
+            created: self.created,
+            model: self.model.clone(),
+            system_fingerprint: crate::FINGERPRINT.into(),
+            choices: vec![CompletionChoice {
+                index: 0,
+                text,
+                logprobs: None,
+                finish_reason: finish.map(|f| f.as_str().into()),
+            }],
+            usage: None,
+            timings: None,
+        }
+    }
+
+    fn frame(&self, text: String, finish: Option<FinishReason>) -> String {
+        let mut o = self.object(text, finish);
+        o.usage = self.include_usage.then_some(None);
+        generate::sse_frame(&serde_json::to_string(&o).unwrap_or_default())
+    }
+}
+
+impl StreamFormat for TextStream {
+    fn opening(&mut self) -> Vec<String> {
+        match self.echo.take() {
+            Some(p) => vec![self.frame(p, None)],
+            None => Vec::new(),
+        }
+    }
+
+    fn text(&mut self, text: String) -> Vec<String> {
+        vec![self.frame(text, None)]
+    }
+
+    fn done(&mut self, finish: FinishReason, completion: &Completion) -> Vec<String> {
+        let mut out = vec![self.frame(String::new(), Some(finish))];
+        if self.include_usage {
+            let mut o = self.object(String::new(), None);
+            o.choices.clear();
+            o.usage = Some(Some(generate::usage(completion)));
+            o.timings = Some(generate::timings(completion));
+            out.push(generate::sse_frame(&serde_json::to_string(&o).unwrap_or_default()));
+        }
+        out
+    }
+}

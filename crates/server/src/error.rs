@@ -1,0 +1,176 @@
+//! `ApiError`: every failure a client can see, mapped to a status and OpenAI's error body.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hearth_engine::EngineError;
+use hearth_protocol::openai::{ErrorBody, ErrorDetail};
+
+/// An error answered to a client.
+#[derive(Debug)]
+pub enum ApiError {
+    /// From the engine.
+    Engine(EngineError),
+    /// A malformed or unsupported request.
+    BadRequest {
+        /// What is wrong.
+        message: String,
+        /// The field at fault.
+        param: Option<String>,
+        /// Machine-readable code.
+        code: &'static str,
+    },
+    /// The body is not JSON as the endpoint expects (`Content-Type`).
+    UnsupportedMediaType(String),
+    /// The body is larger than the server accepts.
+    PayloadTooLarge,
+    /// No such route.
+    NotFound(String),
+    /// The route exists, but not for this method.
+    MethodNotAllowed,
+    /// Something failed inside the server; details are in the log only.
+    Internal,
+}
+
+impl ApiError {
+    /// A 400 naming `param`.
+    pub fn invalid(param: &str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest { message: message.into(), param: Some(param.to_string()), code: "invalid_value" }
+    }
+
+    /// A 400 for a feature Hearth does not offer yet.
+    pub fn unsupported(param: &str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest { message: message.into(), param: Some(param.to_string()), code: "unsupported_parameter" }
+    }
+
+    /// Status, type, param, code and message.
+    pub fn parts(&self) -> (StatusCode, &'static str, Option<String>, Option<&'static str>, String) {
+        use EngineError as E;
+        let inv = "invalid_request_error";
+        match self {
+            ApiError::Engine(e) => match e {
+                E::ModelNotFound { .. } => {
+                    (StatusCode::NOT_FOUND, inv, Some("model".into()), Some("model_not_found"), e.to_string())
+                }
+                E::NoDefaultModel => (
+                    StatusCode::BAD_REQUEST,
+                    inv,
+                    Some("model".into()),
+                    Some("missing_required_parameter"),
+                    e.to_string(),
+                ),
+                E::InvalidParam { param, message } => {
+                    (StatusCode::BAD_REQUEST, inv, Some(param.clone()), Some("invalid_value"), message.clone())
+                }
+                E::ContextLengthExceeded { .. } => (
+                    StatusCode::BAD_REQUEST,
+                    inv,
+                    Some("messages".into()),
+                    Some("context_length_exceeded"),
+                    e.to_string(),
+                ),
+                E::TemplateRejected(m) => {
+                    (StatusCode::BAD_REQUEST, inv, Some("messages".into()), Some("invalid_messages"), m.clone())
+                }
+                E::WrongModelKind(m) => {
+                    (StatusCode::BAD_REQUEST, inv, Some("model".into()), Some("model_not_supported"), m.clone())
+                }
+                E::Overloaded { .. } => {
+                    (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", None, Some("server_overloaded"), e.to_string())
+                }
+                E::Unavailable { .. } => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "server_error", None, Some("model_unavailable"), e.to_string())
+                }
+                E::ModelLoad { model, .. } => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    Some("model".into()),
+                    Some("model_load_failed"),
+                    format!("model `{model}` could not be loaded; see the server log"),
+                ),
+                E::Decode(_) | E::WorkerFailed => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    None,
+                    Some("internal_error"),
+                    "the model failed while generating; see the server log".into(),
+                ),
+            },
+            ApiError::BadRequest { message, param, code } => {
+                (StatusCode::BAD_REQUEST, inv, param.clone(), Some(code), message.clone())
+            }
+            ApiError::UnsupportedMediaType(m) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, inv, None, Some("unsupported_media_type"), m.clone())
+            }
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                inv,
+                None,
+                Some("payload_too_large"),
+                "the request body is too large".into(),
+            ),
+            ApiError::NotFound(path) => {
+                (StatusCode::NOT_FOUND, inv, None, Some("not_found"), format!("no route for {path}"))
+            }
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                inv,
+                None,
+                Some("method_not_allowed"),
+                "method not allowed for this route".into(),
+            ),
+            ApiError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                None,
+                Some("internal_error"),
+                "internal server error".into(),
+            ),
+        }
+    }
+
+    /// The OpenAI-shaped body.
+    pub fn body(&self) -> ErrorBody {
+        let (_, kind, param, code, message) = self.parts();
+        ErrorBody { error: ErrorDetail { message, kind: kind.to_string(), param, code: code.map(str::to_string) } }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        ApiError::Engine(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, ..) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(error = ?self, "request failed");
+        }
+        let mut res = (status, axum::Json(self.body())).into_response();
+        if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_error_uses_openai_wording() {
+        let e = ApiError::from(EngineError::ContextLengthExceeded { prompt_tokens: 10, max_tokens: 20, n_ctx: 16 });
+        let b = e.body();
+        assert_eq!(b.error.code.as_deref(), Some("context_length_exceeded"));
+        assert!(b.error.message.starts_with("This model's maximum context length is 16 tokens. However, you requested 30 tokens (10 in the messages, 20 in the completion)."), "{}", b.error.message);
+    }
+
+    #[test]
+    fn internal_details_are_not_returned() {
+        let e = ApiError::from(EngineError::ModelLoad { model: "m".into(), reason: "/secret/path: bad magic".into() });
+        assert!(!e.body().error.message.contains("secret"));
+        assert_eq!(e.parts().0, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

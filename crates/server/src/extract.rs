@@ -1,0 +1,70 @@
+//! `ApiJson`: a JSON extractor whose rejections are OpenAI-shaped errors.
+
+use crate::error::ApiError;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+
+/// Like `axum::Json`, but a bad body is an [`ApiError`].
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(from_rejection(rejection)),
+        }
+    }
+}
+
+fn from_rejection(r: JsonRejection) -> ApiError {
+    match r {
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::UnsupportedMediaType("expected a request body with `Content-Type: application/json`".into())
+        }
+        JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest {
+            message: format!("the body is not valid JSON: {}", e.body_text()),
+            param: None,
+            code: "invalid_json",
+        },
+        JsonRejection::JsonDataError(e) => {
+            let text = e.body_text();
+            let param = field_of(&text);
+            ApiError::BadRequest {
+                message: format!("the body does not match the expected schema: {text}"),
+                param,
+                code: "invalid_value",
+            }
+        }
+        JsonRejection::BytesRejection(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge
+        }
+        other => ApiError::BadRequest { message: other.body_text(), param: None, code: "invalid_request" },
+    }
+}
+
+/// Extracts the field path from serde's "Failed to deserialize the JSON body into the target
+/// type: messages[0].role: ..." message.
+fn field_of(text: &str) -> Option<String> {
+    let rest = text.split("target type: ").nth(1)?;
+    let (path, _) = rest.split_once(": ")?;
+    if path.contains(' ') {
+        // "missing field `messages` at line 1 column 2": no path, name the field instead.
+        return rest.split('`').nth(1).map(str::to_string);
+    }
+    Some(path.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn field_paths_from_serde_messages() {
+        assert_eq!(field_of("Failed to deserialize the JSON body into the target type: messages[0].content: invalid type: integer `3`").as_deref(), Some("messages[0].content"));
+        assert_eq!(field_of("Failed to deserialize the JSON body into the target type: missing field `messages` at line 1 column 14").as_deref(), Some("messages"));
+    }
+}

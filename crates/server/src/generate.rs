@@ -1,0 +1,177 @@
+//! The path both generation endpoints share: submit, wait for admission, then either collect
+//! the token events (non-streaming) or frame them as server-sent events (streaming).
+
+use crate::error::ApiError;
+use axum::body::Body;
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+use bytes::Bytes;
+use hearth_engine::{Completion, EngineError, Event, FinishReason, GenerateRequest, ModelHandle};
+use hearth_protocol::openai::{PromptTokensDetails, Timings, Usage};
+use std::convert::Infallible;
+use tokio::sync::mpsc;
+
+/// A request the engine has admitted.
+#[derive(Debug)]
+pub struct Started {
+    /// Its remaining events.
+    pub rx: mpsc::Receiver<Event>,
+    /// Tokens in the prompt.
+    pub prompt_tokens: u32,
+}
+
+/// Submits a request and waits until it is admitted, so that errors found on admission
+/// (context too long, bad token ids) are plain HTTP errors, also for streaming requests.
+///
+/// # Errors
+/// Whatever the engine refuses the request with.
+pub async fn start(handle: &ModelHandle, req: GenerateRequest) -> Result<Started, ApiError> {
+    let mut rx = handle.submit(req)?;
+    match rx.recv().await {
+        Some(Event::Started { prompt_tokens, .. }) => Ok(Started { rx, prompt_tokens }),
+        Some(Event::Error(e)) => Err(e.into()),
+        Some(other) => {
+            tracing::error!(event = ?other, "engine sent an event before Started");
+            Err(ApiError::Internal)
+        }
+        None => Err(EngineError::WorkerFailed.into()),
+    }
+}
+
+/// A whole answer.
+#[derive(Debug)]
+pub struct Collected {
+    /// All generated text.
+    pub text: String,
+    /// Why it ended.
+    pub finish: FinishReason,
+    /// Counts and timings.
+    pub completion: Completion,
+}
+
+/// Collects every event of an admitted request.
+///
+/// # Errors
+/// The engine's error if generation fails midway.
+pub async fn collect(model: &str, mut s: Started) -> Result<Collected, ApiError> {
+    let mut text = String::new();
+    loop {
+        match s.rx.recv().await {
+            Some(Event::Text(t)) => text.push_str(&t),
+            Some(Event::Done { finish, completion }) => {
+                log_done(model, finish, &completion);
+                return Ok(Collected { text, finish, completion });
+            }
+            Some(Event::Error(e)) => return Err(e.into()),
+            Some(Event::Started { .. }) => {}
+            None => return Err(EngineError::WorkerFailed.into()),
+        }
+    }
+}
+
+/// The one summary line per finished request.
+pub fn log_done(model: &str, finish: FinishReason, c: &Completion) {
+    tracing::info!(
+        model,
+        prompt_tokens = c.prompt_tokens,
+        cached_tokens = c.cached_tokens,
+        completion_tokens = c.completion_tokens,
+        ttft_ms = format!("{:.1}", c.prompt_ms),
+        tokens_per_second = format!("{:.1}", c.tokens_per_second()),
+        finish = finish.as_str(),
+        "request done"
+    );
+}
+
+/// OpenAI usage from the engine's counts.
+pub fn usage(c: &Completion) -> Usage {
+    Usage {
+        prompt_tokens: c.prompt_tokens,
+        completion_tokens: c.completion_tokens,
+        total_tokens: c.prompt_tokens + c.completion_tokens,
+        prompt_tokens_details: Some(PromptTokensDetails { cached_tokens: c.cached_tokens }),
+    }
+}
+
+/// Hearth's timings field from the engine's counts.
+pub fn timings(c: &Completion) -> Timings {
+    Timings {
+        prompt_n: c.prompt_tokens - c.cached_tokens,
+        prompt_ms: c.prompt_ms,
+        predicted_n: c.completion_tokens,
+        predicted_ms: c.generation_ms,
+        predicted_per_second: c.tokens_per_second(),
+        cached_n: c.cached_tokens,
+    }
+}
+
+/// One SSE event carrying `json`.
+pub fn sse_frame(json: &str) -> String {
+    format!("data: {json}\n\n")
+}
+
+/// An SSE error event (after the first byte no status code can be sent any more).
+pub fn sse_error(e: ApiError) -> String {
+    if e.parts().0.is_server_error() {
+        tracing::error!(error = ?e, "stream failed");
+    }
+    sse_frame(&serde_json::to_string(&e.body()).unwrap_or_default())
+}
+
+/// Turns engine events into SSE frames for one endpoint.
+pub trait StreamFormat: Send + 'static {
+    /// Frames sent before any token (e.g. the role chunk).
+    fn opening(&mut self) -> Vec<String>;
+    /// Frames for new text.
+    fn text(&mut self, text: String) -> Vec<String>;
+    /// Frames that close a successful stream (before `[DONE]`).
+    fn done(&mut self, finish: FinishReason, completion: &Completion) -> Vec<String>;
+}
+
+/// The streaming response: opening frames, a frame per event, `[DONE]` after success; an
+/// error midway becomes a `data: {"error": ...}` event and ends the stream. Dropping the body
+/// (client gone) drops the receiver, which cancels the sequence in the engine.
+pub fn sse_response<F: StreamFormat>(model: String, started: Started, mut fmt: F) -> Response {
+    let opening = Bytes::from(fmt.opening().concat());
+    let state = (started.rx, fmt, model, false);
+    let rest = futures::stream::unfold(state, |(mut rx, mut fmt, model, ended)| async move {
+        if ended {
+            return None;
+        }
+        let (frames, end) = match rx.recv().await {
+            Some(Event::Text(t)) => (fmt.text(t), false),
+            Some(Event::Started { .. }) => (Vec::new(), false),
+            Some(Event::Done { finish, completion }) => {
+                log_done(&model, finish, &completion);
+                let mut f = fmt.done(finish, &completion);
+                f.push(sse_frame("[DONE]"));
+                (f, true)
+            }
+            Some(Event::Error(e)) => (vec![sse_error(e.into())], true),
+            None => (vec![sse_error(EngineError::WorkerFailed.into())], true),
+        };
+        Some((Ok::<Bytes, Infallible>(Bytes::from(frames.concat())), (rx, fmt, model, end)))
+    });
+    let body = futures::StreamExt::chain(futures::stream::once(async move { Ok::<Bytes, Infallible>(opening) }), rest);
+    let mut res = Response::new(Body::from_stream(body));
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    res
+}
+
+/// A fresh id with the given prefix.
+pub fn new_id(prefix: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    format!("{prefix}-{:016x}", h.finish())
+}
+
+/// Seconds since the epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
