@@ -76,10 +76,15 @@ pub(crate) fn run(backend: &mut dyn Backend, rx: &Receiver<Command>, stats: &Wor
             }
         }
         w.drop_cancelled();
-        if !w.step() && w.active.len() < w.slots.len() {
-            match rx.recv_timeout(STALL_WAIT) {
-                Ok(cmd) => w.accept(cmd),
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+        if !w.step() {
+            // Every sequence is stalled on a slow client: wait a little instead of spinning.
+            if w.active.len() < w.slots.len() {
+                match rx.recv_timeout(STALL_WAIT) {
+                    Ok(cmd) => w.accept(cmd),
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+                }
+            } else {
+                std::thread::sleep(STALL_WAIT);
             }
         }
         w.stats.active.store(w.active.len(), Ordering::Relaxed);

@@ -50,12 +50,14 @@ fn from_rejection(r: JsonRejection) -> ApiError {
 /// type: messages[0].role: ..." message.
 fn field_of(text: &str) -> Option<String> {
     let rest = text.split("target type: ").nth(1)?;
-    let (path, _) = rest.split_once(": ")?;
-    if path.contains(' ') {
-        // "missing field `messages` at line 1 column 2": no path, name the field instead.
-        return rest.split('`').nth(1).map(str::to_string);
+    let missing = |s: &str| s.strip_prefix("missing field `").and_then(|m| m.split('`').next()).map(str::to_string);
+    match rest.split_once(": ") {
+        Some((path, detail)) if !path.contains(' ') => match missing(detail) {
+            Some(field) => Some(format!("{path}.{field}")),
+            None => Some(path.to_string()),
+        },
+        _ => missing(rest),
     }
-    Some(path.to_string())
 }
 
 #[cfg(test)]
@@ -66,5 +68,6 @@ mod tests {
     fn field_paths_from_serde_messages() {
         assert_eq!(field_of("Failed to deserialize the JSON body into the target type: messages[0].content: invalid type: integer `3`").as_deref(), Some("messages[0].content"));
         assert_eq!(field_of("Failed to deserialize the JSON body into the target type: missing field `messages` at line 1 column 14").as_deref(), Some("messages"));
+        assert_eq!(field_of("Failed to deserialize the JSON body into the target type: messages[1]: missing field `role` at line 1 column 9").as_deref(), Some("messages[1].role"));
     }
 }

@@ -1,0 +1,78 @@
+//! The `async-openai` crate as a real client: non-stream, stream, and an API error that must
+//! parse as an API error (not a deserialisation error).
+
+mod common;
+
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use async_openai::types::chat::{
+    ChatCompletionRequestSystemMessageArgs, ChatCompletionRequestUserMessageArgs, CreateChatCompletionRequestArgs,
+};
+use async_openai::Client;
+use common::*;
+use futures::StreamExt;
+
+async fn client() -> Client<OpenAIConfig> {
+    let url = serve(shared()).await;
+    Client::with_config(OpenAIConfig::new().with_api_base(format!("{url}/v1")).with_api_key("unused"))
+}
+
+fn request(model: &str, stream: bool) -> async_openai::types::chat::CreateChatCompletionRequest {
+    CreateChatCompletionRequestArgs::default()
+        .model(model)
+        .temperature(0.0)
+        .max_completion_tokens(24u32)
+        .stream(stream)
+        .messages([
+            ChatCompletionRequestSystemMessageArgs::default()
+                .content("You are a helpful assistant.")
+                .build()
+                .unwrap()
+                .into(),
+            ChatCompletionRequestUserMessageArgs::default()
+                .content("What is the capital of France?")
+                .build()
+                .unwrap()
+                .into(),
+        ])
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn non_stream_chat() {
+    let c = client().await;
+    let r = c.chat().create(request(SMOL, false)).await.unwrap();
+    let text = r.choices[0].message.content.clone().unwrap_or_default();
+    assert!(text.contains("Paris"), "{text}");
+    assert!(r.usage.unwrap().completion_tokens > 0);
+}
+
+#[tokio::test]
+async fn stream_chat() {
+    let c = client().await;
+    let mut s = c.chat().create_stream(request(SMOL, true)).await.unwrap();
+    let mut text = String::new();
+    let mut finishes = 0;
+    while let Some(chunk) = s.next().await {
+        let chunk = chunk.unwrap();
+        for ch in chunk.choices {
+            text += ch.delta.content.as_deref().unwrap_or("");
+            finishes += usize::from(ch.finish_reason.is_some());
+        }
+    }
+    assert!(text.contains("Paris"), "{text}");
+    assert_eq!(finishes, 1);
+}
+
+#[tokio::test]
+async fn unknown_model_is_an_api_error() {
+    let c = client().await;
+    match c.chat().create(request("no-such-model", false)).await {
+        Err(OpenAIError::ApiError(e)) => {
+            assert_eq!(e.api_error.code.as_deref(), Some("model_not_found"));
+            assert_eq!(e.api_error.param.as_deref(), Some("model"));
+        }
+        other => panic!("expected an ApiError, got {other:?}"),
+    }
+}

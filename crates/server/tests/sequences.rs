@@ -1,0 +1,101 @@
+//! Sequence lifecycle against the real model, each test with its own worker so counters are
+//! not shared: cancellation on disconnect frees the slot, the KV cache is reused.
+
+mod common;
+
+use common::*;
+use futures::StreamExt;
+use hearth_engine::EngineSettings;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+fn one_slot() -> EngineSettings {
+    EngineSettings { ctx_size: 2048, parallel: 1, threads: 2, ..Default::default() }
+}
+
+/// Waits until `cond` holds, polling; fails after a generous bound (not a speed assertion).
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+// A client that disconnects mid-stream must free its sequence (and the only slot) so the next
+// request runs; llama.cpp's server has leaked slots this way (llama.cpp #24496).
+#[tokio::test]
+async fn disconnect_mid_stream_frees_the_slot() {
+    let models = manager(one_slot());
+    let url = serve(models.clone()).await;
+    let body =
+        json!({"model": SMOL, "prompt": "Once upon a time", "max_tokens": 1500, "ignore_eos": true, "stream": true});
+    let res = reqwest::Client::new().post(format!("{url}/v1/completions")).json(&body).send().await.unwrap();
+    let mut stream = res.bytes_stream();
+    let mut seen = 0;
+    while seen < 3 {
+        seen += stream.next().await.unwrap().unwrap().len().min(1);
+    }
+    let handle = models.get(SMOL).await.unwrap();
+    assert_eq!(handle.stats.active.load(Ordering::Relaxed), 1);
+    drop(stream);
+    eventually("the cancelled sequence to be freed", || handle.stats.active.load(Ordering::Relaxed) == 0).await;
+    assert_eq!(handle.stats.cancelled.load(Ordering::Relaxed), 1);
+    let (status, v) = post(&url, "/v1/completions", json!({"model": SMOL, "prompt": "Hello", "max_tokens": 3})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 0, "a cancelled sequence's KV cells are dropped");
+}
+
+#[tokio::test]
+async fn disconnect_of_non_streaming_request_cancels_it() {
+    let models = manager(one_slot());
+    let url = serve(models.clone()).await;
+    let body = json!({"model": SMOL, "prompt": "Once upon a time", "max_tokens": 1500, "ignore_eos": true});
+    let req =
+        tokio::spawn(
+            async move { reqwest::Client::new().post(format!("{url}/v1/completions")).json(&body).send().await },
+        );
+    let handle = models.get(SMOL).await.unwrap();
+    eventually("the request to start", || handle.stats.active.load(Ordering::Relaxed) == 1).await;
+    req.abort();
+    eventually("the aborted request to be cancelled", || handle.stats.active.load(Ordering::Relaxed) == 0).await;
+    assert_eq!(handle.stats.cancelled.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn repeated_prompt_reuses_the_kv_cache() {
+    let url = serve(manager(one_slot())).await;
+    let req = chat(
+        SMOL,
+        "Tell me about the history of the bicycle in three sentences.",
+        json!({"temperature": 0, "max_tokens": 4}),
+    );
+    let (_, first) = post(&url, "/v1/chat/completions", req.clone()).await;
+    assert_eq!(first["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+    let (_, v) = post(&url, "/v1/chat/completions", req).await;
+    let prompt = v["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap(), prompt - 1, "{v}");
+    assert_eq!(v["choices"][0]["message"]["content"], first["choices"][0]["message"]["content"]);
+    assert_eq!(v["timings"]["cached_n"].as_u64().unwrap(), prompt - 1);
+}
+
+#[tokio::test]
+async fn requests_beyond_the_slots_wait_and_all_complete() {
+    let url = serve(manager(EngineSettings { ctx_size: 1024, parallel: 2, threads: 2, ..Default::default() })).await;
+    let jobs: Vec<_> = (0..5)
+        .map(|i| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                post(&url, "/v1/completions", json!({"model": SMOL, "prompt": format!("{i}, {}, {},", i + 1, i + 2), "max_tokens": 6, "temperature": 0})).await
+            })
+        })
+        .collect();
+    for j in jobs {
+        let (status, v) = j.await.unwrap();
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["usage"]["completion_tokens"], 6);
+    }
+}
