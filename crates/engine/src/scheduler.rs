@@ -44,6 +44,10 @@ pub struct SeqView {
 /// Decoding sequences go first, one token each, so running streams keep flowing while a long
 /// prompt is admitted; prefilling sequences then share what is left of `budget` in order of
 /// arrival, a chunk at a time.
+///
+/// The last prompt token is always evaluated in a step of its own. A prompt whose prefix is in
+/// the cache evaluates only that token, so doing the same on a cache miss makes the logits, and
+/// with a fixed seed the text, the same whether or not the cache was hit.
 pub fn plan_batch(seqs: &[SeqView], budget: usize) -> Vec<(usize, usize)> {
     let mut plan = Vec::new();
     let mut left = budget;
@@ -55,7 +59,8 @@ pub fn plan_batch(seqs: &[SeqView], budget: usize) -> Vec<(usize, usize)> {
     }
     for (i, s) in seqs.iter().enumerate() {
         if !s.stalled && s.prefill_left > 0 && left > 0 {
-            let n = s.prefill_left.min(left);
+            let chunk = if s.prefill_left > 1 { s.prefill_left - 1 } else { 1 };
+            let n = chunk.min(left);
             plan.push((i, n));
             left -= n;
         }
@@ -99,7 +104,9 @@ mod tests {
             SeqView { prefill_left: 0, stalled: false },
         ];
         assert_eq!(plan_batch(&seqs, 64), vec![(1, 1), (4, 1), (0, 62)]);
-        assert_eq!(plan_batch(&seqs, 200), vec![(1, 1), (4, 1), (0, 100), (3, 30)]);
+        assert_eq!(plan_batch(&seqs, 200), vec![(1, 1), (4, 1), (0, 99), (3, 29)]);
+        let last = [SeqView { prefill_left: 1, stalled: false }];
+        assert_eq!(plan_batch(&last, 200), vec![(0, 1)], "the last prompt token goes alone");
         assert_eq!(plan_batch(&seqs, 1), vec![(1, 1)]);
     }
 }

@@ -1,11 +1,15 @@
-//! `hearth bench`: single-stream decode speed and time to first token, measured over HTTP
-//! (a real loopback socket, SSE parsed by the client) and on the raw engine (no HTTP), on the
-//! same model, threads and prompt.
+//! `hearth bench`: drives the engine over HTTP (a real loopback socket, SSE parsed by the
+//! client) and directly (no HTTP), with a given concurrency, prompt length and output length,
+//! and reports time to first token, inter-token latency, throughput and errors.
+//!
+//! Prompts are token ids chosen from a fixed pattern (different per request, so the prefix cache
+//! does not help) and sampling is greedy with end-of-generation ignored, so runs are comparable.
 
 use crate::config::{ModelArgs, SamplingArgs, SchedulerArgs, ServeArgs, ServerArgs};
 use clap::Args;
 use futures::StreamExt;
 use hearth_engine::{Event, GenerateRequest, ModelManager, PromptInput, SamplingParams};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,55 +19,75 @@ pub struct BenchArgs {
     /// Model id to measure.
     #[arg(long)]
     pub model: String,
-    /// Prompt lengths in tokens (comma-separated); TTFT is reported for each.
+    /// Prompt lengths in tokens (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "16,512")]
     pub prompt_tokens: Vec<usize>,
     /// Tokens generated per request (end-of-generation is ignored).
     #[arg(long, default_value_t = 128)]
     pub max_tokens: u32,
-    /// Requests per prompt length; the median is reported.
-    #[arg(long, default_value_t = 3)]
-    pub requests: usize,
+    /// Concurrent clients (comma-separated list of levels).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub concurrency: Vec<usize>,
+    /// Requests per level; default: 3 x concurrency.
+    #[arg(long)]
+    pub requests: Option<usize>,
     /// Only the raw engine (no HTTP).
     #[arg(long)]
     pub raw: bool,
+    /// Only HTTP (skip the raw engine).
+    #[arg(long, conflicts_with = "raw")]
+    pub http_only: bool,
     /// Drive an already running server at this base URL (e.g. http://127.0.0.1:8080) instead of
-    /// an in-process one; the raw engine is then not measured.
+    /// an in-process one (implies --http-only).
     #[arg(long)]
     pub url: Option<String>,
+    /// Parallel sequences of the in-process engine; default: the highest concurrency level.
+    #[arg(long)]
+    pub parallel: Option<usize>,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<std::path::PathBuf>,
     /// Models directory and loading options.
     #[command(flatten)]
     pub models: ModelArgs,
 }
 
-/// One measured request.
-#[derive(Debug, Clone, Copy)]
-struct Sample {
-    ttft: Duration,
-    decode_tps: f64,
+/// What one request measured.
+#[derive(Debug, Default, Clone)]
+struct Trace {
+    ttft: Option<Duration>,
+    /// Gaps between consecutive tokens.
+    itl: Vec<Duration>,
+    tokens: usize,
+    error: Option<String>,
 }
 
-fn prompt(n: usize, run: usize) -> Vec<u32> {
-    (0..n).map(|i| 1000 + ((i * 7 + run * 13) % 5000) as u32).collect()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
-}
-
-/// Decode rate from token arrival times: tokens after the first over the time they took.
-fn rate(first: Instant, last: Instant, n: usize) -> f64 {
-    let s = last.duration_since(first).as_secs_f64();
-    if n > 1 && s > 0.0 {
-        (n - 1) as f64 / s
-    } else {
-        0.0
+impl Trace {
+    fn token(&mut self, start: Instant, last: &mut Option<Instant>) {
+        let now = Instant::now();
+        match last {
+            None => self.ttft = Some(now - start),
+            Some(prev) => self.itl.push(now - *prev),
+        }
+        *last = Some(now);
+        self.tokens += 1;
     }
 }
 
-async fn raw_once(models: &ModelManager, model: &str, tokens: Vec<u32>, max: u32) -> anyhow::Result<Sample> {
-    let h = models.get(model).await?;
+fn prompt(n: usize, seed: usize) -> Vec<u32> {
+    (0..n).map(|i| 1000 + ((i * 7 + seed * 131) % 5000) as u32).collect()
+}
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn raw_once(models: Arc<ModelManager>, model: String, tokens: Vec<u32>, max: u32) -> Trace {
+    let mut t = Trace::default();
     let req = GenerateRequest {
         prompt: PromptInput::Tokens(tokens),
         sampling: SamplingParams::greedy(),
@@ -71,60 +95,149 @@ async fn raw_once(models: &ModelManager, model: &str, tokens: Vec<u32>, max: u32
         stop: vec![],
         ignore_eos: true,
     };
-    let t0 = Instant::now();
-    let mut rx = h.submit(req)?;
-    let (mut first, mut last, mut n) = (None, t0, 0usize);
+    let start = Instant::now();
+    let mut rx = match models.get(&model).await.and_then(|h| h.submit(req)) {
+        Ok(rx) => rx,
+        Err(e) => return Trace { error: Some(e.to_string()), ..t },
+    };
+    let mut last = None;
     while let Some(ev) = rx.recv().await {
         match ev {
-            Event::Text(_) => {
-                let now = Instant::now();
-                first.get_or_insert(now);
-                last = now;
-                n += 1;
-            }
-            Event::Done { .. } => break,
-            Event::Error(e) => anyhow::bail!("engine error: {e}"),
+            Event::Text(_) => t.token(start, &mut last),
+            Event::Done { .. } => return t,
+            Event::Error(e) => return Trace { error: Some(e.to_string()), ..t },
             Event::Started { .. } => {}
         }
     }
-    let first = first.ok_or_else(|| anyhow::anyhow!("no tokens"))?;
-    Ok(Sample { ttft: first - t0, decode_tps: rate(first, last, n) })
+    Trace { error: Some("engine closed the stream".into()), ..t }
 }
 
-async fn http_once(
+async fn http_once(client: reqwest::Client, url: String, model: String, tokens: Vec<u32>, max: u32) -> Trace {
+    let body = serde_json::json!({"model": model, "prompt": tokens, "max_tokens": max, "temperature": 0, "stream": true, "ignore_eos": true});
+    let start = Instant::now();
+    match http_stream(&client, &url, &body, start).await {
+        Ok(t) => t,
+        Err(e) => Trace { error: Some(e.to_string()), ..Trace::default() },
+    }
+}
+
+async fn http_stream(
     client: &reqwest::Client,
     url: &str,
-    model: &str,
-    tokens: Vec<u32>,
-    max: u32,
-) -> anyhow::Result<Sample> {
-    let body = serde_json::json!({"model": model, "prompt": tokens, "max_tokens": max, "temperature": 0, "stream": true, "ignore_eos": true});
-    let t0 = Instant::now();
-    let res = client.post(format!("{url}/v1/completions")).json(&body).send().await?;
-    anyhow::ensure!(res.status().is_success(), "HTTP {}: {}", res.status(), res.text().await.unwrap_or_default());
+    body: &serde_json::Value,
+    start: Instant,
+) -> anyhow::Result<Trace> {
+    let res = client.post(format!("{url}/v1/completions")).json(body).send().await?;
+    anyhow::ensure!(res.status().is_success(), "HTTP {}", res.status());
     let mut stream = res.bytes_stream();
-    let (mut buf, mut first, mut last, mut n) = (Vec::new(), None, t0, 0usize);
+    let (mut buf, mut t, mut last) = (Vec::new(), Trace::default(), None);
     while let Some(chunk) = stream.next().await {
         buf.extend_from_slice(&chunk?);
         while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
             let frame: Vec<u8> = buf.drain(..end + 2).collect();
-            let data = String::from_utf8_lossy(&frame);
-            let Some(json) = data.trim().strip_prefix("data: ") else { continue };
+            let text = String::from_utf8_lossy(&frame);
+            let Some(json) = text.trim().strip_prefix("data: ") else { continue };
             if json == "[DONE]" {
-                break;
+                return Ok(t);
             }
             let v: serde_json::Value = serde_json::from_str(json)?;
             anyhow::ensure!(v.get("error").is_none(), "stream error: {v}");
-            if v["choices"][0]["text"].as_str().is_some_and(|t| !t.is_empty()) {
-                let now = Instant::now();
-                first.get_or_insert(now);
-                last = now;
-                n += 1;
+            if v["choices"][0]["text"].as_str().is_some_and(|s| !s.is_empty()) {
+                t.token(start, &mut last);
             }
         }
     }
-    let first = first.ok_or_else(|| anyhow::anyhow!("no tokens"))?;
-    Ok(Sample { ttft: first - t0, decode_tps: rate(first, last, n) })
+    anyhow::bail!("stream ended without [DONE]")
+}
+
+/// One row of results.
+#[derive(Debug, serde::Serialize)]
+struct Row {
+    mode: &'static str,
+    prompt_tokens: usize,
+    concurrency: usize,
+    requests: usize,
+    errors: usize,
+    ttft_p50_ms: f64,
+    ttft_p95_ms: f64,
+    itl_p50_ms: f64,
+    itl_p95_ms: f64,
+    output_tok_per_s: f64,
+    requests_per_s: f64,
+}
+
+/// Runs `requests` requests with `concurrency` clients; `one(i)` performs request `i`.
+async fn level<F, Fut>(mode: &'static str, prompt_tokens: usize, concurrency: usize, requests: usize, one: F) -> Row
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Trace> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let one = Arc::new(one);
+    let start = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (next, one) = (next.clone(), one.clone());
+            tokio::spawn(async move {
+                let mut traces = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= requests {
+                        return traces;
+                    }
+                    traces.push(one(i).await);
+                }
+            })
+        })
+        .collect();
+    let mut traces = Vec::new();
+    for w in workers {
+        traces.extend(w.await.unwrap_or_default());
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
+    let ok: Vec<&Trace> = traces.iter().filter(|t| t.error.is_none()).collect();
+    if let Some(e) = traces.iter().find_map(|t| t.error.as_ref()) {
+        eprintln!("first error: {e}");
+    }
+    let ttft: Vec<f64> = ok.iter().filter_map(|t| t.ttft.as_ref().map(ms)).collect();
+    let itl: Vec<f64> = ok.iter().flat_map(|t| t.itl.iter().map(ms)).collect();
+    let tokens: usize = ok.iter().map(|t| t.tokens).sum();
+    Row {
+        mode,
+        prompt_tokens,
+        concurrency,
+        requests,
+        errors: traces.len() - ok.len(),
+        ttft_p50_ms: percentile(ttft.clone(), 0.5),
+        ttft_p95_ms: percentile(ttft, 0.95),
+        itl_p50_ms: percentile(itl.clone(), 0.5),
+        itl_p95_ms: percentile(itl, 0.95),
+        output_tok_per_s: tokens as f64 / wall,
+        requests_per_s: ok.len() as f64 / wall,
+    }
+}
+
+fn print_header() {
+    println!("| mode | prompt | conc | reqs | err | TTFT p50 ms | TTFT p95 ms | ITL p50 ms | ITL p95 ms | out tok/s | req/s |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+}
+
+fn print_row(r: &Row) {
+    println!(
+        "| {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.2} | {:.1} | {:.2} |",
+        r.mode,
+        r.prompt_tokens,
+        r.concurrency,
+        r.requests,
+        r.errors,
+        r.ttft_p50_ms,
+        r.ttft_p95_ms,
+        r.itl_p50_ms,
+        r.itl_p95_ms,
+        r.output_tok_per_s,
+        r.requests_per_s
+    );
 }
 
 fn rss_mb() -> f64 {
@@ -136,17 +249,8 @@ fn rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn report(label: &str, prompt: usize, samples: &[Sample]) -> (f64, f64) {
-    let ttft = median(samples.iter().map(|s| s.ttft.as_secs_f64() * 1000.0).collect());
-    let tps = median(samples.iter().map(|s| s.decode_tps).collect());
-    println!(
-        "{label:<5} prompt={prompt:>5} tok  TTFT p50 {ttft:>8.1} ms  decode {tps:>7.1} tok/s  (n={})",
-        samples.len()
-    );
-    (ttft, tps)
-}
-
 fn serve_args(a: &BenchArgs) -> ServeArgs {
+    let parallel = a.parallel.unwrap_or_else(|| a.concurrency.iter().copied().max().unwrap_or(1));
     ServeArgs {
         server: ServerArgs { host: "127.0.0.1".into(), port: 0 },
         model: ModelArgs {
@@ -158,57 +262,75 @@ fn serve_args(a: &BenchArgs) -> ServeArgs {
             ctx_size: a.models.ctx_size,
             threads: a.models.threads,
         },
-        scheduler: SchedulerArgs { parallel: 1, batch_size: 512, max_queue: 64, max_tokens_cap: None },
+        scheduler: SchedulerArgs {
+            parallel,
+            batch_size: 512,
+            max_queue: 1024,
+            max_concurrent_requests: 4096,
+            queue_timeout: 3600.0,
+            max_tokens_cap: None,
+        },
         sampling: SamplingArgs { temperature: 0.0, top_p: 1.0, top_k: 0, min_p: 0.0, repeat_penalty: 1.0 },
         log_format: crate::config::LogFormat::Text,
     }
 }
 
+/// Starts an in-process server on a loopback port; returns its base URL.
+async fn local_server(models: Arc<ModelManager>, limits: hearth_server::Limits) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let app = hearth_server::app(hearth_server::AppState::new(models, limits));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(url)
+}
+
 /// Runs the benchmark and prints a table.
 ///
 /// # Errors
-/// When the model cannot be loaded or a request fails.
+/// When the model cannot be loaded or the server cannot be started.
 pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
-    if let Some(url) = &a.url {
-        for &p in &a.prompt_tokens {
-            let mut s = Vec::new();
-            for r in 0..a.requests {
-                s.push(http_once(&client, url, &a.model, prompt(p, r), a.max_tokens).await?);
-            }
-            report("http", p, &s);
+    let mut models = None;
+    let url = match &a.url {
+        Some(u) => Some(u.clone()),
+        None => {
+            let settings = serve_args(&a).validate()?;
+            println!(
+                "model {}  threads {}  parallel {}  max_tokens {}  (greedy, EOS ignored)",
+                a.model, settings.engine.threads, settings.engine.parallel, a.max_tokens
+            );
+            let m = Arc::new(crate::build_manager(&settings)?);
+            m.get(&a.model).await?;
+            println!("RSS with the model loaded, idle: {:.0} MB", rss_mb());
+            let url = if a.raw { None } else { Some(local_server(m.clone(), settings.limits).await?) };
+            models = Some(m);
+            url
         }
-        return Ok(());
-    }
-    let settings = serve_args(&a).validate()?;
-    println!(
-        "model {}  threads {}  max_tokens {}  (greedy, end-of-generation ignored)",
-        a.model, settings.engine.threads, a.max_tokens
-    );
-    let models = Arc::new(crate::build_manager(&settings)?);
-    models.get(&a.model).await?;
-    println!("RSS with the model loaded, idle: {:.0} MB", rss_mb());
-    let mut http_url = None;
-    if !a.raw {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        http_url = Some(format!("http://{}", listener.local_addr()?));
-        let app = hearth_server::app(hearth_server::AppState { models: models.clone() });
-        tokio::spawn(async move { axum::serve(listener, app).await });
-    }
+    };
+    let mut rows = Vec::new();
+    print_header();
     for &p in &a.prompt_tokens {
-        let mut raw = Vec::new();
-        let mut http = Vec::new();
-        for r in 0..a.requests {
-            raw.push(raw_once(&models, &a.model, prompt(p, 2 * r), a.max_tokens).await?);
-            if let Some(url) = &http_url {
-                http.push(http_once(&client, url, &a.model, prompt(p, 2 * r + 1), a.max_tokens).await?);
+        for &c in &a.concurrency {
+            let n = a.requests.unwrap_or(3 * c).max(1);
+            if let (Some(m), false) = (&models, a.http_only) {
+                let (m, model, max) = (m.clone(), a.model.clone(), a.max_tokens);
+                let r = level("raw", p, c, n, move |i| raw_once(m.clone(), model.clone(), prompt(p, 2 * i), max)).await;
+                print_row(&r);
+                rows.push(r);
+            }
+            if let Some(url) = &url {
+                let (client, url, model, max) = (client.clone(), url.clone(), a.model.clone(), a.max_tokens);
+                let r = level("http", p, c, n, move |i| {
+                    http_once(client.clone(), url.clone(), model.clone(), prompt(p, 2 * i + 1), max)
+                })
+                .await;
+                print_row(&r);
+                rows.push(r);
             }
         }
-        let (_, raw_tps) = report("raw", p, &raw);
-        if !http.is_empty() {
-            let (_, http_tps) = report("http", p, &http);
-            println!("      http/raw decode ratio {:.3}", http_tps / raw_tps.max(f64::MIN_POSITIVE));
-        }
+    }
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
     }
     Ok(())
 }

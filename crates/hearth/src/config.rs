@@ -104,6 +104,13 @@ pub struct SchedulerArgs {
     /// Requests that may wait per model when all sequences are busy; beyond it, 429.
     #[arg(long, env = "HEARTH_MAX_QUEUE", default_value_t = 64)]
     pub max_queue: usize,
+    /// Generation requests in flight at once over all models (running or waiting); beyond it,
+    /// 429 with Retry-After.
+    #[arg(long, env = "HEARTH_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
+    pub max_concurrent_requests: usize,
+    /// Seconds a request may wait for a free sequence before it gets 503.
+    #[arg(long, env = "HEARTH_QUEUE_TIMEOUT", default_value_t = 60.0)]
+    pub queue_timeout: f64,
     /// Server-wide cap on generated tokens per request. Default: up to the context window.
     #[arg(long = "max-tokens", env = "HEARTH_MAX_TOKENS")]
     pub max_tokens_cap: Option<u32>,
@@ -144,6 +151,8 @@ pub struct Settings {
     pub aliases: Vec<(String, String)>,
     /// Engine settings.
     pub engine: EngineSettings,
+    /// Admission limits of the HTTP layer.
+    pub limits: hearth_server::Limits,
 }
 
 /// `$HEARTH_HOME` as configured, else ~/.cache/hearth.
@@ -189,6 +198,11 @@ impl ServeArgs {
         anyhow::ensure!((1..=256).contains(&self.scheduler.parallel), "--parallel must be 1..=256");
         anyhow::ensure!((1..=65536).contains(&self.scheduler.batch_size), "--batch-size must be 1..=65536");
         anyhow::ensure!(self.scheduler.max_queue >= 1, "--max-queue must be at least 1");
+        anyhow::ensure!(self.scheduler.max_concurrent_requests >= 1, "--max-concurrent-requests must be at least 1");
+        anyhow::ensure!(
+            self.scheduler.queue_timeout.is_finite() && self.scheduler.queue_timeout > 0.0,
+            "--queue-timeout must be a positive number of seconds"
+        );
         anyhow::ensure!(
             self.model.ctx_size == 0 || self.model.ctx_size >= 64,
             "--ctx-size must be 0 (auto) or at least 64"
@@ -219,6 +233,10 @@ impl ServeArgs {
                 max_queue: self.scheduler.max_queue,
                 max_tokens_cap: self.scheduler.max_tokens_cap,
                 sampling,
+            },
+            limits: hearth_server::Limits {
+                max_concurrent_requests: self.scheduler.max_concurrent_requests,
+                queue_timeout: std::time::Duration::from_secs_f64(self.scheduler.queue_timeout),
             },
         })
     }

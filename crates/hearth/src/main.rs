@@ -54,7 +54,7 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     if models.registry().models().next().is_none() {
         tracing::warn!(dir = %s.models_dir.display(), "no *.gguf models found; run scripts/fetch-models");
     }
-    let app = hearth_server::app(AppState { models });
+    let app = hearth_server::app(AppState::new(models, s.limits));
     let listener =
         tokio::net::TcpListener::bind(s.addr).await.with_context(|| format!("cannot listen on {}", s.addr))?;
     tracing::info!(addr = %s.addr, "hearth listening; OpenAI API at http://{}/v1", s.addr);

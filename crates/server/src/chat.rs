@@ -11,7 +11,7 @@ use axum::Json;
 use hearth_engine::{Completion, FinishReason};
 use hearth_protocol::openai::{
     AssistantMessage, ChatChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChunkChoice,
-    Delta,
+    Delta, Timings, Usage,
 };
 
 /// Handles a chat completion, streamed or not.
@@ -23,11 +23,12 @@ pub async fn chat_completions(
     ApiJson(req): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let messages = validate::check_chat(&req)?;
+    let permit = generate::admit(&app)?;
     let handle = app.models.get(&req.model).await?;
     let stream = req.stream;
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
     let gen = validate::chat_request(&handle, req, &messages, &app.models.settings().sampling)?;
-    let started = generate::start(&handle, gen).await?;
+    let started = generate::start(&app, &handle, gen, permit).await?;
     let model = handle.info.id.clone();
     if stream {
         let fmt = ChatStream {
@@ -67,20 +68,20 @@ struct ChatStream {
 
 impl ChatStream {
     fn chunk(&self, delta: Delta, finish: Option<FinishReason>) -> String {
+        let choice = ChunkChoice { index: 0, delta, logprobs: None, finish_reason: finish.map(|f| f.as_str().into()) };
+        self.frame(vec![choice], self.include_usage.then_some(None), None)
+    }
+
+    fn frame(&self, choices: Vec<ChunkChoice>, usage: Option<Option<Usage>>, timings: Option<Timings>) -> String {
         let c = ChatCompletionChunk {
             id: self.id.clone(),
             object: "chat.completion.chunk".into(),
             created: self.created,
             model: self.model.clone(),
             system_fingerprint: crate::FINGERPRINT.into(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                logprobs: None,
-                finish_reason: finish.map(|f| f.as_str().into()),
-            }],
-            usage: self.include_usage.then_some(None),
-            timings: None,
+            choices,
+            usage,
+            timings,
         };
         generate::sse_frame(&serde_json::to_string(&c).unwrap_or_default())
     }
@@ -98,17 +99,8 @@ impl StreamFormat for ChatStream {
     fn done(&mut self, finish: FinishReason, completion: &Completion) -> Vec<String> {
         let mut out = vec![self.chunk(Delta::default(), Some(finish))];
         if self.include_usage {
-            let c = ChatCompletionChunk {
-                id: self.id.clone(),
-                object: "chat.completion.chunk".into(),
-                created: self.created,
-                model: self.model.clone(),
-                system_fingerprint: crate::FINGERPRINT.into(),
-                choices: Vec::new(),
-                usage: Some(Some(generate::usage(completion))),
-                timings: Some(generate::timings(completion)),
-            };
-            out.push(generate::sse_frame(&serde_json::to_string(&c).unwrap_or_default()));
+            let usage = Some(Some(generate::usage(completion)));
+            out.push(self.frame(Vec::new(), usage, Some(generate::timings(completion))));
         }
         out
     }

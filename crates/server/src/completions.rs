@@ -23,8 +23,9 @@ pub async fn completions(
     let stream = req.stream;
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
     let (gen, echo) = validate::completion_request(req, &app.models.settings().sampling)?;
+    let permit = generate::admit(&app)?;
     let handle = app.models.get(&name).await?;
-    let started = generate::start(&handle, gen).await?;
+    let started = generate::start(&app, &handle, gen, permit).await?;
     let mut fmt = TextStream {
         id: generate::new_id("cmpl"),
         created: generate::now_secs(),

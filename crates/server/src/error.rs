@@ -27,6 +27,10 @@ pub enum ApiError {
     NotFound(String),
     /// The route exists, but not for this method.
     MethodNotAllowed,
+    /// Too many requests in flight at once.
+    TooManyRequests,
+    /// The request waited longer than the queue timeout for a free sequence.
+    QueueTimeout,
     /// Something failed inside the server; details are in the log only.
     Internal,
 }
@@ -117,6 +121,20 @@ impl ApiError {
                 None,
                 Some("method_not_allowed"),
                 "method not allowed for this route".into(),
+            ),
+            ApiError::TooManyRequests => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                None,
+                Some("too_many_requests"),
+                "too many requests in flight; retry shortly".into(),
+            ),
+            ApiError::QueueTimeout => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                None,
+                Some("queue_timeout"),
+                "the request waited too long for a free sequence; retry shortly".into(),
             ),
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -2,6 +2,7 @@
 //! the token events (non-streaming) or frame them as server-sent events (streaming).
 
 use crate::error::ApiError;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
@@ -9,7 +10,7 @@ use bytes::Bytes;
 use hearth_engine::{Completion, EngineError, Event, FinishReason, GenerateRequest, ModelHandle};
 use hearth_protocol::openai::{PromptTokensDetails, Timings, Usage};
 use std::convert::Infallible;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 /// A request the engine has admitted.
 #[derive(Debug)]
@@ -18,6 +19,16 @@ pub struct Started {
     pub rx: mpsc::Receiver<Event>,
     /// Tokens in the prompt.
     pub prompt_tokens: u32,
+    /// The admission permit, released when the answer (or its stream) ends.
+    pub permit: OwnedSemaphorePermit,
+}
+
+/// Takes an admission permit, or refuses with 429 when the server is at its limit.
+///
+/// # Errors
+/// [`ApiError::TooManyRequests`].
+pub fn admit(app: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
+    app.permits.clone().try_acquire_owned().map_err(|_| ApiError::TooManyRequests)
 }
 
 /// Submits a request and waits until it is admitted, so that errors found on admission
@@ -25,10 +36,17 @@ pub struct Started {
 ///
 /// # Errors
 /// Whatever the engine refuses the request with.
-pub async fn start(handle: &ModelHandle, req: GenerateRequest) -> Result<Started, ApiError> {
+pub async fn start(
+    app: &AppState,
+    handle: &ModelHandle,
+    req: GenerateRequest,
+    permit: OwnedSemaphorePermit,
+) -> Result<Started, ApiError> {
     let mut rx = handle.submit(req)?;
-    match rx.recv().await {
-        Some(Event::Started { prompt_tokens, .. }) => Ok(Started { rx, prompt_tokens }),
+    // Dropping `rx` on timeout cancels the queued request in the engine.
+    let first = tokio::time::timeout(app.limits.queue_timeout, rx.recv()).await.map_err(|_| ApiError::QueueTimeout)?;
+    match first {
+        Some(Event::Started { prompt_tokens, .. }) => Ok(Started { rx, prompt_tokens, permit }),
         Some(Event::Error(e)) => Err(e.into()),
         Some(other) => {
             tracing::error!(event = ?other, "engine sent an event before Started");
@@ -133,8 +151,8 @@ pub trait StreamFormat: Send + 'static {
 /// (client gone) drops the receiver, which cancels the sequence in the engine.
 pub fn sse_response<F: StreamFormat>(model: String, started: Started, mut fmt: F) -> Response {
     let opening = Bytes::from(fmt.opening().concat());
-    let state = (started.rx, fmt, model, false);
-    let rest = futures::stream::unfold(state, |(mut rx, mut fmt, model, ended)| async move {
+    let state = (started.rx, fmt, model, started.permit, false);
+    let rest = futures::stream::unfold(state, |(mut rx, mut fmt, model, permit, ended)| async move {
         if ended {
             return None;
         }
@@ -150,7 +168,7 @@ pub fn sse_response<F: StreamFormat>(model: String, started: Started, mut fmt: F
             Some(Event::Error(e)) => (vec![sse_error(e.into())], true),
             None => (vec![sse_error(EngineError::WorkerFailed.into())], true),
         };
-        Some((Ok::<Bytes, Infallible>(Bytes::from(frames.concat())), (rx, fmt, model, end)))
+        Some((Ok::<Bytes, Infallible>(Bytes::from(frames.concat())), (rx, fmt, model, permit, end)))
     });
     let body = futures::StreamExt::chain(futures::stream::once(async move { Ok::<Bytes, Infallible>(opening) }), rest);
     let mut res = Response::new(Body::from_stream(body));

@@ -18,7 +18,7 @@ pub mod state;
 pub mod validate;
 
 pub use error::ApiError;
-pub use state::AppState;
+pub use state::{AppState, Limits};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;

@@ -99,3 +99,81 @@ async fn requests_beyond_the_slots_wait_and_all_complete() {
         assert_eq!(v["usage"]["completion_tokens"], 6);
     }
 }
+
+/// Starts a long stream and reads its first bytes, so it holds a sequence and a permit.
+async fn hold_a_stream(url: &str) -> impl futures::Stream {
+    let body =
+        json!({"model": SMOL, "prompt": "Once upon a time", "max_tokens": 1500, "ignore_eos": true, "stream": true});
+    let res = reqwest::Client::new().post(format!("{url}/v1/completions")).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut stream = res.bytes_stream();
+    stream.next().await.unwrap().unwrap();
+    stream
+}
+
+#[tokio::test]
+async fn beyond_max_concurrent_requests_is_429_with_retry_after() {
+    let limits = hearth_server::Limits { max_concurrent_requests: 1, ..Default::default() };
+    let url = serve_with(manager(one_slot()), limits).await;
+    let held = hold_a_stream(&url).await;
+    let res = reqwest::Client::new()
+        .post(format!("{url}/v1/completions"))
+        .json(&json!({"model": SMOL, "prompt": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(error_of(&v)["code"], "too_many_requests");
+    drop(held);
+    // The permit comes back when the stream ends; poll until a request is admitted again.
+    let mut status = 0;
+    for _ in 0..200 {
+        status = post(&url, "/v1/completions", json!({"model": SMOL, "prompt": "x", "max_tokens": 1})).await.0;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn waiting_longer_than_queue_timeout_is_503() {
+    let limits = hearth_server::Limits { queue_timeout: Duration::from_millis(300), ..Default::default() };
+    let models = manager(one_slot());
+    let url = serve_with(models.clone(), limits).await;
+    let held = hold_a_stream(&url).await;
+    let res = reqwest::Client::new()
+        .post(format!("{url}/v1/completions"))
+        .json(&json!({"model": SMOL, "prompt": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(error_of(&v)["code"], "queue_timeout");
+    drop(held);
+    let handle = models.get(SMOL).await.unwrap();
+    eventually("the held stream to be cancelled", || handle.stats.active.load(Ordering::Relaxed) == 0).await;
+}
+
+// Same seed and request give the same text, also when the second run hits the prefix cache
+// (the last prompt token is always evaluated alone, so the logits are bit-identical). Its own
+// worker: other sequences in the same batch change the floating-point path.
+#[tokio::test]
+async fn same_seed_same_text_with_and_without_cache() {
+    let url = serve(manager(one_slot())).await;
+    let req = json!({"model": SMOL, "prompt": "Once upon a time", "max_tokens": 24, "temperature": 1.0, "seed": 1234});
+    let (_, a) = post(&url, "/v1/completions", req.clone()).await;
+    let (_, b) = post(&url, "/v1/completions", req.clone()).await;
+    assert!(b["usage"]["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap() > 0, "{b}");
+    assert_eq!(a["choices"][0]["text"], b["choices"][0]["text"]);
+    assert!(!a["choices"][0]["text"].as_str().unwrap().is_empty());
+    let mut other = req;
+    other["seed"] = json!(99);
+    let (_, c) = post(&url, "/v1/completions", other).await;
+    assert_eq!(c["usage"]["completion_tokens"], 24);
+}

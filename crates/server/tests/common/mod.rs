@@ -37,9 +37,14 @@ pub fn shared() -> Arc<ModelManager> {
 
 /// Serves `models` on 127.0.0.1 with an OS-assigned port; returns the base URL.
 pub async fn serve(models: Arc<ModelManager>) -> String {
+    serve_with(models, hearth_server::Limits::default()).await
+}
+
+/// Like [`serve`], with the given admission limits.
+pub async fn serve_with(models: Arc<ModelManager>, limits: hearth_server::Limits) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = hearth_server::app(AppState { models });
+    let app = hearth_server::app(AppState::new(models, limits));
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
 }
