@@ -6,7 +6,7 @@ use crate::registry::{ModelInfo, ModelKind, Registry};
 use crate::request::{Event, GenerateRequest};
 use crate::sampling::SamplingDefaults;
 use crate::template::{ChatTemplate, TemplateMessage};
-use crate::worker::{self, Command, WorkerStats};
+use crate::worker::{self, Command, WorkerConfig, WorkerStats};
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
@@ -29,6 +29,8 @@ pub struct EngineSettings {
     pub max_queue: usize,
     /// Server-wide cap on generated tokens per request.
     pub max_tokens_cap: Option<u32>,
+    /// Prompt tokens evaluated per step while other sequences are decoding (chunked prefill).
+    pub prefill_chunk: usize,
     /// Sampling defaults for fields a request omits.
     pub sampling: SamplingDefaults,
 }
@@ -42,6 +44,7 @@ impl Default for EngineSettings {
             threads: 2,
             max_queue: 64,
             max_tokens_cap: None,
+            prefill_chunk: 64,
             sampling: SamplingDefaults::default(),
         }
     }
@@ -215,7 +218,8 @@ impl ModelManager {
         let (ready_tx, ready_rx) = oneshot::channel::<Result<BackendInfo, String>>();
         let loader = self.loader.clone();
         let worker_stats = stats.clone();
-        let cap = self.settings.max_tokens_cap;
+        let cfg =
+            WorkerConfig { max_tokens_cap: self.settings.max_tokens_cap, prefill_chunk: self.settings.prefill_chunk };
         let started = std::time::Instant::now();
         std::thread::Builder::new()
             .name(format!("hearth-model-{id}"))
@@ -226,7 +230,7 @@ impl ModelManager {
                         if let Some(r) = ready.take() {
                             let _ = r.send(Ok(backend.info()));
                         }
-                        worker::run(backend, &rx, &worker_stats, cap);
+                        worker::run(backend, &rx, &worker_stats, cfg);
                     })
                 }));
                 match result {

@@ -48,7 +48,10 @@ pub struct SeqView {
 /// The last prompt token is always evaluated in a step of its own. A prompt whose prefix is in
 /// the cache evaluates only that token, so doing the same on a cache miss makes the logits, and
 /// with a fixed seed the text, the same whether or not the cache was hit.
-pub fn plan_batch(seqs: &[SeqView], budget: usize) -> Vec<(usize, usize)> {
+///
+/// While any sequence is decoding, prompts get at most `prefill_while_decoding` tokens per step,
+/// which bounds how much a long prompt stretches the running streams' inter-token latency.
+pub fn plan_batch(seqs: &[SeqView], budget: usize, prefill_while_decoding: usize) -> Vec<(usize, usize)> {
     let mut plan = Vec::new();
     let mut left = budget;
     for (i, s) in seqs.iter().enumerate() {
@@ -56,6 +59,9 @@ pub fn plan_batch(seqs: &[SeqView], budget: usize) -> Vec<(usize, usize)> {
             plan.push((i, 1));
             left -= 1;
         }
+    }
+    if !plan.is_empty() {
+        left = left.min(prefill_while_decoding.max(1));
     }
     for (i, s) in seqs.iter().enumerate() {
         if !s.stalled && s.prefill_left > 0 && left > 0 {
@@ -103,10 +109,20 @@ mod tests {
             SeqView { prefill_left: 30, stalled: false },
             SeqView { prefill_left: 0, stalled: false },
         ];
-        assert_eq!(plan_batch(&seqs, 64), vec![(1, 1), (4, 1), (0, 62)]);
-        assert_eq!(plan_batch(&seqs, 200), vec![(1, 1), (4, 1), (0, 99), (3, 29)]);
+        assert_eq!(plan_batch(&seqs, 64, 512), vec![(1, 1), (4, 1), (0, 62)]);
+        assert_eq!(plan_batch(&seqs, 200, 512), vec![(1, 1), (4, 1), (0, 99), (3, 29)]);
         let last = [SeqView { prefill_left: 1, stalled: false }];
-        assert_eq!(plan_batch(&last, 200), vec![(0, 1)], "the last prompt token goes alone");
-        assert_eq!(plan_batch(&seqs, 1), vec![(1, 1)]);
+        assert_eq!(plan_batch(&last, 200, 512), vec![(0, 1)], "the last prompt token goes alone");
+        assert_eq!(plan_batch(&seqs, 1, 512), vec![(1, 1)]);
+    }
+
+    #[test]
+    fn prefill_is_capped_only_while_streams_are_decoding() {
+        let decoding = SeqView { prefill_left: 0, stalled: false };
+        let long = SeqView { prefill_left: 2048, stalled: false };
+        assert_eq!(plan_batch(&[decoding, long], 512, 32), vec![(0, 1), (1, 32)]);
+        assert_eq!(plan_batch(&[long], 512, 32), vec![(0, 512)], "alone, a prompt takes the whole batch");
+        let stalled = SeqView { prefill_left: 0, stalled: true };
+        assert_eq!(plan_batch(&[stalled, long], 512, 32), vec![(1, 512)]);
     }
 }

@@ -53,15 +53,24 @@ struct Worker<'b> {
     slots: Vec<SlotState>,
     active: Vec<Sequence>,
     stats: &'b WorkerStats,
-    max_tokens_cap: Option<u32>,
+    cfg: WorkerConfig,
     step: u64,
 }
 
+/// Scheduling settings of a worker.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WorkerConfig {
+    /// Server-wide cap on generated tokens.
+    pub(crate) max_tokens_cap: Option<u32>,
+    /// Prompt tokens per step while other sequences are decoding.
+    pub(crate) prefill_chunk: usize,
+}
+
 /// Runs the loop until the command channel closes and no sequence is left.
-pub(crate) fn run(backend: &mut dyn Backend, rx: &Receiver<Command>, stats: &WorkerStats, max_tokens_cap: Option<u32>) {
+pub(crate) fn run(backend: &mut dyn Backend, rx: &Receiver<Command>, stats: &WorkerStats, cfg: WorkerConfig) {
     let info = backend.info();
     let slots = vec![SlotState::default(); info.n_slots.max(1)];
-    let mut w = Worker { backend, info, slots, active: Vec::new(), stats, max_tokens_cap, step: 0 };
+    let mut w = Worker { backend, info, slots, active: Vec::new(), stats, cfg, step: 0 };
     loop {
         if w.active.is_empty() {
             match rx.recv() {
@@ -139,7 +148,7 @@ impl Worker<'_> {
             }
             None => room,
         };
-        Ok((prompt, self.max_tokens_cap.map_or(max_tokens, |c| max_tokens.min(c))))
+        Ok((prompt, self.cfg.max_tokens_cap.map_or(max_tokens, |c| max_tokens.min(c))))
     }
 
     fn admit(&mut self, req: GenerateRequest, prompt: Vec<Token>, max_tokens: u32, events: mpsc::Sender<Event>) {
@@ -221,7 +230,7 @@ impl Worker<'_> {
             .iter()
             .map(|s| SeqView { prefill_left: s.prefill_left(), stalled: s.events.capacity() < 2 })
             .collect();
-        let plan = scheduler::plan_batch(&views, self.info.n_batch);
+        let plan = scheduler::plan_batch(&views, self.info.n_batch, self.cfg.prefill_chunk);
         if plan.is_empty() {
             return false;
         }

@@ -44,6 +44,9 @@ pub struct BenchArgs {
     /// Parallel sequences of the in-process engine; default: the highest concurrency level.
     #[arg(long)]
     pub parallel: Option<usize>,
+    /// Prompt tokens per step while other streams decode (see `hearth serve --help`).
+    #[arg(long, default_value_t = 64)]
+    pub prefill_chunk: usize,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
@@ -265,6 +268,7 @@ fn serve_args(a: &BenchArgs) -> ServeArgs {
         scheduler: SchedulerArgs {
             parallel,
             batch_size: 512,
+            prefill_chunk: a.prefill_chunk,
             max_queue: 1024,
             max_concurrent_requests: 4096,
             queue_timeout: 3600.0,

@@ -101,6 +101,11 @@ pub struct SchedulerArgs {
     /// Most tokens evaluated in one decode call; long prompts are split into chunks of this.
     #[arg(long, env = "HEARTH_BATCH_SIZE", default_value_t = 512)]
     pub batch_size: usize,
+    /// Prompt tokens evaluated per step while other streams are decoding. Smaller keeps running
+    /// streams smooth while a long prompt is admitted; larger gets that prompt's first token
+    /// sooner. With no stream decoding, a prompt uses the whole batch.
+    #[arg(long, env = "HEARTH_PREFILL_CHUNK", default_value_t = 64)]
+    pub prefill_chunk: usize,
     /// Requests that may wait per model when all sequences are busy; beyond it, 429.
     #[arg(long, env = "HEARTH_MAX_QUEUE", default_value_t = 64)]
     pub max_queue: usize,
@@ -197,6 +202,7 @@ impl ServeArgs {
             .collect::<anyhow::Result<Vec<_>>>()?;
         anyhow::ensure!((1..=256).contains(&self.scheduler.parallel), "--parallel must be 1..=256");
         anyhow::ensure!((1..=65536).contains(&self.scheduler.batch_size), "--batch-size must be 1..=65536");
+        anyhow::ensure!(self.scheduler.prefill_chunk >= 1, "--prefill-chunk must be at least 1");
         anyhow::ensure!(self.scheduler.max_queue >= 1, "--max-queue must be at least 1");
         anyhow::ensure!(self.scheduler.max_concurrent_requests >= 1, "--max-concurrent-requests must be at least 1");
         anyhow::ensure!(
@@ -232,6 +238,7 @@ impl ServeArgs {
                 threads,
                 max_queue: self.scheduler.max_queue,
                 max_tokens_cap: self.scheduler.max_tokens_cap,
+                prefill_chunk: self.scheduler.prefill_chunk,
                 sampling,
             },
             limits: hearth_server::Limits {
