@@ -28,6 +28,8 @@ pub struct BatchItem {
 pub struct BackendInfo {
     /// Context window of one sequence.
     pub n_ctx: u32,
+    /// KV cells shared by all sequences (at least `n_ctx`).
+    pub n_kv: u32,
     /// Sequences that can run at once.
     pub n_slots: usize,
     /// Most tokens one decode call takes.
@@ -47,6 +49,8 @@ pub struct LoadSpec {
     pub model: ModelInfo,
     /// Context window per sequence.
     pub n_ctx: u32,
+    /// KV cells shared by all sequences.
+    pub n_kv: u32,
     /// Parallel sequences.
     pub n_slots: usize,
     /// Tokens per decode call.

@@ -21,6 +21,10 @@ pub struct EngineSettings {
     pub ctx_size: u32,
     /// Sequences decoded together per model.
     pub parallel: usize,
+    /// KV cache cells shared by a model's sequences; 0 = context size x parallel (every
+    /// sequence can always fill its window). Smaller saves memory: a request whose prompt plus
+    /// max_tokens does not fit next to the running ones waits.
+    pub kv_size: u32,
     /// Most tokens per decode call.
     pub batch_size: usize,
     /// CPU threads for llama.cpp.
@@ -40,6 +44,7 @@ impl Default for EngineSettings {
         Self {
             ctx_size: 0,
             parallel: 4,
+            kv_size: 0,
             batch_size: 512,
             threads: 2,
             max_queue: 64,
@@ -201,10 +206,17 @@ impl ModelManager {
         } else {
             self.settings.ctx_size.min(model.n_ctx_train)
         };
+        let n_ctx = ctx.max(16);
+        let n_slots = self.settings.parallel.max(1);
+        let n_kv = match self.settings.kv_size {
+            0 => n_ctx.saturating_mul(n_slots as u32),
+            kv => kv.max(n_ctx),
+        };
         LoadSpec {
             model,
-            n_ctx: ctx.max(16),
-            n_slots: self.settings.parallel.max(1),
+            n_ctx,
+            n_kv,
+            n_slots,
             n_batch: self.settings.batch_size.max(1),
             threads: self.settings.threads.max(1),
         }

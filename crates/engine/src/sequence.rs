@@ -31,6 +31,8 @@ pub(crate) struct Sequence {
     pub(crate) pending: Option<Token>,
     /// Generation limit.
     pub(crate) max_tokens: u32,
+    /// KV cells reserved for it: prompt plus `max_tokens`.
+    pub(crate) reserved: usize,
     /// Treat end-of-generation tokens as ordinary tokens.
     pub(crate) ignore_eos: bool,
     /// Tokens generated so far.

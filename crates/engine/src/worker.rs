@@ -47,11 +47,22 @@ pub struct WorkerStats {
 /// How long to wait for commands when every sequence is stalled on a slow client.
 const STALL_WAIT: Duration = Duration::from_millis(2);
 
+/// A request taken off the queue and tokenized, waiting for room in the KV cache.
+struct Held {
+    req: GenerateRequest,
+    prompt: Vec<Token>,
+    max_tokens: u32,
+    events: mpsc::Sender<Event>,
+}
+
 struct Worker<'b> {
     backend: &'b mut dyn Backend,
     info: BackendInfo,
     slots: Vec<SlotState>,
     active: Vec<Sequence>,
+    /// At most one request waits for KV room; the queue behind it stays in the channel, so
+    /// requests are admitted in arrival order and the channel bound is the queue bound.
+    held: Option<Held>,
     stats: &'b WorkerStats,
     cfg: WorkerConfig,
     step: u64,
@@ -70,15 +81,16 @@ pub(crate) struct WorkerConfig {
 pub(crate) fn run(backend: &mut dyn Backend, rx: &Receiver<Command>, stats: &WorkerStats, cfg: WorkerConfig) {
     let info = backend.info();
     let slots = vec![SlotState::default(); info.n_slots.max(1)];
-    let mut w = Worker { backend, info, slots, active: Vec::new(), stats, cfg, step: 0 };
+    let mut w = Worker { backend, info, slots, active: Vec::new(), held: None, stats, cfg, step: 0 };
     loop {
-        if w.active.is_empty() {
+        if w.active.is_empty() && w.held.is_none() {
             match rx.recv() {
                 Ok(cmd) => w.accept(cmd),
                 Err(_) => return,
             }
         }
-        while w.active.len() < w.slots.len() {
+        w.try_admit_held();
+        while w.held.is_none() && w.active.len() < w.slots.len() {
             match rx.try_recv() {
                 Ok(cmd) => w.accept(cmd),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
@@ -87,7 +99,7 @@ pub(crate) fn run(backend: &mut dyn Backend, rx: &Receiver<Command>, stats: &Wor
         w.drop_cancelled();
         if !w.step() {
             // Every sequence is stalled on a slow client: wait a little instead of spinning.
-            if w.active.len() < w.slots.len() {
+            if w.held.is_none() && w.active.len() < w.slots.len() {
                 match rx.recv_timeout(STALL_WAIT) {
                     Ok(cmd) => w.accept(cmd),
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
@@ -110,7 +122,10 @@ impl Worker<'_> {
             return;
         }
         match self.prepare(&req) {
-            Ok((prompt, max_tokens)) => self.admit(req, prompt, max_tokens, events),
+            Ok((prompt, max_tokens)) => {
+                self.held = Some(Held { req, prompt, max_tokens, events });
+                self.try_admit_held();
+            }
             Err(e) => {
                 let _ = events.try_send(Event::Error(e));
                 self.finished(false);
@@ -151,12 +166,46 @@ impl Worker<'_> {
         Ok((prompt, self.cfg.max_tokens_cap.map_or(max_tokens, |c| max_tokens.min(c))))
     }
 
-    fn admit(&mut self, req: GenerateRequest, prompt: Vec<Token>, max_tokens: u32, events: mpsc::Sender<Event>) {
-        // `accept` is only called while a slot is free.
-        let Some((slot, mut reuse)) = scheduler::pick_slot(&self.slots, &prompt) else {
-            let _ = events.try_send(Event::Error(EngineError::Unavailable { model: "worker".into() }));
+    /// KV cells reserved by running sequences (prompt + max_tokens each).
+    fn reserved(&self) -> usize {
+        self.active.iter().map(|s| s.reserved).sum()
+    }
+
+    /// Admits the held request if a slot is free and the KV cache has room for its prompt and
+    /// completion, evicting idle slots' cached prefixes (least recently used first) to make room.
+    fn try_admit_held(&mut self) {
+        let Some(h) = self.held.as_ref() else { return };
+        if h.events.is_closed() {
+            self.held = None;
+            self.finished(true);
             return;
-        };
+        }
+        let Some((slot, _)) = scheduler::pick_slot(&self.slots, &h.prompt) else { return };
+        let need = h.prompt.len() + h.max_tokens as usize;
+        let mut idle: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| i != slot && !self.slots[i].busy && !self.slots[i].cached.is_empty())
+            .collect();
+        idle.sort_by_key(|&i| self.slots[i].last_used);
+        let mut used = self.reserved() + idle.iter().map(|&i| self.slots[i].cached.len()).sum::<usize>();
+        for i in idle {
+            if used + need <= self.info.n_kv as usize {
+                break;
+            }
+            used -= self.slots[i].cached.len();
+            self.backend.truncate_kv(i, 0);
+            self.slots[i].cached.clear();
+        }
+        if used + need > self.info.n_kv as usize {
+            return;
+        }
+        if let Some(h) = self.held.take() {
+            self.admit(slot, h);
+        }
+    }
+
+    fn admit(&mut self, slot: usize, h: Held) {
+        let Held { req, prompt, max_tokens, events } = h;
+        let mut reuse = scheduler::common_prefix(&self.slots[slot].cached, &prompt).min(prompt.len() - 1);
         if !self.backend.truncate_kv(slot, reuse as u32) {
             self.backend.truncate_kv(slot, 0);
             reuse = 0;
@@ -171,6 +220,7 @@ impl Worker<'_> {
             n_eval: reuse,
             pending: None,
             max_tokens,
+            reserved: prompt.len() + max_tokens as usize,
             ignore_eos: req.ignore_eos,
             generated: 0,
             cached: reuse as u32,
@@ -235,7 +285,15 @@ impl Worker<'_> {
             return false;
         }
         let (items, rows) = self.build_batch(&plan);
-        if let Err(msg) = self.backend.decode(&items) {
+        let t0 = Instant::now();
+        let decoded = self.backend.decode(&items);
+        tracing::trace!(
+            tokens = items.len(),
+            seqs = plan.len(),
+            ms = t0.elapsed().as_secs_f64() * 1000.0,
+            "decode step"
+        );
+        if let Err(msg) = decoded {
             tracing::error!(error = %msg, tokens = items.len(), "decode failed");
             self.fail(plan.iter().map(|(i, _)| *i).collect(), EngineError::Decode(msg));
             return true;

@@ -16,6 +16,10 @@ const PANIC_TOKEN: Token = 999;
 
 struct Fake {
     slots: usize,
+    /// Context window per sequence.
+    n_ctx: u32,
+    /// KV cells in the pool.
+    n_kv: u32,
     /// Last token fed per slot.
     last: Vec<Token>,
     /// Every batch size decoded, to check continuous batching.
@@ -27,7 +31,8 @@ struct Fake {
 impl Backend for Fake {
     fn info(&self) -> BackendInfo {
         BackendInfo {
-            n_ctx: 1024,
+            n_ctx: self.n_ctx,
+            n_kv: self.n_kv,
             n_slots: self.slots,
             n_batch: 16,
             n_vocab: 1024,
@@ -82,25 +87,35 @@ impl BackendLoader for FakeLoader {
     fn run(&self, spec: &LoadSpec, serve: &mut dyn FnMut(&mut dyn Backend)) -> Result<(), String> {
         self.loads.fetch_add(1, Ordering::SeqCst);
         let n = spec.n_slots;
-        serve(&mut Fake { slots: n, last: vec![0; n], batches: self.batches.clone(), kv: vec![0; n] });
+        serve(&mut Fake {
+            slots: n,
+            n_ctx: spec.n_ctx,
+            n_kv: spec.n_kv,
+            last: vec![0; n],
+            batches: self.batches.clone(),
+            kv: vec![0; n],
+        });
         Ok(())
     }
 }
 
 fn manager(loader: Arc<FakeLoader>, parallel: usize, max_queue: usize) -> ModelManager {
+    manager_with(loader, EngineSettings { parallel, max_queue, ..Default::default() })
+}
+
+fn manager_with(loader: Arc<FakeLoader>, settings: EngineSettings) -> ModelManager {
     let info = ModelInfo {
         id: "fake".into(),
         path: "/nonexistent/fake.gguf".into(),
         arch: "llama".into(),
         n_params: 0,
         quant: "F32".into(),
-        n_ctx_train: 64,
+        n_ctx_train: 1024,
         template: TemplateSource::Builtin("chatml"),
         kind: ModelKind::Causal,
         size_bytes: 0,
         created: 0,
     };
-    let settings = EngineSettings { parallel, max_queue, ..Default::default() };
     ModelManager::new(Registry::from_models(vec![info]), loader, settings, Some("fake".into()))
 }
 
@@ -243,4 +258,24 @@ async fn panicking_worker_fails_its_request_and_is_reloaded() {
     assert_eq!(loader.loads.load(Ordering::SeqCst), 2, "reloaded on next use");
     let (text, _) = run(&mut h2.submit(req("w", None, &[])).unwrap()).await;
     assert_eq!(text, "xyz");
+}
+
+#[tokio::test]
+async fn request_that_does_not_fit_the_kv_pool_waits_instead_of_failing() {
+    // Two slots but KV room for one 600-token reservation at a time.
+    let loader = Arc::new(FakeLoader::default());
+    let m = manager_with(loader, EngineSettings { parallel: 2, kv_size: 1024, ctx_size: 1024, ..Default::default() });
+    let h = m.get("fake").await.unwrap();
+    // The first one outlives the channel's buffer, so it stays active until it is read.
+    let mut long = req(&"a".repeat(100), Some(500), &[]);
+    long.ignore_eos = true;
+    let mut first = h.submit(long).unwrap();
+    assert!(matches!(first.recv().await, Some(Event::Started { .. })));
+    let mut second = h.submit(req(&"b".repeat(100), Some(500), &[])).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(h.stats.active.load(Ordering::Relaxed), 1, "the second request waits for KV room");
+    let (_, done) = run(&mut first).await;
+    assert!(matches!(done, Some(Event::Done { .. })), "{done:?}");
+    let (_, done) = run(&mut second).await;
+    assert!(matches!(done, Some(Event::Done { .. })), "{done:?}");
 }

@@ -44,9 +44,16 @@ pub struct BenchArgs {
     /// Parallel sequences of the in-process engine; default: the highest concurrency level.
     #[arg(long)]
     pub parallel: Option<usize>,
+    /// KV cells of the in-process engine (see `hearth serve --help`); 0 = ctx-size x parallel.
+    #[arg(long, default_value_t = 0)]
+    pub kv_size: u32,
     /// Prompt tokens per step while other streams decode (see `hearth serve --help`).
     #[arg(long, default_value_t = 64)]
     pub prefill_chunk: usize,
+    /// Instead of the table: TTFT of requests sharing a prefix of this many tokens (a long
+    /// system prompt), the first one cold and the rest warm from the prefix cache.
+    #[arg(long)]
+    pub shared_prefix: Option<usize>,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
@@ -268,6 +275,7 @@ fn serve_args(a: &BenchArgs) -> ServeArgs {
         scheduler: SchedulerArgs {
             parallel,
             batch_size: 512,
+            kv_size: a.kv_size,
             prefill_chunk: a.prefill_chunk,
             max_queue: 1024,
             max_concurrent_requests: 4096,
@@ -311,6 +319,9 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
             url
         }
     };
+    if let Some(n) = a.shared_prefix {
+        return shared_prefix(&a, n, models, url, client).await;
+    }
     let mut rows = Vec::new();
     print_header();
     for &p in &a.prompt_tokens {
@@ -335,6 +346,53 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = &a.json {
         std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
+    }
+    Ok(())
+}
+
+/// A prompt of `n` shared tokens followed by `tail` tokens unique to request `i`.
+fn prefixed(n: usize, tail: usize, i: usize) -> Vec<u32> {
+    let mut p = prompt(n, 7919);
+    p.extend(prompt(tail, i + 1).iter().map(|t| t + 5000));
+    p
+}
+
+/// Cold vs warm TTFT with a shared prefix, one request at a time.
+async fn shared_prefix(
+    a: &BenchArgs,
+    n: usize,
+    models: Option<Arc<ModelManager>>,
+    url: Option<String>,
+    client: reqwest::Client,
+) -> anyhow::Result<()> {
+    let tail = a.prompt_tokens.first().copied().unwrap_or(16);
+    let requests = a.requests.unwrap_or(6).max(2);
+    let max = a.max_tokens.min(16);
+    println!("| mode | shared prefix | unique tail | cold TTFT ms | warm TTFT p50 ms | warm/cold |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let modes: Vec<&'static str> = [(!a.http_only && models.is_some()).then_some("raw"), url.as_ref().map(|_| "http")]
+        .into_iter()
+        .flatten()
+        .collect();
+    for (k, mode) in modes.into_iter().enumerate() {
+        let mut ttft = Vec::new();
+        for i in 0..requests {
+            // Each mode gets its own prefix, so the second mode starts cold too.
+            let mut p = prefixed(n, tail, i);
+            p[0] += k as u32;
+            let t = match (mode, &models, &url) {
+                ("raw", Some(m), _) => raw_once(m.clone(), a.model.clone(), p, max).await,
+                (_, _, Some(u)) => http_once(client.clone(), u.clone(), a.model.clone(), p, max).await,
+                _ => continue,
+            };
+            if let Some(e) = t.error {
+                anyhow::bail!("{mode} request failed: {e}");
+            }
+            ttft.push(t.ttft.unwrap_or_default().as_secs_f64() * 1000.0);
+        }
+        let cold = ttft[0];
+        let warm = percentile(ttft[1..].to_vec(), 0.5);
+        println!("| {mode} | {n} | {tail} | {cold:.1} | {warm:.1} | {:.3} |", warm / cold);
     }
     Ok(())
 }

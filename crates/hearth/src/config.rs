@@ -98,6 +98,11 @@ pub struct SchedulerArgs {
     /// at some cost to each stream's speed and more KV memory.
     #[arg(long, env = "HEARTH_PARALLEL", default_value_t = 4)]
     pub parallel: usize,
+    /// KV cache cells shared by a model's sequences; 0 = ctx-size x parallel, so every sequence
+    /// can always fill its window. Smaller saves memory: a request whose prompt plus max_tokens
+    /// does not fit beside the running ones waits for room (never fails mid-generation).
+    #[arg(long, env = "HEARTH_KV_SIZE", default_value_t = 0)]
+    pub kv_size: u32,
     /// Most tokens evaluated in one decode call; long prompts are split into chunks of this.
     #[arg(long, env = "HEARTH_BATCH_SIZE", default_value_t = 512)]
     pub batch_size: usize,
@@ -234,6 +239,7 @@ impl ServeArgs {
             engine: EngineSettings {
                 ctx_size: self.model.ctx_size,
                 parallel: self.scheduler.parallel,
+                kv_size: self.scheduler.kv_size,
                 batch_size: self.scheduler.batch_size,
                 threads,
                 max_queue: self.scheduler.max_queue,

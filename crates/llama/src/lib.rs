@@ -57,11 +57,10 @@ fn context_params(spec: &LoadSpec) -> Result<LlamaContextParams, String> {
     if spec.n_slots == 0 || spec.n_slots > MAX_SEQUENCES {
         return Err(format!("parallel sequences must be 1..={MAX_SEQUENCES}, got {}", spec.n_slots));
     }
-    let total = u32::try_from(spec.n_slots)
-        .ok()
-        .and_then(|n| spec.n_ctx.checked_mul(n))
-        .and_then(NonZeroU32::new)
-        .ok_or("context size times parallel sequences overflows")?;
+    if spec.n_kv < spec.n_ctx {
+        return Err(format!("KV size {} is smaller than the context size {}", spec.n_kv, spec.n_ctx));
+    }
+    let total = NonZeroU32::new(spec.n_kv).ok_or("KV size must not be 0")?;
     let n_batch = u32::try_from(spec.n_batch.clamp(1, 1 << 16)).unwrap_or(512);
     let threads = i32::try_from(spec.threads.clamp(1, 1024)).unwrap_or(1);
     Ok(LlamaContextParams::default()
@@ -115,6 +114,7 @@ impl<'m> LlamaCppBackend<'m> {
         };
         let info = BackendInfo {
             n_ctx: spec.n_ctx,
+            n_kv: spec.n_kv,
             n_slots: spec.n_slots,
             n_batch: ctx.n_batch() as usize,
             n_vocab,
