@@ -18,16 +18,17 @@ pub struct SlotState {
 }
 
 /// The free slot a prompt should take and how many of its tokens the cache already holds.
-/// Picks the longest cached prefix; ties go to the least recently used slot. At least one
-/// prompt token is always left to evaluate, since its logits are needed.
+/// Picks the longest cached prefix; ties go to the lowest slot number, which keeps running
+/// sequences on consecutive ids (llama.cpp splits a batch wherever the ids of per-sequence KV
+/// streams are not consecutive). At least one prompt token is always left to evaluate, since its
+/// logits are needed.
 pub fn pick_slot(slots: &[SlotState], prompt: &[u32]) -> Option<(usize, usize)> {
     slots
         .iter()
         .enumerate()
         .filter(|(_, s)| !s.busy)
-        .map(|(i, s)| (i, common_prefix(&s.cached, prompt).min(prompt.len().saturating_sub(1)), s.last_used))
-        .max_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)))
-        .map(|(i, reuse, _)| (i, reuse))
+        .map(|(i, s)| (i, common_prefix(&s.cached, prompt).min(prompt.len().saturating_sub(1))))
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
 }
 
 /// A running sequence as the batch planner sees it.
@@ -90,8 +91,8 @@ mod tests {
     }
 
     #[test]
-    fn ties_go_to_least_recently_used() {
-        let slots = [slot(&[7], false, 9), slot(&[8], false, 2)];
+    fn ties_go_to_the_lowest_slot() {
+        let slots = [slot(&[7], true, 9), slot(&[8], false, 9), slot(&[9], false, 2)];
         assert_eq!(pick_slot(&slots, &[1, 2]), Some((1, 0)));
     }
 

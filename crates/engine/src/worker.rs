@@ -313,10 +313,13 @@ impl Worker<'_> {
     }
 
     /// The batch items for a plan, and (sequence index, batch row) of each row with logits.
+    /// Items are ordered by slot, so llama.cpp can put consecutive sequences in one micro-batch.
     fn build_batch(&self, plan: &[(usize, usize)]) -> (Vec<BatchItem>, Vec<(usize, usize)>) {
+        let mut plan = plan.to_vec();
+        plan.sort_by_key(|&(i, _)| self.active[i].slot);
         let mut items = Vec::new();
         let mut rows = Vec::new();
-        for &(i, n) in plan {
+        for &(i, n) in &plan {
             let s = &self.active[i];
             let base = self.slots[s.slot].cached.len() as u32;
             if let Some(tok) = s.pending {

@@ -54,6 +54,10 @@ pub struct BenchArgs {
     /// system prompt), the first one cold and the rest warm from the prefix cache.
     #[arg(long)]
     pub shared_prefix: Option<usize>,
+    /// Instead of the table: inter-token latency of `--concurrency` running streams before and
+    /// while a prompt of this many tokens is admitted (raw engine).
+    #[arg(long)]
+    pub interference: Option<usize>,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
@@ -319,6 +323,9 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
             url
         }
     };
+    if let (Some(n), Some(m)) = (a.interference, &models) {
+        return interference(&a, n, m.clone()).await;
+    }
     if let Some(n) = a.shared_prefix {
         return shared_prefix(&a, n, models, url, client).await;
     }
@@ -394,5 +401,66 @@ async fn shared_prefix(
         let warm = percentile(ttft[1..].to_vec(), 0.5);
         println!("| {mode} | {n} | {tail} | {cold:.1} | {warm:.1} | {:.3} |", warm / cold);
     }
+    Ok(())
+}
+
+/// ITL of running streams before and during the admission of a long prompt.
+async fn interference(a: &BenchArgs, long: usize, models: Arc<ModelManager>) -> anyhow::Result<()> {
+    let streams = a.concurrency.first().copied().unwrap_or(4);
+    let h = models.get(&a.model).await?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for i in 0..streams {
+        let req = GenerateRequest {
+            prompt: PromptInput::Tokens(prompt(16, 100 + i)),
+            sampling: SamplingParams::greedy(),
+            max_tokens: Some(100_000.min(h.loaded.n_ctx.saturating_sub(17))),
+            stop: vec![],
+            ignore_eos: true,
+        };
+        let mut rx = h.submit(req)?;
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::new();
+            while let Some(ev) = rx.recv().await {
+                match ev {
+                    Event::Text(_) => times.push(Instant::now()),
+                    Event::Done { .. } | Event::Error(_) => break,
+                    Event::Started { .. } => {}
+                }
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+            times
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let submitted = Instant::now();
+    let t = raw_once(models.clone(), a.model.clone(), prompt(long, 999), 1).await;
+    let first = submitted + t.ttft.unwrap_or_default();
+    stop.store(true, Ordering::Relaxed);
+    let (mut before, mut during) = (Vec::new(), Vec::new());
+    let warm = submitted - Duration::from_secs(2);
+    for task in tasks {
+        let times = task.await.unwrap_or_default();
+        for w in times.windows(2) {
+            let gap = (w[1] - w[0]).as_secs_f64() * 1000.0;
+            if w[1] > warm && w[1] <= submitted {
+                before.push(gap);
+            } else if w[1] > submitted && w[1] <= first {
+                during.push(gap);
+            }
+        }
+    }
+    println!("| streams | long prompt | its TTFT ms | ITL p50 before | ITL p95 before | ITL p50 during | ITL p95 during | p95 during/before |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let (b50, b95) = (percentile(before.clone(), 0.5), percentile(before, 0.95));
+    let (d50, d95) = (percentile(during.clone(), 0.5), percentile(during, 0.95));
+    println!(
+        "| {streams} | {long} | {:.0} | {b50:.1} | {b95:.1} | {d50:.1} | {d95:.1} | {:.2} |",
+        (first - submitted).as_secs_f64() * 1000.0,
+        d95 / b95.max(f64::MIN_POSITIVE)
+    );
     Ok(())
 }

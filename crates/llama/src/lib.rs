@@ -61,6 +61,10 @@ fn context_params(spec: &LoadSpec) -> Result<LlamaContextParams, String> {
         return Err(format!("KV size {} is smaller than the context size {}", spec.n_kv, spec.n_ctx));
     }
     let total = NonZeroU32::new(spec.n_kv).ok_or("KV size must not be 0")?;
+    // One KV stream per sequence keeps attention to a sequence's own cells, which is far faster
+    // with several long sequences. A pool smaller than that needs the unified cache (all
+    // sequences share the cells, each token's attention spans the pool's used range).
+    let unified = u64::from(spec.n_kv) < u64::from(spec.n_ctx) * spec.n_slots as u64;
     let n_batch = u32::try_from(spec.n_batch.clamp(1, 1 << 16)).unwrap_or(512);
     let threads = i32::try_from(spec.threads.clamp(1, 1024)).unwrap_or(1);
     Ok(LlamaContextParams::default()
@@ -68,7 +72,7 @@ fn context_params(spec: &LoadSpec) -> Result<LlamaContextParams, String> {
         .with_n_batch(n_batch)
         .with_n_ubatch(n_batch.min(512))
         .with_n_seq_max(spec.n_slots as u32)
-        .with_kv_unified(true)
+        .with_kv_unified(unified)
         .with_n_threads(threads)
         .with_n_threads_batch(threads)
         .with_no_perf(false))

@@ -111,21 +111,22 @@ async fn hold_a_stream(url: &str) -> impl futures::Stream {
     stream
 }
 
+/// Sends a small request that must be refused with `status`, `Retry-After` and `code`.
+async fn expect_refusal(url: &str, status: u16, code: &str) {
+    let body = json!({"model": SMOL, "prompt": "x"});
+    let res = reqwest::Client::new().post(format!("{url}/v1/completions")).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), status);
+    assert!(res.headers().contains_key("retry-after"));
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(error_of(&v)["code"], code);
+}
+
 #[tokio::test]
 async fn beyond_max_concurrent_requests_is_429_with_retry_after() {
     let limits = hearth_server::Limits { max_concurrent_requests: 1, ..Default::default() };
     let url = serve_with(manager(one_slot()), limits).await;
     let held = hold_a_stream(&url).await;
-    let res = reqwest::Client::new()
-        .post(format!("{url}/v1/completions"))
-        .json(&json!({"model": SMOL, "prompt": "x"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 429);
-    assert!(res.headers().contains_key("retry-after"));
-    let v: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(error_of(&v)["code"], "too_many_requests");
+    expect_refusal(&url, 429, "too_many_requests").await;
     drop(held);
     // The permit comes back when the stream ends; poll until a request is admitted again.
     let mut status = 0;
@@ -145,16 +146,7 @@ async fn waiting_longer_than_queue_timeout_is_503() {
     let models = manager(one_slot());
     let url = serve_with(models.clone(), limits).await;
     let held = hold_a_stream(&url).await;
-    let res = reqwest::Client::new()
-        .post(format!("{url}/v1/completions"))
-        .json(&json!({"model": SMOL, "prompt": "x"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 503);
-    assert!(res.headers().contains_key("retry-after"));
-    let v: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(error_of(&v)["code"], "queue_timeout");
+    expect_refusal(&url, 503, "queue_timeout").await;
     drop(held);
     let handle = models.get(SMOL).await.unwrap();
     eventually("the held stream to be cancelled", || handle.stats.active.load(Ordering::Relaxed) == 0).await;
@@ -176,4 +168,62 @@ async fn same_seed_same_text_with_and_without_cache() {
     other["seed"] = json!(99);
     let (_, c) = post(&url, "/v1/completions", other).await;
     assert_eq!(c["usage"]["completion_tokens"], 24);
+}
+
+// 50 streams cancelled mid-stream must all be freed: afterwards every slot runs again and no
+// KV cells are left behind (llama.cpp #24496 leaked slots this way).
+#[tokio::test]
+async fn fifty_cancelled_streams_leave_full_capacity() {
+    let models = manager(EngineSettings { ctx_size: 1024, parallel: 4, threads: 2, ..Default::default() });
+    let url = serve(models.clone()).await;
+    let body =
+        json!({"model": SMOL, "prompt": "Once upon a time", "max_tokens": 900, "ignore_eos": true, "stream": true});
+    let jobs: Vec<_> = (0..50)
+        .map(|_| {
+            let (url, body) = (url.clone(), body.clone());
+            tokio::spawn(async move {
+                let res =
+                    reqwest::Client::new().post(format!("{url}/v1/completions")).json(&body).send().await.unwrap();
+                assert_eq!(res.status(), 200);
+                let mut stream = res.bytes_stream();
+                stream.next().await.unwrap().unwrap();
+                // Dropping the stream here disconnects mid-generation.
+            })
+        })
+        .collect();
+    for j in jobs {
+        j.await.unwrap();
+    }
+    let handle = models.get(SMOL).await.unwrap();
+    eventually("all 50 to be cancelled", || handle.stats.cancelled.load(Ordering::Relaxed) == 50).await;
+    assert_eq!(handle.stats.active.load(Ordering::Relaxed), 0);
+    assert_eq!(handle.stats.waiting.load(Ordering::Relaxed), 0);
+    // Full capacity: four requests run at once and finish with exact counts.
+    let burst: Vec<_> = (0..4)
+        .map(|i| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                post(
+                    &url,
+                    "/v1/completions",
+                    json!({"model": SMOL, "prompt": format!("{i} little pigs"), "max_tokens": 40, "ignore_eos": true}),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut peak = 0;
+    while !burst.iter().all(|j| j.is_finished()) {
+        peak = peak.max(handle.stats.active.load(Ordering::Relaxed));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for j in burst {
+        let (status, v) = j.await.unwrap();
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["usage"]["completion_tokens"], 40);
+    }
+    assert_eq!(peak, 4, "all four slots ran at once");
+    let (_, v) =
+        post(&url, "/v1/completions", json!({"model": SMOL, "prompt": "Once upon a time", "max_tokens": 1})).await;
+    assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 0, "cancelled sequences left no KV cells");
 }
