@@ -107,9 +107,10 @@ pub struct SchedulerArgs {
     #[arg(long, env = "HEARTH_BATCH_SIZE", default_value_t = 512)]
     pub batch_size: usize,
     /// Prompt tokens evaluated per step while other streams are decoding. Smaller keeps running
-    /// streams smooth while a long prompt is admitted; larger gets that prompt's first token
-    /// sooner. With no stream decoding, a prompt uses the whole batch.
-    #[arg(long, env = "HEARTH_PREFILL_CHUNK", default_value_t = 64)]
+    /// streams smoother while a long prompt is admitted; larger gets that prompt's first token
+    /// sooner (BENCHMARKS.md has the trade-off measured). With no stream decoding, a prompt uses
+    /// the whole batch.
+    #[arg(long, env = "HEARTH_PREFILL_CHUNK", default_value_t = 16)]
     pub prefill_chunk: usize,
     /// Requests that may wait per model when all sequences are busy; beyond it, 429.
     #[arg(long, env = "HEARTH_MAX_QUEUE", default_value_t = 64)]
