@@ -49,7 +49,7 @@ impl Default for EngineSettings {
             threads: 2,
             max_queue: 64,
             max_tokens_cap: None,
-            prefill_chunk: 16,
+            prefill_chunk: 128,
             sampling: SamplingDefaults::default(),
         }
     }

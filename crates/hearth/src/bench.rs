@@ -48,7 +48,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0)]
     pub kv_size: u32,
     /// Prompt tokens per step while other streams decode (see `hearth serve --help`).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 128)]
     pub prefill_chunk: usize,
     /// Instead of the table: TTFT of requests sharing a prefix of this many tokens (a long
     /// system prompt), the first one cold and the rest warm from the prefix cache.

@@ -110,7 +110,7 @@ pub struct SchedulerArgs {
     /// streams smoother while a long prompt is admitted; larger gets that prompt's first token
     /// sooner (BENCHMARKS.md has the trade-off measured). With no stream decoding, a prompt uses
     /// the whole batch.
-    #[arg(long, env = "HEARTH_PREFILL_CHUNK", default_value_t = 16)]
+    #[arg(long, env = "HEARTH_PREFILL_CHUNK", default_value_t = 128)]
     pub prefill_chunk: usize,
     /// Requests that may wait per model when all sequences are busy; beyond it, 429.
     #[arg(long, env = "HEARTH_MAX_QUEUE", default_value_t = 64)]
