@@ -180,7 +180,7 @@ impl Worker<'_> {
             self.finished(true);
             return;
         }
-        let Some((slot, _)) = scheduler::pick_slot(&self.slots, &h.prompt) else { return };
+        let Some((slot, reuse)) = scheduler::pick_slot(&self.slots, &h.prompt) else { return };
         let need = h.prompt.len() + h.max_tokens as usize;
         let mut idle: Vec<usize> = (0..self.slots.len())
             .filter(|&i| i != slot && !self.slots[i].busy && !self.slots[i].cached.is_empty())
@@ -199,13 +199,13 @@ impl Worker<'_> {
             return;
         }
         if let Some(h) = self.held.take() {
-            self.admit(slot, h);
+            self.admit(slot, reuse, h);
         }
     }
 
-    fn admit(&mut self, slot: usize, h: Held) {
+    /// Starts the held request in `slot`, reusing the first `reuse` cached tokens.
+    fn admit(&mut self, slot: usize, mut reuse: usize, h: Held) {
         let Held { req, prompt, max_tokens, events } = h;
-        let mut reuse = scheduler::common_prefix(&self.slots[slot].cached, &prompt).min(prompt.len() - 1);
         if !self.backend.truncate_kv(slot, reuse as u32) {
             self.backend.truncate_kv(slot, 0);
             reuse = 0;

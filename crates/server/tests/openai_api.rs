@@ -181,24 +181,12 @@ async fn bad_requests_are_precise_4xx() {
         assert_eq!(error_of(&v)["param"], param, "{body}: {v}");
     }
     let client = reqwest::Client::new();
-    let res = client
-        .post(format!("{url}/v1/chat/completions"))
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
-    error_of(&res.json().await.unwrap());
-    let res = client
-        .post(format!("{url}/v1/chat/completions"))
-        .header("content-type", "text/plain")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 415);
-    error_of(&res.json().await.unwrap());
+    for (ctype, raw, status) in [("application/json", "{not json", 400), ("text/plain", "{}", 415)] {
+        let url = format!("{url}/v1/chat/completions");
+        let res = client.post(url).header("content-type", ctype).body(raw).send().await.unwrap();
+        assert_eq!(res.status(), status, "{ctype} {raw}");
+        error_of(&res.json().await.unwrap());
+    }
     let res = client.get(format!("{url}/v1/nothing-here")).send().await.unwrap();
     assert_eq!(res.status(), 404);
     error_of(&res.json().await.unwrap());
