@@ -23,8 +23,63 @@ pub struct BatchItem {
     pub logits: bool,
 }
 
+/// How an embedding model turns per-token states into one output per input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pooling {
+    /// Average over all tokens (sentence-transformers' default).
+    #[default]
+    Mean,
+    /// The first token's state.
+    Cls,
+    /// The last token's state (decoder embedding models).
+    Last,
+    /// A cross-encoder's relevance logit for a (query, document) pair.
+    Rank,
+}
+
+impl Pooling {
+    /// llama.cpp's numbering (`LLAMA_POOLING_TYPE_*`), as stored in `{arch}.pooling_type`.
+    pub fn from_gguf(v: i64) -> Option<Self> {
+        match v {
+            1 => Some(Self::Mean),
+            2 => Some(Self::Cls),
+            3 => Some(Self::Last),
+            4 => Some(Self::Rank),
+            _ => None,
+        }
+    }
+
+    /// Lower-case name, for listings.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mean => "mean",
+            Self::Cls => "cls",
+            Self::Last => "last",
+            Self::Rank => "rank",
+        }
+    }
+}
+
+/// Special tokens and the tokenizer's rules for adding them, for building inputs by hand
+/// (a cross-encoder's query/document pair).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SpecialTokens {
+    /// Beginning of sequence ([CLS] for BERT).
+    pub bos: Option<Token>,
+    /// End of sequence ([SEP] for BERT).
+    pub eos: Option<Token>,
+    /// Separator between two texts.
+    pub sep: Option<Token>,
+    /// Whether the tokenizer adds BOS.
+    pub add_bos: bool,
+    /// Whether the tokenizer adds EOS.
+    pub add_eos: bool,
+    /// Whether a pair gets an extra separator after the first text's EOS (RoBERTa style).
+    pub add_sep: bool,
+}
+
 /// What the worker needs to know about a loaded model.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct BackendInfo {
     /// Context window of one sequence.
     pub n_ctx: u32,
@@ -40,6 +95,13 @@ pub struct BackendInfo {
     pub bos: String,
     /// Text of the EOS token (for chat templates).
     pub eos: String,
+    /// Width of one output of an embedding model (hidden size, or classes for a reranker);
+    /// 0 for a generative model.
+    pub n_embd: usize,
+    /// Pooling of an embedding model; `None` for a generative model.
+    pub pooling: Option<Pooling>,
+    /// Special tokens.
+    pub special: SpecialTokens,
 }
 
 /// How a model is to be loaded.
@@ -51,12 +113,14 @@ pub struct LoadSpec {
     pub n_ctx: u32,
     /// KV cells shared by all sequences.
     pub n_kv: u32,
-    /// Parallel sequences.
+    /// Parallel sequences (for an embedding model: inputs per decode call).
     pub n_slots: usize,
     /// Tokens per decode call.
     pub n_batch: usize,
     /// CPU threads.
     pub threads: usize,
+    /// Pooling, for an embedding model (generative models ignore it).
+    pub pooling: Pooling,
 }
 
 /// A loaded model, owned by its worker thread.
@@ -67,6 +131,11 @@ pub trait Backend {
     fn tokenize(&self, text: &str, add_special: bool) -> Vec<Token>;
     /// The bytes of a token (may be part of a UTF-8 character).
     fn piece(&self, token: Token) -> Vec<u8>;
+    /// The text of a sequence of tokens (invalid UTF-8 replaced).
+    fn detokenize(&self, tokens: &[Token]) -> String {
+        let bytes: Vec<u8> = tokens.iter().flat_map(|&t| self.piece(t)).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
     /// Whether the token ends generation.
     fn is_eog(&self, token: Token) -> bool;
     /// Prepares the sampler of a slot for a new request.
@@ -81,6 +150,16 @@ pub trait Backend {
     /// Drops the KV cells of `slot` from position `keep` on; false if the cache cannot do a
     /// partial removal (the caller then clears the whole slot with `keep = 0`).
     fn truncate_kv(&mut self, slot: usize, keep: u32) -> bool;
+    /// Evaluates whole inputs in one call and returns one pooled output per input (an
+    /// embedding, or a reranker's logits). Inputs together hold at most `n_batch` tokens and
+    /// number at most `n_slots`.
+    ///
+    /// # Errors
+    /// A message for the log when the library fails or the model produces no embeddings.
+    fn embed(&mut self, inputs: &[&[Token]]) -> Result<Vec<Vec<f32>>, String> {
+        let _ = inputs;
+        Err("this model does not produce embeddings".into())
+    }
 }
 
 /// Loads models for worker threads.

@@ -35,6 +35,18 @@ pub enum EngineError {
         /// The model's context window per sequence.
         n_ctx: u32,
     },
+    /// An embedding or rerank input is longer than the model's window.
+    #[error(
+        "This model's maximum context length is {limit} tokens, however input {index} has {tokens} tokens. Please shorten the input, or set `truncate` to true."
+    )]
+    InputTooLong {
+        /// Which input (0-based).
+        index: usize,
+        /// Its length in tokens.
+        tokens: u32,
+        /// The most tokens one input may have.
+        limit: u32,
+    },
     /// The chat template refused the conversation (its `raise_exception`).
     #[error("{0}")]
     TemplateRejected(String),

@@ -8,8 +8,9 @@
 //! - [`registry`], [`gguf`]: what models exist, read from GGUF headers without loading weights;
 //! - [`template`]: chat templates (Jinja via minijinja, or built-in);
 //! - [`sampling`], [`request`]: validated requests and the events that come back;
-//! - [`manager`]: lazy loading, worker threads, handles;
+//! - [`manager`]: lazy loading; [`ModelHandle`]: a loaded model's worker thread;
 //! - [`scheduler`]: pure slot and batch decisions; `worker` applies them;
+//! - [`embed`]: embedding/rerank requests and the pure packing decisions `embed_worker` applies;
 //! - [`stop`], [`utf8`]: stop strings and incremental detokenization.
 //!
 //! ```
@@ -20,8 +21,12 @@
 //! ```
 
 pub mod backend;
+mod command;
+pub mod embed;
+mod embed_worker;
 pub mod error;
 pub mod gguf;
+mod handle;
 pub mod manager;
 pub mod registry;
 pub mod request;
@@ -33,9 +38,12 @@ pub mod template;
 pub mod utf8;
 mod worker;
 
-pub use backend::{Backend, BackendInfo, BackendLoader, BatchItem, LoadSpec, Token};
+pub use backend::{Backend, BackendInfo, BackendLoader, BatchItem, LoadSpec, Pooling, SpecialTokens, Token};
+pub use command::TokenPiece;
+pub use embed::{EmbedInput, EmbedOutput, EmbedRequest};
 pub use error::EngineError;
-pub use manager::{EngineSettings, ModelHandle, ModelManager};
+pub use handle::ModelHandle;
+pub use manager::{EngineSettings, ModelManager};
 pub use registry::{ModelInfo, ModelKind, Registry, TemplateSource};
 pub use request::{Completion, Event, FinishReason, GenerateRequest, PromptInput};
 pub use sampling::{SamplingDefaults, SamplingInput, SamplingParams};

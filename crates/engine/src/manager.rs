@@ -1,18 +1,12 @@
 //! Loaded models: lazy loading on first use, one worker thread each, reload after a failure.
 
-use crate::backend::{BackendInfo, BackendLoader, LoadSpec};
+use crate::backend::{BackendLoader, LoadSpec};
 use crate::error::EngineError;
+use crate::handle::ModelHandle;
 use crate::registry::{ModelInfo, ModelKind, Registry};
-use crate::request::{Event, GenerateRequest};
 use crate::sampling::SamplingDefaults;
-use crate::template::{ChatTemplate, TemplateMessage};
-use crate::worker::{self, Command, WorkerConfig, WorkerStats};
 use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
-use std::sync::atomic::Ordering;
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, oneshot};
 
 /// Engine settings, validated by the binary's config module.
 #[derive(Debug, Clone)]
@@ -37,6 +31,38 @@ pub struct EngineSettings {
     pub prefill_chunk: usize,
     /// Sampling defaults for fields a request omits.
     pub sampling: SamplingDefaults,
+    /// Tokens one embedding decode call evaluates (inputs of many requests together); also
+    /// the most tokens one embedding input may have, with the model's own limit.
+    pub embed_batch_tokens: usize,
+    /// Inputs one embedding decode call evaluates.
+    pub embed_max_inputs: usize,
+}
+
+impl EngineSettings {
+    /// How `model` is loaded under these settings.
+    pub fn load_spec(&self, model: ModelInfo) -> LoadSpec {
+        let threads = self.threads.max(1);
+        if model.kind == ModelKind::Embedding {
+            let n_batch = self.embed_batch_tokens.max(1);
+            return LoadSpec {
+                n_ctx: model.n_ctx_train.min(n_batch as u32).max(1),
+                n_kv: n_batch as u32,
+                n_slots: self.embed_max_inputs.max(1),
+                n_batch,
+                threads,
+                pooling: model.pooling.unwrap_or_default(),
+                model,
+            };
+        }
+        let ctx = if self.ctx_size == 0 { model.n_ctx_train.min(4096) } else { self.ctx_size.min(model.n_ctx_train) };
+        let n_ctx = ctx.max(16);
+        let n_slots = self.parallel.max(1);
+        let n_kv = match self.kv_size {
+            0 => n_ctx.saturating_mul(n_slots as u32),
+            kv => kv.max(n_ctx),
+        };
+        LoadSpec { model, n_ctx, n_kv, n_slots, n_batch: self.batch_size.max(1), threads, pooling: Default::default() }
+    }
 }
 
 impl Default for EngineSettings {
@@ -51,66 +77,8 @@ impl Default for EngineSettings {
             max_tokens_cap: None,
             prefill_chunk: 128,
             sampling: SamplingDefaults::default(),
-        }
-    }
-}
-
-/// Capacity of one sequence's event channel; a client that stops reading stalls only its own
-/// sequence once this many events are unread.
-const EVENT_BUFFER: usize = 64;
-
-/// A handle on a loaded model's worker. Cheap to clone.
-#[derive(Clone)]
-pub struct ModelHandle {
-    /// What the registry knows.
-    pub info: Arc<ModelInfo>,
-    /// What the loaded model reported.
-    pub loaded: Arc<BackendInfo>,
-    template: Arc<ChatTemplate>,
-    /// Bounded queue into the worker: full means overloaded.
-    tx: SyncSender<Command>,
-    /// Counters shared with the worker.
-    pub stats: Arc<WorkerStats>,
-}
-
-impl std::fmt::Debug for ModelHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ModelHandle").field("id", &self.info.id).finish_non_exhaustive()
-    }
-}
-
-impl ModelHandle {
-    /// Whether the worker is still running.
-    pub fn is_alive(&self) -> bool {
-        !self.stats.dead.load(Ordering::Acquire)
-    }
-
-    /// Renders a conversation with the model's chat template.
-    ///
-    /// # Errors
-    /// [`EngineError::TemplateRejected`] when the template refuses the conversation.
-    pub fn render_chat(&self, messages: &[TemplateMessage]) -> Result<String, EngineError> {
-        self.template.render(messages, true, &self.loaded.bos, &self.loaded.eos)
-    }
-
-    /// Queues a generation request; events arrive on the returned receiver. Dropping the
-    /// receiver cancels the request within one decode step.
-    ///
-    /// # Errors
-    /// [`EngineError::Overloaded`] when the queue is full, [`EngineError::Unavailable`] when
-    /// the worker is gone.
-    pub fn submit(&self, req: GenerateRequest) -> Result<mpsc::Receiver<Event>, EngineError> {
-        let (events, rx) = mpsc::channel(EVENT_BUFFER);
-        self.stats.waiting.fetch_add(1, Ordering::Relaxed);
-        match self.tx.try_send(Command::Generate { req, events }) {
-            Ok(()) => Ok(rx),
-            Err(e) => {
-                self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
-                Err(match e {
-                    TrySendError::Full(_) => EngineError::Overloaded { model: self.info.id.clone() },
-                    TrySendError::Disconnected(_) => EngineError::Unavailable { model: self.info.id.clone() },
-                })
-            }
+            embed_batch_tokens: 512,
+            embed_max_inputs: 64,
         }
     }
 }
@@ -177,12 +145,37 @@ impl ModelManager {
     /// # Errors
     /// Not found, wrong kind, or the model failed to load.
     pub async fn get(&self, name: &str) -> Result<ModelHandle, EngineError> {
+        self.get_kind(name, Some(ModelKind::Causal)).await
+    }
+
+    /// The handle of an embedding model (or reranker), loading it first if needed.
+    ///
+    /// # Errors
+    /// Not found, wrong kind, or the model failed to load.
+    pub async fn get_embedding(&self, name: &str) -> Result<ModelHandle, EngineError> {
+        self.get_kind(name, Some(ModelKind::Embedding)).await
+    }
+
+    /// The handle of any model, loading it first if needed.
+    ///
+    /// # Errors
+    /// Not found, or the model failed to load.
+    pub async fn get_any(&self, name: &str) -> Result<ModelHandle, EngineError> {
+        self.get_kind(name, None).await
+    }
+
+    async fn get_kind(&self, name: &str, want: Option<ModelKind>) -> Result<ModelHandle, EngineError> {
         let info = self.resolve(name)?.clone();
-        if info.kind != ModelKind::Causal {
-            return Err(EngineError::WrongModelKind(format!(
-                "model `{}` is an embedding model and cannot generate text",
-                info.id
-            )));
+        match (want, info.kind) {
+            (Some(ModelKind::Causal), ModelKind::Embedding) => {
+                let msg = format!("model `{}` is an embedding model and cannot generate text", info.id);
+                return Err(EngineError::WrongModelKind(msg));
+            }
+            (Some(ModelKind::Embedding), ModelKind::Causal) => {
+                let msg = format!("model `{}` generates text; use an embedding model for embeddings", info.id);
+                return Err(EngineError::WrongModelKind(msg));
+            }
+            _ => {}
         }
         let cell = {
             let mut map = self.loaded.lock().map_err(|_| EngineError::Unavailable { model: info.id.clone() })?;
@@ -195,75 +188,12 @@ impl ModelManager {
             }
             tracing::warn!(model = %info.id, "model worker had stopped; reloading");
         }
-        let handle = self.load(info).await?;
+        let (loader, spec, settings) =
+            (self.loader.clone(), self.settings.load_spec(info.clone()), self.settings.clone());
+        let handle = tokio::task::spawn_blocking(move || ModelHandle::start(loader, spec, &settings))
+            .await
+            .map_err(|e| EngineError::ModelLoad { model: info.id.clone(), reason: e.to_string() })??;
         *slot = Some(handle.clone());
         Ok(handle)
-    }
-
-    fn spec(&self, model: ModelInfo) -> LoadSpec {
-        let ctx = if self.settings.ctx_size == 0 {
-            model.n_ctx_train.min(4096)
-        } else {
-            self.settings.ctx_size.min(model.n_ctx_train)
-        };
-        let n_ctx = ctx.max(16);
-        let n_slots = self.settings.parallel.max(1);
-        let n_kv = match self.settings.kv_size {
-            0 => n_ctx.saturating_mul(n_slots as u32),
-            kv => kv.max(n_ctx),
-        };
-        LoadSpec {
-            model,
-            n_ctx,
-            n_kv,
-            n_slots,
-            n_batch: self.settings.batch_size.max(1),
-            threads: self.settings.threads.max(1),
-        }
-    }
-
-    async fn load(&self, info: ModelInfo) -> Result<ModelHandle, EngineError> {
-        let id = info.id.clone();
-        let spec = self.spec(info.clone());
-        let (tx, rx) = sync_channel(self.settings.max_queue.max(1));
-        let stats = Arc::new(WorkerStats::default());
-        let (ready_tx, ready_rx) = oneshot::channel::<Result<BackendInfo, String>>();
-        let loader = self.loader.clone();
-        let worker_stats = stats.clone();
-        let cfg =
-            WorkerConfig { max_tokens_cap: self.settings.max_tokens_cap, prefill_chunk: self.settings.prefill_chunk };
-        let started = std::time::Instant::now();
-        std::thread::Builder::new()
-            .name(format!("hearth-model-{id}"))
-            .spawn(move || {
-                let mut ready = Some(ready_tx);
-                let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    loader.run(&spec, &mut |backend| {
-                        if let Some(r) = ready.take() {
-                            let _ = r.send(Ok(backend.info()));
-                        }
-                        worker::run(backend, &rx, &worker_stats, cfg);
-                    })
-                }));
-                match result {
-                    Ok(Ok(())) => tracing::info!(model = %spec.model.id, "model worker stopped"),
-                    Ok(Err(msg)) => {
-                        if let Some(r) = ready.take() {
-                            let _ = r.send(Err(msg));
-                        }
-                    }
-                    Err(_) => tracing::error!(model = %spec.model.id, "model worker panicked; it will be reloaded on next use"),
-                }
-                worker_stats.dead.store(true, Ordering::Release);
-            })
-            .map_err(|e| EngineError::ModelLoad { model: id.clone(), reason: e.to_string() })?;
-        let loaded = match ready_rx.await {
-            Ok(Ok(b)) => b,
-            Ok(Err(reason)) => return Err(EngineError::ModelLoad { model: id, reason }),
-            Err(_) => return Err(EngineError::ModelLoad { model: id, reason: "the worker died while loading".into() }),
-        };
-        tracing::info!(model = %id, n_ctx = loaded.n_ctx, slots = loaded.n_slots, secs = started.elapsed().as_secs_f64(), "model loaded");
-        let template = Arc::new(ChatTemplate::new(&info.template, &info.arch));
-        Ok(ModelHandle { info: Arc::new(info), loaded: Arc::new(loaded), template, tx, stats })
     }
 }

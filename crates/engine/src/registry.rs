@@ -3,6 +3,7 @@
 //! A model's id is its file stem. A client-supplied name is only ever looked up in the
 //! registry's map; it is never joined to a path, so `../x` or `/etc/passwd` is simply unknown.
 
+use crate::backend::Pooling;
 use crate::error::EngineError;
 use crate::gguf::{self, GgufHeader};
 use std::collections::{BTreeMap, HashMap};
@@ -45,6 +46,11 @@ pub struct ModelInfo {
     pub template: TemplateSource,
     /// Causal or embedding.
     pub kind: ModelKind,
+    /// Pooling of an embedding model (`{arch}.pooling_type`, mean when the file says none);
+    /// `None` for a causal model.
+    pub pooling: Option<Pooling>,
+    /// Hidden size (`{arch}.embedding_length`); 0 when the file does not say.
+    pub n_embd: u32,
     /// File size in bytes.
     pub size_bytes: u64,
     /// File modification time, seconds since the epoch.
@@ -74,6 +80,11 @@ impl ModelInfo {
         } else {
             ModelKind::Causal
         };
+        let n_embd = h.int(&format!("{arch}.embedding_length")).unwrap_or(0).clamp(0, u32::MAX as i64) as u32;
+        let pooling = match kind {
+            ModelKind::Causal => None,
+            ModelKind::Embedding => Some(pooling.and_then(Pooling::from_gguf).unwrap_or_default()),
+        };
         let template = match h.str("tokenizer.chat_template") {
             Some(t) if !t.trim().is_empty() => TemplateSource::Gguf(t.to_string()),
             _ => TemplateSource::Builtin(crate::template::builtin_for_arch(&arch)),
@@ -87,6 +98,8 @@ impl ModelInfo {
             arch,
             template,
             kind,
+            pooling,
+            n_embd,
             size_bytes,
             created,
         }
@@ -105,6 +118,8 @@ impl ModelInfo {
             "context_length": self.n_ctx_train,
             "chat_template": template,
             "kind": match self.kind { ModelKind::Causal => "causal", ModelKind::Embedding => "embedding" },
+            "pooling": self.pooling.map(Pooling::name),
+            "embedding_length": self.n_embd,
             "size_bytes": self.size_bytes,
         })
     }
@@ -194,15 +209,20 @@ mod tests {
             &[("llama.context_length", 8192)],
         );
         write_gguf(&d.join("base.gguf"), &[("general.architecture", "gemma3")], &[]);
-        write_gguf(&d.join("emb.gguf"), &[("general.architecture", "bert")], &[]);
+        write_gguf(&d.join("emb.gguf"), &[("general.architecture", "bert")], &[("bert.embedding_length", 384)]);
+        write_gguf(&d.join("rank.gguf"), &[("general.architecture", "bert")], &[("bert.pooling_type", 4)]);
         std::fs::write(d.join("broken.gguf"), b"nope").unwrap();
         std::fs::write(d.join("notes.txt"), b"x").unwrap();
         let r = Registry::scan(&d, &[], &[("fast".into(), "chat".into())]).unwrap();
-        assert_eq!(r.models().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["base", "chat", "emb"]);
+        assert_eq!(r.models().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["base", "chat", "emb", "rank"]);
         assert_eq!(r.resolve("fast").unwrap().id, "chat");
         assert_eq!(r.resolve("chat").unwrap().n_ctx_train, 8192);
         assert_eq!(r.resolve("base").unwrap().template, TemplateSource::Builtin("gemma"));
         assert_eq!(r.resolve("emb").unwrap().kind, ModelKind::Embedding);
+        assert_eq!(r.resolve("emb").unwrap().pooling, Some(Pooling::Mean));
+        assert_eq!(r.resolve("emb").unwrap().n_embd, 384);
+        assert_eq!(r.resolve("rank").unwrap().pooling, Some(Pooling::Rank));
+        assert_eq!(r.resolve("chat").unwrap().pooling, None);
         std::fs::remove_dir_all(&d).ok();
     }
 

@@ -6,35 +6,25 @@
 //! left out of batches until its channel has room.
 
 use crate::backend::{Backend, BackendInfo, BatchItem, Token};
+use crate::command::{self, Command};
 use crate::error::EngineError;
 use crate::request::{Event, GenerateRequest, PromptInput};
 use crate::scheduler::{self, SeqView, SlotState};
 use crate::sequence::{Next, Sequence};
 use crate::stop::StopMatcher;
 use crate::utf8::Utf8Decoder;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-
-/// Messages handlers send to a worker.
-#[derive(Debug)]
-pub(crate) enum Command {
-    /// Generate text; events go to `events`.
-    Generate {
-        /// The validated request.
-        req: GenerateRequest,
-        /// Where the sequence's events go.
-        events: mpsc::Sender<Event>,
-    },
-}
 
 /// Counters a worker shares with the async side (read by health, tests and metrics).
 #[derive(Debug, Default)]
 pub struct WorkerStats {
     /// Sequences running in slots.
     pub active: AtomicUsize,
-    /// Requests submitted but not yet taken by the worker.
+    /// Requests submitted but not yet started by the worker (the queue bound applies to it).
     pub waiting: AtomicUsize,
     /// False once the worker thread has ended (failed or unloaded).
     pub dead: AtomicBool,
@@ -60,8 +50,12 @@ struct Worker<'b> {
     info: BackendInfo,
     slots: Vec<SlotState>,
     active: Vec<Sequence>,
-    /// At most one request waits for KV room; the queue behind it stays in the channel, so
-    /// requests are admitted in arrival order and the channel bound is the queue bound.
+    /// Requests taken off the channel, in arrival order; bounded by the handle, which refuses
+    /// work once `stats.waiting` reaches the queue limit. The channel is drained every step so
+    /// tokenizer lookups are answered without waiting for a free slot.
+    pending: VecDeque<(GenerateRequest, mpsc::Sender<Event>)>,
+    /// At most one request waits for KV room; the rest wait behind it in `pending`, so
+    /// requests are admitted in arrival order.
     held: Option<Held>,
     stats: &'b WorkerStats,
     cfg: WorkerConfig,
@@ -81,31 +75,32 @@ pub(crate) struct WorkerConfig {
 pub(crate) fn run(backend: &mut dyn Backend, rx: &Receiver<Command>, stats: &WorkerStats, cfg: WorkerConfig) {
     let info = backend.info();
     let slots = vec![SlotState::default(); info.n_slots.max(1)];
-    let mut w = Worker { backend, info, slots, active: Vec::new(), held: None, stats, cfg, step: 0 };
+    let mut w =
+        Worker { backend, info, slots, active: Vec::new(), pending: VecDeque::new(), held: None, stats, cfg, step: 0 };
     loop {
-        if w.active.is_empty() && w.held.is_none() {
+        if w.is_idle() {
             match rx.recv() {
-                Ok(cmd) => w.accept(cmd),
+                Ok(cmd) => w.take(cmd),
                 Err(_) => return,
+            }
+        }
+        loop {
+            match rx.try_recv() {
+                Ok(cmd) => w.take(cmd),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
         w.try_admit_held();
         while w.held.is_none() && w.active.len() < w.slots.len() {
-            match rx.try_recv() {
-                Ok(cmd) => w.accept(cmd),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
+            let Some((req, events)) = w.pending.pop_front() else { break };
+            w.accept(req, events);
         }
         w.drop_cancelled();
         if !w.step() {
             // Every sequence is stalled on a slow client: wait a little instead of spinning.
-            if w.held.is_none() && w.active.len() < w.slots.len() {
-                match rx.recv_timeout(STALL_WAIT) {
-                    Ok(cmd) => w.accept(cmd),
-                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
-                }
-            } else {
-                std::thread::sleep(STALL_WAIT);
+            match rx.recv_timeout(STALL_WAIT) {
+                Ok(cmd) => w.take(cmd),
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
             }
         }
         w.stats.active.store(w.active.len(), Ordering::Relaxed);
@@ -113,10 +108,28 @@ pub(crate) fn run(backend: &mut dyn Backend, rx: &Receiver<Command>, stats: &Wor
 }
 
 impl Worker<'_> {
-    /// Takes a request off the queue: tokenize, check limits, admit to a free slot.
-    fn accept(&mut self, cmd: Command) {
+    fn is_idle(&self) -> bool {
+        self.active.is_empty() && self.held.is_none() && self.pending.is_empty()
+    }
+
+    /// Takes a command off the channel: lookups are answered now, generation is queued.
+    fn take(&mut self, cmd: Command) {
+        match command::answer_lookup(&*self.backend, self.info.n_vocab, cmd) {
+            None => {}
+            Some(Command::Generate { req, events }) => self.pending.push_back((req, events)),
+            Some(Command::Embed { reply, .. }) => {
+                self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
+                let _ = reply.send(Err(EngineError::WrongModelKind(
+                    "this model generates text and does not produce embeddings".into(),
+                )));
+            }
+            Some(other) => tracing::error!(?other, "unexpected command"),
+        }
+    }
+
+    /// Starts a queued request: tokenize, check limits, admit to a free slot.
+    fn accept(&mut self, req: GenerateRequest, events: mpsc::Sender<Event>) {
         self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
-        let Command::Generate { req, events } = cmd;
         if events.is_closed() {
             self.finished(true);
             return;

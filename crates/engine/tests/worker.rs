@@ -36,8 +36,7 @@ impl Backend for Fake {
             n_slots: self.slots,
             n_batch: 16,
             n_vocab: 1024,
-            bos: String::new(),
-            eos: String::new(),
+            ..Default::default()
         }
     }
     fn tokenize(&self, text: &str, _add_special: bool) -> Vec<Token> {
@@ -113,6 +112,8 @@ fn manager_with(loader: Arc<FakeLoader>, settings: EngineSettings) -> ModelManag
         n_ctx_train: 1024,
         template: TemplateSource::Builtin("chatml"),
         kind: ModelKind::Causal,
+        pooling: None,
+        n_embd: 0,
         size_bytes: 0,
         created: 0,
     };

@@ -285,6 +285,8 @@ fn serve_args(a: &BenchArgs) -> ServeArgs {
             max_concurrent_requests: 4096,
             queue_timeout: 3600.0,
             max_tokens_cap: None,
+            embed_batch_tokens: 512,
+            embed_batch_inputs: 64,
         },
         sampling: SamplingArgs { temperature: 0.0, top_p: 1.0, top_k: 0, min_p: 0.0, repeat_penalty: 1.0 },
         log_format: crate::config::LogFormat::Text,

@@ -125,6 +125,14 @@ pub struct SchedulerArgs {
     /// Server-wide cap on generated tokens per request. Default: up to the context window.
     #[arg(long = "max-tokens", env = "HEARTH_MAX_TOKENS")]
     pub max_tokens_cap: Option<u32>,
+    /// Tokens one embedding/rerank decode call evaluates, across the inputs of all waiting
+    /// requests; also caps one input's length (with the model's own limit). Attention cost grows
+    /// with its square, so larger is not always faster. A multiple of --embed-batch-inputs.
+    #[arg(long, env = "HEARTH_EMBED_BATCH_TOKENS", default_value_t = 512)]
+    pub embed_batch_tokens: usize,
+    /// Inputs one embedding/rerank decode call evaluates at most.
+    #[arg(long, env = "HEARTH_EMBED_BATCH_INPUTS", default_value_t = 64)]
+    pub embed_batch_inputs: usize,
 }
 
 /// Defaults for sampling fields a request leaves out.
@@ -208,6 +216,12 @@ impl ServeArgs {
             .collect::<anyhow::Result<Vec<_>>>()?;
         anyhow::ensure!((1..=256).contains(&self.scheduler.parallel), "--parallel must be 1..=256");
         anyhow::ensure!((1..=65536).contains(&self.scheduler.batch_size), "--batch-size must be 1..=65536");
+        let sch = &self.scheduler;
+        anyhow::ensure!((1..=256).contains(&sch.embed_batch_inputs), "--embed-batch-inputs must be 1..=256");
+        anyhow::ensure!(
+            (1..=65536).contains(&sch.embed_batch_tokens) && sch.embed_batch_tokens % sch.embed_batch_inputs == 0,
+            "--embed-batch-tokens must be 1..=65536 and a multiple of --embed-batch-inputs"
+        );
         anyhow::ensure!(self.scheduler.prefill_chunk >= 1, "--prefill-chunk must be at least 1");
         anyhow::ensure!(self.scheduler.max_queue >= 1, "--max-queue must be at least 1");
         anyhow::ensure!(self.scheduler.max_concurrent_requests >= 1, "--max-concurrent-requests must be at least 1");
@@ -247,6 +261,8 @@ impl ServeArgs {
                 max_tokens_cap: self.scheduler.max_tokens_cap,
                 prefill_chunk: self.scheduler.prefill_chunk,
                 sampling,
+                embed_batch_tokens: self.scheduler.embed_batch_tokens,
+                embed_max_inputs: self.scheduler.embed_batch_inputs,
             },
             limits: hearth_server::Limits {
                 max_concurrent_requests: self.scheduler.max_concurrent_requests,
@@ -284,5 +300,6 @@ mod tests {
         assert!(parse(&["serve", "--alias", "nope"]).is_err());
         assert!(parse(&["serve", "--host", "not an ip"]).is_err());
         assert!(parse(&["serve", "--temperature", "9"]).is_err());
+        assert!(parse(&["serve", "--embed-batch-tokens", "500"]).is_err(), "not a multiple of 64");
     }
 }

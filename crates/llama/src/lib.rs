@@ -11,8 +11,10 @@
 //! sizes are bounded before they are handed over.
 
 use hearth_engine::sampling::SamplingParams;
-use hearth_engine::{Backend, BackendInfo, BackendLoader, BatchItem, LoadSpec, Token};
-use llama_cpp_2::context::params::LlamaContextParams;
+use hearth_engine::{
+    Backend, BackendInfo, BackendLoader, BatchItem, LoadSpec, ModelKind, Pooling, SpecialTokens, Token,
+};
+use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -79,13 +81,53 @@ fn context_params(spec: &LoadSpec) -> Result<LlamaContextParams, String> {
         .with_no_perf(false))
 }
 
+/// Context parameters of an embedding model: one decode call evaluates whole inputs of up to
+/// `n_slots` sequences and `n_batch` tokens in a single micro-batch (non-causal attention needs
+/// each input in one piece), pooled as the model says.
+fn embedding_params(spec: &LoadSpec) -> Result<LlamaContextParams, String> {
+    if spec.n_slots == 0 || spec.n_slots > MAX_SEQUENCES {
+        return Err(format!("inputs per batch must be 1..={MAX_SEQUENCES}, got {}", spec.n_slots));
+    }
+    let n_batch = u32::try_from(spec.n_batch).ok().filter(|b| (1..=1 << 16).contains(b)).ok_or("bad batch size")?;
+    // llama.cpp asserts (aborting the process) unless the micro-batch divides evenly into
+    // sequences when pooling; refuse such a configuration here instead.
+    if n_batch as usize % spec.n_slots != 0 {
+        return Err(format!(
+            "embedding batch tokens {n_batch} must be a multiple of inputs per batch {}",
+            spec.n_slots
+        ));
+    }
+    let threads = i32::try_from(spec.threads.clamp(1, 1024)).unwrap_or(1);
+    let pooling = match spec.pooling {
+        Pooling::Mean => LlamaPoolingType::Mean,
+        Pooling::Cls => LlamaPoolingType::Cls,
+        Pooling::Last => LlamaPoolingType::Last,
+        Pooling::Rank => LlamaPoolingType::Rank,
+    };
+    Ok(LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_batch))
+        .with_n_batch(n_batch)
+        .with_n_ubatch(n_batch)
+        .with_n_seq_max(spec.n_slots as u32)
+        // Decoder embedding models keep a KV cache; one pool shared by all inputs of a call,
+        // cleared after it, lets any mix of input lengths fit.
+        .with_kv_unified(true)
+        .with_embeddings(true)
+        .with_pooling_type(pooling)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads))
+}
+
 impl BackendLoader for LlamaLoader {
     fn run(&self, spec: &LoadSpec, serve: &mut dyn FnMut(&mut dyn Backend)) -> Result<(), String> {
         let backend = backend()?;
         if !spec.model.path.is_file() {
             return Err(format!("model file {} is missing", spec.model.path.display()));
         }
-        let params = context_params(spec)?;
+        let params = match spec.model.kind {
+            ModelKind::Causal => context_params(spec)?,
+            ModelKind::Embedding => embedding_params(spec)?,
+        };
         let model = LlamaModel::load_from_file(backend, &spec.model.path, &LlamaModelParams::default())
             .map_err(|e| format!("llama.cpp could not load the file ({e}); is it a complete GGUF model?"))?;
         let ctx = model.new_context(backend, params).map_err(|e| format!("could not create a context: {e}"))?;
@@ -117,6 +159,13 @@ impl<'m> LlamaCppBackend<'m> {
                 String::new()
             }
         };
+        let id = |t: LlamaToken| u32::try_from(t.0).ok().filter(|&t| t < n_vocab);
+        let embedding = spec.model.kind == ModelKind::Embedding;
+        let n_embd = match spec.pooling {
+            _ if !embedding => 0,
+            Pooling::Rank => model.n_cls_out() as usize,
+            _ => usize::try_from(model.n_embd_out()).unwrap_or(0),
+        };
         let info = BackendInfo {
             n_ctx: spec.n_ctx,
             n_kv: spec.n_kv,
@@ -125,8 +174,18 @@ impl<'m> LlamaCppBackend<'m> {
             n_vocab,
             bos: text_of(vocab.bos()),
             eos: text_of(vocab.eos()),
+            n_embd,
+            pooling: embedding.then_some(spec.pooling),
+            special: SpecialTokens {
+                bos: id(vocab.bos()),
+                eos: id(vocab.eos()),
+                sep: id(vocab.sep()),
+                add_bos: vocab.should_add_bos(),
+                add_eos: vocab.should_add_eos(),
+                add_sep: vocab.should_add_sep(),
+            },
         };
-        let batch = LlamaBatch::new(info.n_batch, spec.n_slots as i32);
+        let batch = LlamaBatch::new(info.n_batch, 1);
         Self { model, ctx, batch, samplers: (0..spec.n_slots).map(|_| None).collect(), info }
     }
 
@@ -225,5 +284,36 @@ impl Backend for LlamaCppBackend<'_> {
     fn truncate_kv(&mut self, slot: usize, keep: u32) -> bool {
         let p0 = if keep == 0 { None } else { Some(keep) };
         self.ctx.clear_kv_cache_seq(Some(slot as u32), p0, None).unwrap_or(false)
+    }
+
+    fn detokenize(&self, tokens: &[Token]) -> String {
+        let tokens: Vec<LlamaToken> = tokens.iter().map(|&t| LlamaToken(t as i32)).collect();
+        String::from_utf8_lossy(&self.model.vocab().detokenize(&tokens, false, false)).into_owned()
+    }
+
+    fn embed(&mut self, inputs: &[&[Token]]) -> Result<Vec<Vec<f32>>, String> {
+        let info = &self.info;
+        let total: usize = inputs.iter().map(|t| t.len()).sum();
+        if info.pooling.is_none() || inputs.is_empty() || inputs.len() > info.n_slots || total > info.n_batch {
+            return Err(format!("invalid embedding batch: {} inputs, {total} tokens", inputs.len()));
+        }
+        self.batch.clear();
+        for (seq, tokens) in inputs.iter().enumerate() {
+            if tokens.is_empty() || tokens.len() > info.n_ctx as usize || tokens.iter().any(|&t| t >= info.n_vocab) {
+                return Err(format!("invalid embedding input {seq}"));
+            }
+            for (pos, &t) in tokens.iter().enumerate() {
+                self.batch.add(LlamaToken(t as i32), pos as i32, &[seq as i32], true).map_err(|e| e.to_string())?;
+            }
+        }
+        let decoded = self.ctx.decode(&mut self.batch).map_err(|e| e.to_string());
+        let out = decoded.and_then(|()| {
+            (0..inputs.len())
+                .map(|seq| self.ctx.embeddings_seq_ith(seq as i32).map(<[f32]>::to_vec).map_err(|e| e.to_string()))
+                .collect()
+        });
+        // A decoder embedding model keeps the inputs' KV cells; the next call starts empty.
+        self.ctx.clear_kv_cache();
+        out
     }
 }

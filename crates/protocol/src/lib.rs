@@ -3,7 +3,9 @@
 //! This crate owns the JSON shapes only: it does no I/O and knows nothing about the engine.
 //!
 //! - [`openai`]: the OpenAI-compatible API (`/v1/chat/completions`, `/v1/completions`,
-//!   `/v1/models`, error bodies).
+//!   `/v1/embeddings`, `/v1/models`, error bodies);
+//! - [`rerank`]: `/v1/rerank` (Jina/Cohere shape);
+//! - [`tokenize`]: `/tokenize` and `/detokenize` (llama-server shape).
 //!
 //! ```
 //! use hearth_protocol::openai::ChatCompletionRequest;
@@ -13,3 +15,5 @@
 //! ```
 
 pub mod openai;
+pub mod rerank;
+pub mod tokenize;

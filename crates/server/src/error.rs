@@ -72,6 +72,9 @@ impl ApiError {
                     Some("context_length_exceeded"),
                     e.to_string(),
                 ),
+                E::InputTooLong { .. } => {
+                    (StatusCode::BAD_REQUEST, inv, Some("input".into()), Some("context_length_exceeded"), e.to_string())
+                }
                 E::TemplateRejected(m) => {
                     (StatusCode::BAD_REQUEST, inv, Some("messages".into()), Some("invalid_messages"), m.clone())
                 }

@@ -5,16 +5,20 @@
 //! crate never touches llama.cpp; the engine never sees axum.
 //!
 //! - [`chat`], [`completions`]: generation endpoints; [`generate`]: their shared path;
+//! - [`embeddings`], [`rerank`], [`tokenize`]: the embedding worker's endpoints and tokenizers;
 //! - [`models`]: model listing and health;
 //! - [`validate`]: wire -> engine; [`error`], [`extract`]: OpenAI-shaped errors.
 
 pub mod chat;
 pub mod completions;
+pub mod embeddings;
 pub mod error;
 pub mod extract;
 pub mod generate;
 pub mod models;
+pub mod rerank;
 pub mod state;
+pub mod tokenize;
 pub mod validate;
 
 pub use error::ApiError;
@@ -36,6 +40,12 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/completions", post(completions::completions))
+        .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/embeddings", post(embeddings::embeddings))
+        .route("/v1/rerank", post(rerank::rerank))
+        .route("/rerank", post(rerank::rerank))
+        .route("/tokenize", post(tokenize::tokenize))
+        .route("/detokenize", post(tokenize::detokenize))
         .route("/v1/models", get(models::list_models))
         .route("/v1/models/{id}", get(models::get_model))
         .route("/health", get(models::health))

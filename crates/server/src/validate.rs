@@ -193,9 +193,12 @@ fn token_ids(t: &[i64]) -> Result<Vec<u32>, ApiError> {
     if t.is_empty() {
         return Err(ApiError::invalid("prompt", "the prompt is empty"));
     }
-    t.iter()
-        .map(|&x| u32::try_from(x).map_err(|_| ApiError::invalid("prompt", format!("invalid token id {x}"))))
-        .collect()
+    ids("prompt", t)
+}
+
+/// Token ids as the engine's type; a negative or huge id is a 400 naming `param`.
+pub(crate) fn ids(param: &str, t: &[i64]) -> Result<Vec<u32>, ApiError> {
+    t.iter().map(|&x| u32::try_from(x).map_err(|_| ApiError::invalid(param, format!("invalid token id {x}")))).collect()
 }
 
 #[cfg(test)]

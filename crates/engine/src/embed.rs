@@ -1,0 +1,187 @@
+//! Embedding and reranking requests, and the pure decisions of serving them: fitting inputs to
+//! the model's window, building a cross-encoder's (query, document) input, packing inputs of
+//! many requests into one decode call, and post-processing pooled outputs.
+
+use crate::backend::{SpecialTokens, Token};
+use crate::error::EngineError;
+
+/// One input of an embedding or rerank request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EmbedInput {
+    /// Text; the tokenizer adds the model's special tokens ([CLS] ... [SEP] for BERT).
+    Text(String),
+    /// Token ids, used as given.
+    Tokens(Vec<Token>),
+    /// A (query, document) pair for a cross-encoder.
+    Pair {
+        /// The query.
+        query: String,
+        /// The document.
+        document: String,
+    },
+}
+
+/// A validated embedding or rerank request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbedRequest {
+    /// The inputs, answered in this order.
+    pub inputs: Vec<EmbedInput>,
+    /// Cut inputs longer than the model's window instead of rejecting the request.
+    pub truncate: bool,
+}
+
+/// The raw pooled outputs of a request, one per input, in input order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbedOutput {
+    /// Pooled outputs (not normalised; a reranker's are logits).
+    pub vectors: Vec<Vec<f32>>,
+    /// Tokens evaluated for all inputs together (after truncation).
+    pub prompt_tokens: u32,
+}
+
+/// Scales `v` to unit length (a zero vector stays zero).
+pub fn l2_normalize(v: &mut [f32]) {
+    let norm = v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>().sqrt();
+    if norm > 0.0 {
+        for x in v.iter_mut() {
+            *x = (f64::from(*x) / norm) as f32;
+        }
+    }
+}
+
+/// The logistic function: a reranker's logit as a relevance score in (0, 1).
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Fits one tokenized input into `limit` tokens: unchanged if it fits, an error naming input
+/// `index` unless `truncate`, else cut at the end while keeping a final EOS ([SEP]) the
+/// tokenizer added, as sentence-transformers does.
+///
+/// # Errors
+/// [`EngineError::InputTooLong`] when the input does not fit and `truncate` is false, and
+/// [`EngineError::InvalidParam`] for an input with no tokens.
+pub fn fit(
+    mut tokens: Vec<Token>,
+    limit: usize,
+    special: &SpecialTokens,
+    truncate: bool,
+    index: usize,
+) -> Result<Vec<Token>, EngineError> {
+    if tokens.is_empty() {
+        return Err(EngineError::invalid("input", format!("input {index} has no tokens")));
+    }
+    if tokens.len() <= limit {
+        return Ok(tokens);
+    }
+    if !truncate {
+        return Err(EngineError::InputTooLong { index, tokens: tokens.len() as u32, limit: limit as u32 });
+    }
+    let keep_eos = special.add_eos && special.eos.is_some() && tokens.last().copied() == special.eos;
+    if keep_eos && limit >= 2 {
+        let eos = tokens[tokens.len() - 1];
+        tokens.truncate(limit - 1);
+        tokens.push(eos);
+    } else {
+        tokens.truncate(limit);
+    }
+    Ok(tokens)
+}
+
+/// A cross-encoder's input from the query's and document's own tokens (no specials), in the
+/// layout the tokenizer uses for pairs: `[BOS] q [EOS] d [EOS]` (`[CLS] q [SEP] d [SEP]` for
+/// BERT), with an extra separator after the query where the tokenizer wants one (RoBERTa's
+/// `<s> q </s></s> d </s>`). With `limit`, the document is cut (then the query) to fit.
+pub fn pair(query: &[Token], document: &[Token], special: &SpecialTokens, limit: Option<usize>) -> Vec<Token> {
+    let bos = special.bos.filter(|_| special.add_bos);
+    // Without an EOS of its own, the separator ends each text.
+    let end = special.eos.filter(|_| special.add_eos).or(special.sep);
+    let sep = special.sep.filter(|_| special.add_sep);
+    let fixed = usize::from(bos.is_some()) + 2 * usize::from(end.is_some()) + usize::from(sep.is_some());
+    let (mut nq, mut nd) = (query.len(), document.len());
+    if let Some(limit) = limit {
+        let room = limit.saturating_sub(fixed);
+        nd = nd.min(room.saturating_sub(nq.min(room)));
+        nq = nq.min(room - nd);
+    }
+    let mut out = Vec::with_capacity(fixed + nq + nd);
+    out.extend(bos);
+    out.extend_from_slice(&query[..nq]);
+    out.extend(end);
+    out.extend(sep);
+    out.extend_from_slice(&document[..nd]);
+    out.extend(end);
+    out
+}
+
+/// How many of the next inputs (token counts `lens`, in queue order) go into one decode call
+/// of at most `budget` tokens and `max_inputs` inputs. Always at least one when any is left, so
+/// the caller must have fitted every input to the budget.
+pub fn pack(lens: impl IntoIterator<Item = usize>, budget: usize, max_inputs: usize) -> usize {
+    let mut used = 0;
+    let mut n = 0;
+    for len in lens {
+        if n == max_inputs || (n > 0 && used + len > budget) {
+            break;
+        }
+        used += len;
+        n += 1;
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BERT: SpecialTokens =
+        SpecialTokens { bos: Some(101), eos: Some(102), sep: Some(102), add_bos: true, add_eos: true, add_sep: false };
+
+    #[test]
+    fn fit_rejects_or_truncates_keeping_sep() {
+        let t = vec![101, 5, 6, 7, 8, 102];
+        assert_eq!(fit(t.clone(), 6, &BERT, false, 0).unwrap(), t);
+        let e = fit(t.clone(), 4, &BERT, false, 3).unwrap_err();
+        assert_eq!(e, EngineError::InputTooLong { index: 3, tokens: 6, limit: 4 });
+        assert_eq!(fit(t, 4, &BERT, true, 0).unwrap(), [101, 5, 6, 102]);
+        assert_eq!(fit(vec![1, 2, 3], 2, &SpecialTokens::default(), true, 0).unwrap(), [1, 2]);
+        assert!(fit(vec![], 2, &BERT, true, 0).is_err());
+    }
+
+    #[test]
+    fn pair_layouts() {
+        assert_eq!(pair(&[1, 2], &[3], &BERT, None), [101, 1, 2, 102, 3, 102]);
+        let roberta =
+            SpecialTokens { bos: Some(0), eos: Some(2), sep: Some(2), add_bos: true, add_eos: true, add_sep: true };
+        assert_eq!(pair(&[1], &[3], &roberta, None), [0, 1, 2, 2, 3, 2]);
+        let bare = SpecialTokens::default();
+        assert_eq!(pair(&[1], &[3], &bare, None), [1, 3]);
+    }
+
+    #[test]
+    fn pair_cuts_the_document_first() {
+        assert_eq!(pair(&[1, 2], &[3, 4, 5, 6], &BERT, Some(7)), [101, 1, 2, 102, 3, 4, 102]);
+        // A query longer than the window leaves no document and is cut itself.
+        assert_eq!(pair(&[1, 2, 3, 4, 5], &[6], &BERT, Some(5)), [101, 1, 2, 102, 102]);
+    }
+
+    #[test]
+    fn pack_respects_budget_and_count() {
+        assert_eq!(pack([10, 10, 10], 25, 8), 2);
+        assert_eq!(pack([10, 10, 10], 30, 8), 3);
+        assert_eq!(pack([10, 10, 10], 100, 2), 2);
+        assert_eq!(pack([40], 30, 8), 1, "an oversized input still goes alone");
+        assert_eq!(pack([], 30, 8), 0);
+    }
+
+    #[test]
+    fn normalize_and_sigmoid() {
+        let mut v = [3.0, 4.0];
+        l2_normalize(&mut v);
+        assert!((v[0] - 0.6).abs() < 1e-6 && (v[1] - 0.8).abs() < 1e-6);
+        let mut z = [0.0, 0.0];
+        l2_normalize(&mut z);
+        assert_eq!(z, [0.0, 0.0]);
+        assert!((sigmoid(0.0) - 0.5).abs() < 1e-6);
+    }
+}

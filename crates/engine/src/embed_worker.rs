@@ -1,0 +1,195 @@
+//! The worker loop of an embedding model: inputs of all waiting requests are packed into
+//! decode calls under a token budget, so one call serves many inputs and many requests.
+//!
+//! Each step: take every command off the channel (lookups are answered at once), drop
+//! requests whose caller is gone, pack the next inputs in arrival order ([`embed::pack`]),
+//! evaluate them in one call, and answer each request once all its inputs are done.
+
+use crate::backend::{Backend, BackendInfo, Pooling, Token};
+use crate::command::{self, Command};
+use crate::embed::{self, EmbedInput, EmbedOutput, EmbedRequest};
+use crate::error::EngineError;
+use crate::worker::WorkerStats;
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+type Reply = oneshot::Sender<Result<EmbedOutput, EngineError>>;
+
+/// A request whose inputs are tokenized and being evaluated.
+struct Job {
+    inputs: Vec<Vec<Token>>,
+    /// Outputs so far, by input index.
+    outputs: Vec<Vec<f32>>,
+    /// Inputs handed to the backend so far (they are evaluated in order).
+    next: usize,
+    reply: Reply,
+}
+
+struct EmbedWorker<'b> {
+    backend: &'b mut dyn Backend,
+    info: BackendInfo,
+    /// Most tokens one input may have.
+    limit: usize,
+    /// Requests in arrival order; bounded by the handle through `stats.waiting`.
+    jobs: VecDeque<Job>,
+    stats: &'b WorkerStats,
+}
+
+/// Runs the loop until the command channel closes and no request is left.
+pub(crate) fn run(backend: &mut dyn Backend, rx: &Receiver<Command>, stats: &WorkerStats) {
+    let info = backend.info();
+    let limit = (info.n_ctx as usize).min(info.n_batch).max(1);
+    let mut w = EmbedWorker { backend, info, limit, jobs: VecDeque::new(), stats };
+    loop {
+        if w.jobs.is_empty() {
+            match rx.recv() {
+                Ok(cmd) => w.take(cmd),
+                Err(_) => return,
+            }
+        }
+        loop {
+            match rx.try_recv() {
+                Ok(cmd) => w.take(cmd),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        w.drop_cancelled();
+        w.step();
+        w.stats.active.store(w.jobs.len(), Ordering::Relaxed);
+    }
+}
+
+impl EmbedWorker<'_> {
+    fn take(&mut self, cmd: Command) {
+        match command::answer_lookup(&*self.backend, self.info.n_vocab, cmd) {
+            None => {}
+            Some(Command::Embed { req, reply }) => {
+                self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
+                match self.prepare(req) {
+                    Ok(inputs) => {
+                        let outputs = Vec::with_capacity(inputs.len());
+                        self.jobs.push_back(Job { inputs, outputs, next: 0, reply });
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                        self.finished(false);
+                    }
+                }
+            }
+            Some(Command::Generate { events, .. }) => {
+                self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
+                let msg = "this is an embedding model and cannot generate text";
+                let _ = events.try_send(crate::request::Event::Error(EngineError::WrongModelKind(msg.into())));
+            }
+            Some(other) => tracing::error!(?other, "unexpected command"),
+        }
+    }
+
+    /// Tokenizes and fits every input, or rejects the whole request.
+    fn prepare(&self, req: EmbedRequest) -> Result<Vec<Vec<Token>>, EngineError> {
+        let rank = self.info.pooling == Some(Pooling::Rank);
+        let special = &self.info.special;
+        let mut out = Vec::with_capacity(req.inputs.len());
+        for (index, input) in req.inputs.into_iter().enumerate() {
+            let tokens = match input {
+                EmbedInput::Pair { .. } if !rank => {
+                    return Err(EngineError::WrongModelKind("this model is not a reranker".into()))
+                }
+                EmbedInput::Text(_) | EmbedInput::Tokens(_) if rank => {
+                    let msg = "this model is a reranker (cross-encoder); use /v1/rerank";
+                    return Err(EngineError::WrongModelKind(msg.into()));
+                }
+                EmbedInput::Pair { query, document } => {
+                    let q = self.backend.tokenize(&query, false);
+                    let d = self.backend.tokenize(&document, false);
+                    let limit = req.truncate.then_some(self.limit);
+                    embed::pair(&q, &d, special, limit)
+                }
+                EmbedInput::Text(text) => self.backend.tokenize(&text, true),
+                EmbedInput::Tokens(t) => {
+                    if let Some(bad) = t.iter().find(|&&t| t >= self.info.n_vocab) {
+                        let msg = format!("token id {bad} in input {index} is outside the vocabulary");
+                        return Err(EngineError::invalid("input", msg));
+                    }
+                    t
+                }
+            };
+            out.push(embed::fit(tokens, self.limit, special, req.truncate, index)?);
+        }
+        Ok(out)
+    }
+
+    fn drop_cancelled(&mut self) {
+        let before = self.jobs.len();
+        self.jobs.retain(|j| !j.reply.is_closed());
+        for _ in self.jobs.len()..before {
+            self.finished(true);
+        }
+    }
+
+    /// Evaluates the next inputs in arrival order in one call.
+    fn step(&mut self) {
+        let queued = self.jobs.iter().flat_map(|j| j.inputs[j.next..].iter().map(Vec::len));
+        let n = embed::pack(queued, self.info.n_batch, self.info.n_slots.max(1));
+        if n == 0 {
+            return;
+        }
+        let mut taken: Vec<(usize, usize)> = Vec::with_capacity(n);
+        'jobs: for (j, job) in self.jobs.iter().enumerate() {
+            for i in job.next..job.inputs.len() {
+                if taken.len() == n {
+                    break 'jobs;
+                }
+                taken.push((j, i));
+            }
+        }
+        let inputs: Vec<&[Token]> = taken.iter().map(|&(j, i)| self.jobs[j].inputs[i].as_slice()).collect();
+        let tokens: usize = inputs.iter().map(|t| t.len()).sum();
+        let t0 = Instant::now();
+        let result = self.backend.embed(&inputs);
+        tracing::trace!(inputs = n, tokens, ms = t0.elapsed().as_secs_f64() * 1000.0, "embed step");
+        match result {
+            Ok(vectors) if vectors.len() == n => {
+                for ((j, _), v) in taken.iter().zip(vectors) {
+                    self.jobs[*j].outputs.push(v);
+                    self.jobs[*j].next += 1;
+                }
+                self.answer_done();
+            }
+            Ok(v) => self.fail_taken(&taken, format!("backend returned {} outputs for {n} inputs", v.len())),
+            Err(msg) => self.fail_taken(&taken, msg),
+        }
+    }
+
+    /// Answers the requests at the front whose inputs are all done.
+    fn answer_done(&mut self) {
+        while self.jobs.front().is_some_and(|j| j.outputs.len() == j.inputs.len()) {
+            let Some(job) = self.jobs.pop_front() else { break };
+            let prompt_tokens = job.inputs.iter().map(|t| t.len() as u32).sum();
+            let delivered = job.reply.send(Ok(EmbedOutput { vectors: job.outputs, prompt_tokens })).is_ok();
+            self.finished(!delivered);
+        }
+    }
+
+    fn fail_taken(&mut self, taken: &[(usize, usize)], msg: String) {
+        tracing::error!(error = %msg, "embedding batch failed");
+        let mut failed: Vec<usize> = taken.iter().map(|&(j, _)| j).collect();
+        failed.dedup();
+        for j in failed.into_iter().rev() {
+            if let Some(job) = self.jobs.remove(j) {
+                let _ = job.reply.send(Err(EngineError::Decode(msg.clone())));
+                self.finished(false);
+            }
+        }
+    }
+
+    fn finished(&self, cancelled: bool) {
+        self.stats.finished.fetch_add(1, Ordering::Relaxed);
+        if cancelled {
+            self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

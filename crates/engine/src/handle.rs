@@ -1,0 +1,211 @@
+//! A loaded model: its worker thread and the handle through which requests reach it.
+
+use crate::backend::{BackendInfo, BackendLoader, LoadSpec, Token};
+use crate::command::{Command, TokenPiece};
+use crate::embed::{EmbedOutput, EmbedRequest};
+use crate::error::EngineError;
+use crate::registry::{ModelInfo, ModelKind};
+use crate::request::{Event, GenerateRequest};
+use crate::template::{ChatTemplate, TemplateMessage};
+use crate::worker::{self, WorkerConfig, WorkerStats};
+use crate::{embed_worker, manager::EngineSettings};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Capacity of one sequence's event channel; a client that stops reading stalls only its own
+/// sequence once this many events are unread.
+const EVENT_BUFFER: usize = 64;
+
+/// Channel room beyond the work queue, for tokenizer lookups.
+const LOOKUP_ROOM: usize = 64;
+
+/// A handle on a loaded model's worker. Cheap to clone; the worker stops when the last clone
+/// is dropped and its queued work is done.
+#[derive(Clone)]
+pub struct ModelHandle {
+    /// What the registry knows.
+    pub info: Arc<ModelInfo>,
+    /// What the loaded model reported.
+    pub loaded: Arc<BackendInfo>,
+    template: Arc<ChatTemplate>,
+    /// Into the worker; bounded (work by `max_queue`, plus room for lookups).
+    tx: SyncSender<Command>,
+    /// Work requests that may wait for the worker before new ones get `Overloaded`.
+    max_queue: usize,
+    /// Counters shared with the worker.
+    pub stats: Arc<WorkerStats>,
+}
+
+impl std::fmt::Debug for ModelHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelHandle").field("id", &self.info.id).finish_non_exhaustive()
+    }
+}
+
+impl ModelHandle {
+    /// Loads `spec` on a new worker thread with `loader` and waits until it is ready. This
+    /// blocks for as long as loading takes; async callers run it on a blocking thread.
+    ///
+    /// # Errors
+    /// [`EngineError::ModelLoad`] when the thread cannot start or the model does not load.
+    pub fn start(
+        loader: Arc<dyn BackendLoader>,
+        spec: LoadSpec,
+        settings: &EngineSettings,
+    ) -> Result<Self, EngineError> {
+        let id = spec.model.id.clone();
+        let info = spec.model.clone();
+        let max_queue = settings.max_queue.max(1);
+        let (tx, rx) = sync_channel(max_queue + LOOKUP_ROOM);
+        let stats = Arc::new(WorkerStats::default());
+        let (ready_tx, ready_rx) = sync_channel::<Result<BackendInfo, String>>(1);
+        let cfg = WorkerConfig { max_tokens_cap: settings.max_tokens_cap, prefill_chunk: settings.prefill_chunk };
+        let worker_stats = stats.clone();
+        let started = std::time::Instant::now();
+        std::thread::Builder::new()
+            .name(format!("hearth-model-{id}"))
+            .spawn(move || serve(&*loader, &spec, &rx, &worker_stats, cfg, ready_tx))
+            .map_err(|e| EngineError::ModelLoad { model: id.clone(), reason: e.to_string() })?;
+        let loaded = match ready_rx.recv() {
+            Ok(Ok(b)) => b,
+            Ok(Err(reason)) => return Err(EngineError::ModelLoad { model: id, reason }),
+            Err(_) => return Err(EngineError::ModelLoad { model: id, reason: "the worker died while loading".into() }),
+        };
+        let secs = started.elapsed().as_secs_f64();
+        tracing::info!(model = %id, n_ctx = loaded.n_ctx, slots = loaded.n_slots, secs, "model loaded");
+        let template = Arc::new(ChatTemplate::new(&info.template, &info.arch));
+        Ok(Self { info: Arc::new(info), loaded: Arc::new(loaded), template, tx, max_queue, stats })
+    }
+
+    /// Whether the worker is still running.
+    pub fn is_alive(&self) -> bool {
+        !self.stats.dead.load(Ordering::Acquire)
+    }
+
+    /// Renders a conversation with the model's chat template.
+    ///
+    /// # Errors
+    /// [`EngineError::TemplateRejected`] when the template refuses the conversation.
+    pub fn render_chat(&self, messages: &[TemplateMessage]) -> Result<String, EngineError> {
+        self.template.render(messages, true, &self.loaded.bos, &self.loaded.eos)
+    }
+
+    /// Queues a generation request; events arrive on the returned receiver. Dropping the
+    /// receiver cancels the request within one decode step.
+    ///
+    /// # Errors
+    /// [`EngineError::Overloaded`] when the queue is full, [`EngineError::Unavailable`] when
+    /// the worker is gone.
+    pub fn submit(&self, req: GenerateRequest) -> Result<mpsc::Receiver<Event>, EngineError> {
+        let (events, rx) = mpsc::channel(EVENT_BUFFER);
+        self.send_work(Command::Generate { req, events })?;
+        Ok(rx)
+    }
+
+    /// Queues an embedding or rerank request; the pooled outputs arrive on the returned
+    /// receiver. Dropping the receiver cancels the request before its next batch.
+    ///
+    /// # Errors
+    /// As [`ModelHandle::submit`].
+    pub fn submit_embed(
+        &self,
+        req: EmbedRequest,
+    ) -> Result<oneshot::Receiver<Result<EmbedOutput, EngineError>>, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_work(Command::Embed { req, reply })?;
+        Ok(rx)
+    }
+
+    /// Embeds or reranks (see [`ModelHandle::submit_embed`]) and waits for the outputs.
+    ///
+    /// # Errors
+    /// Queue errors, invalid or too long inputs, or a failed decode.
+    pub async fn embed(&self, req: EmbedRequest) -> Result<EmbedOutput, EngineError> {
+        self.submit_embed(req)?.await.map_err(|_| self.gone())?
+    }
+
+    /// Tokenizes `text`; each token comes with its bytes.
+    ///
+    /// # Errors
+    /// [`EngineError::Overloaded`] or [`EngineError::Unavailable`].
+    pub async fn tokenize(&self, text: String, add_special: bool) -> Result<Vec<TokenPiece>, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Tokenize { text, add_special, reply })?;
+        rx.await.map_err(|_| self.gone())
+    }
+
+    /// The text of `tokens`.
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidParam`] for ids outside the vocabulary, or queue errors.
+    pub async fn detokenize(&self, tokens: Vec<Token>) -> Result<String, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Detokenize { tokens, reply })?;
+        rx.await.map_err(|_| self.gone())?
+    }
+
+    /// Sends a work command if the queue has room (counted in `stats.waiting`).
+    fn send_work(&self, cmd: Command) -> Result<(), EngineError> {
+        let admitted = self
+            .stats
+            .waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| (w < self.max_queue).then_some(w + 1));
+        if admitted.is_err() {
+            return Err(EngineError::Overloaded { model: self.info.id.clone() });
+        }
+        self.send(cmd).inspect_err(|_| {
+            self.stats.waiting.fetch_sub(1, Ordering::AcqRel);
+        })
+    }
+
+    fn send(&self, cmd: Command) -> Result<(), EngineError> {
+        self.tx.try_send(cmd).map_err(|e| match e {
+            TrySendError::Full(_) => EngineError::Overloaded { model: self.info.id.clone() },
+            TrySendError::Disconnected(_) => self.gone(),
+        })
+    }
+
+    fn gone(&self) -> EngineError {
+        if self.is_alive() {
+            EngineError::WorkerFailed
+        } else {
+            EngineError::Unavailable { model: self.info.id.clone() }
+        }
+    }
+}
+
+/// The body of a worker thread: load, report readiness, run the loop for the model's kind.
+fn serve(
+    loader: &dyn BackendLoader,
+    spec: &LoadSpec,
+    rx: &Receiver<Command>,
+    stats: &WorkerStats,
+    cfg: WorkerConfig,
+    ready_tx: SyncSender<Result<BackendInfo, String>>,
+) {
+    let mut ready = Some(ready_tx);
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        loader.run(spec, &mut |backend| {
+            if let Some(r) = ready.take() {
+                let _ = r.send(Ok(backend.info()));
+            }
+            match spec.model.kind {
+                ModelKind::Causal => worker::run(backend, rx, stats, cfg),
+                ModelKind::Embedding => embed_worker::run(backend, rx, stats),
+            }
+        })
+    }));
+    match result {
+        Ok(Ok(())) => tracing::info!(model = %spec.model.id, "model worker stopped"),
+        Ok(Err(msg)) => {
+            if let Some(r) = ready.take() {
+                let _ = r.send(Err(msg));
+            }
+        }
+        Err(_) => tracing::error!(model = %spec.model.id, "model worker panicked; it will be reloaded on next use"),
+    }
+    stats.dead.store(true, Ordering::Release);
+}

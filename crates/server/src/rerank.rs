@@ -1,0 +1,65 @@
+//! `POST /v1/rerank` (and `/rerank`): score documents against a query with a cross-encoder.
+
+use crate::embeddings::{only_model_of_kind, run};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::generate;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::Json;
+use hearth_engine::embed::sigmoid;
+use hearth_engine::{EmbedInput, EmbedRequest, EngineError, Pooling};
+use hearth_protocol::rerank::{RerankDocumentText, RerankRequest, RerankResponse, RerankResult, RerankUsage};
+
+/// Most documents per request.
+const MAX_DOCUMENTS: usize = 2048;
+
+/// Scores every document and returns them most relevant first.
+///
+/// # Errors
+/// 400 for a missing query or documents, a bad `top_n`, or a model that is not a reranker.
+pub async fn rerank(
+    State(app): State<AppState>,
+    ApiJson(req): ApiJson<RerankRequest>,
+) -> Result<Json<RerankResponse>, ApiError> {
+    let name = only_model_of_kind(&app, &req.model, true)?;
+    let info = app.models.resolve(&name)?;
+    if info.pooling != Some(Pooling::Rank) {
+        let msg = format!("model `{}` is not a reranker (cross-encoder with rank pooling)", info.id);
+        return Err(EngineError::WrongModelKind(msg).into());
+    }
+    let query = req.query.filter(|q| !q.is_empty()).ok_or_else(|| ApiError::invalid("query", "query is required"))?;
+    let docs: Vec<String> = req.documents.unwrap_or_default().iter().map(|d| d.text().to_string()).collect();
+    if docs.is_empty() || docs.len() > MAX_DOCUMENTS {
+        let msg = format!("documents must hold 1 to {MAX_DOCUMENTS} documents, got {}", docs.len());
+        return Err(ApiError::invalid("documents", msg));
+    }
+    let top_n = match req.top_n {
+        None => docs.len(),
+        Some(n) if n >= 1 => usize::try_from(n).unwrap_or(usize::MAX).min(docs.len()),
+        Some(n) => return Err(ApiError::invalid("top_n", format!("top_n must be at least 1, got {n}"))),
+    };
+    let _permit = generate::admit(&app)?;
+    let handle = app.models.get_embedding(&name).await?;
+    let inputs = docs.iter().map(|d| EmbedInput::Pair { query: query.clone(), document: d.clone() }).collect();
+    let out = run(&app, &handle, EmbedRequest { inputs, truncate: req.truncate.unwrap_or(true) }).await?;
+    let mut results: Vec<RerankResult> = out
+        .vectors
+        .iter()
+        .enumerate()
+        .map(|(index, v)| RerankResult {
+            index,
+            relevance_score: sigmoid(v.first().copied().unwrap_or(f32::NEG_INFINITY)),
+            document: None,
+        })
+        .collect();
+    results.sort_by(|a, b| b.relevance_score.total_cmp(&a.relevance_score).then(a.index.cmp(&b.index)));
+    results.truncate(top_n);
+    if req.return_documents.unwrap_or(false) {
+        for r in &mut results {
+            r.document = Some(RerankDocumentText { text: docs[r.index].clone() });
+        }
+    }
+    let usage = RerankUsage { prompt_tokens: out.prompt_tokens, total_tokens: out.prompt_tokens };
+    Ok(Json(RerankResponse { id: generate::new_id("rerank"), model: handle.info.id.to_string(), results, usage }))
+}
