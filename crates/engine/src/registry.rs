@@ -157,14 +157,22 @@ impl Registry {
                 Err(e) => tracing::warn!(path = %path.display(), error = %e, "skipping unreadable model file"),
             }
         }
-        let aliases =
-            aliases.iter().filter(|(_, id)| models.contains_key(id)).map(|(a, id)| (a.clone(), id.clone())).collect();
-        Ok(Self { models, aliases })
+        Ok(Self { models, aliases: HashMap::new() }.with_aliases(aliases))
     }
 
     /// A registry over the given models (for tests and embedding).
     pub fn from_models(models: Vec<ModelInfo>) -> Self {
         Self { models: models.into_iter().map(|m| (m.id.clone(), m)).collect(), aliases: HashMap::new() }
+    }
+
+    /// The same registry with `aliases` (alias, id) added; aliases of unknown ids are dropped.
+    pub fn with_aliases(mut self, aliases: &[(String, String)]) -> Self {
+        for (a, id) in aliases {
+            if self.models.contains_key(id) {
+                self.aliases.insert(a.clone(), id.clone());
+            }
+        }
+        self
     }
 
     /// Looks a client-supplied name up by id or alias.

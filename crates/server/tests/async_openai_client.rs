@@ -1,5 +1,5 @@
-//! The `async-openai` crate as a real client: non-stream, stream, and an API error that must
-//! parse as an API error (not a deserialisation error).
+//! The `async-openai` crate as a real client: non-stream, stream, embeddings (float and
+//! base64), and an API error that must parse as an API error (not a deserialisation error).
 
 mod common;
 
@@ -75,4 +75,23 @@ async fn unknown_model_is_an_api_error() {
         }
         other => panic!("expected an ApiError, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn embeddings_float_and_base64() {
+    use async_openai::types::embeddings::{CreateEmbeddingRequestArgs, EncodingFormat};
+    let c = client().await;
+    let req = |input: Vec<&str>| CreateEmbeddingRequestArgs::default().model(MINILM).input(input).build().unwrap();
+    let r = c.embeddings().create(req(vec!["first sentence", "second one"])).await.unwrap();
+    assert_eq!(r.data.len(), 2);
+    assert_eq!((r.data[0].index, r.data[1].index), (0, 1));
+    assert_eq!(r.data[0].embedding.len(), 384);
+    assert_eq!(r.usage.prompt_tokens, r.usage.total_tokens);
+    let mut b64 = req(vec!["first sentence"]);
+    b64.encoding_format = Some(EncodingFormat::Base64);
+    let b = c.embeddings().create_base64(b64).await.unwrap();
+    let decoded: Vec<f32> = b.data[0].embedding.clone().into();
+    // Alone vs in a batch of two the sums run in another order: equal to float rounding.
+    let cos: f32 = decoded.iter().zip(&r.data[0].embedding).map(|(a, b)| a * b).sum();
+    assert!(cos > 0.99999, "{cos}");
 }

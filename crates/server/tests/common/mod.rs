@@ -10,19 +10,32 @@ use std::sync::{Arc, OnceLock};
 
 pub const SMOL: &str = "SmolLM2-135M-Instruct.Q4_1";
 pub const GEMMA: &str = "gemma-3-270m-q4_k_m";
+pub const MINILM: &str = "all-MiniLM-L6-v2.F16";
+pub const MINILM_Q8: &str = "all-MiniLM-L6-v2.Q8_0";
+/// The stand-in cross-encoder `scripts/fetch-models --test-fixtures` writes (MiniLM body, seeded head).
+pub const RERANKER: &str = "minilm-rerank-standin";
+
+pub fn hearth_home() -> PathBuf {
+    std::env::var_os("HEARTH_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/hearth"))
+}
 
 pub fn models_dir() -> PathBuf {
-    let home = std::env::var_os("HEARTH_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/hearth"));
-    let dir = home.join("models");
+    let dir = hearth_home().join("models");
     assert!(dir.join(format!("{SMOL}.gguf")).is_file(), "run scripts/fetch-models first ({} missing)", dir.display());
     dir
 }
 
-/// A manager over the real models with its own workers.
+/// A manager over the real models with its own workers (plus the test reranker).
 pub fn manager(settings: EngineSettings) -> Arc<ModelManager> {
-    let registry = Registry::scan(&models_dir(), &[], &[("smollm2".into(), SMOL.into())]).expect("scan models");
+    let scanned = Registry::scan(&models_dir(), &[], &[]).expect("scan models");
+    let standin = hearth_home().join(format!("test-models/{RERANKER}.gguf"));
+    let standin = hearth_engine::ModelInfo::from_file(&standin)
+        .unwrap_or_else(|e| panic!("{e}: run scripts/fetch-models --test-fixtures"));
+    let mut models: Vec<_> = scanned.models().cloned().collect();
+    models.push(standin);
+    let registry = Registry::from_models(models).with_aliases(&[("smollm2".into(), SMOL.into())]);
     let loader = hearth_llama::LlamaLoader::new().expect("llama.cpp init");
     Arc::new(ModelManager::new(registry, Arc::new(loader), settings, Some(SMOL.into())))
 }
