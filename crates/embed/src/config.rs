@@ -10,9 +10,9 @@ pub struct EngineConfig {
     pub model_paths: Vec<PathBuf>,
     /// CPU threads for llama.cpp.
     pub threads: usize,
-    /// Tokens one decode call evaluates (across inputs); also caps one input's length.
+    /// Tokens packed into one decode call (across inputs and calls); a longer input goes alone.
     pub batch_tokens: usize,
-    /// Inputs one decode call evaluates at most; `batch_tokens` must be a multiple of it.
+    /// Inputs one decode call evaluates at most.
     pub batch_inputs: usize,
     /// Scale embeddings to unit length (sentence-transformers' default).
     pub normalize: bool,
@@ -23,7 +23,7 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
-    /// A builder with the defaults: all cores, 512-token batches of up to 64 inputs,
+    /// A builder with the defaults: all cores, 256-token batches of up to 32 inputs,
     /// normalised, no truncation.
     pub fn builder() -> EngineConfigBuilder {
         EngineConfigBuilder::default()
@@ -43,8 +43,8 @@ impl Default for EngineConfigBuilder {
             cfg: EngineConfig {
                 model_paths: Vec::new(),
                 threads,
-                batch_tokens: 512,
-                batch_inputs: 64,
+                batch_tokens: 256,
+                batch_inputs: 32,
                 normalize: true,
                 truncate: false,
                 max_queue: 1024,
@@ -99,8 +99,7 @@ impl EngineConfigBuilder {
     /// Checks the settings.
     ///
     /// # Errors
-    /// [`EmbedError::Config`] for zero or out-of-range values, or a batch size that is not a
-    /// multiple of the inputs per batch (llama.cpp would abort the process on it).
+    /// [`EmbedError::Config`] for zero or out-of-range values.
     pub fn build(self) -> Result<EngineConfig, EmbedError> {
         let c = &self.cfg;
         let bad = |m: &str| Err(EmbedError::Config(m.to_string()));
@@ -110,8 +109,8 @@ impl EngineConfigBuilder {
         if !(1..=256).contains(&c.batch_inputs) {
             return bad("batch_inputs must be 1..=256");
         }
-        if !(1..=65536).contains(&c.batch_tokens) || c.batch_tokens % c.batch_inputs != 0 {
-            return bad("batch_tokens must be 1..=65536 and a multiple of batch_inputs");
+        if !(1..=65536).contains(&c.batch_tokens) {
+            return bad("batch_tokens must be 1..=65536");
         }
         if c.max_queue == 0 {
             return bad("max_queue must be at least 1");
@@ -128,7 +127,8 @@ mod tests {
     fn builder_checks_values() {
         assert!(EngineConfig::builder().build().is_ok());
         assert!(EngineConfig::builder().threads(0).build().is_err());
-        assert!(EngineConfig::builder().batch_tokens(500).build().is_err());
+        assert!(EngineConfig::builder().batch_tokens(0).build().is_err());
+        assert!(EngineConfig::builder().batch_inputs(257).build().is_err());
         assert!(EngineConfig::builder().batch_tokens(256).batch_inputs(32).build().is_ok());
         let c = EngineConfig::builder().model_path("/a").model_path("/b").normalize(false).build().unwrap();
         assert_eq!(c.model_paths.len(), 2);

@@ -115,8 +115,8 @@ pub fn pair(query: &[Token], document: &[Token], special: &SpecialTokens, limit:
 }
 
 /// How many of the next inputs (token counts `lens`, in queue order) go into one decode call
-/// of at most `budget` tokens and `max_inputs` inputs. Always at least one when any is left, so
-/// the caller must have fitted every input to the budget.
+/// of at most `budget` tokens and `max_inputs` inputs. Always at least one when any is left: an
+/// input longer than the budget goes alone (the caller has fitted it to the model's window).
 pub fn pack(lens: impl IntoIterator<Item = usize>, budget: usize, max_inputs: usize) -> usize {
     let mut used = 0;
     let mut n = 0;

@@ -2,7 +2,9 @@
 //! decode calls under a token budget, so one call serves many inputs and many requests.
 //!
 //! Each step: take every command off the channel (lookups are answered at once), drop
-//! requests whose caller is gone, pack the next inputs in arrival order ([`embed::pack`]),
+//! requests whose caller is gone, pack the next inputs in arrival order ([`embed::pack`]) up
+//! to the token budget (attention over a packed call grows with its square, so a modest budget
+//! is faster than one huge call),
 //! evaluate them in one call, and answer each request once all its inputs are done.
 
 use crate::backend::{Backend, BackendInfo, Pooling, Token};
@@ -33,16 +35,19 @@ struct EmbedWorker<'b> {
     info: BackendInfo,
     /// Most tokens one input may have.
     limit: usize,
+    /// Tokens packed into one call (a longer input goes alone).
+    budget: usize,
     /// Requests in arrival order; bounded by the handle through `stats.waiting`.
     jobs: VecDeque<Job>,
     stats: &'b WorkerStats,
 }
 
 /// Runs the loop until the command channel closes and no request is left.
-pub(crate) fn run(backend: &mut dyn Backend, rx: &Receiver<Command>, stats: &WorkerStats) {
+pub(crate) fn run(backend: &mut dyn Backend, rx: &Receiver<Command>, stats: &WorkerStats, budget: usize) {
     let info = backend.info();
     let limit = (info.n_ctx as usize).min(info.n_batch).max(1);
-    let mut w = EmbedWorker { backend, info, limit, jobs: VecDeque::new(), stats };
+    let budget = budget.clamp(1, info.n_batch.max(1));
+    let mut w = EmbedWorker { backend, info, limit, budget, jobs: VecDeque::new(), stats };
     loop {
         if w.jobs.is_empty() {
             match rx.recv() {
@@ -133,7 +138,7 @@ impl EmbedWorker<'_> {
     /// Evaluates the next inputs in arrival order in one call.
     fn step(&mut self) {
         let queued = self.jobs.iter().flat_map(|j| j.inputs[j.next..].iter().map(Vec::len));
-        let n = embed::pack(queued, self.info.n_batch, self.info.n_slots.max(1));
+        let n = embed::pack(queued, self.budget, self.info.n_slots.max(1));
         if n == 0 {
             return;
         }

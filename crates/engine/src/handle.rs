@@ -62,7 +62,11 @@ impl ModelHandle {
         let (tx, rx) = sync_channel(max_queue + LOOKUP_ROOM);
         let stats = Arc::new(WorkerStats::default());
         let (ready_tx, ready_rx) = sync_channel::<Result<BackendInfo, String>>(1);
-        let cfg = WorkerConfig { max_tokens_cap: settings.max_tokens_cap, prefill_chunk: settings.prefill_chunk };
+        let cfg = WorkerConfig {
+            max_tokens_cap: settings.max_tokens_cap,
+            prefill_chunk: settings.prefill_chunk,
+            embed_budget: settings.embed_batch_tokens.max(1),
+        };
         let worker_stats = stats.clone();
         let started = std::time::Instant::now();
         std::thread::Builder::new()
@@ -194,7 +198,7 @@ fn serve(
             }
             match spec.model.kind {
                 ModelKind::Causal => worker::run(backend, rx, stats, cfg),
-                ModelKind::Embedding => embed_worker::run(backend, rx, stats),
+                ModelKind::Embedding => embed_worker::run(backend, rx, stats, cfg.embed_budget),
             }
         })
     }));

@@ -31,23 +31,33 @@ pub struct EngineSettings {
     pub prefill_chunk: usize,
     /// Sampling defaults for fields a request omits.
     pub sampling: SamplingDefaults,
-    /// Tokens one embedding decode call evaluates (inputs of many requests together); also
-    /// the most tokens one embedding input may have, with the model's own limit.
+    /// Tokens packed into one embedding decode call (inputs of many requests together); an
+    /// input longer than this still goes alone.
     pub embed_batch_tokens: usize,
     /// Inputs one embedding decode call evaluates.
     pub embed_max_inputs: usize,
 }
+
+/// The longest embedding input accepted when it is not set larger by `embed_batch_tokens`
+/// (a model's own window may be smaller): llama.cpp sizes its buffers for one input of this.
+pub const MAX_EMBED_INPUT: usize = 2048;
 
 impl EngineSettings {
     /// How `model` is loaded under these settings.
     pub fn load_spec(&self, model: ModelInfo) -> LoadSpec {
         let threads = self.threads.max(1);
         if model.kind == ModelKind::Embedding {
-            let n_batch = self.embed_batch_tokens.max(1);
+            // One input must fit one micro-batch (non-causal attention), so the context holds
+            // the model's window (up to MAX_EMBED_INPUT) even when calls are packed smaller;
+            // llama.cpp also wants it to divide evenly into sequences.
+            let n_slots = self.embed_max_inputs.max(1);
+            let window = (model.n_ctx_train as usize).min(MAX_EMBED_INPUT);
+            let longest = self.embed_batch_tokens.max(window).max(1);
+            let n_batch = longest.div_ceil(n_slots) * n_slots;
             return LoadSpec {
-                n_ctx: model.n_ctx_train.min(n_batch as u32).max(1),
+                n_ctx: model.n_ctx_train.min(longest as u32).max(1),
                 n_kv: n_batch as u32,
-                n_slots: self.embed_max_inputs.max(1),
+                n_slots,
                 n_batch,
                 threads,
                 pooling: model.pooling.unwrap_or_default(),
@@ -77,8 +87,8 @@ impl Default for EngineSettings {
             max_tokens_cap: None,
             prefill_chunk: 128,
             sampling: SamplingDefaults::default(),
-            embed_batch_tokens: 512,
-            embed_max_inputs: 64,
+            embed_batch_tokens: 256,
+            embed_max_inputs: 32,
         }
     }
 }
@@ -195,5 +205,40 @@ impl ModelManager {
             .map_err(|e| EngineError::ModelLoad { model: info.id.clone(), reason: e.to_string() })??;
         *slot = Some(handle.clone());
         Ok(handle)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::TemplateSource;
+
+    fn bert(n_ctx_train: u32) -> ModelInfo {
+        ModelInfo {
+            id: "e".into(),
+            path: "/e.gguf".into(),
+            arch: "bert".into(),
+            n_params: 0,
+            quant: "F16".into(),
+            n_ctx_train,
+            template: TemplateSource::Builtin("chatml"),
+            kind: ModelKind::Embedding,
+            pooling: Some(crate::backend::Pooling::Mean),
+            n_embd: 384,
+            size_bytes: 0,
+            created: 0,
+        }
+    }
+
+    #[test]
+    fn embedding_context_holds_one_window_and_divides_into_sequences() {
+        let s = EngineSettings { embed_batch_tokens: 256, embed_max_inputs: 48, ..Default::default() };
+        let spec = s.load_spec(bert(512));
+        assert_eq!((spec.n_batch, spec.n_ctx, spec.n_slots), (528, 512, 48));
+        assert_eq!(spec.n_batch % spec.n_slots, 0, "llama.cpp asserts on this");
+        let spec = s.load_spec(bert(32_768));
+        assert_eq!(spec.n_ctx as usize, MAX_EMBED_INPUT, "long windows are capped");
+        let big = EngineSettings { embed_batch_tokens: 4096, embed_max_inputs: 32, ..Default::default() };
+        assert_eq!(big.load_spec(bert(32_768)).n_ctx, 4096, "a larger batch admits longer inputs");
     }
 }

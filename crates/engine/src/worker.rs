@@ -69,6 +69,8 @@ pub(crate) struct WorkerConfig {
     pub(crate) max_tokens_cap: Option<u32>,
     /// Prompt tokens per step while other sequences are decoding.
     pub(crate) prefill_chunk: usize,
+    /// Tokens packed into one embedding decode call.
+    pub(crate) embed_budget: usize,
 }
 
 /// Runs the loop until the command channel closes and no sequence is left.

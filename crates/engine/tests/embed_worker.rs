@@ -135,6 +135,16 @@ async fn a_large_request_is_split_under_the_budget() {
 }
 
 #[tokio::test]
+async fn an_input_longer_than_the_budget_goes_alone() {
+    let loader = Arc::new(Loader::default());
+    let m = manager(loader.clone(), Pooling::Mean, 8, 4);
+    let h = m.get_embedding("emb").await.unwrap();
+    let out = h.embed(texts(&["a", "abcdefghijkl", "b", "c"])).await.unwrap();
+    assert_eq!(out.vectors[1][0], 14.0, "accepted up to the model's window (32), not the budget (8)");
+    assert_eq!(*loader.calls.lock().unwrap(), [1, 1, 2]);
+}
+
+#[tokio::test]
 async fn concurrent_requests_share_decode_calls() {
     let loader = Arc::new(Loader::default());
     let m = manager(loader.clone(), Pooling::Mean, 512, 64);

@@ -15,9 +15,13 @@ use std::time::{Duration, Instant};
 
 /// `hearth bench` arguments.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
-    /// Model id to measure.
-    #[arg(long)]
+    /// Another benchmark instead of text generation.
+    #[command(subcommand)]
+    pub other: Option<OtherBench>,
+    /// Model id to measure (required for the generation benchmark).
+    #[arg(long, default_value = "")]
     pub model: String,
     /// Prompt lengths in tokens (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "16,512")]
@@ -66,6 +70,13 @@ pub struct BenchArgs {
     pub models: ModelArgs,
 }
 
+/// Benchmarks other than text generation.
+#[derive(Debug, clap::Subcommand)]
+pub enum OtherBench {
+    /// Embedding throughput (batches, concurrent clients), latency and memory.
+    Embeddings(crate::bench_embed::EmbedBenchArgs),
+}
+
 /// What one request measured.
 #[derive(Debug, Default, Clone)]
 struct Trace {
@@ -92,7 +103,7 @@ fn prompt(n: usize, seed: usize) -> Vec<u32> {
     (0..n).map(|i| 1000 + ((i * 7 + seed * 131) % 5000) as u32).collect()
 }
 
-fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+pub(crate) fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
@@ -254,11 +265,12 @@ fn print_row(r: &Row) {
     );
 }
 
-fn rss_mb() -> f64 {
+/// A memory figure of this process from /proc/self/status (`VmRSS:`, `VmHWM:`), in MB.
+pub(crate) fn rss_mb(key: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
 }
@@ -285,8 +297,8 @@ fn serve_args(a: &BenchArgs) -> ServeArgs {
             max_concurrent_requests: 4096,
             queue_timeout: 3600.0,
             max_tokens_cap: None,
-            embed_batch_tokens: 512,
-            embed_batch_inputs: 64,
+            embed_batch_tokens: 256,
+            embed_batch_inputs: 32,
         },
         sampling: SamplingArgs { temperature: 0.0, top_p: 1.0, top_k: 0, min_p: 0.0, repeat_penalty: 1.0 },
         log_format: crate::config::LogFormat::Text,
@@ -294,7 +306,7 @@ fn serve_args(a: &BenchArgs) -> ServeArgs {
 }
 
 /// Starts an in-process server on a loopback port; returns its base URL.
-async fn local_server(models: Arc<ModelManager>, limits: hearth_server::Limits) -> anyhow::Result<String> {
+pub(crate) async fn local_server(models: Arc<ModelManager>, limits: hearth_server::Limits) -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let app = hearth_server::app(hearth_server::AppState::new(models, limits));
@@ -307,6 +319,10 @@ async fn local_server(models: Arc<ModelManager>, limits: hearth_server::Limits) 
 /// # Errors
 /// When the model cannot be loaded or the server cannot be started.
 pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
+    if let Some(OtherBench::Embeddings(e)) = a.other {
+        return crate::bench_embed::run(e).await;
+    }
+    anyhow::ensure!(!a.model.is_empty(), "--model is required");
     let client = reqwest::Client::new();
     let mut models = None;
     let url = match &a.url {
@@ -319,7 +335,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
             );
             let m = Arc::new(crate::build_manager(&settings)?);
             m.get(&a.model).await?;
-            println!("RSS with the model loaded, idle: {:.0} MB", rss_mb());
+            println!("RSS with the model loaded, idle: {:.0} MB", rss_mb("VmRSS:"));
             let url = if a.raw { None } else { Some(local_server(m.clone(), settings.limits).await?) };
             models = Some(m);
             url

@@ -1,12 +1,14 @@
 //! The `hearth` binary: configuration, logging, wiring and shutdown.
 //!
 //! - `hearth serve`: the HTTP server (see `hearth serve --help`);
-//! - `hearth bench`: decode speed and time to first token, over HTTP and on the raw engine.
+//! - `hearth bench`: decode speed and time to first token, over HTTP and on the raw engine;
+//!   `hearth bench embeddings`: embedding throughput, latency and memory.
 
 // A binary has no public API: `pub` here only marks what sibling modules use.
 #![allow(unreachable_pub)]
 
 mod bench;
+mod bench_embed;
 mod config;
 
 use anyhow::Context;
