@@ -114,20 +114,33 @@ pub fn pair(query: &[Token], document: &[Token], special: &SpecialTokens, limit:
     out
 }
 
-/// How many of the next inputs (token counts `lens`, in queue order) go into one decode call
-/// of at most `budget` tokens and `max_inputs` inputs. Always at least one when any is left: an
-/// input longer than the budget goes alone (the caller has fitted it to the model's window).
-pub fn pack(lens: impl IntoIterator<Item = usize>, budget: usize, max_inputs: usize) -> usize {
-    let mut used = 0;
-    let mut n = 0;
-    for len in lens {
-        if n == max_inputs || (n > 0 && used + len > budget) {
-            break;
+/// Which inputs go into the next decode call: `jobs[j]` holds the token counts of request j's
+/// inputs not yet evaluated (requests in arrival order); the answer is how many of each
+/// request's next inputs to take, within `budget` tokens and `max_inputs` inputs.
+///
+/// Every waiting request first gets one input (so a one-sentence request is not stuck behind a
+/// request of thousands), then the rest are filled in arrival order. An input longer than the
+/// budget goes alone when nothing else is taken; the caller has fitted it to the model's window.
+pub fn plan(jobs: &[&[usize]], budget: usize, max_inputs: usize) -> Vec<usize> {
+    let mut take = vec![0; jobs.len()];
+    let (mut used, mut n) = (0, 0);
+    for first_pass in [true, false] {
+        for (j, lens) in jobs.iter().enumerate() {
+            while take[j] < lens.len() && n < max_inputs {
+                let len = lens[take[j]];
+                if n > 0 && used + len > budget {
+                    break;
+                }
+                used += len;
+                n += 1;
+                take[j] += 1;
+                if first_pass {
+                    break;
+                }
+            }
         }
-        used += len;
-        n += 1;
     }
-    n
+    take
 }
 
 #[cfg(test)]
@@ -166,12 +179,23 @@ mod tests {
     }
 
     #[test]
-    fn pack_respects_budget_and_count() {
-        assert_eq!(pack([10, 10, 10], 25, 8), 2);
-        assert_eq!(pack([10, 10, 10], 30, 8), 3);
-        assert_eq!(pack([10, 10, 10], 100, 2), 2);
-        assert_eq!(pack([40], 30, 8), 1, "an oversized input still goes alone");
-        assert_eq!(pack([], 30, 8), 0);
+    fn plan_respects_budget_and_count() {
+        assert_eq!(plan(&[&[10, 10, 10]], 25, 8), [2]);
+        assert_eq!(plan(&[&[10, 10, 10]], 30, 8), [3]);
+        assert_eq!(plan(&[&[10, 10, 10]], 100, 2), [2]);
+        assert_eq!(plan(&[&[40]], 30, 8), [1], "an oversized input still goes alone");
+        assert_eq!(plan(&[&[40], &[5]], 30, 8), [1, 0]);
+        assert_eq!(plan(&[], 30, 8), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn plan_gives_every_request_a_turn_first() {
+        // A big request in front does not starve the one-input requests behind it.
+        let big = [10; 100];
+        assert_eq!(plan(&[&big, &[10], &[10]], 50, 64), [3, 1, 1]);
+        assert_eq!(plan(&[&big, &[10], &[10]], 50, 2), [1, 1, 0]);
+        // One that does not fit now is skipped, not waited for.
+        assert_eq!(plan(&[&[10, 10], &[45], &[10]], 30, 8), [2, 0, 1]);
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! decode calls under a token budget, so one call serves many inputs and many requests.
 //!
 //! Each step: take every command off the channel (lookups are answered at once), drop
-//! requests whose caller is gone, pack the next inputs in arrival order ([`embed::pack`]) up
-//! to the token budget (attention over a packed call grows with its square, so a modest budget
-//! is faster than one huge call),
+//! requests whose caller is gone, pick the next inputs ([`embed::plan`]: one from every waiting
+//! request first, then in arrival order) up to the token budget (attention over a packed call
+//! grows with its square, so a modest budget is faster than one huge call),
 //! evaluate them in one call, and answer each request once all its inputs are done.
 
 use crate::backend::{Backend, BackendInfo, Pooling, Token};
@@ -135,29 +135,28 @@ impl EmbedWorker<'_> {
         }
     }
 
-    /// Evaluates the next inputs in arrival order in one call.
+    /// Evaluates the next inputs of the waiting requests ([`embed::plan`]) in one call.
     fn step(&mut self) {
-        let queued = self.jobs.iter().flat_map(|j| j.inputs[j.next..].iter().map(Vec::len));
-        let n = embed::pack(queued, self.budget, self.info.n_slots.max(1));
-        if n == 0 {
+        let remaining: Vec<Vec<usize>> =
+            self.jobs.iter().map(|j| j.inputs[j.next..].iter().map(Vec::len).collect()).collect();
+        let lens: Vec<&[usize]> = remaining.iter().map(Vec::as_slice).collect();
+        let take = embed::plan(&lens, self.budget, self.info.n_slots.max(1));
+        let taken: Vec<(usize, usize)> = take
+            .iter()
+            .enumerate()
+            .flat_map(|(j, &k)| (self.jobs[j].next..self.jobs[j].next + k).map(move |i| (j, i)))
+            .collect();
+        if taken.is_empty() {
             return;
         }
-        let mut taken: Vec<(usize, usize)> = Vec::with_capacity(n);
-        'jobs: for (j, job) in self.jobs.iter().enumerate() {
-            for i in job.next..job.inputs.len() {
-                if taken.len() == n {
-                    break 'jobs;
-                }
-                taken.push((j, i));
-            }
-        }
         let inputs: Vec<&[Token]> = taken.iter().map(|&(j, i)| self.jobs[j].inputs[i].as_slice()).collect();
-        let tokens: usize = inputs.iter().map(|t| t.len()).sum();
+        let (n, tokens) = (inputs.len(), inputs.iter().map(|t| t.len()).sum::<usize>());
         let t0 = Instant::now();
         let result = self.backend.embed(&inputs);
         tracing::trace!(inputs = n, tokens, ms = t0.elapsed().as_secs_f64() * 1000.0, "embed step");
         match result {
             Ok(vectors) if vectors.len() == n => {
+                // Each request's inputs were taken in order, so its outputs append in order.
                 for ((j, _), v) in taken.iter().zip(vectors) {
                     self.jobs[*j].outputs.push(v);
                     self.jobs[*j].next += 1;
@@ -169,10 +168,15 @@ impl EmbedWorker<'_> {
         }
     }
 
-    /// Answers the requests at the front whose inputs are all done.
+    /// Answers the requests whose inputs are all done.
     fn answer_done(&mut self) {
-        while self.jobs.front().is_some_and(|j| j.outputs.len() == j.inputs.len()) {
-            let Some(job) = self.jobs.pop_front() else { break };
+        let mut j = 0;
+        while j < self.jobs.len() {
+            if self.jobs[j].outputs.len() < self.jobs[j].inputs.len() {
+                j += 1;
+                continue;
+            }
+            let Some(job) = self.jobs.remove(j) else { break };
             let prompt_tokens = job.inputs.iter().map(|t| t.len() as u32).sum();
             let delivered = job.reply.send(Ok(EmbedOutput { vectors: job.outputs, prompt_tokens })).is_ok();
             self.finished(!delivered);

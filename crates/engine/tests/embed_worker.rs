@@ -17,6 +17,8 @@ struct FakeEmbed {
     spec: LoadSpec,
     /// Input count of every embed call.
     calls: Arc<Mutex<Vec<usize>>>,
+    /// The second token (first text byte) of every input of every call.
+    firsts: Arc<Mutex<Vec<Vec<Token>>>>,
     gate: Arc<Mutex<()>>,
 }
 
@@ -70,6 +72,7 @@ impl Backend for FakeEmbed {
         let total: usize = inputs.iter().map(|i| i.len()).sum();
         assert!(total <= self.spec.n_batch && inputs.len() <= self.spec.n_slots, "over the batch limits");
         self.calls.lock().unwrap().push(inputs.len());
+        self.firsts.lock().unwrap().push(inputs.iter().map(|t| t.get(1).copied().unwrap_or(0)).collect());
         Ok(inputs.iter().map(|t| vec![t.len() as f32, t[0] as f32, t[t.len() - 1] as f32]).collect())
     }
 }
@@ -77,12 +80,14 @@ impl Backend for FakeEmbed {
 #[derive(Default)]
 struct Loader {
     calls: Arc<Mutex<Vec<usize>>>,
+    firsts: Arc<Mutex<Vec<Vec<Token>>>>,
     gate: Arc<Mutex<()>>,
 }
 
 impl BackendLoader for Loader {
     fn run(&self, spec: &LoadSpec, serve: &mut dyn FnMut(&mut dyn Backend)) -> Result<(), String> {
-        serve(&mut FakeEmbed { spec: spec.clone(), calls: self.calls.clone(), gate: self.gate.clone() });
+        let (calls, firsts, gate) = (self.calls.clone(), self.firsts.clone(), self.gate.clone());
+        serve(&mut FakeEmbed { spec: spec.clone(), calls, firsts, gate });
         Ok(())
     }
 }
@@ -179,6 +184,27 @@ async fn concurrent_requests_share_decode_calls() {
     }
     let calls = loader.calls.lock().unwrap().clone();
     assert!(calls.iter().any(|&n| n >= 16), "16 waiting one-input requests were evaluated together: {calls:?}");
+}
+
+#[tokio::test]
+async fn a_small_request_is_not_stuck_behind_a_large_one() {
+    let loader = Arc::new(Loader::default());
+    let m = manager(loader.clone(), Pooling::Mean, 32, 8);
+    let h = m.get_embedding("emb").await.unwrap();
+    let gate = loader.gate.lock().unwrap();
+    let big = h.submit_embed(texts(&["bb"; 100])).unwrap();
+    while h.stats.waiting.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    let small = h.submit_embed(texts(&["ss"])).unwrap();
+    drop(gate);
+    small.await.unwrap().unwrap();
+    big.await.unwrap().unwrap();
+    let firsts = loader.firsts.lock().unwrap().clone();
+    let s = Token::from(b's') + 10;
+    let when = firsts.iter().position(|call| call.contains(&s)).unwrap();
+    assert!(when <= 1, "the small request rode in the first call after it arrived: {firsts:?}");
+    assert_eq!(firsts.len(), 13, "100 + 1 inputs of 4 tokens, 8 per call");
 }
 
 #[tokio::test]
