@@ -20,6 +20,11 @@ use tokio::sync::oneshot;
 
 type Reply = oneshot::Sender<Result<EmbedOutput, EngineError>>;
 
+/// Requests the worker holds at once. The server bounds them sooner (every request holds an
+/// admission permit, `--max-concurrent-requests`); this bound makes the worker's own queue finite
+/// for any caller: beyond it a request is refused as overloaded.
+const MAX_JOBS: usize = 4096;
+
 /// A request whose inputs are tokenized and being evaluated.
 struct Job {
     inputs: Vec<Vec<Token>>,
@@ -31,23 +36,26 @@ struct Job {
 }
 
 struct EmbedWorker<'b> {
+    /// The model's id, for errors.
+    model: String,
     backend: &'b mut dyn Backend,
     info: BackendInfo,
     /// Most tokens one input may have.
     limit: usize,
     /// Tokens packed into one call (a longer input goes alone).
     budget: usize,
-    /// Requests in arrival order; bounded by the handle through `stats.waiting`.
+    /// Requests in arrival order, at most [`MAX_JOBS`].
     jobs: VecDeque<Job>,
     stats: &'b WorkerStats,
 }
 
 /// Runs the loop until the command channel closes and no request is left.
-pub(crate) fn run(backend: &mut dyn Backend, rx: &Receiver<Command>, stats: &WorkerStats, budget: usize) {
+pub(crate) fn run(model: &str, backend: &mut dyn Backend, rx: &Receiver<Command>, stats: &WorkerStats, budget: usize) {
     let info = backend.info();
     let limit = (info.n_ctx as usize).min(info.n_batch).max(1);
     let budget = budget.clamp(1, info.n_batch.max(1));
-    let mut w = EmbedWorker { backend, info, limit, budget, jobs: VecDeque::new(), stats };
+    let model = model.to_string();
+    let mut w = EmbedWorker { model, backend, info, limit, budget, jobs: VecDeque::new(), stats };
     loop {
         if w.jobs.is_empty() {
             match rx.recv() {
@@ -73,6 +81,11 @@ impl EmbedWorker<'_> {
             None => {}
             Some(Command::Embed { req, reply }) => {
                 self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
+                if self.jobs.len() >= MAX_JOBS {
+                    let _ = reply.send(Err(EngineError::Overloaded { model: self.model.clone() }));
+                    self.finished(false);
+                    return;
+                }
                 match self.prepare(req) {
                     Ok(inputs) => {
                         let outputs = Vec::with_capacity(inputs.len());

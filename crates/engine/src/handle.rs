@@ -198,7 +198,7 @@ fn serve(
             }
             match spec.model.kind {
                 ModelKind::Causal => worker::run(backend, rx, stats, cfg),
-                ModelKind::Embedding => embed_worker::run(backend, rx, stats, cfg.embed_budget),
+                ModelKind::Embedding => embed_worker::run(&spec.model.id, backend, rx, stats, cfg.embed_budget),
             }
         })
     }));
