@@ -71,16 +71,6 @@ DIVERGENT = {
 
 
 @pytest.fixture(scope="module")
-def client():
-    return openai.OpenAI(
-        base_url=os.environ["HEARTH_URL"] + "/v1",
-        api_key="unused",
-        _strict_response_validation=True,
-        max_retries=0,
-    )
-
-
-@pytest.fixture(scope="module")
 def lenient_client():
     # The SDK asks for base64 when no encoding_format is given, but strict validation checks the
     # raw body (a base64 string) against `embedding: List[float]` *before* it decodes, so the

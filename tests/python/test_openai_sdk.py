@@ -3,22 +3,11 @@
 scripts/test-python starts the server and sets HEARTH_URL.
 """
 
-import os
 
 import openai
 import pytest
 
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
-
-
-@pytest.fixture(scope="module")
-def client():
-    return openai.OpenAI(
-        base_url=os.environ["HEARTH_URL"] + "/v1",
-        api_key="unused",
-        _strict_response_validation=True,
-        max_retries=0,
-    )
 
 
 def ask(content):

@@ -4,6 +4,7 @@ use crate::backend::{Backend, Token};
 use crate::embed::{EmbedOutput, EmbedRequest};
 use crate::error::EngineError;
 use crate::request::{Event, GenerateRequest};
+use std::sync::mpsc::Receiver;
 use tokio::sync::{mpsc, oneshot};
 
 /// A token and its bytes (part of a UTF-8 character for byte-level vocabularies).
@@ -66,4 +67,20 @@ pub(crate) fn answer_lookup(backend: &dyn Backend, n_vocab: u32, cmd: Command) -
         }
         other => Some(other),
     }
+}
+
+/// Takes commands off a worker's channel: waits for the first one when the worker is `idle`,
+/// then takes every one already there. Returns false when the worker should stop (idle, and
+/// every handle is gone).
+pub(crate) fn drain(rx: &Receiver<Command>, idle: bool, mut take: impl FnMut(Command)) -> bool {
+    if idle {
+        match rx.recv() {
+            Ok(cmd) => take(cmd),
+            Err(_) => return false,
+        }
+    }
+    while let Ok(cmd) = rx.try_recv() {
+        take(cmd);
+    }
+    true
 }

@@ -14,7 +14,7 @@ use crate::error::EngineError;
 use crate::worker::WorkerStats;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::Receiver;
 use std::time::Instant;
 use tokio::sync::oneshot;
 
@@ -56,19 +56,7 @@ pub(crate) fn run(model: &str, backend: &mut dyn Backend, rx: &Receiver<Command>
     let budget = budget.clamp(1, info.n_batch.max(1));
     let model = model.to_string();
     let mut w = EmbedWorker { model, backend, info, limit, budget, jobs: VecDeque::new(), stats };
-    loop {
-        if w.jobs.is_empty() {
-            match rx.recv() {
-                Ok(cmd) => w.take(cmd),
-                Err(_) => return,
-            }
-        }
-        loop {
-            match rx.try_recv() {
-                Ok(cmd) => w.take(cmd),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
-        }
+    while command::drain(rx, w.jobs.is_empty(), |cmd| w.take(cmd)) {
         w.drop_cancelled();
         w.step();
         w.stats.active.store(w.jobs.len(), Ordering::Relaxed);

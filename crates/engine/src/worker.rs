@@ -15,7 +15,7 @@ use crate::stop::StopMatcher;
 use crate::utf8::Utf8Decoder;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -79,19 +79,7 @@ pub(crate) fn run(backend: &mut dyn Backend, rx: &Receiver<Command>, stats: &Wor
     let slots = vec![SlotState::default(); info.n_slots.max(1)];
     let mut w =
         Worker { backend, info, slots, active: Vec::new(), pending: VecDeque::new(), held: None, stats, cfg, step: 0 };
-    loop {
-        if w.is_idle() {
-            match rx.recv() {
-                Ok(cmd) => w.take(cmd),
-                Err(_) => return,
-            }
-        }
-        loop {
-            match rx.try_recv() {
-                Ok(cmd) => w.take(cmd),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
-        }
+    while command::drain(rx, w.is_idle(), |cmd| w.take(cmd)) {
         w.try_admit_held();
         while w.held.is_none() && w.active.len() < w.slots.len() {
             let Some((req, events)) = w.pending.pop_front() else { break };

@@ -35,16 +35,9 @@ pub struct BenchArgs {
     /// Requests per level; default: 3 x concurrency.
     #[arg(long)]
     pub requests: Option<usize>,
-    /// Only the raw engine (no HTTP).
-    #[arg(long)]
-    pub raw: bool,
-    /// Only HTTP (skip the raw engine).
-    #[arg(long, conflicts_with = "raw")]
-    pub http_only: bool,
-    /// Drive an already running server at this base URL (e.g. http://127.0.0.1:8080) instead of
-    /// an in-process one (implies --http-only).
-    #[arg(long)]
-    pub url: Option<String>,
+    /// Raw engine, HTTP, or a running server.
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Parallel sequences of the in-process engine; default: the highest concurrency level.
     #[arg(long)]
     pub parallel: Option<usize>,
@@ -68,6 +61,21 @@ pub struct BenchArgs {
     /// Models directory and loading options.
     #[command(flatten)]
     pub models: ModelArgs,
+}
+
+/// Which paths a benchmark drives.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Only the raw engine (no HTTP).
+    #[arg(long)]
+    pub raw: bool,
+    /// Only HTTP (skip the raw engine).
+    #[arg(long, conflicts_with = "raw")]
+    pub http_only: bool,
+    /// Drive an already running server at this base URL (e.g. http://127.0.0.1:8080) instead of
+    /// an in-process one (implies --http-only).
+    #[arg(long)]
+    pub url: Option<String>,
 }
 
 /// Benchmarks other than text generation.
@@ -325,7 +333,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!a.model.is_empty(), "--model is required");
     let client = reqwest::Client::new();
     let mut models = None;
-    let url = match &a.url {
+    let url = match &a.target.url {
         Some(u) => Some(u.clone()),
         None => {
             let settings = serve_args(&a).validate()?;
@@ -336,7 +344,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
             let m = Arc::new(crate::build_manager(&settings)?);
             m.get(&a.model).await?;
             println!("RSS with the model loaded, idle: {:.0} MB", rss_mb("VmRSS:"));
-            let url = if a.raw { None } else { Some(local_server(m.clone(), settings.limits).await?) };
+            let url = if a.target.raw { None } else { Some(local_server(m.clone(), settings.limits).await?) };
             models = Some(m);
             url
         }
@@ -352,7 +360,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     for &p in &a.prompt_tokens {
         for &c in &a.concurrency {
             let n = a.requests.unwrap_or(3 * c).max(1);
-            if let (Some(m), false) = (&models, a.http_only) {
+            if let (Some(m), false) = (&models, a.target.http_only) {
                 let (m, model, max) = (m.clone(), a.model.clone(), a.max_tokens);
                 let r = level("raw", p, c, n, move |i| raw_once(m.clone(), model.clone(), prompt(p, 2 * i), max)).await;
                 print_row(&r);
@@ -395,10 +403,11 @@ async fn shared_prefix(
     let max = a.max_tokens.min(16);
     println!("| mode | shared prefix | unique tail | cold TTFT ms | warm TTFT p50 ms | warm/cold |");
     println!("|---|---:|---:|---:|---:|---:|");
-    let modes: Vec<&'static str> = [(!a.http_only && models.is_some()).then_some("raw"), url.as_ref().map(|_| "http")]
-        .into_iter()
-        .flatten()
-        .collect();
+    let modes: Vec<&'static str> =
+        [(!a.target.http_only && models.is_some()).then_some("raw"), url.as_ref().map(|_| "http")]
+            .into_iter()
+            .flatten()
+            .collect();
     for (k, mode) in modes.into_iter().enumerate() {
         let mut ttft = Vec::new();
         for i in 0..requests {

@@ -30,15 +30,9 @@ pub struct EmbedBenchArgs {
     /// Sequential one-sentence requests for the latency measurement.
     #[arg(long, default_value_t = 300)]
     pub latency_requests: usize,
-    /// Only the raw engine (no HTTP).
-    #[arg(long)]
-    pub raw: bool,
-    /// Only HTTP (skip the raw engine).
-    #[arg(long, conflicts_with = "raw")]
-    pub http_only: bool,
-    /// Drive an already running server at this base URL instead of an in-process one.
-    #[arg(long)]
-    pub url: Option<String>,
+    /// Raw engine, HTTP, or a running server.
+    #[command(flatten)]
+    pub target: crate::bench::TargetArgs,
     /// Tokens per embedding decode call (see `hearth serve --help`).
     #[arg(long, default_value_t = 256)]
     pub embed_batch_tokens: usize,
@@ -193,7 +187,7 @@ fn serve_args(a: &EmbedBenchArgs) -> ServeArgs {
 pub async fn run(a: EmbedBenchArgs) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let mut targets = Vec::new();
-    if let Some(url) = &a.url {
+    if let Some(url) = &a.target.url {
         targets.push(Target::Http(client, url.trim_end_matches('/').to_string()));
     } else {
         let settings = serve_args(&a).validate()?;
@@ -207,10 +201,10 @@ pub async fn run(a: EmbedBenchArgs) -> anyhow::Result<()> {
             a.embed_batch_inputs,
             crate::bench::rss_mb("VmRSS:")
         );
-        if !a.http_only {
+        if !a.target.http_only {
             targets.push(Target::Raw(m.clone()));
         }
-        if !a.raw {
+        if !a.target.raw {
             let url = crate::bench::local_server(m, settings.limits).await?;
             targets.push(Target::Http(client, url));
         }
@@ -236,7 +230,7 @@ pub async fn run(a: EmbedBenchArgs) -> anyhow::Result<()> {
             level(measure(t, &a.model, format!("{c} clients x 1 sentence"), a.sentences, 1, c).await);
         }
     }
-    if a.url.is_none() {
+    if a.target.url.is_none() {
         println!("peak RSS (VmHWM) of this process: {:.0} MB", crate::bench::rss_mb("VmHWM:"));
     }
     if let Some(path) = &a.json {
