@@ -37,6 +37,8 @@ pub struct ModelHandle {
     max_queue: usize,
     /// Counters shared with the worker.
     pub stats: Arc<WorkerStats>,
+    /// Seconds loading took.
+    pub load_seconds: f64,
 }
 
 impl std::fmt::Debug for ModelHandle {
@@ -81,7 +83,7 @@ impl ModelHandle {
         let secs = started.elapsed().as_secs_f64();
         tracing::info!(model = %id, n_ctx = loaded.n_ctx, slots = loaded.n_slots, secs, "model loaded");
         let template = Arc::new(ChatTemplate::new(&info.template, &info.arch));
-        Ok(Self { info: Arc::new(info), loaded: Arc::new(loaded), template, tx, max_queue, stats })
+        Ok(Self { info: Arc::new(info), loaded: Arc::new(loaded), template, tx, max_queue, stats, load_seconds: secs })
     }
 
     /// Whether the worker is still running.

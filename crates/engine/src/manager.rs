@@ -225,6 +225,7 @@ mod tests {
             kind: ModelKind::Embedding,
             pooling: Some(crate::backend::Pooling::Mean),
             n_embd: 384,
+            kv_bytes_per_token: 0,
             size_bytes: 0,
             created: 0,
         }

@@ -51,6 +51,9 @@ pub struct ModelInfo {
     pub pooling: Option<Pooling>,
     /// Hidden size (`{arch}.embedding_length`); 0 when the file does not say.
     pub n_embd: u32,
+    /// Bytes of KV cache one token takes (f16 keys and values over all layers), from the
+    /// header; 0 when the file does not say.
+    pub kv_bytes_per_token: u64,
     /// File size in bytes.
     pub size_bytes: u64,
     /// File modification time, seconds since the epoch.
@@ -81,6 +84,7 @@ impl ModelInfo {
             ModelKind::Causal
         };
         let n_embd = h.int(&format!("{arch}.embedding_length")).unwrap_or(0).clamp(0, u32::MAX as i64) as u32;
+        let kv_bytes_per_token = kv_bytes_per_token(h, &arch);
         let pooling = match kind {
             ModelKind::Causal => None,
             ModelKind::Embedding => Some(pooling.and_then(Pooling::from_gguf).unwrap_or_default()),
@@ -100,9 +104,15 @@ impl ModelInfo {
             kind,
             pooling,
             n_embd,
+            kv_bytes_per_token,
             size_bytes,
             created,
         }
+    }
+
+    /// Estimated memory when loaded with `kv_cells` KV cells: the file plus the KV cache.
+    pub fn memory_bytes(&self, kv_cells: u64) -> u64 {
+        self.size_bytes.saturating_add(self.kv_bytes_per_token.saturating_mul(kv_cells))
     }
 
     /// Metadata as JSON, for `/v1/models`.
@@ -123,6 +133,17 @@ impl ModelInfo {
             "size_bytes": self.size_bytes,
         })
     }
+}
+
+/// KV bytes per token: layers x KV heads x (key + value width) x 2 bytes (f16).
+fn kv_bytes_per_token(h: &GgufHeader, arch: &str) -> u64 {
+    let get = |k: &str| h.int(&format!("{arch}.{k}")).filter(|v| *v > 0).map(|v| v as u64);
+    let (Some(layers), Some(n_embd)) = (get("block_count"), get("embedding_length")) else { return 0 };
+    let heads = get("attention.head_count").unwrap_or(1);
+    let kv_heads = get("attention.head_count_kv").unwrap_or(heads);
+    let head = n_embd / heads.max(1);
+    let (k, v) = (get("attention.key_length").unwrap_or(head), get("attention.value_length").unwrap_or(head));
+    layers.saturating_mul(kv_heads).saturating_mul(k + v).saturating_mul(2)
 }
 
 /// The models available to the server.
@@ -231,6 +252,24 @@ mod tests {
         assert_eq!(r.resolve("emb").unwrap().n_embd, 384);
         assert_eq!(r.resolve("rank").unwrap().pooling, Some(Pooling::Rank));
         assert_eq!(r.resolve("chat").unwrap().pooling, None);
+        std::fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn kv_bytes_per_token_from_the_header() {
+        let d = dir("kv");
+        let ints = [
+            ("llama.block_count", 2),
+            ("llama.embedding_length", 64),
+            ("llama.attention.head_count", 4),
+            ("llama.attention.head_count_kv", 2),
+        ];
+        write_gguf(&d.join("m.gguf"), &[("general.architecture", "llama")], &ints);
+        let r = Registry::scan(&d, &[], &[]).unwrap();
+        let m = r.resolve("m").unwrap();
+        // 2 layers x 2 KV heads x (16 + 16) x 2 bytes.
+        assert_eq!(m.kv_bytes_per_token, 256);
+        assert_eq!(m.memory_bytes(10), m.size_bytes + 2560);
         std::fs::remove_dir_all(&d).ok();
     }
 

@@ -32,6 +32,8 @@ pub struct WorkerStats {
     pub finished: AtomicU64,
     /// Requests cancelled because their client went away.
     pub cancelled: AtomicU64,
+    /// KV cache cells holding tokens (running sequences and cached prefixes).
+    pub kv_used: AtomicUsize,
 }
 
 /// How long to wait for commands when every sequence is stalled on a slow client.
@@ -94,6 +96,7 @@ pub(crate) fn run(backend: &mut dyn Backend, rx: &Receiver<Command>, stats: &Wor
             }
         }
         w.stats.active.store(w.active.len(), Ordering::Relaxed);
+        w.stats.kv_used.store(w.slots.iter().map(|s| s.cached.len()).sum(), Ordering::Relaxed);
     }
 }
 

@@ -104,6 +104,7 @@ fn manager(loader: Arc<Loader>, pooling: Pooling, batch_tokens: usize, max_input
         kind: ModelKind::Embedding,
         pooling: Some(pooling),
         n_embd: 3,
+        kv_bytes_per_token: 0,
         size_bytes: 0,
         created: 0,
     };

@@ -114,6 +114,7 @@ fn manager_with(loader: Arc<FakeLoader>, settings: EngineSettings) -> ModelManag
         kind: ModelKind::Causal,
         pooling: None,
         n_embd: 0,
+        kv_bytes_per_token: 0,
         size_bytes: 0,
         created: 0,
     };

@@ -57,6 +57,15 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     if models.registry().models().next().is_none() {
         tracing::warn!(dir = %s.models_dir.display(), "no *.gguf models found; run scripts/fetch-models");
     }
+    if let Some(default) = models.default_model().map(str::to_string) {
+        // Load the default model now, so /health/ready turns 200 without waiting for a request.
+        let models = models.clone();
+        tokio::spawn(async move {
+            if let Err(e) = models.get(&default).await {
+                tracing::error!(model = %default, error = %e, "the default model failed to load");
+            }
+        });
+    }
     let app = hearth_server::app(AppState::new(models, s.limits));
     let listener =
         tokio::net::TcpListener::bind(s.addr).await.with_context(|| format!("cannot listen on {}", s.addr))?;

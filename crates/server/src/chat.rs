@@ -6,8 +6,7 @@ use crate::generate::{self, StreamFormat};
 use crate::state::AppState;
 use crate::validate;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use hearth_engine::{Completion, FinishReason};
 use hearth_protocol::openai::{
     AssistantMessage, ChatChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChunkChoice,
@@ -39,12 +38,12 @@ pub async fn chat_completions(
         };
         return Ok(generate::sse_response(model, started, fmt));
     }
-    let done = generate::collect(&model, started).await?;
+    let done = generate::collect(started).await?;
     let body = ChatCompletionResponse {
         id: generate::new_id("chatcmpl"),
         object: "chat.completion".into(),
         created: generate::now_secs(),
-        model,
+        model: model.clone(),
         system_fingerprint: crate::FINGERPRINT.into(),
         choices: vec![ChatChoice {
             index: 0,
@@ -55,7 +54,7 @@ pub async fn chat_completions(
         usage: generate::usage(&done.completion),
         timings: generate::timings(&done.completion),
     };
-    Ok(Json(body).into_response())
+    Ok(generate::answer(model, done.summary, body))
 }
 
 /// Frames chat completion chunks.

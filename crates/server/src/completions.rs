@@ -6,8 +6,7 @@ use crate::generate::{self, StreamFormat};
 use crate::state::AppState;
 use crate::validate;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use hearth_engine::{Completion, FinishReason};
 use hearth_protocol::openai::{CompletionChoice, CompletionRequest, CompletionResponse};
 
@@ -36,12 +35,12 @@ pub async fn completions(
     if stream {
         return Ok(generate::sse_response(fmt.model.clone(), started, fmt));
     }
-    let done = generate::collect(&fmt.model, started).await?;
+    let done = generate::collect(started).await?;
     let text = fmt.echo.take().unwrap_or_default() + &done.text;
     let mut body = fmt.object(text, Some(done.finish));
     body.usage = Some(Some(generate::usage(&done.completion)));
     body.timings = Some(generate::timings(&done.completion));
-    Ok(Json(body).into_response())
+    Ok(generate::answer(fmt.model.clone(), done.summary, body))
 }
 
 /// Frames text completion chunks.

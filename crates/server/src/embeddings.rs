@@ -3,10 +3,12 @@
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::generate;
+use crate::metrics::{self, metrics};
+use crate::middleware::Summary;
 use crate::state::AppState;
 use crate::validate;
 use axum::extract::State;
-use axum::Json;
+use axum::response::Response;
 use hearth_engine::embed::l2_normalize;
 use hearth_engine::{EmbedInput, EmbedOutput, EmbedRequest, EngineError, ModelHandle, ModelKind, Pooling};
 use hearth_protocol::openai::{
@@ -32,7 +34,7 @@ struct Valid {
 pub async fn embeddings(
     State(app): State<AppState>,
     ApiJson(req): ApiJson<EmbeddingRequest>,
-) -> Result<Json<EmbeddingResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let name = only_model_of_kind(&app, &req.model, false)?;
     let valid = check(req)?;
     let _permit = generate::admit(&app)?;
@@ -64,14 +66,19 @@ pub async fn embeddings(
         })
         .collect();
     let usage = EmbeddingUsage { prompt_tokens: out.prompt_tokens, total_tokens: out.prompt_tokens };
-    Ok(Json(EmbeddingResponse { object: "list".into(), data, model: handle.info.id.to_string(), usage }))
+    let model = handle.info.id.to_string();
+    let summary = Summary { prompt_tokens: out.prompt_tokens, ..Summary::default() };
+    Ok(generate::answer(model.clone(), summary, EmbeddingResponse { object: "list".into(), data, model, usage }))
 }
 
 /// Runs an embedding request under the queue timeout.
 pub(crate) async fn run(app: &AppState, handle: &ModelHandle, req: EmbedRequest) -> Result<EmbedOutput, ApiError> {
     // Dropping the future on timeout drops the reply receiver; the worker skips the request.
+    let inputs = req.inputs.len() as u64;
     let answer = tokio::time::timeout(app.limits.queue_timeout, handle.embed(req)).await;
-    Ok(answer.map_err(|_| ApiError::QueueTimeout)??)
+    let out = answer.map_err(|_| ApiError::QueueTimeout)??;
+    metrics().inc(metrics::EMBEDDING_INPUTS, &[("model", &handle.info.id)], inputs);
+    Ok(out)
 }
 
 /// The model a request names, or the only embedding model (`rerank`: the only reranker) when it

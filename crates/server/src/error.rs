@@ -164,10 +164,12 @@ impl From<EngineError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, ..) = self.parts();
+        let (status, _, _, code, _) = self.parts();
         if status.is_server_error() {
             tracing::error!(error = ?self, "request failed");
         }
+        let reason = code.unwrap_or(if status.is_server_error() { "server_error" } else { "invalid_request" });
+        crate::metrics::metrics().inc(crate::metrics::REJECTED, &[("reason", reason)], 1);
         let mut res = (status, axum::Json(self.body())).into_response();
         if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -2,14 +2,17 @@
 //! the token events (non-streaming) or frame them as server-sent events (streaming).
 
 use crate::error::ApiError;
+use crate::metrics::{self, metrics};
+use crate::middleware::{ServedModel, Summary};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::http::{header, HeaderValue};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use hearth_engine::{Completion, EngineError, Event, FinishReason, GenerateRequest, ModelHandle};
 use hearth_protocol::openai::{PromptTokensDetails, Timings, Usage};
 use std::convert::Infallible;
+use std::time::Instant;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 /// A request the engine has admitted.
@@ -21,6 +24,52 @@ pub struct Started {
     pub prompt_tokens: u32,
     /// The admission permit, released when the answer (or its stream) ends.
     pub permit: OwnedSemaphorePermit,
+    /// Times tokens for the latency metrics.
+    pub clock: TokenClock,
+}
+
+/// Observes time to first token and the gaps between tokens of one request.
+#[derive(Debug)]
+pub struct TokenClock {
+    model: String,
+    arrived: Instant,
+    last: Option<Instant>,
+    /// Milliseconds from arrival to the first text.
+    first_ms: Option<f64>,
+}
+
+impl TokenClock {
+    /// A clock for a request to `model` that arrived at `arrived`.
+    pub fn new(model: &str, arrived: Instant) -> Self {
+        Self { model: model.to_string(), arrived, last: None, first_ms: None }
+    }
+
+    /// Records the arrival of text.
+    pub fn token(&mut self) {
+        let now = Instant::now();
+        let (name, since) = match self.last {
+            None => (metrics::TTFT_SECONDS, self.arrived),
+            Some(t) => (metrics::ITL_SECONDS, t),
+        };
+        let secs = (now - since).as_secs_f64();
+        metrics().observe(name, &[("model", &self.model)], secs);
+        self.first_ms.get_or_insert(secs * 1000.0);
+        self.last = Some(now);
+    }
+
+    /// Records a finished request's token counts; its summary for the log.
+    pub fn done(&self, finish: FinishReason, c: &Completion) -> Summary {
+        let m = metrics();
+        m.inc(metrics::PROMPT_TOKENS, &[("model", &self.model)], u64::from(c.prompt_tokens));
+        m.inc(metrics::GENERATED_TOKENS, &[("model", &self.model)], u64::from(c.completion_tokens));
+        Summary {
+            prompt_tokens: c.prompt_tokens,
+            completion_tokens: c.completion_tokens,
+            ttft_ms: self.first_ms.unwrap_or(c.prompt_ms),
+            tokens_per_second: c.tokens_per_second(),
+            finish: finish.as_str(),
+        }
+    }
 }
 
 /// Takes an admission permit, or refuses with 429 when the server is at its limit.
@@ -42,11 +91,15 @@ pub async fn start(
     req: GenerateRequest,
     permit: OwnedSemaphorePermit,
 ) -> Result<Started, ApiError> {
+    let arrived = Instant::now();
     let mut rx = handle.submit(req)?;
     // Dropping `rx` on timeout cancels the queued request in the engine.
     let first = tokio::time::timeout(app.limits.queue_timeout, rx.recv()).await.map_err(|_| ApiError::QueueTimeout)?;
     match first {
-        Some(Event::Started { prompt_tokens, .. }) => Ok(Started { rx, prompt_tokens, permit }),
+        Some(Event::Started { prompt_tokens, .. }) => {
+            let clock = TokenClock::new(&handle.info.id, arrived);
+            Ok(Started { rx, prompt_tokens, permit, clock })
+        }
         Some(Event::Error(e)) => Err(e.into()),
         Some(other) => {
             tracing::error!(event = ?other, "engine sent an event before Started");
@@ -65,20 +118,25 @@ pub struct Collected {
     pub finish: FinishReason,
     /// Counts and timings.
     pub completion: Completion,
+    /// For the log line.
+    pub summary: Summary,
 }
 
 /// Collects every event of an admitted request.
 ///
 /// # Errors
 /// The engine's error if generation fails midway.
-pub async fn collect(model: &str, mut s: Started) -> Result<Collected, ApiError> {
+pub async fn collect(mut s: Started) -> Result<Collected, ApiError> {
     let mut text = String::new();
     loop {
         match s.rx.recv().await {
-            Some(Event::Text(t)) => text.push_str(&t),
+            Some(Event::Text(t)) => {
+                s.clock.token();
+                text.push_str(&t);
+            }
             Some(Event::Done { finish, completion }) => {
-                log_done(model, finish, &completion);
-                return Ok(Collected { text, finish, completion });
+                let summary = s.clock.done(finish, &completion);
+                return Ok(Collected { text, finish, completion, summary });
             }
             Some(Event::Error(e)) => return Err(e.into()),
             Some(Event::Started { .. }) => {}
@@ -87,18 +145,12 @@ pub async fn collect(model: &str, mut s: Started) -> Result<Collected, ApiError>
     }
 }
 
-/// The one summary line per finished request.
-pub fn log_done(model: &str, finish: FinishReason, c: &Completion) {
-    tracing::info!(
-        model,
-        prompt_tokens = c.prompt_tokens,
-        cached_tokens = c.cached_tokens,
-        completion_tokens = c.completion_tokens,
-        ttft_ms = format!("{:.1}", c.prompt_ms),
-        tokens_per_second = format!("{:.1}", c.tokens_per_second()),
-        finish = finish.as_str(),
-        "request done"
-    );
+/// A non-streamed answer with the extensions the middleware logs and counts.
+pub fn answer(model: String, summary: Summary, body: impl serde::Serialize) -> Response {
+    let mut res = axum::Json(body).into_response();
+    res.extensions_mut().insert(ServedModel(model));
+    res.extensions_mut().insert(summary);
+    res
 }
 
 /// OpenAI usage from the engine's counts.
@@ -151,27 +203,41 @@ pub trait StreamFormat: Send + 'static {
 /// (client gone) drops the receiver, which cancels the sequence in the engine.
 pub fn sse_response<F: StreamFormat>(model: String, started: Started, mut fmt: F) -> Response {
     let opening = Bytes::from(fmt.opening().concat());
-    let state = (started.rx, fmt, model, started.permit, false);
-    let rest = futures::stream::unfold(state, |(mut rx, mut fmt, model, permit, ended)| async move {
-        if ended {
-            return None;
-        }
-        let (frames, end) = match rx.recv().await {
-            Some(Event::Text(t)) => (fmt.text(t), false),
-            Some(Event::Started { .. }) => (Vec::new(), false),
-            Some(Event::Done { finish, completion }) => {
-                log_done(&model, finish, &completion);
-                let mut f = fmt.done(finish, &completion);
-                f.push(sse_frame("[DONE]"));
-                (f, true)
+    // The stream outlives the handler; it logs its summary line in the request's span.
+    let span = tracing::Span::current();
+    let served = ServedModel(model.clone());
+    let t0 = Instant::now();
+    let Started { rx, permit, clock, .. } = started;
+    let state = (rx, fmt, clock, permit, false);
+    let rest = futures::stream::unfold(state, move |(mut rx, mut fmt, mut clock, permit, ended)| {
+        let (span, model) = (span.clone(), model.clone());
+        async move {
+            if ended {
+                return None;
             }
-            Some(Event::Error(e)) => (vec![sse_error(e.into())], true),
-            None => (vec![sse_error(EngineError::WorkerFailed.into())], true),
-        };
-        Some((Ok::<Bytes, Infallible>(Bytes::from(frames.concat())), (rx, fmt, model, permit, end)))
+            let (frames, end) = match rx.recv().await {
+                Some(Event::Text(t)) => {
+                    clock.token();
+                    (fmt.text(t), false)
+                }
+                Some(Event::Started { .. }) => (Vec::new(), false),
+                Some(Event::Done { finish, completion }) => {
+                    let summary = clock.done(finish, &completion);
+                    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+                    span.in_scope(|| summary.log("POST", "stream", 200, &model, ms));
+                    let mut f = fmt.done(finish, &completion);
+                    f.push(sse_frame("[DONE]"));
+                    (f, true)
+                }
+                Some(Event::Error(e)) => (vec![span.in_scope(|| sse_error(e.into()))], true),
+                None => (vec![span.in_scope(|| sse_error(EngineError::WorkerFailed.into()))], true),
+            };
+            Some((Ok::<Bytes, Infallible>(Bytes::from(frames.concat())), (rx, fmt, clock, permit, end)))
+        }
     });
     let body = futures::StreamExt::chain(futures::stream::once(async move { Ok::<Bytes, Infallible>(opening) }), rest);
     let mut res = Response::new(Body::from_stream(body));
+    res.extensions_mut().insert(served);
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -6,7 +6,8 @@
 //!
 //! - [`chat`], [`completions`]: generation endpoints; [`generate`]: their shared path;
 //! - [`embeddings`], [`rerank`], [`tokenize`]: the embedding worker's endpoints and tokenizers;
-//! - [`models`]: model listing and health;
+//! - [`models`]: model listing; [`health`]: probes and `/metrics`;
+//! - [`middleware`]: request ids, request metrics, the summary log line; [`metrics`]: names;
 //! - [`validate`]: wire -> engine; [`error`], [`extract`]: OpenAI-shaped errors.
 
 pub mod chat;
@@ -15,6 +16,9 @@ pub mod embeddings;
 pub mod error;
 pub mod extract;
 pub mod generate;
+pub mod health;
+pub mod metrics;
+pub mod middleware;
 pub mod models;
 pub mod rerank;
 pub mod state;
@@ -26,7 +30,7 @@ pub use state::{AppState, Limits};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
 /// `system_fingerprint` of every response.
@@ -35,22 +39,75 @@ pub const FINGERPRINT: &str = concat!("hearth-", env!("CARGO_PKG_VERSION"));
 /// Largest request body accepted (long prompts fit; anything larger is a 413).
 const BODY_LIMIT: usize = 8 << 20;
 
+/// One route of the API.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path template.
+    pub path: &'static str,
+    /// A probe that may be left open to unauthenticated callers (`--public-health`).
+    pub probe: bool,
+}
+
+const fn route(method: &'static str, path: &'static str) -> Route {
+    Route { method, path, probe: false }
+}
+
+/// Every route; the router is built from this list, so nothing is served that the auth layer
+/// and the tests do not know of.
+pub const ROUTES: &[Route] = &[
+    route("POST", "/v1/chat/completions"),
+    route("POST", "/v1/completions"),
+    route("POST", "/v1/embeddings"),
+    route("POST", "/embeddings"),
+    route("POST", "/v1/rerank"),
+    route("POST", "/rerank"),
+    route("POST", "/tokenize"),
+    route("POST", "/detokenize"),
+    route("GET", "/v1/models"),
+    route("GET", "/v1/models/{id}"),
+    route("GET", "/metrics"),
+    Route { method: "GET", path: "/health", probe: true },
+    Route { method: "GET", path: "/health/live", probe: true },
+    Route { method: "GET", path: "/health/ready", probe: true },
+];
+
+/// The handler of a route.
+fn handler(r: &Route) -> MethodRouter<AppState> {
+    match r.path {
+        "/v1/chat/completions" => post(chat::chat_completions),
+        "/v1/completions" => post(completions::completions),
+        "/v1/embeddings" | "/embeddings" => post(embeddings::embeddings),
+        "/v1/rerank" | "/rerank" => post(rerank::rerank),
+        "/tokenize" => post(tokenize::tokenize),
+        "/detokenize" => post(tokenize::detokenize),
+        "/v1/models" => get(models::list_models),
+        "/v1/models/{id}" => get(models::get_model),
+        "/metrics" => get(health::metrics),
+        "/health" => get(health::health),
+        "/health/live" => get(health::live),
+        "/health/ready" => get(health::ready),
+        // A route listed without a handler answers 404 like an unknown one; tests request
+        // every route, so this does not go unnoticed.
+        _ => get(not_found).post(not_found),
+    }
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(uri.path().to_string())
+}
+
 /// The application's router.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/chat/completions", post(chat::chat_completions))
-        .route("/v1/completions", post(completions::completions))
-        .route("/v1/embeddings", post(embeddings::embeddings))
-        .route("/embeddings", post(embeddings::embeddings))
-        .route("/v1/rerank", post(rerank::rerank))
-        .route("/rerank", post(rerank::rerank))
-        .route("/tokenize", post(tokenize::tokenize))
-        .route("/detokenize", post(tokenize::detokenize))
-        .route("/v1/models", get(models::list_models))
-        .route("/v1/models/{id}", get(models::get_model))
-        .route("/health", get(models::health))
-        .fallback(|uri: Uri| async move { ApiError::NotFound(uri.path().to_string()) })
+    let mut router = Router::new();
+    for r in ROUTES {
+        router = router.route(r.path, handler(r));
+    }
+    router
+        .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(middleware::observe))
         .with_state(state)
 }

@@ -4,9 +4,10 @@ use crate::embeddings::{only_model_of_kind, run};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::generate;
+use crate::middleware::Summary;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::Json;
+use axum::response::Response;
 use hearth_engine::embed::sigmoid;
 use hearth_engine::{EmbedInput, EmbedRequest, EngineError, Pooling};
 use hearth_protocol::rerank::{RerankDocumentText, RerankRequest, RerankResponse, RerankResult, RerankUsage};
@@ -18,10 +19,7 @@ const MAX_DOCUMENTS: usize = 2048;
 ///
 /// # Errors
 /// 400 for a missing query or documents, a bad `top_n`, or a model that is not a reranker.
-pub async fn rerank(
-    State(app): State<AppState>,
-    ApiJson(req): ApiJson<RerankRequest>,
-) -> Result<Json<RerankResponse>, ApiError> {
+pub async fn rerank(State(app): State<AppState>, ApiJson(req): ApiJson<RerankRequest>) -> Result<Response, ApiError> {
     let name = only_model_of_kind(&app, &req.model, true)?;
     let info = app.models.resolve(&name)?;
     if info.pooling != Some(Pooling::Rank) {
@@ -61,5 +59,8 @@ pub async fn rerank(
         }
     }
     let usage = RerankUsage { prompt_tokens: out.prompt_tokens, total_tokens: out.prompt_tokens };
-    Ok(Json(RerankResponse { id: generate::new_id("rerank"), model: handle.info.id.to_string(), results, usage }))
+    let model = handle.info.id.to_string();
+    let summary = Summary { prompt_tokens: out.prompt_tokens, ..Summary::default() };
+    let body = RerankResponse { id: generate::new_id("rerank"), model: model.clone(), results, usage };
+    Ok(generate::answer(model, summary, body))
 }

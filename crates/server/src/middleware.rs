@@ -1,0 +1,112 @@
+//! The layer every request passes: a request id (the client's `x-request-id`, or a new one,
+//! echoed back), a tracing span carrying it, the request metrics, and one summary log line.
+
+use crate::metrics::{self, metrics};
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::time::Instant;
+use tracing::Instrument;
+
+/// The model that served a request (a response extension set by handlers, for metrics/logs).
+#[derive(Debug, Clone)]
+pub struct ServedModel(pub String);
+
+/// What a finished generation or embedding request did (a response extension; streams log it
+/// themselves when they end).
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Prompt tokens.
+    pub prompt_tokens: u32,
+    /// Generated tokens.
+    pub completion_tokens: u32,
+    /// Milliseconds to the first token.
+    pub ttft_ms: f64,
+    /// Generated tokens per second.
+    pub tokens_per_second: f64,
+    /// Why generation ended (empty for embeddings).
+    pub finish: &'static str,
+}
+
+impl Summary {
+    /// The one summary line of a request, in the current (request) span.
+    pub fn log(&self, method: &str, endpoint: &str, status: u16, model: &str, ms: f64) {
+        tracing::info!(
+            method,
+            endpoint,
+            status,
+            model,
+            prompt_tokens = self.prompt_tokens,
+            completion_tokens = self.completion_tokens,
+            ttft_ms = format!("{:.1}", self.ttft_ms),
+            tokens_per_second = format!("{:.1}", self.tokens_per_second),
+            finish = self.finish,
+            ms = format!("{ms:.1}"),
+            "request"
+        );
+    }
+}
+
+/// The header carrying the request id.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The client's id if it is short printable ASCII, else a new one.
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| crate::generate::new_id("req"), str::to_string)
+}
+
+/// The endpoint label of a path: a route of the router, or `other` (bounded cardinality).
+pub fn endpoint_of(method: &Method, path: &str) -> &'static str {
+    crate::ROUTES
+        .iter()
+        .find(|r| route_matches(r.path, path) && r.method == method.as_str())
+        .or_else(|| crate::ROUTES.iter().find(|r| route_matches(r.path, path)))
+        .map_or("other", |r| r.path)
+}
+
+fn route_matches(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len() && t.iter().zip(&p).all(|(a, b)| a.starts_with('{') || a == b)
+}
+
+/// The middleware.
+pub async fn observe(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let id = request_id(&req);
+    let method = req.method().clone();
+    let endpoint = endpoint_of(&method, req.uri().path());
+    let span = tracing::info_span!("request", id = %id);
+    let mut res = next.run(req).instrument(span.clone()).await;
+    let status = res.status().as_u16();
+    let model = res.extensions().get::<ServedModel>().map(|m| m.0.clone()).unwrap_or_default();
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    let m = metrics();
+    m.inc(metrics::REQUESTS, &[("endpoint", endpoint), ("model", &model), ("status", &status.to_string())], 1);
+    m.observe(metrics::REQUEST_SECONDS, &[("endpoint", endpoint)], ms / 1000.0);
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    let streaming = res.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if !streaming && endpoint != "/metrics" && !endpoint.starts_with("/health") {
+        let summary = res.extensions().get::<Summary>().cloned().unwrap_or_default();
+        span.in_scope(|| summary.log(method.as_str(), endpoint, status, &model, ms));
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_route_templates() {
+        assert_eq!(endpoint_of(&Method::GET, "/v1/models/abc"), "/v1/models/{id}");
+        assert_eq!(endpoint_of(&Method::POST, "/v1/chat/completions"), "/v1/chat/completions");
+        assert_eq!(endpoint_of(&Method::GET, "/nope/../x"), "other");
+    }
+}

@@ -1,0 +1,95 @@
+//! The production surface on the real model: metrics that parse and move, readiness that flips
+//! when the default model is loaded, request ids.
+
+mod common;
+
+use common::*;
+use hearth_engine::EngineSettings;
+use serde_json::json;
+
+async fn scrape(url: &str) -> prometheus_parse::Scrape {
+    let res = reqwest::get(format!("{url}/metrics")).await.expect("scrape");
+    assert_eq!(res.status(), 200);
+    let ctype = res.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(ctype.starts_with("text/plain; version=0.0.4"), "{ctype}");
+    let text = res.text().await.unwrap();
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("exposition parses")
+}
+
+/// Sum of a metric's samples whose labels include all of `want`.
+fn value(s: &prometheus_parse::Scrape, name: &str, want: &[(&str, &str)]) -> f64 {
+    s.samples
+        .iter()
+        .filter(|x| x.metric == name && want.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
+        .map(|x| match &x.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            prometheus_parse::Value::Histogram(h) => h.iter().map(|b| b.count).fold(0.0, f64::max),
+            prometheus_parse::Value::Summary(_) => 0.0,
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_parse_and_move_with_requests() {
+    let url = serve(shared()).await;
+    let before = scrape(&url).await;
+    let chat_ok = [("endpoint", "/v1/chat/completions"), ("model", SMOL), ("status", "200")];
+    let (status, _) =
+        post(&url, "/v1/chat/completions", chat(SMOL, "Say hi.", json!({"max_tokens": 5, "temperature": 0}))).await;
+    assert_eq!(status, 200);
+    let (status, _, body) =
+        post_raw(&url, "/v1/chat/completions", chat(SMOL, "Say hi.", json!({"max_tokens": 5, "stream": true}))).await;
+    assert_eq!(status, 200);
+    assert!(body.ends_with("data: [DONE]\n\n"));
+    let (status, _) = post(&url, "/v1/embeddings", json!({"model": MINILM, "input": ["a", "b", "c"]})).await;
+    assert_eq!(status, 200);
+    let (status, _) = post(&url, "/v1/chat/completions", json!({"model": SMOL, "messages": []})).await;
+    assert_eq!(status, 400);
+    let after = scrape(&url).await;
+    let delta = |name: &str, l: &[(&str, &str)]| value(&after, name, l) - value(&before, name, l);
+    assert!(delta("hearth_requests_total", &chat_ok) >= 2.0);
+    assert!(delta("hearth_generated_tokens_total", &[("model", SMOL)]) >= 2.0);
+    assert!(delta("hearth_prompt_tokens_total", &[("model", SMOL)]) >= 2.0);
+    assert!(delta("hearth_time_to_first_token_seconds_count", &[("model", SMOL)]) >= 2.0);
+    assert!(delta("hearth_inter_token_latency_seconds_count", &[("model", SMOL)]) >= 1.0);
+    assert!(delta("hearth_embedding_inputs_total", &[("model", MINILM)]) >= 3.0);
+    assert!(delta("hearth_rejected_requests_total", &[("reason", "invalid_value")]) >= 1.0);
+    assert!(value(&after, "hearth_models_loaded", &[]) >= 2.0);
+    assert!(value(&after, "hearth_kv_cache_cells", &[("model", SMOL)]) > 0.0);
+    assert!(value(&after, "hearth_model_memory_bytes", &[("model", SMOL)]) > 98e6, "file size plus KV");
+    assert!(value(&after, "hearth_model_load_seconds", &[("model", SMOL)]) > 0.0);
+    for name in ["hearth_queue_depth", "hearth_active_sequences", "hearth_kv_cache_used_cells"] {
+        assert!(after.samples.iter().any(|s| s.metric == name), "{name} is exported");
+    }
+}
+
+#[tokio::test]
+async fn readiness_flips_when_the_default_model_is_loaded() {
+    // A manager of its own, so the default model is not loaded yet.
+    let models = manager(EngineSettings { ctx_size: 512, parallel: 1, threads: 2, ..Default::default() });
+    let url = serve(models.clone()).await;
+    let live = reqwest::get(format!("{url}/health/live")).await.unwrap();
+    assert_eq!(live.status(), 200);
+    let ready = reqwest::get(format!("{url}/health/ready")).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    models.get("").await.unwrap();
+    let ready = reqwest::get(format!("{url}/health/ready")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.json::<serde_json::Value>().await.unwrap()["model"], SMOL);
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_made() {
+    let url = serve(shared()).await;
+    let c = reqwest::Client::new();
+    let res = c.get(format!("{url}/v1/models")).header("x-request-id", "abc-123").send().await.unwrap();
+    assert_eq!(res.headers()["x-request-id"], "abc-123");
+    let res = c.get(format!("{url}/v1/models")).send().await.unwrap();
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(id.starts_with("req-") && id.len() > 8, "{id}");
+    let res = c.get(format!("{url}/nope")).header("x-request-id", "bad id with spaces").send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_ne!(res.headers()["x-request-id"], "bad id with spaces", "unprintable ids are replaced");
+}
