@@ -5,7 +5,7 @@
 //! Prompts are token ids chosen from a fixed pattern (different per request, so the prefix cache
 //! does not help) and sampling is greedy with end-of-generation ignored, so runs are comparable.
 
-use crate::config::{ModelArgs, SamplingArgs, SchedulerArgs, ServeArgs, ServerArgs};
+use crate::config::{ModelArgs, ServeArgs};
 use clap::Args;
 use futures::StreamExt;
 use hearth_engine::{Event, GenerateRequest, ModelManager, PromptInput, SamplingParams};
@@ -283,34 +283,12 @@ pub(crate) fn rss_mb(key: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn serve_args(a: &BenchArgs) -> ServeArgs {
-    let parallel = a.parallel.unwrap_or_else(|| a.concurrency.iter().copied().max().unwrap_or(1));
-    ServeArgs {
-        server: ServerArgs { host: "127.0.0.1".into(), port: 0 },
-        model: ModelArgs {
-            home: a.models.home.clone(),
-            models_dir: a.models.models_dir.clone(),
-            default_model: None,
-            allowed_models: vec![],
-            aliases: vec![],
-            ctx_size: a.models.ctx_size,
-            threads: a.models.threads,
-        },
-        scheduler: SchedulerArgs {
-            parallel,
-            batch_size: 512,
-            kv_size: a.kv_size,
-            prefill_chunk: a.prefill_chunk,
-            max_queue: 1024,
-            max_concurrent_requests: 4096,
-            queue_timeout: 3600.0,
-            max_tokens_cap: None,
-            embed_batch_tokens: 256,
-            embed_batch_inputs: 32,
-        },
-        sampling: SamplingArgs { temperature: 0.0, top_p: 1.0, top_k: 0, min_p: 0.0, repeat_penalty: 1.0 },
-        log_format: crate::config::LogFormat::Text,
-    }
+fn serve_args(a: &BenchArgs) -> anyhow::Result<ServeArgs> {
+    let mut s = crate::config::bench_serve_args(&a.models)?;
+    s.scheduler.parallel = a.parallel.unwrap_or_else(|| a.concurrency.iter().copied().max().unwrap_or(1));
+    s.scheduler.kv_size = a.kv_size;
+    s.scheduler.prefill_chunk = a.prefill_chunk;
+    Ok(s)
 }
 
 /// Starts an in-process server on a loopback port; returns its base URL.
@@ -336,7 +314,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     let url = match &a.target.url {
         Some(u) => Some(u.clone()),
         None => {
-            let settings = serve_args(&a).validate()?;
+            let settings = serve_args(&a)?.validate()?;
             println!(
                 "model {}  threads {}  parallel {}  max_tokens {}  (greedy, EOS ignored)",
                 a.model, settings.engine.threads, settings.engine.parallel, a.max_tokens

@@ -5,7 +5,7 @@
 //! Sentences are generated from a fixed word list (about 16 tokens each with [CLS]/[SEP]) and
 //! differ per request; the reported token count is what the model counted.
 
-use crate::config::{ModelArgs, SamplingArgs, SchedulerArgs, ServeArgs, ServerArgs};
+use crate::config::{ModelArgs, ServeArgs};
 use clap::Args;
 use hearth_engine::{EmbedInput, EmbedRequest, ModelManager};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -159,25 +159,12 @@ async fn measure(t: &Target, model: &str, what: String, total: usize, batch: usi
     }
 }
 
-fn serve_args(a: &EmbedBenchArgs) -> ServeArgs {
-    ServeArgs {
-        server: ServerArgs { host: "127.0.0.1".into(), port: 0 },
-        model: ModelArgs { default_model: None, allowed_models: vec![], aliases: vec![], ..a.models.clone() },
-        scheduler: SchedulerArgs {
-            parallel: 1,
-            batch_size: 512,
-            kv_size: 0,
-            prefill_chunk: 128,
-            max_queue: 4096,
-            max_concurrent_requests: 4096,
-            queue_timeout: 3600.0,
-            max_tokens_cap: None,
-            embed_batch_tokens: a.embed_batch_tokens,
-            embed_batch_inputs: a.embed_batch_inputs,
-        },
-        sampling: SamplingArgs { temperature: 0.0, top_p: 1.0, top_k: 0, min_p: 0.0, repeat_penalty: 1.0 },
-        log_format: crate::config::LogFormat::Text,
-    }
+fn serve_args(a: &EmbedBenchArgs) -> anyhow::Result<ServeArgs> {
+    let mut s = crate::config::bench_serve_args(&a.models)?;
+    s.scheduler.parallel = 1;
+    s.scheduler.embed_batch_tokens = a.embed_batch_tokens;
+    s.scheduler.embed_batch_inputs = a.embed_batch_inputs;
+    Ok(s)
 }
 
 /// Runs the embedding benchmark and prints a table.
@@ -190,7 +177,7 @@ pub async fn run(a: EmbedBenchArgs) -> anyhow::Result<()> {
     if let Some(url) = &a.target.url {
         targets.push(Target::Http(client, url.trim_end_matches('/').to_string()));
     } else {
-        let settings = serve_args(&a).validate()?;
+        let settings = serve_args(&a)?.validate()?;
         let m = Arc::new(crate::build_manager(&settings)?);
         m.get_embedding(&a.model).await?;
         println!(

@@ -1,7 +1,10 @@
-//! The one place configuration is read: command-line flags and `HEARTH_*` environment
-//! variables (a flag wins over its variable; each default is stated once, here).
+//! The one place configuration is read: command-line flags, `HEARTH_*` environment variables
+//! and an optional TOML file (`--config` / `HEARTH_CONFIG`). Precedence: a flag wins over its
+//! variable, a variable over the file, the file over the default; each default is stated once,
+//! here. A file key is the variable's name without `HEARTH_`, in lower case (`port = 9000`,
+//! `api_keys_file = "/etc/hearth/keys"`).
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use hearth_engine::{EngineSettings, SamplingDefaults};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,6 +26,9 @@ pub enum Command {
     /// Measure decode speed and time to first token (over HTTP and on the raw engine);
     /// `hearth bench embeddings` measures embedding throughput and latency.
     Bench(crate::bench::BenchArgs),
+    /// Print the SHA-256 of an API key read from standard input, for `name:sha256:HEX` lines of
+    /// the keys file (so the file need not hold keys in clear).
+    HashKey,
 }
 
 /// `hearth serve`.
@@ -40,9 +46,72 @@ pub struct ServeArgs {
     /// Sampling defaults.
     #[command(flatten)]
     pub sampling: SamplingArgs,
+    /// API keys, rate limits, browser access.
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
     /// Log output format.
     #[arg(long, env = "HEARTH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Log filter in `tracing` syntax (e.g. `debug`, `info,hearth_engine=trace`).
+    #[arg(long = "log", env = "HEARTH_LOG", default_value = "info,llama_cpp_2=warn,llama-cpp-2=warn")]
+    pub filter: String,
+    /// Also log prompt text (debug level). Off by default: prompts are private.
+    #[arg(long, env = "HEARTH_LOG_PROMPTS", default_value_t = false, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub log_prompts: bool,
+}
+
+/// A secret from the command line or environment; never printed.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+/// API keys, rate limits and browser access.
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// API key(s) clients must send as `Authorization: Bearer KEY` (comma-separated). With no
+    /// key here and no keys file, the API is open to anyone who can reach the port.
+    #[arg(long = "api-key", env = "HEARTH_API_KEY", value_delimiter = ',', hide_env_values = true)]
+    pub api_keys: Vec<Secret>,
+    /// File of named keys, one per line: `name:key` or `name:sha256:HEX` (see `hearth
+    /// hash-key`), optionally `:rpm=N:tpm=N` for that key's limits.
+    #[arg(long, env = "HEARTH_API_KEYS_FILE")]
+    pub api_keys_file: Option<PathBuf>,
+    /// Answer /health, /health/live and /health/ready without a key (probes send none).
+    #[arg(long, env = "HEARTH_PUBLIC_HEALTH", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub public_health: bool,
+    /// Answer /metrics without a key (default: a key is needed, e.g. a scraper's bearer token).
+    #[arg(long, env = "HEARTH_PUBLIC_METRICS", default_value_t = false, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub public_metrics: bool,
+    /// Requests per minute per key, for keys that set none (0 = unlimited).
+    #[arg(long, env = "HEARTH_RATE_LIMIT_RPM", default_value_t = 0)]
+    pub rate_limit_rpm: u32,
+    /// Tokens (prompt + generated) per minute per key, for keys that set none (0 = unlimited).
+    #[arg(long, env = "HEARTH_RATE_LIMIT_TPM", default_value_t = 0)]
+    pub rate_limit_tpm: u64,
+    /// Origins allowed to call from a browser (comma-separated, `*` for any). Default: none,
+    /// so only pages served from the same origin can call.
+    #[arg(long, env = "HEARTH_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
 }
 
 /// Log formats.
@@ -63,6 +132,20 @@ pub struct ServerArgs {
     /// TCP port.
     #[arg(long, env = "HEARTH_PORT", default_value_t = 8080)]
     pub port: u16,
+    /// Largest request body in bytes; larger is 413.
+    #[arg(long, env = "HEARTH_MAX_BODY_BYTES", default_value_t = 8 << 20)]
+    pub max_body_bytes: usize,
+    /// Seconds a request may take in all (a stream gets an error event and ends after it).
+    #[arg(long, env = "HEARTH_REQUEST_TIMEOUT", default_value_t = 600.0)]
+    pub request_timeout: f64,
+    /// Seconds running streams may go on after SIGTERM/SIGINT before they are cancelled (with a
+    /// final error event). Keep it below Kubernetes' terminationGracePeriodSeconds.
+    #[arg(long, env = "HEARTH_SHUTDOWN_GRACE", default_value_t = 30.0)]
+    pub shutdown_grace: f64,
+    /// A TOML file of settings (keys are variable names without `HEARTH_`, lower case).
+    /// Flags and variables win over it.
+    #[arg(long, env = "HEARTH_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 /// Models: where they are and how they are loaded.
@@ -174,6 +257,121 @@ pub struct Settings {
     pub engine: EngineSettings,
     /// Admission limits of the HTTP layer.
     pub limits: hearth_server::Limits,
+    /// API keys (hashed) and which routes are public.
+    pub auth: hearth_server::auth::AuthConfig,
+    /// CORS origins.
+    pub cors_origins: Vec<String>,
+    /// How long running streams may finish after a shutdown signal.
+    pub shutdown_grace: std::time::Duration,
+    /// Logging.
+    pub log: LogArgs,
+}
+
+fn seconds(flag: &str, v: f64) -> anyhow::Result<std::time::Duration> {
+    anyhow::ensure!(v.is_finite() && v >= 0.0 && v < 1e9, "{flag} must be a number of seconds");
+    Ok(std::time::Duration::from_secs_f64(v))
+}
+
+impl AuthArgs {
+    /// The keys of `--api-key` and the keys file, hashed.
+    fn config(&self) -> anyhow::Result<hearth_server::auth::AuthConfig> {
+        let d = crate::keys::DefaultLimits { rpm: self.rate_limit_rpm, tpm: self.rate_limit_tpm };
+        let mut keys: Vec<_> = self
+            .api_keys
+            .iter()
+            .filter(|k| !k.0.trim().is_empty())
+            .enumerate()
+            .map(|(i, k)| crate::keys::from_flag(i, k.0.trim(), d))
+            .collect();
+        if let Some(path) = &self.api_keys_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read the API keys file {}: {e}", path.display()))?;
+            let from_file = crate::keys::parse(&text, d)?;
+            anyhow::ensure!(!from_file.is_empty(), "the API keys file {} holds no key", path.display());
+            keys.extend(from_file);
+        }
+        Ok(hearth_server::auth::AuthConfig {
+            keys,
+            public_health: self.public_health,
+            public_metrics: self.public_metrics,
+        })
+    }
+}
+
+/// `hearth serve`'s arguments with every default (for `hearth bench`'s in-process server, which
+/// then sets what it measures), and no API keys.
+///
+/// # Errors
+/// When a `HEARTH_*` variable in the environment holds a bad value.
+pub fn bench_serve_args(models: &ModelArgs) -> anyhow::Result<ServeArgs> {
+    let cli = Cli::try_parse_from(["hearth", "serve"])?;
+    let Command::Serve(mut a) = cli.command else { anyhow::bail!("clap did not parse `serve`") };
+    a.server.host = "127.0.0.1".into();
+    a.server.port = 0;
+    a.server.request_timeout = 3600.0;
+    a.model = ModelArgs { default_model: None, allowed_models: vec![], aliases: vec![], ..models.clone() };
+    a.scheduler.max_queue = 4096;
+    a.scheduler.max_concurrent_requests = 4096;
+    a.scheduler.queue_timeout = 3600.0;
+    a.sampling = SamplingArgs { temperature: 0.0, top_p: 1.0, top_k: 0, min_p: 0.0, repeat_penalty: 1.0 };
+    a.auth.api_keys.clear();
+    a.auth.api_keys_file = None;
+    Ok(a)
+}
+
+/// Every `HEARTH_*` variable `hearth serve` reads.
+pub fn serve_env_vars() -> Vec<String> {
+    let cli = Cli::command();
+    let serve = cli.get_subcommands().find(|c| c.get_name() == "serve");
+    serve
+        .map(|c| c.get_arguments().filter_map(|a| a.get_env()).map(|e| e.to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// Applies the TOML settings file, if one is named by `--config` in `args` or by
+/// `HEARTH_CONFIG`: each key becomes its `HEARTH_*` variable unless that is already set, so
+/// flags and variables keep precedence. Call before threads start.
+///
+/// # Errors
+/// An unreadable file, bad TOML, or a key that is not a setting.
+pub fn apply_config_file(args: &[String]) -> anyhow::Result<()> {
+    let from_args = args.iter().enumerate().find_map(|(i, a)| {
+        a.strip_prefix("--config=")
+            .map(str::to_string)
+            .or_else(|| (a == "--config").then(|| args.get(i + 1).cloned()).flatten())
+    });
+    let Some(path) = from_args.or_else(|| std::env::var("HEARTH_CONFIG").ok()).filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read config file {path}: {e}"))?;
+    for (var, value) in config_file_vars(&text, &serve_env_vars())? {
+        if std::env::var_os(&var).is_none() {
+            std::env::set_var(var, value);
+        }
+    }
+    Ok(())
+}
+
+/// `(HEARTH_NAME, value)` for every key of a TOML settings file.
+fn config_file_vars(text: &str, known: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let table: toml::Table = text.parse().map_err(|e| anyhow::anyhow!("config file: {e}"))?;
+    table
+        .into_iter()
+        .map(|(k, v)| {
+            let var = format!("HEARTH_{}", k.to_ascii_uppercase());
+            anyhow::ensure!(known.contains(&var) && var != "HEARTH_CONFIG", "config file: unknown setting `{k}`");
+            let value = match v {
+                toml::Value::String(s) => s,
+                toml::Value::Array(a) => a
+                    .iter()
+                    .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                other => other.to_string(),
+            };
+            Ok((var, value))
+        })
+        .collect()
 }
 
 /// `$HEARTH_HOME` as configured, else ~/.cache/hearth.
@@ -266,7 +464,19 @@ impl ServeArgs {
             limits: hearth_server::Limits {
                 max_concurrent_requests: self.scheduler.max_concurrent_requests,
                 queue_timeout: std::time::Duration::from_secs_f64(self.scheduler.queue_timeout),
+                request_timeout: seconds("--request-timeout", self.server.request_timeout)?,
+                max_body_bytes: self.server.max_body_bytes.max(1024),
             },
+            auth: self.auth.config()?,
+            cors_origins: self
+                .auth
+                .cors_origins
+                .iter()
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            shutdown_grace: seconds("--shutdown-grace", self.server.shutdown_grace)?,
+            log: self.log,
         })
     }
 }
@@ -279,7 +489,7 @@ mod tests {
         let cli = Cli::try_parse_from(std::iter::once("hearth").chain(args.iter().copied()))?;
         match cli.command {
             Command::Serve(s) => s.validate(),
-            Command::Bench(_) => anyhow::bail!("not serve"),
+            _ => anyhow::bail!("not serve"),
         }
     }
 
@@ -300,6 +510,46 @@ mod tests {
         assert!(parse(&["serve", "--host", "not an ip"]).is_err());
         assert!(parse(&["serve", "--temperature", "9"]).is_err());
         assert!(parse(&["serve", "--embed-batch-tokens", "0"]).is_err());
+        assert!(parse(&["serve", "--api-keys-file", "/nonexistent/keys"]).is_err());
+        assert!(parse(&["serve", "--request-timeout", "-1"]).is_err());
         assert!(parse(&["serve", "--embed-batch-inputs", "300"]).is_err(), "llama.cpp's sequence limit");
+    }
+
+    #[test]
+    fn keys_are_hashed_and_redacted() {
+        let s = parse(&["serve", "--api-key", "sk-one,sk-two", "--public-health", "false"]).unwrap();
+        assert_eq!(s.auth.keys.len(), 2);
+        assert!(!s.auth.public_health);
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("sk-one") && !shown.contains("sk-two"), "secrets never in Debug");
+    }
+
+    #[test]
+    fn config_file_keys_map_to_variables() {
+        let known = serve_env_vars();
+        let vars =
+            config_file_vars("port = 9000\ncors_origins = [\"a\", \"b\"]\npublic_health = false", &known).unwrap();
+        assert!(vars.contains(&("HEARTH_PORT".into(), "9000".into())));
+        assert!(vars.contains(&("HEARTH_CORS_ORIGINS".into(), "a,b".into())));
+        assert!(vars.contains(&("HEARTH_PUBLIC_HEALTH".into(), "false".into())));
+        assert!(config_file_vars("nope = 1", &known).is_err());
+        assert!(config_file_vars("port = ", &known).is_err());
+    }
+
+    #[test]
+    fn env_example_lists_every_variable() {
+        let example = include_str!("../../../.env.example");
+        let listed: Vec<&str> = example
+            .lines()
+            .filter_map(|l| l.trim_start_matches('#').trim().split_once('='))
+            .map(|(k, _)| k.trim())
+            .filter(|k| k.starts_with("HEARTH_"))
+            .collect();
+        for var in serve_env_vars() {
+            assert!(listed.contains(&var.as_str()), ".env.example lacks {var}");
+        }
+        for var in listed {
+            assert!(serve_env_vars().iter().any(|v| v == var), ".env.example lists unknown {var}");
+        }
     }
 }

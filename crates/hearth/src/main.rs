@@ -10,6 +10,7 @@
 mod bench;
 mod bench_embed;
 mod config;
+mod keys;
 
 use anyhow::Context;
 use clap::Parser;
@@ -19,9 +20,11 @@ use hearth_server::AppState;
 use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("HEARTH_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,llama_cpp_2=warn,llama-cpp-2=warn"));
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|e| {
+        eprintln!("bad log filter {filter:?} ({e}); using `info`");
+        EnvFilter::new("info")
+    });
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
@@ -66,11 +69,17 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
             }
         });
     }
-    let app = hearth_server::app(AppState::new(models, s.limits));
+    if s.auth.keys.is_empty() && !s.addr.ip().is_loopback() {
+        tracing::warn!(addr = %s.addr, "no API key configured and listening beyond loopback: anyone who can reach the port can use the API");
+    }
+    let state = AppState::new(models, s.limits)
+        .with_auth(s.auth.clone())
+        .with_cors(s.cors_origins.clone())
+        .with_log_prompts(s.log.log_prompts);
     let listener =
         tokio::net::TcpListener::bind(s.addr).await.with_context(|| format!("cannot listen on {}", s.addr))?;
-    tracing::info!(addr = %s.addr, "hearth listening; OpenAI API at http://{}/v1", s.addr);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!(addr = %s.addr, keys = s.auth.keys.len(), "hearth listening; OpenAI API at http://{}/v1", s.addr);
+    hearth_server::shutdown::serve(listener, state, shutdown_signal(), s.shutdown_grace).await?;
     tracing::info!("hearth stopped");
     Ok(())
 }
@@ -91,21 +100,32 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = term => {} }
-    tracing::info!("shutting down");
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before any thread starts: the settings file becomes environment variables.
+    config::apply_config_file(&std::env::args().collect::<Vec<_>>())?;
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Serve(args) => {
-            init_logging(args.log_format);
+            init_logging(args.log.log_format, &args.log.filter);
             let settings = args.validate()?;
-            rt.block_on(serve(settings))
+            tracing::debug!(?settings, "settings");
+            runtime()?.block_on(serve(settings))
         }
         Command::Bench(args) => {
-            init_logging(LogFormat::Text);
-            rt.block_on(bench::run(args))
+            init_logging(LogFormat::Text, "info,llama_cpp_2=warn,llama-cpp-2=warn");
+            runtime()?.block_on(bench::run(args))
+        }
+        Command::HashKey => {
+            let mut key = String::new();
+            std::io::stdin().read_line(&mut key)?;
+            println!("{}", keys::hex_digest(key.trim_end_matches(['\r', '\n'])));
+            Ok(())
         }
     }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
 }

@@ -1,5 +1,6 @@
 //! `POST /v1/chat/completions`.
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::generate::{self, StreamFormat};
@@ -7,6 +8,7 @@ use crate::state::AppState;
 use crate::validate;
 use axum::extract::State;
 use axum::response::Response;
+use axum::Extension;
 use hearth_engine::{Completion, FinishReason};
 use hearth_protocol::openai::{
     AssistantMessage, ChatChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChunkChoice,
@@ -19,15 +21,16 @@ use hearth_protocol::openai::{
 /// OpenAI-shaped errors for bad input, unknown models and engine failures.
 pub async fn chat_completions(
     State(app): State<AppState>,
+    caller: Option<Extension<Caller>>,
     ApiJson(req): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let messages = validate::check_chat(&req)?;
-    let permit = generate::admit(&app)?;
+    let admission = generate::admit(&app, caller)?;
     let handle = app.models.get(&req.model).await?;
     let stream = req.stream;
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
     let gen = validate::chat_request(&handle, req, &messages, &app.models.settings().sampling)?;
-    let started = generate::start(&app, &handle, gen, permit).await?;
+    let started = generate::start(&app, &handle, gen, admission).await?;
     let model = handle.info.id.clone();
     if stream {
         let fmt = ChatStream {

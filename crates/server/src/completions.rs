@@ -1,5 +1,6 @@
 //! `POST /v1/completions` (legacy text completion).
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::generate::{self, StreamFormat};
@@ -7,6 +8,7 @@ use crate::state::AppState;
 use crate::validate;
 use axum::extract::State;
 use axum::response::Response;
+use axum::Extension;
 use hearth_engine::{Completion, FinishReason};
 use hearth_protocol::openai::{CompletionChoice, CompletionRequest, CompletionResponse};
 
@@ -16,15 +18,16 @@ use hearth_protocol::openai::{CompletionChoice, CompletionRequest, CompletionRes
 /// OpenAI-shaped errors for bad input, unknown models and engine failures.
 pub async fn completions(
     State(app): State<AppState>,
+    caller: Option<Extension<Caller>>,
     ApiJson(req): ApiJson<CompletionRequest>,
 ) -> Result<Response, ApiError> {
     let name = req.model.clone();
     let stream = req.stream;
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
     let (gen, echo) = validate::completion_request(req, &app.models.settings().sampling)?;
-    let permit = generate::admit(&app)?;
+    let admission = generate::admit(&app, caller)?;
     let handle = app.models.get(&name).await?;
-    let started = generate::start(&app, &handle, gen, permit).await?;
+    let started = generate::start(&app, &handle, gen, admission).await?;
     let mut fmt = TextStream {
         id: generate::new_id("cmpl"),
         created: generate::now_secs(),

@@ -1,5 +1,6 @@
 //! `POST /v1/embeddings`: OpenAI's embeddings API over the embedding worker.
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::generate;
@@ -9,6 +10,7 @@ use crate::state::AppState;
 use crate::validate;
 use axum::extract::State;
 use axum::response::Response;
+use axum::Extension;
 use hearth_engine::embed::l2_normalize;
 use hearth_engine::{EmbedInput, EmbedOutput, EmbedRequest, EngineError, ModelHandle, ModelKind, Pooling};
 use hearth_protocol::openai::{
@@ -33,11 +35,12 @@ struct Valid {
 /// unknown model; 429/503 when the server is saturated.
 pub async fn embeddings(
     State(app): State<AppState>,
+    caller: Option<Extension<Caller>>,
     ApiJson(req): ApiJson<EmbeddingRequest>,
 ) -> Result<Response, ApiError> {
     let name = only_model_of_kind(&app, &req.model, false)?;
     let valid = check(req)?;
-    let _permit = generate::admit(&app)?;
+    let admission = generate::admit(&app, caller)?;
     let handle = app.models.get_embedding(&name).await?;
     if handle.loaded.pooling == Some(Pooling::Rank) {
         let msg = format!("model `{}` is a reranker; use /v1/rerank", handle.info.id);
@@ -50,7 +53,7 @@ pub async fn embeddings(
         }
         d => d.unwrap_or(handle.loaded.n_embd),
     };
-    let out = run(&app, &handle, valid.req).await?;
+    let out = run(&app, &handle, valid.req, &admission).await?;
     let data = out
         .vectors
         .into_iter()
@@ -72,12 +75,20 @@ pub async fn embeddings(
 }
 
 /// Runs an embedding request under the queue timeout.
-pub(crate) async fn run(app: &AppState, handle: &ModelHandle, req: EmbedRequest) -> Result<EmbedOutput, ApiError> {
+pub(crate) async fn run(
+    app: &AppState,
+    handle: &ModelHandle,
+    req: EmbedRequest,
+    admission: &generate::Admission,
+) -> Result<EmbedOutput, ApiError> {
     // Dropping the future on timeout drops the reply receiver; the worker skips the request.
     let inputs = req.inputs.len() as u64;
     let answer = tokio::time::timeout(app.limits.queue_timeout, handle.embed(req)).await;
     let out = answer.map_err(|_| ApiError::QueueTimeout)??;
     metrics().inc(metrics::EMBEDDING_INPUTS, &[("model", &handle.info.id)], inputs);
+    if let Some(caller) = &admission.caller {
+        caller.charge(u64::from(out.prompt_tokens));
+    }
     Ok(out)
 }
 

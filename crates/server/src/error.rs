@@ -31,6 +31,20 @@ pub enum ApiError {
     TooManyRequests,
     /// The request waited longer than the queue timeout for a free sequence.
     QueueTimeout,
+    /// No API key, or an unknown one.
+    Unauthorized {
+        /// Whether a key was sent at all.
+        provided: bool,
+    },
+    /// The API key is over its requests or tokens per minute.
+    RateLimited {
+        /// Seconds until a request would be admitted.
+        retry_after: u64,
+    },
+    /// The request took longer than the server's per-request timeout.
+    Timeout,
+    /// The server is shutting down and its grace period is over.
+    ShuttingDown,
     /// Something failed inside the server; details are in the log only.
     Internal,
 }
@@ -139,6 +153,41 @@ impl ApiError {
                 Some("queue_timeout"),
                 "the request waited too long for a free sequence; retry shortly".into(),
             ),
+            ApiError::Unauthorized { provided: false } => (
+                StatusCode::UNAUTHORIZED,
+                inv,
+                None,
+                Some("missing_api_key"),
+                "You didn't provide an API key. Send it in the Authorization header as `Bearer YOUR_KEY`.".into(),
+            ),
+            ApiError::Unauthorized { provided: true } => (
+                StatusCode::UNAUTHORIZED,
+                inv,
+                None,
+                Some("invalid_api_key"),
+                "Incorrect API key provided.".into(),
+            ),
+            ApiError::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                None,
+                Some("rate_limit_exceeded"),
+                "Rate limit reached for this API key (requests or tokens per minute); retry after the time in Retry-After.".into(),
+            ),
+            ApiError::Timeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "server_error",
+                None,
+                Some("timeout"),
+                "the request took longer than the server's request timeout".into(),
+            ),
+            ApiError::ShuttingDown => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                None,
+                Some("server_shutting_down"),
+                "the server is shutting down; retry against another instance".into(),
+            ),
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
@@ -171,7 +220,9 @@ impl IntoResponse for ApiError {
         let reason = code.unwrap_or(if status.is_server_error() { "server_error" } else { "invalid_request" });
         crate::metrics::metrics().inc(crate::metrics::REJECTED, &[("reason", reason)], 1);
         let mut res = (status, axum::Json(self.body())).into_response();
-        if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
+        if let ApiError::RateLimited { retry_after } = self {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        } else if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         res

@@ -1,6 +1,7 @@
 //! The path both generation endpoints share: submit, wait for admission, then either collect
 //! the token events (non-streaming) or frame them as server-sent events (streaming).
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::metrics::{self, metrics};
 use crate::middleware::{ServedModel, Summary};
@@ -8,6 +9,7 @@ use crate::state::AppState;
 use axum::body::Body;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use bytes::Bytes;
 use hearth_engine::{Completion, EngineError, Event, FinishReason, GenerateRequest, ModelHandle};
 use hearth_protocol::openai::{PromptTokensDetails, Timings, Usage};
@@ -26,6 +28,10 @@ pub struct Started {
     pub permit: OwnedSemaphorePermit,
     /// Times tokens for the latency metrics.
     pub clock: TokenClock,
+    /// When the request runs out of time (`--request-timeout`).
+    pub deadline: tokio::time::Instant,
+    /// Turns true when the server's shutdown grace is over.
+    pub stop: crate::shutdown::StopSignal,
 }
 
 /// Observes time to first token and the gaps between tokens of one request.
@@ -36,12 +42,14 @@ pub struct TokenClock {
     last: Option<Instant>,
     /// Milliseconds from arrival to the first text.
     first_ms: Option<f64>,
+    /// The key charged for the tokens.
+    caller: Option<Caller>,
 }
 
 impl TokenClock {
     /// A clock for a request to `model` that arrived at `arrived`.
     pub fn new(model: &str, arrived: Instant) -> Self {
-        Self { model: model.to_string(), arrived, last: None, first_ms: None }
+        Self { model: model.to_string(), arrived, last: None, first_ms: None, caller: None }
     }
 
     /// Records the arrival of text.
@@ -62,6 +70,9 @@ impl TokenClock {
         let m = metrics();
         m.inc(metrics::PROMPT_TOKENS, &[("model", &self.model)], u64::from(c.prompt_tokens));
         m.inc(metrics::GENERATED_TOKENS, &[("model", &self.model)], u64::from(c.completion_tokens));
+        if let Some(caller) = &self.caller {
+            caller.charge(u64::from(c.prompt_tokens) + u64::from(c.completion_tokens));
+        }
         Summary {
             prompt_tokens: c.prompt_tokens,
             completion_tokens: c.completion_tokens,
@@ -72,12 +83,22 @@ impl TokenClock {
     }
 }
 
+/// A request let in at the edge: its permit and the API key it is charged to.
+#[derive(Debug)]
+pub struct Admission {
+    /// Released when the answer (or its stream) ends.
+    pub permit: OwnedSemaphorePermit,
+    /// The key whose tokens/minute the request uses, when keys are configured.
+    pub caller: Option<Caller>,
+}
+
 /// Takes an admission permit, or refuses with 429 when the server is at its limit.
 ///
 /// # Errors
 /// [`ApiError::TooManyRequests`].
-pub fn admit(app: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
-    app.permits.clone().try_acquire_owned().map_err(|_| ApiError::TooManyRequests)
+pub fn admit(app: &AppState, caller: Option<Extension<Caller>>) -> Result<Admission, ApiError> {
+    let permit = app.permits.clone().try_acquire_owned().map_err(|_| ApiError::TooManyRequests)?;
+    Ok(Admission { permit, caller: caller.map(|Extension(c)| c) })
 }
 
 /// Submits a request and waits until it is admitted, so that errors found on admission
@@ -89,16 +110,24 @@ pub async fn start(
     app: &AppState,
     handle: &ModelHandle,
     req: GenerateRequest,
-    permit: OwnedSemaphorePermit,
+    admission: Admission,
 ) -> Result<Started, ApiError> {
+    let Admission { permit, caller } = admission;
+    if app.log_prompts {
+        match &req.prompt {
+            hearth_engine::PromptInput::Text { text, .. } => tracing::debug!(prompt = %text, "prompt"),
+            hearth_engine::PromptInput::Tokens(t) => tracing::debug!(prompt_tokens = ?t, "prompt"),
+        }
+    }
     let arrived = Instant::now();
+    let deadline = tokio::time::Instant::from_std(arrived + app.limits.request_timeout);
     let mut rx = handle.submit(req)?;
     // Dropping `rx` on timeout cancels the queued request in the engine.
     let first = tokio::time::timeout(app.limits.queue_timeout, rx.recv()).await.map_err(|_| ApiError::QueueTimeout)?;
     match first {
         Some(Event::Started { prompt_tokens, .. }) => {
-            let clock = TokenClock::new(&handle.info.id, arrived);
-            Ok(Started { rx, prompt_tokens, permit, clock })
+            let clock = TokenClock { caller, ..TokenClock::new(&handle.info.id, arrived) };
+            Ok(Started { rx, prompt_tokens, permit, clock, deadline, stop: app.stop.clone() })
         }
         Some(Event::Error(e)) => Err(e.into()),
         Some(other) => {
@@ -129,7 +158,11 @@ pub struct Collected {
 pub async fn collect(mut s: Started) -> Result<Collected, ApiError> {
     let mut text = String::new();
     loop {
-        match s.rx.recv().await {
+        let next = tokio::select! {
+            next = tokio::time::timeout_at(s.deadline, s.rx.recv()) => next.map_err(|_| ApiError::Timeout)?,
+            () = crate::shutdown::stopped(&mut s.stop) => return Err(ApiError::ShuttingDown),
+        };
+        match next {
             Some(Event::Text(t)) => {
                 s.clock.token();
                 text.push_str(&t);
@@ -207,15 +240,27 @@ pub fn sse_response<F: StreamFormat>(model: String, started: Started, mut fmt: F
     let span = tracing::Span::current();
     let served = ServedModel(model.clone());
     let t0 = Instant::now();
-    let Started { rx, permit, clock, .. } = started;
-    let state = (rx, fmt, clock, permit, false);
-    let rest = futures::stream::unfold(state, move |(mut rx, mut fmt, mut clock, permit, ended)| {
+    let Started { rx, permit, clock, deadline, stop, .. } = started;
+    let state = (rx, fmt, clock, (permit, stop), false);
+    let rest = futures::stream::unfold(state, move |(mut rx, mut fmt, mut clock, (permit, mut stop), ended)| {
         let (span, model) = (span.clone(), model.clone());
         async move {
             if ended {
                 return None;
             }
-            let (frames, end) = match rx.recv().await {
+            let cut = |e: ApiError| span.in_scope(|| Bytes::from(sse_error(e)));
+            // Out of time or shutting down: an error event, then the receiver is dropped
+            // (which cancels the sequence).
+            let next = tokio::select! {
+                next = tokio::time::timeout_at(deadline, rx.recv()) => next,
+                () = crate::shutdown::stopped(&mut stop) => {
+                    return Some((Ok(cut(ApiError::ShuttingDown)), (rx, fmt, clock, (permit, stop), true)));
+                }
+            };
+            let Ok(next) = next else {
+                return Some((Ok(cut(ApiError::Timeout)), (rx, fmt, clock, (permit, stop), true)));
+            };
+            let (frames, end) = match next {
                 Some(Event::Text(t)) => {
                     clock.token();
                     (fmt.text(t), false)
@@ -232,7 +277,7 @@ pub fn sse_response<F: StreamFormat>(model: String, started: Started, mut fmt: F
                 Some(Event::Error(e)) => (vec![span.in_scope(|| sse_error(e.into()))], true),
                 None => (vec![span.in_scope(|| sse_error(EngineError::WorkerFailed.into()))], true),
             };
-            Some((Ok::<Bytes, Infallible>(Bytes::from(frames.concat())), (rx, fmt, clock, permit, end)))
+            Some((Ok::<Bytes, Infallible>(Bytes::from(frames.concat())), (rx, fmt, clock, (permit, stop), end)))
         }
     });
     let body = futures::StreamExt::chain(futures::stream::once(async move { Ok::<Bytes, Infallible>(opening) }), rest);

@@ -10,6 +10,7 @@
 //! - [`middleware`]: request ids, request metrics, the summary log line; [`metrics`]: names;
 //! - [`validate`]: wire -> engine; [`error`], [`extract`]: OpenAI-shaped errors.
 
+pub mod auth;
 pub mod chat;
 pub mod completions;
 pub mod embeddings;
@@ -21,6 +22,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod models;
 pub mod rerank;
+pub mod shutdown;
 pub mod state;
 pub mod tokenize;
 pub mod validate;
@@ -35,9 +37,6 @@ use axum::Router;
 
 /// `system_fingerprint` of every response.
 pub const FINGERPRINT: &str = concat!("hearth-", env!("CARGO_PKG_VERSION"));
-
-/// Largest request body accepted (long prompts fit; anything larger is a 413).
-const BODY_LIMIT: usize = 8 << 20;
 
 /// One route of the API.
 #[derive(Debug, Clone, Copy)]
@@ -98,16 +97,21 @@ async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound(uri.path().to_string())
 }
 
-/// The application's router.
+/// The application's router. Layers, outermost first: request id, metrics and log line; CORS;
+/// API key and rate limit; request timeout; body size limit.
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new();
     for r in ROUTES {
         router = router.route(r.path, handler(r));
     }
+    let cors = middleware::cors(&state.cors_origins);
     router
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::timeout))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key))
+        .layer(cors)
         .layer(axum::middleware::from_fn(middleware::observe))
         .with_state(state)
 }

@@ -1,12 +1,15 @@
 //! The layer every request passes: a request id (the client's `x-request-id`, or a new one,
 //! echoed back), a tracing span carrying it, the request metrics, and one summary log line.
 
+use crate::error::ApiError;
 use crate::metrics::{self, metrics};
-use axum::extract::Request;
+use crate::state::AppState;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::time::Instant;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::Instrument;
 
 /// The model that served a request (a response extension set by handlers, for metrics/logs).
@@ -97,6 +100,36 @@ pub async fn observe(req: Request, next: Next) -> Response {
         span.in_scope(|| summary.log(method.as_str(), endpoint, status, &model, ms));
     }
     res
+}
+
+/// Ends a request that runs past `--request-timeout` (until its response head; a stream
+/// enforces the same deadline itself).
+pub async fn timeout(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(app.limits.request_timeout, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
+/// CORS for the configured origins; none configured = no CORS headers (same origin only).
+pub fn cors(origins: &[String]) -> CorsLayer {
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    let layer = CorsLayer::new().allow_origin(allow);
+    if origins.is_empty() {
+        return layer;
+    }
+    layer
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderName::from_static(REQUEST_ID),
+        ])
+        .expose_headers([axum::http::HeaderName::from_static(REQUEST_ID)])
 }
 
 #[cfg(test)]

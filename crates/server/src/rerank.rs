@@ -1,5 +1,6 @@
 //! `POST /v1/rerank` (and `/rerank`): score documents against a query with a cross-encoder.
 
+use crate::auth::Caller;
 use crate::embeddings::{only_model_of_kind, run};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -8,6 +9,7 @@ use crate::middleware::Summary;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::Response;
+use axum::Extension;
 use hearth_engine::embed::sigmoid;
 use hearth_engine::{EmbedInput, EmbedRequest, EngineError, Pooling};
 use hearth_protocol::rerank::{RerankDocumentText, RerankRequest, RerankResponse, RerankResult, RerankUsage};
@@ -19,7 +21,11 @@ const MAX_DOCUMENTS: usize = 2048;
 ///
 /// # Errors
 /// 400 for a missing query or documents, a bad `top_n`, or a model that is not a reranker.
-pub async fn rerank(State(app): State<AppState>, ApiJson(req): ApiJson<RerankRequest>) -> Result<Response, ApiError> {
+pub async fn rerank(
+    State(app): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    ApiJson(req): ApiJson<RerankRequest>,
+) -> Result<Response, ApiError> {
     let name = only_model_of_kind(&app, &req.model, true)?;
     let info = app.models.resolve(&name)?;
     if info.pooling != Some(Pooling::Rank) {
@@ -37,10 +43,11 @@ pub async fn rerank(State(app): State<AppState>, ApiJson(req): ApiJson<RerankReq
         Some(n) if n >= 1 => usize::try_from(n).unwrap_or(usize::MAX).min(docs.len()),
         Some(n) => return Err(ApiError::invalid("top_n", format!("top_n must be at least 1, got {n}"))),
     };
-    let _permit = generate::admit(&app)?;
+    let admission = generate::admit(&app, caller)?;
     let handle = app.models.get_embedding(&name).await?;
     let inputs = docs.iter().map(|d| EmbedInput::Pair { query: query.clone(), document: d.clone() }).collect();
-    let out = run(&app, &handle, EmbedRequest { inputs, truncate: req.truncate.unwrap_or(true) }).await?;
+    let embed_req = EmbedRequest { inputs, truncate: req.truncate.unwrap_or(true) };
+    let out = run(&app, &handle, embed_req, &admission).await?;
     let mut results: Vec<RerankResult> = out
         .vectors
         .iter()

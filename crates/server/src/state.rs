@@ -1,5 +1,7 @@
 //! Shared state of the HTTP layer.
 
+use crate::auth::{AuthConfig, Keys};
+use crate::shutdown::StopSignal;
 use hearth_engine::ModelManager;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,11 +14,20 @@ pub struct Limits {
     pub max_concurrent_requests: usize,
     /// Longest a request may wait for a free sequence before it gets 503.
     pub queue_timeout: Duration,
+    /// Longest a whole request may take (a stream is ended with an error event after it).
+    pub request_timeout: Duration,
+    /// Largest request body accepted; larger is 413.
+    pub max_body_bytes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_concurrent_requests: 256, queue_timeout: Duration::from_secs(60) }
+        Self {
+            max_concurrent_requests: 256,
+            queue_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(600),
+            max_body_bytes: 8 << 20,
+        }
     }
 }
 
@@ -29,11 +40,46 @@ pub struct AppState {
     pub permits: Arc<Semaphore>,
     /// Limits in force.
     pub limits: Limits,
+    /// API keys and their rate limits (none: open).
+    pub keys: Keys,
+    /// Origins allowed to call from a browser (CORS); empty = same origin only.
+    pub cors_origins: Arc<Vec<String>>,
+    /// Turns true when running requests must end (shutdown grace over).
+    pub stop: StopSignal,
+    /// Log prompt text at debug level (`--log-prompts`); off: prompts are private.
+    pub log_prompts: bool,
 }
 
 impl AppState {
     /// State over `models` with the given limits.
     pub fn new(models: Arc<ModelManager>, limits: Limits) -> Self {
-        Self { models, permits: Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1))), limits }
+        let permits = Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1)));
+        let cors_origins = Arc::new(Vec::new());
+        let stop = crate::shutdown::never();
+        Self { models, permits, limits, keys: Keys::default(), cors_origins, stop, log_prompts: false }
+    }
+
+    /// The same state requiring the keys of `auth`.
+    pub fn with_auth(mut self, auth: AuthConfig) -> Self {
+        self.keys = Keys::new(auth);
+        self
+    }
+
+    /// The same state logging prompt text at debug level.
+    pub fn with_log_prompts(mut self, on: bool) -> Self {
+        self.log_prompts = on;
+        self
+    }
+
+    /// The same state with running requests ended when `stop` turns true.
+    pub fn with_stop(mut self, stop: StopSignal) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    /// The same state allowing browser calls from `origins` (`*` for any).
+    pub fn with_cors(mut self, origins: Vec<String>) -> Self {
+        self.cors_origins = Arc::new(origins);
+        self
     }
 }

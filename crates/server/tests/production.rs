@@ -93,3 +93,40 @@ async fn request_ids_are_echoed_or_made() {
     assert_eq!(res.status(), 404);
     assert_ne!(res.headers()["x-request-id"], "bad id with spaces", "unprintable ids are replaced");
 }
+
+#[tokio::test]
+async fn shutdown_lets_streams_run_for_the_grace_then_ends_them_with_an_error_event() {
+    use futures::StreamExt;
+    let models = shared();
+    models.get(SMOL).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (signal_tx, signal_rx) = tokio::sync::oneshot::channel::<()>();
+    let state = hearth_server::AppState::new(models, hearth_server::Limits::default());
+    let grace = std::time::Duration::from_millis(800);
+    let server =
+        tokio::spawn(hearth_server::shutdown::serve(listener, state, async { signal_rx.await.unwrap_or(()) }, grace));
+    let body = chat(SMOL, "Count to a thousand.", json!({"max_tokens": 1500, "ignore_eos": true, "stream": true}));
+    let res = reqwest::Client::new().post(format!("{url}/v1/chat/completions")).json(&body).send().await.unwrap();
+    let mut stream = res.bytes_stream();
+    let first = stream.next().await.unwrap().unwrap();
+    assert!(first.starts_with(b"data: "), "{}", String::from_utf8_lossy(&first));
+    let signalled = std::time::Instant::now();
+    signal_tx.send(()).unwrap();
+    let mut rest = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        rest.extend_from_slice(&chunk.unwrap());
+    }
+    let rest = String::from_utf8(rest).unwrap();
+    let ran = signalled.elapsed();
+    assert!(ran >= grace, "the stream ran on during the grace period ({ran:?})");
+    assert!(rest.matches("\"content\"").count() > 5, "tokens kept coming during the grace");
+    assert!(
+        rest.trim_end().ends_with(r#""code":"server_shutting_down"}}"#),
+        "{}",
+        &rest[rest.len().saturating_sub(300)..]
+    );
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), server).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "the server returned after draining");
+    assert!(reqwest::get(format!("{url}/health/live")).await.is_err(), "no longer accepting");
+}

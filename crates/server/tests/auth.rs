@@ -1,0 +1,156 @@
+//! API keys on every route (the list the router is built from), per-key rate limits, CORS,
+//! the body size limit and the request timeout.
+
+mod common;
+
+use common::*;
+use hearth_server::auth::{hash_key, ApiKey, AuthConfig};
+use hearth_server::{AppState, Limits, ROUTES};
+use serde_json::json;
+use std::time::Duration;
+
+fn key(name: &str, secret: &str, rpm: Option<u32>, tpm: Option<u64>) -> ApiKey {
+    ApiKey { name: name.into(), sha256: hash_key(secret), requests_per_minute: rpm, tokens_per_minute: tpm }
+}
+
+async fn serve_state(state: AppState) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hearth_server::app(state)).await });
+    url
+}
+
+async fn with_keys(keys: Vec<ApiKey>, public_health: bool) -> String {
+    let auth = AuthConfig { keys, public_health, public_metrics: false };
+    serve_state(AppState::new(shared(), Limits::default()).with_auth(auth)).await
+}
+
+async fn call(url: &str, method: &str, path: &str, bearer: Option<&str>) -> reqwest::Response {
+    let c = reqwest::Client::new();
+    let path = path.replace("{id}", SMOL);
+    let mut req = match method {
+        "GET" => c.get(format!("{url}{path}")),
+        _ => c.post(format!("{url}{path}")).json(&json!({})),
+    };
+    if let Some(b) = bearer {
+        req = req.bearer_auth(b);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_route_needs_a_key_except_public_probes() {
+    let url = with_keys(vec![key("alice", "sk-alice", None, None)], true).await;
+    for r in ROUTES {
+        let res = call(&url, r.method, r.path, None).await;
+        if r.probe {
+            assert_ne!(res.status(), 401, "{} {} is public", r.method, r.path);
+            continue;
+        }
+        assert_eq!(res.status(), 401, "{} {} without a key", r.method, r.path);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(error_of(&body)["code"], "missing_api_key");
+        let res = call(&url, r.method, r.path, Some("sk-wrong")).await;
+        assert_eq!(res.status(), 401, "{} {} with a wrong key", r.method, r.path);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(error_of(&body)["code"], "invalid_api_key");
+        let res = call(&url, r.method, r.path, Some("sk-alice")).await;
+        assert_ne!(res.status(), 401, "{} {} with the key", r.method, r.path);
+    }
+    // With public health off, probes need the key too.
+    let url = with_keys(vec![key("alice", "sk-alice", None, None)], false).await;
+    for r in ROUTES.iter().filter(|r| r.probe) {
+        assert_eq!(call(&url, r.method, r.path, None).await.status(), 401, "{}", r.path);
+    }
+    // Unknown routes do not reveal themselves without a key either.
+    assert_eq!(call(&url, "GET", "/nope", None).await.status(), 401);
+}
+
+#[tokio::test]
+async fn requests_per_minute_refuse_then_recover() {
+    // 30/minute: one request comes back every 2 s.
+    let url = with_keys(vec![key("bob", "sk-bob", Some(30), None)], true).await;
+    let mut statuses = Vec::new();
+    for _ in 0..31 {
+        statuses.push(call(&url, "GET", "/v1/models", Some("sk-bob")).await);
+    }
+    let last = statuses.pop().unwrap();
+    assert!(statuses.iter().all(|r| r.status() == 200));
+    assert_eq!(statuses[0].headers()["x-ratelimit-limit-requests"], "30");
+    assert_eq!(last.status(), 429);
+    let wait: u64 = last.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    assert_eq!(last.headers()["x-ratelimit-remaining-requests"], "0");
+    let body: serde_json::Value = last.json().await.unwrap();
+    assert_eq!(error_of(&body)["code"], "rate_limit_exceeded");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(call(&url, "GET", "/v1/models", Some("sk-bob")).await.status(), 200, "recovered");
+}
+
+#[tokio::test]
+async fn tokens_per_minute_count_prompt_and_completion() {
+    let url = with_keys(vec![key("carol", "sk-carol", None, Some(60))], true).await;
+    let c = reqwest::Client::new();
+    let body = chat(SMOL, "Hello", json!({"max_tokens": 8, "temperature": 0}));
+    let mut refused = None;
+    for i in 0..5 {
+        let res =
+            c.post(format!("{url}/v1/chat/completions")).bearer_auth("sk-carol").json(&body).send().await.unwrap();
+        if res.status() == 429 {
+            refused = Some((i, res));
+            break;
+        }
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["x-ratelimit-limit-tokens"], "60");
+    }
+    let (i, res) = refused.expect("the token budget runs out");
+    assert!(i >= 1, "the first request fits");
+    let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+}
+
+#[tokio::test]
+async fn cors_only_for_configured_origins() {
+    let state = AppState::new(shared(), Limits::default()).with_cors(vec!["https://app.example".into()]);
+    let url = serve_state(state).await;
+    let c = reqwest::Client::new();
+    let pre = c
+        .request(reqwest::Method::OPTIONS, format!("{url}/v1/chat/completions"))
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization,content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(pre.status().is_success(), "{}", pre.status());
+    assert_eq!(pre.headers()["access-control-allow-origin"], "https://app.example");
+    let other = c.get(format!("{url}/v1/models")).header("origin", "https://evil.example").send().await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    // Default: no CORS headers at all.
+    let url = serve(shared()).await;
+    let res = c.get(format!("{url}/v1/models")).header("origin", "https://app.example").send().await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn body_limit_and_request_timeout() {
+    let limits = Limits { max_body_bytes: 4096, request_timeout: Duration::from_millis(1500), ..Limits::default() };
+    let models = shared();
+    models.get(SMOL).await.unwrap();
+    let url = serve_state(AppState::new(models, limits)).await;
+    let big = chat(SMOL, &"x".repeat(10_000), json!({}));
+    let (status, v) = post(&url, "/v1/chat/completions", big).await;
+    assert_eq!(status, 413, "{v}");
+    error_of(&v);
+    // A long generation outlives the timeout: non-stream is 504, a stream ends with an error event.
+    let long = chat(SMOL, "Count to a thousand.", json!({"max_tokens": 2000, "ignore_eos": true}));
+    let (status, v) = post(&url, "/v1/chat/completions", long.clone()).await;
+    assert_eq!(status, 504, "{v}");
+    assert_eq!(error_of(&v)["code"], "timeout");
+    let mut stream = long;
+    stream["stream"] = json!(true);
+    let (status, _, body) = post_raw(&url, "/v1/chat/completions", stream).await;
+    assert_eq!(status, 200);
+    assert!(body.contains(r#""code":"timeout""#), "{body}");
+    assert!(!body.contains("[DONE]"));
+}
