@@ -56,6 +56,21 @@ pub enum EngineError {
         /// The model whose queue is full.
         model: String,
     },
+    /// No room to load the model: the loaded models that would have to make room are busy, or
+    /// it alone exceeds the memory budget.
+    #[error("model `{model}` cannot be loaded now: {reason}")]
+    NoCapacity {
+        /// The model to load.
+        model: String,
+        /// Why.
+        reason: String,
+    },
+    /// The model has running or waiting requests.
+    #[error("model `{model}` has running requests; retry when they are done")]
+    Busy {
+        /// The model.
+        model: String,
+    },
     /// The model's worker is gone (it failed and will be reloaded on next use).
     #[error("model `{model}` is not available right now; retry the request")]
     Unavailable {

@@ -8,7 +8,7 @@ use crate::registry::{ModelInfo, ModelKind};
 use crate::request::{Event, GenerateRequest};
 use crate::template::{ChatTemplate, TemplateMessage};
 use crate::worker::{self, WorkerConfig, WorkerStats};
-use crate::{embed_worker, manager::EngineSettings};
+use crate::{embed_worker, settings::EngineSettings};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -39,6 +39,9 @@ pub struct ModelHandle {
     pub stats: Arc<WorkerStats>,
     /// Seconds loading took.
     pub load_seconds: f64,
+    /// One reference per clone of this handle: more than the manager's own means a request
+    /// holds it.
+    users: Arc<()>,
 }
 
 impl std::fmt::Debug for ModelHandle {
@@ -83,7 +86,30 @@ impl ModelHandle {
         let secs = started.elapsed().as_secs_f64();
         tracing::info!(model = %id, n_ctx = loaded.n_ctx, slots = loaded.n_slots, secs, "model loaded");
         let template = Arc::new(ChatTemplate::new(&info.template, &info.arch));
-        Ok(Self { info: Arc::new(info), loaded: Arc::new(loaded), template, tx, max_queue, stats, load_seconds: secs })
+        Ok(Self {
+            info: Arc::new(info),
+            loaded: Arc::new(loaded),
+            template,
+            tx,
+            max_queue,
+            stats,
+            load_seconds: secs,
+            users: Arc::new(()),
+        })
+    }
+
+    /// Estimated memory: the file plus the KV cache.
+    pub fn memory_bytes(&self) -> u64 {
+        let kv = if self.info.kind == ModelKind::Causal { u64::from(self.loaded.n_kv) } else { 0 };
+        self.info.memory_bytes(kv)
+    }
+
+    /// Whether requests run, wait, or hold a handle. Called on a clone the manager just took
+    /// from its map, so two references (the map's and this one) mean nobody else holds it.
+    pub(crate) fn in_use(&self) -> bool {
+        Arc::strong_count(&self.users) > 2
+            || self.stats.active.load(Ordering::Relaxed) > 0
+            || self.stats.waiting.load(Ordering::Relaxed) > 0
     }
 
     /// Whether the worker is still running.

@@ -1,99 +1,40 @@
 //! Loaded models: lazy loading on first use, one worker thread each, reload after a failure.
 
-use crate::backend::{BackendLoader, LoadSpec};
+use crate::backend::BackendLoader;
 use crate::error::EngineError;
 use crate::handle::ModelHandle;
+use crate::lifecycle::{self, KeepAlive, Resident};
 use crate::registry::{ModelInfo, ModelKind, Registry};
-use crate::sampling::SamplingDefaults;
+pub use crate::settings::{EngineSettings, MAX_EMBED_INPUT};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-/// Engine settings, validated by the binary's config module.
-#[derive(Debug, Clone)]
-pub struct EngineSettings {
-    /// Context window per sequence; 0 = the model's training context, capped at 4096.
-    pub ctx_size: u32,
-    /// Sequences decoded together per model.
-    pub parallel: usize,
-    /// KV cache cells shared by a model's sequences; 0 = context size x parallel (every
-    /// sequence can always fill its window). Smaller saves memory: a request whose prompt plus
-    /// max_tokens does not fit next to the running ones waits.
-    pub kv_size: u32,
-    /// Most tokens per decode call.
-    pub batch_size: usize,
-    /// CPU threads for llama.cpp.
-    pub threads: usize,
-    /// Requests that may wait for a model's worker before new ones get `Overloaded`.
-    pub max_queue: usize,
-    /// Server-wide cap on generated tokens per request.
-    pub max_tokens_cap: Option<u32>,
-    /// Prompt tokens evaluated per step while other sequences are decoding (chunked prefill).
-    pub prefill_chunk: usize,
-    /// Sampling defaults for fields a request omits.
-    pub sampling: SamplingDefaults,
-    /// Tokens packed into one embedding decode call (inputs of many requests together); an
-    /// input longer than this still goes alone.
-    pub embed_batch_tokens: usize,
-    /// Inputs one embedding decode call evaluates.
-    pub embed_max_inputs: usize,
-}
-
-/// The longest embedding input accepted when it is not set larger by `embed_batch_tokens`
-/// (a model's own window may be smaller): llama.cpp sizes its buffers for one input of this.
-pub const MAX_EMBED_INPUT: usize = 2048;
-
-impl EngineSettings {
-    /// How `model` is loaded under these settings.
-    pub fn load_spec(&self, model: ModelInfo) -> LoadSpec {
-        let threads = self.threads.max(1);
-        if model.kind == ModelKind::Embedding {
-            // One input must fit one micro-batch (non-causal attention), so the context holds
-            // the model's window (up to MAX_EMBED_INPUT) even when calls are packed smaller;
-            // llama.cpp also wants it to divide evenly into sequences.
-            let n_slots = self.embed_max_inputs.max(1);
-            let window = (model.n_ctx_train as usize).min(MAX_EMBED_INPUT);
-            let longest = self.embed_batch_tokens.max(window).max(1);
-            let n_batch = longest.div_ceil(n_slots) * n_slots;
-            return LoadSpec {
-                n_ctx: model.n_ctx_train.min(longest as u32).max(1),
-                n_kv: n_batch as u32,
-                n_slots,
-                n_batch,
-                threads,
-                pooling: model.pooling.unwrap_or_default(),
-                model,
-            };
-        }
-        let ctx = if self.ctx_size == 0 { model.n_ctx_train.min(4096) } else { self.ctx_size.min(model.n_ctx_train) };
-        let n_ctx = ctx.max(16);
-        let n_slots = self.parallel.max(1);
-        let n_kv = match self.kv_size {
-            0 => n_ctx.saturating_mul(n_slots as u32),
-            kv => kv.max(n_ctx),
-        };
-        LoadSpec { model, n_ctx, n_kv, n_slots, n_batch: self.batch_size.max(1), threads, pooling: Default::default() }
-    }
-}
-
-impl Default for EngineSettings {
-    fn default() -> Self {
-        Self {
-            ctx_size: 0,
-            parallel: 4,
-            kv_size: 0,
-            batch_size: 512,
-            threads: 2,
-            max_queue: 64,
-            max_tokens_cap: None,
-            prefill_chunk: 128,
-            sampling: SamplingDefaults::default(),
-            embed_batch_tokens: 256,
-            embed_max_inputs: 32,
-        }
-    }
-}
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 type Cell = Arc<tokio::sync::Mutex<Option<ModelHandle>>>;
+
+/// When a loaded model was last used and when it may be unloaded.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    last_used: Instant,
+    last_used_wall: SystemTime,
+    /// `None`: stays until evicted or unloaded.
+    expires: Option<Instant>,
+}
+
+/// A loaded model as `GET /models/loaded` shows it.
+#[derive(Debug, Clone)]
+pub struct ResidentModel {
+    /// The handle.
+    pub handle: ModelHandle,
+    /// Estimated memory: file plus KV cache.
+    pub memory_bytes: u64,
+    /// Last use.
+    pub last_used: SystemTime,
+    /// When it will be unloaded if unused (`None`: not by time).
+    pub expires_in: Option<Duration>,
+    /// Whether requests are running or waiting.
+    pub busy: bool,
+}
 
 /// The registry plus the models loaded from it.
 pub struct ModelManager {
@@ -101,8 +42,12 @@ pub struct ModelManager {
     loader: Arc<dyn BackendLoader>,
     settings: EngineSettings,
     default_model: Option<String>,
-    /// One cell per model id; the async lock serialises loading of that model only.
+    /// One cell per model id; its async lock serialises loading of that model.
     loaded: Mutex<HashMap<String, Cell>>,
+    /// Use times of loaded models (std lock, never held across an await).
+    usage: Mutex<HashMap<String, Usage>>,
+    /// Held while deciding evictions and loading, so two loads cannot both claim the same room.
+    admission: tokio::sync::Mutex<()>,
 }
 
 impl ModelManager {
@@ -113,7 +58,15 @@ impl ModelManager {
         settings: EngineSettings,
         default_model: Option<String>,
     ) -> Self {
-        Self { registry, loader, settings, default_model, loaded: Mutex::new(HashMap::new()) }
+        Self {
+            registry,
+            loader,
+            settings,
+            default_model,
+            loaded: Mutex::new(HashMap::new()),
+            usage: Mutex::new(HashMap::new()),
+            admission: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// The registry.
@@ -137,6 +90,28 @@ impl ModelManager {
         cells.iter().filter_map(|c| c.try_lock().ok().and_then(|g| g.clone())).filter(|h| h.is_alive()).collect()
     }
 
+    /// The loaded models with their memory and use times, sorted by id.
+    pub fn resident(&self) -> Vec<ResidentModel> {
+        let usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let now = Instant::now();
+        let mut out: Vec<ResidentModel> = self
+            .loaded()
+            .into_iter()
+            .map(|h| {
+                let u = usage.get(&h.info.id);
+                ResidentModel {
+                    memory_bytes: h.memory_bytes(),
+                    last_used: u.map_or(SystemTime::UNIX_EPOCH, |u| u.last_used_wall),
+                    expires_in: u.and_then(|u| u.expires).map(|e| e.saturating_duration_since(now)),
+                    busy: h.in_use(),
+                    handle: h,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.handle.info.id.cmp(&b.handle.info.id));
+        out
+    }
+
     /// Resolves `name` (empty = the default model) to a registry entry.
     ///
     /// # Errors
@@ -155,7 +130,7 @@ impl ModelManager {
     /// # Errors
     /// Not found, wrong kind, or the model failed to load.
     pub async fn get(&self, name: &str) -> Result<ModelHandle, EngineError> {
-        self.get_kind(name, Some(ModelKind::Causal)).await
+        self.acquire(name, Some(ModelKind::Causal), KeepAlive::Default).await
     }
 
     /// The handle of an embedding model (or reranker), loading it first if needed.
@@ -163,7 +138,7 @@ impl ModelManager {
     /// # Errors
     /// Not found, wrong kind, or the model failed to load.
     pub async fn get_embedding(&self, name: &str) -> Result<ModelHandle, EngineError> {
-        self.get_kind(name, Some(ModelKind::Embedding)).await
+        self.acquire(name, Some(ModelKind::Embedding), KeepAlive::Default).await
     }
 
     /// The handle of any model, loading it first if needed.
@@ -171,22 +146,23 @@ impl ModelManager {
     /// # Errors
     /// Not found, or the model failed to load.
     pub async fn get_any(&self, name: &str) -> Result<ModelHandle, EngineError> {
-        self.get_kind(name, None).await
+        self.acquire(name, None, KeepAlive::Default).await
     }
 
-    async fn get_kind(&self, name: &str, want: Option<ModelKind>) -> Result<ModelHandle, EngineError> {
+    /// The handle of a model of kind `want` (any if `None`), loading it first if needed (and
+    /// unloading least recently used idle models to make room); it then stays loaded for
+    /// `keep_alive` after this use.
+    ///
+    /// # Errors
+    /// Not found, wrong kind, no room ([`EngineError::NoCapacity`]), or a failed load.
+    pub async fn acquire(
+        &self,
+        name: &str,
+        want: Option<ModelKind>,
+        keep_alive: KeepAlive,
+    ) -> Result<ModelHandle, EngineError> {
         let info = self.resolve(name)?.clone();
-        match (want, info.kind) {
-            (Some(ModelKind::Causal), ModelKind::Embedding) => {
-                let msg = format!("model `{}` is an embedding model and cannot generate text", info.id);
-                return Err(EngineError::WrongModelKind(msg));
-            }
-            (Some(ModelKind::Embedding), ModelKind::Causal) => {
-                let msg = format!("model `{}` generates text; use an embedding model for embeddings", info.id);
-                return Err(EngineError::WrongModelKind(msg));
-            }
-            _ => {}
-        }
+        check_kind(&info, want)?;
         let cell = {
             let mut map = self.loaded.lock().map_err(|_| EngineError::Unavailable { model: info.id.clone() })?;
             map.entry(info.id.clone()).or_default().clone()
@@ -194,52 +170,129 @@ impl ModelManager {
         let mut slot = cell.lock().await;
         if let Some(h) = slot.as_ref() {
             if h.is_alive() {
+                self.touch(&info.id, keep_alive);
                 return Ok(h.clone());
             }
             tracing::warn!(model = %info.id, "model worker had stopped; reloading");
         }
-        let (loader, spec, settings) =
-            (self.loader.clone(), self.settings.load_spec(info.clone()), self.settings.clone());
+        let _room = self.admission.lock().await;
+        let spec = self.settings.load_spec(info.clone());
+        let need = info.memory_bytes(if info.kind == ModelKind::Causal { u64::from(spec.n_kv) } else { 0 });
+        self.make_room(&info.id, need).await?;
+        let (loader, settings) = (self.loader.clone(), self.settings.clone());
         let handle = tokio::task::spawn_blocking(move || ModelHandle::start(loader, spec, &settings))
             .await
             .map_err(|e| EngineError::ModelLoad { model: info.id.clone(), reason: e.to_string() })??;
         *slot = Some(handle.clone());
+        self.touch(&info.id, keep_alive);
         Ok(handle)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::registry::TemplateSource;
+    /// Unloads least recently used idle models until `need` more bytes (and one more model)
+    /// fit.
+    async fn make_room(&self, incoming_id: &str, need: u64) -> Result<(), EngineError> {
+        let usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let resident: Vec<Resident> = self
+            .loaded()
+            .into_iter()
+            .filter(|h| h.info.id != incoming_id)
+            .map(|h| Resident {
+                id: h.info.id.clone(),
+                memory: h.memory_bytes(),
+                last_used: usage.get(&h.info.id).map_or_else(Instant::now, |u| u.last_used),
+                busy: h.in_use(),
+            })
+            .collect();
+        let s = &self.settings;
+        let out = lifecycle::evictions(&resident, need, s.max_loaded_models, s.memory_budget)
+            .map_err(|reason| EngineError::NoCapacity { model: incoming_id.to_string(), reason })?;
+        for id in out {
+            tracing::info!(model = %id, for_model = %incoming_id, "unloading the least recently used model to make room");
+            self.remove(&id).await;
+        }
+        Ok(())
+    }
 
-    fn bert(n_ctx_train: u32) -> ModelInfo {
-        ModelInfo {
-            id: "e".into(),
-            path: "/e.gguf".into(),
-            arch: "bert".into(),
-            n_params: 0,
-            quant: "F16".into(),
-            n_ctx_train,
-            template: TemplateSource::Builtin("chatml"),
-            kind: ModelKind::Embedding,
-            pooling: Some(crate::backend::Pooling::Mean),
-            n_embd: 384,
-            kv_bytes_per_token: 0,
-            size_bytes: 0,
-            created: 0,
+    fn touch(&self, id: &str, keep_alive: KeepAlive) {
+        let now = Instant::now();
+        let usage = Usage {
+            last_used: now,
+            last_used_wall: SystemTime::now(),
+            expires: keep_alive.expiry(now, self.settings.idle_unload),
+        };
+        self.usage.lock().unwrap_or_else(PoisonError::into_inner).insert(id.to_string(), usage);
+    }
+
+    /// Drops a model's handle; its worker finishes what it holds, then frees the model.
+    async fn remove(&self, id: &str) -> bool {
+        let cell = self.loaded.lock().ok().and_then(|m| m.get(id).cloned());
+        self.usage.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
+        match cell {
+            Some(c) => c.lock().await.take().is_some(),
+            None => false,
         }
     }
 
-    #[test]
-    fn embedding_context_holds_one_window_and_divides_into_sequences() {
-        let s = EngineSettings { embed_batch_tokens: 256, embed_max_inputs: 48, ..Default::default() };
-        let spec = s.load_spec(bert(512));
-        assert_eq!((spec.n_batch, spec.n_ctx, spec.n_slots), (528, 512, 48));
-        assert_eq!(spec.n_batch % spec.n_slots, 0, "llama.cpp asserts on this");
-        let spec = s.load_spec(bert(32_768));
-        assert_eq!(spec.n_ctx as usize, MAX_EMBED_INPUT, "long windows are capped");
-        let big = EngineSettings { embed_batch_tokens: 4096, embed_max_inputs: 32, ..Default::default() };
-        assert_eq!(big.load_spec(bert(32_768)).n_ctx, 4096, "a larger batch admits longer inputs");
+    /// Unloads a model now. Returns whether it was loaded.
+    ///
+    /// # Errors
+    /// Not found, or [`EngineError::Busy`] while it has running or waiting requests.
+    pub async fn unload(&self, name: &str) -> Result<bool, EngineError> {
+        let id = self.resolve(name)?.id.clone();
+        let _room = self.admission.lock().await;
+        if let Some(h) = self.loaded().into_iter().find(|h| h.info.id == id) {
+            if h.in_use() {
+                return Err(EngineError::Busy { model: id });
+            }
+        }
+        let was = self.remove(&id).await;
+        if was {
+            tracing::info!(model = %id, "model unloaded");
+        }
+        Ok(was)
+    }
+
+    /// Unloads idle models whose keep-alive has run out; returns their ids.
+    pub async fn unload_expired(&self) -> Vec<String> {
+        let now = Instant::now();
+        let expired: Vec<String> = {
+            let usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
+            usage.iter().filter(|(_, u)| u.expires.is_some_and(|e| e <= now)).map(|(id, _)| id.clone()).collect()
+        };
+        let mut out = Vec::new();
+        for id in expired {
+            let idle = self.loaded().into_iter().find(|h| h.info.id == id).is_some_and(|h| !h.in_use());
+            if idle && self.remove(&id).await {
+                tracing::info!(model = %id, "model unloaded after its keep-alive");
+                out.push(id);
+            }
+        }
+        out
+    }
+
+    /// Runs [`ModelManager::unload_expired`] every `every` until the manager is dropped.
+    pub fn spawn_reaper(self: &Arc<Self>, every: Duration) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(m) = weak.upgrade() else { return };
+                m.unload_expired().await;
+            }
+        });
+    }
+}
+
+fn check_kind(info: &ModelInfo, want: Option<ModelKind>) -> Result<(), EngineError> {
+    match (want, info.kind) {
+        (Some(ModelKind::Causal), ModelKind::Embedding) => {
+            let msg = format!("model `{}` is an embedding model and cannot generate text", info.id);
+            Err(EngineError::WrongModelKind(msg))
+        }
+        (Some(ModelKind::Embedding), ModelKind::Causal) => {
+            let msg = format!("model `{}` generates text; use an embedding model for embeddings", info.id);
+            Err(EngineError::WrongModelKind(msg))
+        }
+        _ => Ok(()),
     }
 }

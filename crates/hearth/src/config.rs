@@ -173,6 +173,18 @@ pub struct ModelArgs {
     /// CPU threads for llama.cpp. Default: all cores. More threads than cores slows decoding.
     #[arg(long, env = "HEARTH_THREADS")]
     pub threads: Option<usize>,
+    /// Models loaded at once (0 = no limit). Loading another unloads the least recently used
+    /// idle one; if every loaded model is busy the request gets 503.
+    #[arg(long, env = "HEARTH_MAX_LOADED_MODELS", default_value_t = 0)]
+    pub max_loaded_models: usize,
+    /// Memory for loaded models, estimated as file size plus KV cache (e.g. `8GiB`, `512MB`,
+    /// bytes; 0 = no limit). Loading past it unloads least recently used idle models first.
+    #[arg(long, env = "HEARTH_MEMORY_BUDGET", default_value = "0")]
+    pub memory_budget: String,
+    /// Unload a model this long after its last use (`30m`, `300`, `never`). A request's
+    /// `keep_alive` overrides it for that model.
+    #[arg(long, env = "HEARTH_IDLE_UNLOAD", default_value = "never")]
+    pub idle_unload: String,
 }
 
 /// Parallelism and limits.
@@ -265,6 +277,42 @@ pub struct Settings {
     pub shutdown_grace: std::time::Duration,
     /// Logging.
     pub log: LogArgs,
+}
+
+/// Bytes from `123`, `512MB`, `8GiB`, `1.5G` (K/M/G/T; `i` or a bare letter = powers of 1024,
+/// `B` after a decimal prefix = powers of 1000).
+fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let pow = |c: char| "kmgt".find(c).map(|i| i as i32 + 1);
+    let mult = match unit.as_str() {
+        "" | "b" => 1.0,
+        u => {
+            let mut chars = u.chars();
+            let p = pow(chars.next()?)?;
+            match chars.as_str() {
+                "" | "i" | "ib" => 1024f64.powi(p),
+                "b" => 1000f64.powi(p),
+                _ => return None,
+            }
+        }
+    };
+    let v = n * mult;
+    (v.is_finite() && v >= 0.0 && v < 1.8e19).then_some(v as u64)
+}
+
+fn idle_unload(s: &str) -> anyhow::Result<Option<std::time::Duration>> {
+    if s.trim().eq_ignore_ascii_case("never") {
+        return Ok(None);
+    }
+    match hearth_engine::KeepAlive::parse(&serde_json::Value::String(s.into())) {
+        Ok(hearth_engine::KeepAlive::For(d)) => Ok(Some(d)),
+        Ok(_) => Ok(None),
+        Err(_) => anyhow::bail!("--idle-unload must be a duration like 30m, seconds, or never"),
+    }
 }
 
 fn seconds(flag: &str, v: f64) -> anyhow::Result<std::time::Duration> {
@@ -460,6 +508,10 @@ impl ServeArgs {
                 sampling,
                 embed_batch_tokens: self.scheduler.embed_batch_tokens,
                 embed_max_inputs: self.scheduler.embed_batch_inputs,
+                max_loaded_models: self.model.max_loaded_models,
+                memory_budget: parse_bytes(&self.model.memory_budget)
+                    .ok_or_else(|| anyhow::anyhow!("--memory-budget must be bytes like 8GiB or 512MB"))?,
+                idle_unload: idle_unload(&self.model.idle_unload)?,
             },
             limits: hearth_server::Limits {
                 max_concurrent_requests: self.scheduler.max_concurrent_requests,
@@ -513,6 +565,21 @@ mod tests {
         assert!(parse(&["serve", "--api-keys-file", "/nonexistent/keys"]).is_err());
         assert!(parse(&["serve", "--request-timeout", "-1"]).is_err());
         assert!(parse(&["serve", "--embed-batch-inputs", "300"]).is_err(), "llama.cpp's sequence limit");
+    }
+
+    #[test]
+    fn lifecycle_settings() {
+        let s =
+            parse(&["serve", "--memory-budget", "1.5GiB", "--idle-unload", "30m", "--max-loaded-models", "2"]).unwrap();
+        assert_eq!(s.engine.memory_budget, 1_610_612_736);
+        assert_eq!(s.engine.idle_unload, Some(std::time::Duration::from_secs(1800)));
+        assert_eq!(s.engine.max_loaded_models, 2);
+        assert_eq!(parse_bytes("512MB"), Some(512_000_000));
+        assert_eq!(parse_bytes("8G"), Some(8 << 30));
+        assert_eq!(parse_bytes("0"), Some(0));
+        assert!(parse(&["serve", "--memory-budget", "lots"]).is_err());
+        assert!(parse(&["serve", "--idle-unload", "soon"]).is_err());
+        assert_eq!(parse(&["serve"]).unwrap().engine.idle_unload, None);
     }
 
     #[test]

@@ -69,6 +69,7 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
             }
         });
     }
+    models.spawn_reaper(std::time::Duration::from_secs(1));
     if s.auth.keys.is_empty() && !s.addr.ip().is_loopback() {
         tracing::warn!(addr = %s.addr, "no API key configured and listening beyond loopback: anyone who can reach the port can use the API");
     }

@@ -20,6 +20,9 @@ pub struct RerankRequest {
     /// Cut (query, document) pairs longer than the model's window (default true: documents
     /// are often longer than a reranker's window).
     pub truncate: Option<bool>,
+    /// How long the model stays loaded after this request (Ollama's `keep_alive`: seconds,
+    /// a duration such as `"5m"`, 0 to unload when idle, negative to keep it).
+    pub keep_alive: Option<serde_json::Value>,
 }
 
 /// A document: a string, or an object with `text`.

@@ -9,7 +9,7 @@ use crate::validate;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
-use hearth_engine::{Completion, FinishReason};
+use hearth_engine::{Completion, FinishReason, ModelKind};
 use hearth_protocol::openai::{
     AssistantMessage, ChatChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChunkChoice,
     Delta, Timings, Usage,
@@ -26,7 +26,8 @@ pub async fn chat_completions(
 ) -> Result<Response, ApiError> {
     let messages = validate::check_chat(&req)?;
     let admission = generate::admit(&app, caller)?;
-    let handle = app.models.get(&req.model).await?;
+    let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
+    let handle = app.models.acquire(&req.model, Some(ModelKind::Causal), keep_alive).await?;
     let stream = req.stream;
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
     let gen = validate::chat_request(&handle, req, &messages, &app.models.settings().sampling)?;

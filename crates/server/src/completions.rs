@@ -9,7 +9,7 @@ use crate::validate;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
-use hearth_engine::{Completion, FinishReason};
+use hearth_engine::{Completion, FinishReason, ModelKind};
 use hearth_protocol::openai::{CompletionChoice, CompletionRequest, CompletionResponse};
 
 /// Handles a text completion, streamed or not.
@@ -22,11 +22,12 @@ pub async fn completions(
     ApiJson(req): ApiJson<CompletionRequest>,
 ) -> Result<Response, ApiError> {
     let name = req.model.clone();
+    let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
     let stream = req.stream;
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
     let (gen, echo) = validate::completion_request(req, &app.models.settings().sampling)?;
     let admission = generate::admit(&app, caller)?;
-    let handle = app.models.get(&name).await?;
+    let handle = app.models.acquire(&name, Some(ModelKind::Causal), keep_alive).await?;
     let started = generate::start(&app, &handle, gen, admission).await?;
     let mut fmt = TextStream {
         id: generate::new_id("cmpl"),

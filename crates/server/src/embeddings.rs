@@ -39,9 +39,10 @@ pub async fn embeddings(
     ApiJson(req): ApiJson<EmbeddingRequest>,
 ) -> Result<Response, ApiError> {
     let name = only_model_of_kind(&app, &req.model, false)?;
+    let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
     let valid = check(req)?;
     let admission = generate::admit(&app, caller)?;
-    let handle = app.models.get_embedding(&name).await?;
+    let handle = app.models.acquire(&name, Some(ModelKind::Embedding), keep_alive).await?;
     if handle.loaded.pooling == Some(Pooling::Rank) {
         let msg = format!("model `{}` is a reranker; use /v1/rerank", handle.info.id);
         return Err(EngineError::WrongModelKind(msg).into());

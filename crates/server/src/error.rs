@@ -98,6 +98,14 @@ impl ApiError {
                 E::Overloaded { .. } => {
                     (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", None, Some("server_overloaded"), e.to_string())
                 }
+                E::NoCapacity { .. } => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    Some("model".into()),
+                    Some("model_capacity_exceeded"),
+                    e.to_string(),
+                ),
+                E::Busy { .. } => (StatusCode::CONFLICT, inv, Some("model".into()), Some("model_busy"), e.to_string()),
                 E::Unavailable { .. } => {
                     (StatusCode::SERVICE_UNAVAILABLE, "server_error", None, Some("model_unavailable"), e.to_string())
                 }
@@ -106,7 +114,7 @@ impl ApiError {
                     "server_error",
                     Some("model".into()),
                     Some("model_load_failed"),
-                    format!("model `{model}` could not be loaded; see the server log"),
+                    format!("model `{model}` could not be loaded (the file may be corrupt or truncated); see the server log"),
                 ),
                 E::Decode(_) | E::WorkerFailed => (
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -6,7 +6,7 @@
 //!
 //! - [`chat`], [`completions`]: generation endpoints; [`generate`]: their shared path;
 //! - [`embeddings`], [`rerank`], [`tokenize`]: the embedding worker's endpoints and tokenizers;
-//! - [`models`]: model listing; [`health`]: probes and `/metrics`;
+//! - [`models`]: model listing; [`lifecycle`]: load/unload; [`health`]: probes and `/metrics`;
 //! - [`middleware`]: request ids, request metrics, the summary log line; [`metrics`]: names;
 //! - [`validate`]: wire -> engine; [`error`], [`extract`]: OpenAI-shaped errors.
 
@@ -18,6 +18,7 @@ pub mod error;
 pub mod extract;
 pub mod generate;
 pub mod health;
+pub mod lifecycle;
 pub mod metrics;
 pub mod middleware;
 pub mod models;
@@ -66,6 +67,9 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/detokenize"),
     route("GET", "/v1/models"),
     route("GET", "/v1/models/{id}"),
+    route("POST", "/models/load"),
+    route("POST", "/models/unload"),
+    route("GET", "/models/loaded"),
     route("GET", "/metrics"),
     Route { method: "GET", path: "/health", probe: true },
     Route { method: "GET", path: "/health/live", probe: true },
@@ -83,6 +87,9 @@ fn handler(r: &Route) -> MethodRouter<AppState> {
         "/detokenize" => post(tokenize::detokenize),
         "/v1/models" => get(models::list_models),
         "/v1/models/{id}" => get(models::get_model),
+        "/models/load" => post(lifecycle::load),
+        "/models/unload" => post(lifecycle::unload),
+        "/models/loaded" => get(lifecycle::loaded),
         "/metrics" => get(health::metrics),
         "/health" => get(health::health),
         "/health/live" => get(health::live),

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
 use hearth_engine::embed::sigmoid;
-use hearth_engine::{EmbedInput, EmbedRequest, EngineError, Pooling};
+use hearth_engine::{EmbedInput, EmbedRequest, EngineError, ModelKind, Pooling};
 use hearth_protocol::rerank::{RerankDocumentText, RerankRequest, RerankResponse, RerankResult, RerankUsage};
 
 /// Most documents per request.
@@ -43,8 +43,9 @@ pub async fn rerank(
         Some(n) if n >= 1 => usize::try_from(n).unwrap_or(usize::MAX).min(docs.len()),
         Some(n) => return Err(ApiError::invalid("top_n", format!("top_n must be at least 1, got {n}"))),
     };
+    let keep_alive = crate::validate::keep_alive(req.keep_alive.as_ref())?;
     let admission = generate::admit(&app, caller)?;
-    let handle = app.models.get_embedding(&name).await?;
+    let handle = app.models.acquire(&name, Some(ModelKind::Embedding), keep_alive).await?;
     let inputs = docs.iter().map(|d| EmbedInput::Pair { query: query.clone(), document: d.clone() }).collect();
     let embed_req = EmbedRequest { inputs, truncate: req.truncate.unwrap_or(true) };
     let out = run(&app, &handle, embed_req, &admission).await?;

@@ -262,3 +262,13 @@ mod tests {
         assert_eq!(param(completion_request(r, &d).unwrap_err()).as_deref(), Some("prompt"));
     }
 }
+
+/// A request's `keep_alive`.
+///
+/// # Errors
+/// A 400 naming `keep_alive`.
+pub fn keep_alive(v: Option<&serde_json::Value>) -> Result<hearth_engine::KeepAlive, ApiError> {
+    v.map_or(Ok(hearth_engine::KeepAlive::Default), |v| {
+        hearth_engine::KeepAlive::parse(v).map_err(|m| ApiError::invalid("keep_alive", m))
+    })
+}

@@ -33,6 +33,9 @@ pub struct CompletionRequest {
     /// Keep generating past end-of-generation tokens (llama.cpp extension, for benchmarks).
     #[serde(default)]
     pub ignore_eos: bool,
+    /// How long the model stays loaded after this request (Ollama's `keep_alive`: seconds,
+    /// a duration such as `"5m"`, 0 to unload when idle, negative to keep it).
+    pub keep_alive: Option<serde_json::Value>,
     /// Sampling parameters.
     #[serde(flatten)]
     pub sampling: SamplingFields,

@@ -22,6 +22,9 @@ pub struct EmbeddingRequest {
     /// Cut inputs longer than the model's window instead of refusing them (Hearth extension;
     /// default false).
     pub truncate: Option<bool>,
+    /// How long the model stays loaded after this request (Ollama's `keep_alive`: seconds,
+    /// a duration such as `"5m"`, 0 to unload when idle, negative to keep it).
+    pub keep_alive: Option<serde_json::Value>,
 }
 
 /// The forms `input` can take.

@@ -26,3 +26,46 @@ pub struct ModelList {
     /// The models.
     pub data: Vec<ModelObject>,
 }
+
+/// `POST /models/load` and `POST /models/unload` (Hearth's model lifecycle API).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ModelLifecycleRequest {
+    /// Model id or alias.
+    #[serde(default)]
+    pub model: String,
+    /// For a load: how long it stays loaded after its last use (as a request's `keep_alive`).
+    pub keep_alive: Option<serde_json::Value>,
+}
+
+/// A loaded model in `GET /models/loaded`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LoadedModel {
+    /// Model id.
+    pub id: String,
+    /// `causal` or `embedding`.
+    pub kind: String,
+    /// Estimated memory: file plus KV cache.
+    pub memory_bytes: u64,
+    /// Last use, seconds since the epoch.
+    pub last_used: u64,
+    /// Seconds until it is unloaded if unused; absent when it is not unloaded by time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<f64>,
+    /// Sequences or embedding requests running now.
+    pub active_requests: usize,
+    /// Requests waiting for the worker.
+    pub waiting_requests: usize,
+    /// Seconds loading took.
+    pub load_seconds: f64,
+}
+
+/// `GET /models/loaded`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LoadedModels {
+    /// Always `list`.
+    pub object: String,
+    /// Loaded models, by id.
+    pub data: Vec<LoadedModel>,
+    /// Sum of their estimated memory.
+    pub memory_bytes: u64,
+}
