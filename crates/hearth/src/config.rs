@@ -102,6 +102,9 @@ pub struct AuthArgs {
     /// Answer /metrics without a key (default: a key is needed, e.g. a scraper's bearer token).
     #[arg(long, env = "HEARTH_PUBLIC_METRICS", default_value_t = false, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub public_metrics: bool,
+    /// Answer /openapi.json and /docs (Swagger UI) without a key.
+    #[arg(long, env = "HEARTH_PUBLIC_DOCS", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub public_docs: bool,
     /// Requests per minute per key, for keys that set none (0 = unlimited).
     #[arg(long, env = "HEARTH_RATE_LIMIT_RPM", default_value_t = 0)]
     pub rate_limit_rpm: u32,
@@ -342,6 +345,7 @@ impl AuthArgs {
             keys,
             public_health: self.public_health,
             public_metrics: self.public_metrics,
+            public_docs: self.public_docs,
         })
     }
 }

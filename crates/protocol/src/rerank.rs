@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A rerank request: score each document's relevance to the query.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct RerankRequest {
     /// The reranker's id or alias; may be left out when the server has exactly one reranker.
     #[serde(default)]
@@ -26,7 +26,7 @@ pub struct RerankRequest {
 }
 
 /// A document: a string, or an object with `text`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum RerankDocument {
     /// Plain text.
@@ -48,7 +48,7 @@ impl RerankDocument {
 }
 
 /// A rerank response.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct RerankResponse {
     /// `rerank-...`.
     pub id: String,
@@ -61,7 +61,7 @@ pub struct RerankResponse {
 }
 
 /// One scored document.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct RerankResult {
     /// The document's position in the request.
     pub index: usize,
@@ -73,14 +73,14 @@ pub struct RerankResult {
 }
 
 /// A returned document.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct RerankDocumentText {
     /// Its text.
     pub text: String,
 }
 
 /// Token counts of a rerank response.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct RerankUsage {
     /// Tokens evaluated (every query + document pair).
     pub prompt_tokens: u32,

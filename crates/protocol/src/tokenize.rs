@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A tokenize request.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct TokenizeRequest {
     /// Model id or alias; the default model when empty.
     #[serde(default)]
@@ -19,14 +19,14 @@ pub struct TokenizeRequest {
 }
 
 /// A tokenize response.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct TokenizeResponse {
     /// Ids, or ids with pieces.
     pub tokens: Vec<TokenEntry>,
 }
 
 /// One token.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum TokenEntry {
     /// The id alone.
@@ -41,7 +41,7 @@ pub enum TokenEntry {
 }
 
 /// A token's text.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Piece {
     /// Valid UTF-8.
@@ -51,7 +51,7 @@ pub enum Piece {
 }
 
 /// A detokenize request.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct DetokenizeRequest {
     /// Model id or alias; the default model when empty.
     #[serde(default)]
@@ -61,7 +61,7 @@ pub struct DetokenizeRequest {
 }
 
 /// A detokenize response.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct DetokenizeResponse {
     /// The text.
     pub content: String,

@@ -54,6 +54,8 @@ pub struct AuthConfig {
     pub public_health: bool,
     /// `/metrics` answers without a key.
     pub public_metrics: bool,
+    /// `/openapi.json` and `/docs` answer without a key.
+    pub public_docs: bool,
 }
 
 /// A token bucket: `capacity` per minute, refilled continuously. May go negative when a
@@ -167,6 +169,7 @@ pub struct Keys {
     keys: Arc<Vec<(ApiKey, Caller)>>,
     public_health: bool,
     public_metrics: bool,
+    public_docs: bool,
 }
 
 impl Keys {
@@ -184,7 +187,12 @@ impl Keys {
                 (k, caller)
             })
             .collect();
-        Self { keys: Arc::new(keys), public_health: cfg.public_health, public_metrics: cfg.public_metrics }
+        Self {
+            keys: Arc::new(keys),
+            public_health: cfg.public_health,
+            public_metrics: cfg.public_metrics,
+            public_docs: cfg.public_docs,
+        }
     }
 
     /// Whether any key is configured.
@@ -206,8 +214,13 @@ impl Keys {
 
     /// Whether `path` is open without a key.
     pub fn is_public(&self, path: &str) -> bool {
-        crate::ROUTES.iter().any(|r| r.path == path && r.probe && self.public_health)
-            || (path == "/metrics" && self.public_metrics)
+        let route = crate::middleware::endpoint_of(&axum::http::Method::GET, path);
+        let access = crate::ROUTES.iter().find(|r| r.path == route).map(|r| r.access);
+        match access {
+            Some(crate::Access::Probe) => self.public_health,
+            Some(crate::Access::Docs) => self.public_docs,
+            _ => route == "/metrics" && self.public_metrics,
+        }
     }
 }
 
@@ -253,7 +266,7 @@ mod tests {
             requests_per_minute: rpm,
             tokens_per_minute: tpm,
         };
-        Keys::new(AuthConfig { keys: vec![key], public_health: true, public_metrics: false })
+        Keys::new(AuthConfig { keys: vec![key], public_health: true, public_metrics: false, public_docs: true })
     }
 
     #[test]
@@ -284,5 +297,6 @@ mod tests {
         let k = keys(None, None);
         assert!(k.is_public("/health/ready") && k.is_public("/health/live") && !k.is_public("/metrics"));
         assert!(!k.is_public("/v1/models"));
+        assert!(k.is_public("/docs/swagger-ui.css") && k.is_public("/openapi.json"));
     }
 }

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
 use hearth_engine::{Completion, FinishReason, ModelKind};
+use hearth_protocol::openai::ErrorBody;
 use hearth_protocol::openai::{
     AssistantMessage, ChatChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChunkChoice,
     Delta, Timings, Usage,
@@ -19,6 +20,7 @@ use hearth_protocol::openai::{
 ///
 /// # Errors
 /// OpenAI-shaped errors for bad input, unknown models and engine failures.
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "openai", request_body = ChatCompletionRequest, responses((status = 200, description = "A chat completion, or with `stream: true` server-sent events of `ChatCompletionChunk`", body = ChatCompletionResponse), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown model", body = ErrorBody), (status = 429, description = "Too many requests or over the key's rate limit", body = ErrorBody), (status = 503, description = "Overloaded, no room, or shutting down", body = ErrorBody)))]
 pub async fn chat_completions(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,

@@ -10,12 +10,14 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
 use hearth_engine::{Completion, FinishReason, ModelKind};
+use hearth_protocol::openai::ErrorBody;
 use hearth_protocol::openai::{CompletionChoice, CompletionRequest, CompletionResponse};
 
 /// Handles a text completion, streamed or not.
 ///
 /// # Errors
 /// OpenAI-shaped errors for bad input, unknown models and engine failures.
+#[utoipa::path(post, path = "/v1/completions", tag = "openai", request_body = CompletionRequest, responses((status = 200, description = "A text completion, or with `stream: true` server-sent events of it", body = CompletionResponse), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown model", body = ErrorBody), (status = 429, description = "Too many requests or over the key's rate limit", body = ErrorBody), (status = 503, description = "Overloaded, no room, or shutting down", body = ErrorBody)))]
 pub async fn completions(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,

@@ -13,6 +13,7 @@ use axum::response::Response;
 use axum::Extension;
 use hearth_engine::embed::l2_normalize;
 use hearth_engine::{EmbedInput, EmbedOutput, EmbedRequest, EngineError, ModelHandle, ModelKind, Pooling};
+use hearth_protocol::openai::ErrorBody;
 use hearth_protocol::openai::{
     Embedding, EmbeddingInput, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage, EmbeddingVector,
 };
@@ -33,6 +34,7 @@ struct Valid {
 /// # Errors
 /// 400 for empty or malformed input, a reranker or text model, too long inputs; 404 for an
 /// unknown model; 429/503 when the server is saturated.
+#[utoipa::path(post, path = "/v1/embeddings", tag = "openai", request_body = EmbeddingRequest, responses((status = 200, description = "Embeddings in input order", body = EmbeddingResponse), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown model", body = ErrorBody), (status = 429, description = "Too many requests or over the key's rate limit", body = ErrorBody), (status = 503, description = "Overloaded, no room, or shutting down", body = ErrorBody)))]
 pub async fn embeddings(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,

@@ -14,6 +14,7 @@ use std::time::Duration;
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Liveness plus the state of each loaded model's worker.
+#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "Up, with per-model worker counters", body = serde_json::Value)))]
 pub async fn health(State(app): State<AppState>) -> Json<serde_json::Value> {
     let models: Vec<serde_json::Value> = app
         .models
@@ -35,11 +36,13 @@ pub async fn health(State(app): State<AppState>) -> Json<serde_json::Value> {
 }
 
 /// The process is up and serving HTTP.
+#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "The process serves HTTP", body = serde_json::Value)))]
 pub async fn live() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
 /// 200 once the default model (if any) is loaded and its worker answers; 503 before.
+#[utoipa::path(get, path = "/health/ready", tag = "health", responses((status = 200, description = "The default model is loaded and answers", body = serde_json::Value), (status = 503, description = "Still loading", body = serde_json::Value)))]
 pub async fn ready(State(app): State<AppState>) -> Response {
     let Some(default) = app.models.default_model() else {
         return Json(serde_json::json!({ "status": "ready" })).into_response();
@@ -58,6 +61,7 @@ pub async fn ready(State(app): State<AppState>) -> Response {
 }
 
 /// Prometheus text exposition of every metric.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(app): State<AppState>) -> Response {
     let loaded = app.models.loaded();
     let mut gauges = vec![Gauge { name: metrics::MODELS_LOADED, labels: vec![], value: loaded.len() as f64 }];

@@ -7,6 +7,7 @@
 //! - [`chat`], [`completions`]: generation endpoints; [`generate`]: their shared path;
 //! - [`embeddings`], [`rerank`], [`tokenize`]: the embedding worker's endpoints and tokenizers;
 //! - [`models`]: model listing; [`lifecycle`]: load/unload; [`health`]: probes and `/metrics`;
+//! - [`openapi`]: `/openapi.json` and Swagger UI at `/docs/`;
 //! - [`middleware`]: request ids, request metrics, the summary log line; [`metrics`]: names;
 //! - [`validate`]: wire -> engine; [`error`], [`extract`]: OpenAI-shaped errors.
 
@@ -22,6 +23,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod middleware;
 pub mod models;
+pub mod openapi;
 pub mod rerank;
 pub mod shutdown;
 pub mod state;
@@ -39,6 +41,17 @@ use axum::Router;
 /// `system_fingerprint` of every response.
 pub const FINGERPRINT: &str = concat!("hearth-", env!("CARGO_PKG_VERSION"));
 
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// An API key, when keys are configured.
+    Key,
+    /// A probe: open when `--public-health` (probes send no key).
+    Probe,
+    /// API documentation: open when `--public-docs`.
+    Docs,
+}
+
 /// One route of the API.
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
@@ -46,12 +59,16 @@ pub struct Route {
     pub method: &'static str,
     /// Path template.
     pub path: &'static str,
-    /// A probe that may be left open to unauthenticated callers (`--public-health`).
-    pub probe: bool,
+    /// Who may call it.
+    pub access: Access,
 }
 
 const fn route(method: &'static str, path: &'static str) -> Route {
-    Route { method, path, probe: false }
+    Route { method, path, access: Access::Key }
+}
+
+const fn open(access: Access, path: &'static str) -> Route {
+    Route { method: "GET", path, access }
 }
 
 /// Every route; the router is built from this list, so nothing is served that the auth layer
@@ -71,9 +88,13 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/models/unload"),
     route("GET", "/models/loaded"),
     route("GET", "/metrics"),
-    Route { method: "GET", path: "/health", probe: true },
-    Route { method: "GET", path: "/health/live", probe: true },
-    Route { method: "GET", path: "/health/ready", probe: true },
+    open(Access::Probe, "/health"),
+    open(Access::Probe, "/health/live"),
+    open(Access::Probe, "/health/ready"),
+    open(Access::Docs, "/openapi.json"),
+    open(Access::Docs, "/docs"),
+    open(Access::Docs, "/docs/"),
+    open(Access::Docs, "/docs/{*rest}"),
 ];
 
 /// The handler of a route.
@@ -94,6 +115,10 @@ fn handler(r: &Route) -> MethodRouter<AppState> {
         "/health" => get(health::health),
         "/health/live" => get(health::live),
         "/health/ready" => get(health::ready),
+        "/openapi.json" => get(openapi::openapi_json),
+        "/docs" => get(openapi::docs_redirect),
+        "/docs/" => get(openapi::docs_index),
+        "/docs/{*rest}" => get(openapi::docs_asset),
         // A route listed without a handler answers 404 like an unknown one; tests request
         // every route, so this does not go unnoticed.
         _ => get(not_found).post(not_found),

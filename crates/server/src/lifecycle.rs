@@ -7,6 +7,7 @@ use crate::validate;
 use axum::extract::State;
 use axum::Json;
 use hearth_engine::ModelKind;
+use hearth_protocol::openai::ErrorBody;
 use hearth_protocol::openai::{LoadedModel, LoadedModels, ModelLifecycleRequest};
 use std::sync::atomic::Ordering;
 
@@ -14,6 +15,7 @@ use std::sync::atomic::Ordering;
 ///
 /// # Errors
 /// 404 unknown model, 503 no room, 500 when the file does not load.
+#[utoipa::path(post, path = "/models/load", tag = "models", request_body = ModelLifecycleRequest, responses((status = 200, description = "Loaded: model, memory_bytes, load_seconds", body = serde_json::Value), (status = 500, description = "The file did not load", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown model", body = ErrorBody), (status = 429, description = "Too many requests or over the key's rate limit", body = ErrorBody), (status = 503, description = "Overloaded, no room, or shutting down", body = ErrorBody)))]
 pub async fn load(
     State(app): State<AppState>,
     ApiJson(req): ApiJson<ModelLifecycleRequest>,
@@ -32,6 +34,7 @@ pub async fn load(
 ///
 /// # Errors
 /// 404 unknown model, 409 while it has running requests.
+#[utoipa::path(post, path = "/models/unload", tag = "models", request_body = ModelLifecycleRequest, responses((status = 200, description = "model, unloaded (whether it was loaded)", body = serde_json::Value), (status = 409, description = "The model has running requests", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown model", body = ErrorBody), (status = 429, description = "Too many requests or over the key's rate limit", body = ErrorBody), (status = 503, description = "Overloaded, no room, or shutting down", body = ErrorBody)))]
 pub async fn unload(
     State(app): State<AppState>,
     ApiJson(req): ApiJson<ModelLifecycleRequest>,
@@ -42,6 +45,7 @@ pub async fn unload(
 }
 
 /// The loaded models with memory, last use and activity.
+#[utoipa::path(get, path = "/models/loaded", tag = "models", responses((status = 200, description = "Loaded models with memory, last use and activity", body = LoadedModels)))]
 pub async fn loaded(State(app): State<AppState>) -> Json<LoadedModels> {
     let data: Vec<LoadedModel> = app
         .models

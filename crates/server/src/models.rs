@@ -5,6 +5,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
 use hearth_engine::{ModelInfo, ModelManager};
+use hearth_protocol::openai::ErrorBody;
 use hearth_protocol::openai::{ModelList, ModelObject};
 
 fn object(models: &ModelManager, m: &ModelInfo) -> ModelObject {
@@ -22,6 +23,7 @@ fn object(models: &ModelManager, m: &ModelInfo) -> ModelObject {
 }
 
 /// Lists every model in the registry.
+#[utoipa::path(get, path = "/v1/models", tag = "openai", responses((status = 200, description = "Every model in the models directory", body = ModelList), (status = 401, description = "Missing or wrong API key", body = ErrorBody)))]
 pub async fn list_models(State(app): State<AppState>) -> Json<ModelList> {
     let data = app.models.registry().models().map(|m| object(&app.models, m)).collect();
     Json(ModelList { object: "list".into(), data })
@@ -31,6 +33,7 @@ pub async fn list_models(State(app): State<AppState>) -> Json<ModelList> {
 ///
 /// # Errors
 /// 404 `model_not_found`.
+#[utoipa::path(get, path = "/v1/models/{id}", tag = "openai", params(("id" = String, Path, description = "Model id or alias")), responses((status = 200, description = "The model", body = ModelObject), (status = 404, description = "Unknown model", body = ErrorBody)))]
 pub async fn get_model(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<ModelObject>, ApiError> {
     let m = app.models.registry().resolve(&id)?;
     Ok(Json(object(&app.models, m)))

@@ -12,6 +12,7 @@ use axum::response::Response;
 use axum::Extension;
 use hearth_engine::embed::sigmoid;
 use hearth_engine::{EmbedInput, EmbedRequest, EngineError, ModelKind, Pooling};
+use hearth_protocol::openai::ErrorBody;
 use hearth_protocol::rerank::{RerankDocumentText, RerankRequest, RerankResponse, RerankResult, RerankUsage};
 
 /// Most documents per request.
@@ -21,6 +22,7 @@ const MAX_DOCUMENTS: usize = 2048;
 ///
 /// # Errors
 /// 400 for a missing query or documents, a bad `top_n`, or a model that is not a reranker.
+#[utoipa::path(post, path = "/v1/rerank", tag = "rerank", request_body = RerankRequest, responses((status = 200, description = "Documents by relevance", body = RerankResponse), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown model", body = ErrorBody), (status = 429, description = "Too many requests or over the key's rate limit", body = ErrorBody), (status = 503, description = "Overloaded, no room, or shutting down", body = ErrorBody)))]
 pub async fn rerank(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,

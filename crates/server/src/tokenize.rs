@@ -6,6 +6,7 @@ use crate::state::AppState;
 use crate::validate;
 use axum::extract::State;
 use axum::Json;
+use hearth_protocol::openai::ErrorBody;
 use hearth_protocol::tokenize::{
     DetokenizeRequest, DetokenizeResponse, Piece, TokenEntry, TokenizeRequest, TokenizeResponse,
 };
@@ -14,6 +15,7 @@ use hearth_protocol::tokenize::{
 ///
 /// # Errors
 /// 400 without `content`, 404 for an unknown model.
+#[utoipa::path(post, path = "/tokenize", tag = "tokenizer", request_body = TokenizeRequest, responses((status = 200, description = "Token ids (with pieces on request)", body = TokenizeResponse), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown model", body = ErrorBody), (status = 429, description = "Too many requests or over the key's rate limit", body = ErrorBody), (status = 503, description = "Overloaded, no room, or shutting down", body = ErrorBody)))]
 pub async fn tokenize(
     State(app): State<AppState>,
     ApiJson(req): ApiJson<TokenizeRequest>,
@@ -38,6 +40,7 @@ pub async fn tokenize(
 ///
 /// # Errors
 /// 400 without `tokens` or for ids outside the vocabulary, 404 for an unknown model.
+#[utoipa::path(post, path = "/detokenize", tag = "tokenizer", request_body = DetokenizeRequest, responses((status = 200, description = "The text", body = DetokenizeResponse), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown model", body = ErrorBody), (status = 429, description = "Too many requests or over the key's rate limit", body = ErrorBody), (status = 503, description = "Overloaded, no room, or shutting down", body = ErrorBody)))]
 pub async fn detokenize(
     State(app): State<AppState>,
     ApiJson(req): ApiJson<DetokenizeRequest>,

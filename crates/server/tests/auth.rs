@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use hearth_server::auth::{hash_key, ApiKey, AuthConfig};
-use hearth_server::{AppState, Limits, ROUTES};
+use hearth_server::{Access, AppState, Limits, ROUTES};
 use serde_json::json;
 use std::time::Duration;
 
@@ -21,13 +21,13 @@ async fn serve_state(state: AppState) -> String {
 }
 
 async fn with_keys(keys: Vec<ApiKey>, public_health: bool) -> String {
-    let auth = AuthConfig { keys, public_health, public_metrics: false };
+    let auth = AuthConfig { keys, public_health, public_metrics: false, public_docs: public_health };
     serve_state(AppState::new(shared(), Limits::default()).with_auth(auth)).await
 }
 
 async fn call(url: &str, method: &str, path: &str, bearer: Option<&str>) -> reqwest::Response {
     let c = reqwest::Client::new();
-    let path = path.replace("{id}", SMOL);
+    let path = path.replace("{id}", SMOL).replace("{*rest}", "index.css");
     let mut req = match method {
         "GET" => c.get(format!("{url}{path}")),
         _ => c.post(format!("{url}{path}")).json(&json!({})),
@@ -43,7 +43,7 @@ async fn every_route_needs_a_key_except_public_probes() {
     let url = with_keys(vec![key("alice", "sk-alice", None, None)], true).await;
     for r in ROUTES {
         let res = call(&url, r.method, r.path, None).await;
-        if r.probe {
+        if r.access != Access::Key {
             assert_ne!(res.status(), 401, "{} {} is public", r.method, r.path);
             continue;
         }
@@ -57,9 +57,9 @@ async fn every_route_needs_a_key_except_public_probes() {
         let res = call(&url, r.method, r.path, Some("sk-alice")).await;
         assert_ne!(res.status(), 401, "{} {} with the key", r.method, r.path);
     }
-    // With public health off, probes need the key too.
+    // With public health and docs off, probes and docs need the key too.
     let url = with_keys(vec![key("alice", "sk-alice", None, None)], false).await;
-    for r in ROUTES.iter().filter(|r| r.probe) {
+    for r in ROUTES.iter().filter(|r| r.access != Access::Key) {
         assert_eq!(call(&url, r.method, r.path, None).await.status(), 401, "{}", r.path);
     }
     // Unknown routes do not reveal themselves without a key either.

@@ -130,3 +130,33 @@ async fn shutdown_lets_streams_run_for_the_grace_then_ends_them_with_an_error_ev
     assert!(matches!(stopped, Ok(Ok(Ok(())))), "the server returned after draining");
     assert!(reqwest::get(format!("{url}/health/live")).await.is_err(), "no longer accepting");
 }
+
+#[tokio::test]
+async fn openapi_documents_every_route_and_swagger_ui_is_served() {
+    let url = serve(shared()).await;
+    let doc: serde_json::Value = reqwest::get(format!("{url}/openapi.json")).await.unwrap().json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    for r in hearth_server::ROUTES {
+        if r.access == hearth_server::Access::Docs {
+            continue;
+        }
+        let op = &doc["paths"][r.path][r.method.to_ascii_lowercase()];
+        assert!(op.is_object(), "{} {} is not in /openapi.json", r.method, r.path);
+    }
+    let chat = &doc["paths"]["/v1/chat/completions"]["post"];
+    assert!(chat["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        .as_str()
+        .unwrap()
+        .ends_with("ChatCompletionRequest"));
+    assert!(doc["components"]["schemas"]["EmbeddingResponse"].is_object());
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+
+    let c = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = c.get(format!("{url}/docs")).send().await.unwrap();
+    assert_eq!(r.status(), 308);
+    let page = c.get(format!("{url}/docs/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("swagger-ui"));
+    let init = c.get(format!("{url}/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
+    assert!(init.contains("/openapi.json"), "{init}");
+}

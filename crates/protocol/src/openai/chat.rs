@@ -4,7 +4,7 @@ use super::common::{SamplingFields, StopSpec, StreamOptions, Timings, Usage};
 use serde::{Deserialize, Serialize};
 
 /// A chat completion request. Unknown fields are ignored, as OpenAI clients send many.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct ChatCompletionRequest {
     /// The model id or alias; the server's default model when empty.
     #[serde(default)]
@@ -42,7 +42,7 @@ pub struct ChatCompletionRequest {
 }
 
 /// One message of the conversation.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct ChatMessage {
     /// `system`, `developer`, `user`, `assistant` or `tool`.
     pub role: String,
@@ -55,7 +55,7 @@ pub struct ChatMessage {
 }
 
 /// Message content: a string or a list of parts.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum MessageContent {
     /// Plain text.
@@ -65,7 +65,7 @@ pub enum MessageContent {
 }
 
 /// One content part.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct ContentPart {
     /// `text`, `image_url`, ...
     #[serde(rename = "type")]
@@ -75,7 +75,7 @@ pub struct ContentPart {
 }
 
 /// A non-streamed chat completion.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct ChatCompletionResponse {
     /// `chatcmpl-...`.
     pub id: String,
@@ -96,7 +96,7 @@ pub struct ChatCompletionResponse {
 }
 
 /// One choice of a non-streamed answer.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct ChatChoice {
     /// Always 0.
     pub index: u32,
@@ -109,7 +109,7 @@ pub struct ChatChoice {
 }
 
 /// The assistant's message.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct AssistantMessage {
     /// Always `assistant`.
     pub role: String,
@@ -120,7 +120,7 @@ pub struct AssistantMessage {
 }
 
 /// One server-sent event of a streamed chat completion.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct ChatCompletionChunk {
     /// Same id on every chunk of one answer.
     pub id: String,
@@ -143,7 +143,7 @@ pub struct ChatCompletionChunk {
 }
 
 /// One choice of a stream chunk.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct ChunkChoice {
     /// Always 0.
     pub index: u32,
@@ -156,7 +156,7 @@ pub struct ChunkChoice {
 }
 
 /// The increment of a stream chunk.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct Delta {
     /// `assistant` in the first chunk only.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// `stop`: one string or a list of strings.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum StopSpec {
     /// A single stop string.
@@ -24,7 +24,7 @@ impl StopSpec {
 }
 
 /// `stream_options` of a streaming request.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct StreamOptions {
     /// Send a final chunk with `choices: []` and the usage of the whole request.
     #[serde(default)]
@@ -32,7 +32,7 @@ pub struct StreamOptions {
 }
 
 /// The sampling fields both generation endpoints accept.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct SamplingFields {
     /// Softmax temperature; 0 means greedy.
     pub temperature: Option<f32>,
@@ -55,7 +55,7 @@ pub struct SamplingFields {
 }
 
 /// Token counts of one request.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Usage {
     /// Tokens in the prompt, after the chat template.
     pub prompt_tokens: u32,
@@ -69,14 +69,14 @@ pub struct Usage {
 }
 
 /// Details on prompt tokens.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PromptTokensDetails {
     /// Prompt tokens served from the KV cache instead of being evaluated again.
     pub cached_tokens: u32,
 }
 
 /// Hearth's per-response timings: a non-standard field that OpenAI clients ignore.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Timings {
     /// Prompt tokens evaluated (not taken from the cache).
     pub prompt_n: u32,

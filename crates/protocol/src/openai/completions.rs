@@ -4,7 +4,7 @@ use super::common::{SamplingFields, StopSpec, StreamOptions, Timings, Usage};
 use serde::{Deserialize, Serialize};
 
 /// A text completion request.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct CompletionRequest {
     /// The model id or alias; the server's default model when empty.
     #[serde(default)]
@@ -42,7 +42,7 @@ pub struct CompletionRequest {
 }
 
 /// The forms a completion prompt can take.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Prompt {
     /// One string.
@@ -56,7 +56,7 @@ pub enum Prompt {
 }
 
 /// A non-streamed completion, also the shape of each stream chunk.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct CompletionResponse {
     /// `cmpl-...`.
     pub id: String,
@@ -79,7 +79,7 @@ pub struct CompletionResponse {
 }
 
 /// One completion choice.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct CompletionChoice {
     /// Always 0.
     pub index: u32,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// An embeddings request.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct EmbeddingRequest {
     /// The model id or alias; may be left out when the server has exactly one embedding model.
     #[serde(default)]
@@ -28,7 +28,7 @@ pub struct EmbeddingRequest {
 }
 
 /// The forms `input` can take.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum EmbeddingInput {
     /// One string.
@@ -42,7 +42,7 @@ pub enum EmbeddingInput {
 }
 
 /// An embeddings response.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct EmbeddingResponse {
     /// Always `list`.
     pub object: String,
@@ -55,7 +55,7 @@ pub struct EmbeddingResponse {
 }
 
 /// One embedding.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct Embedding {
     /// Always `embedding`.
     pub object: String,
@@ -66,7 +66,7 @@ pub struct Embedding {
 }
 
 /// An embedding as floats or as base64 of little-endian f32 bytes.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum EmbeddingVector {
     /// `encoding_format: float`.
@@ -76,7 +76,7 @@ pub enum EmbeddingVector {
 }
 
 /// Token counts of an embeddings response.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct EmbeddingUsage {
     /// Tokens evaluated.
     pub prompt_tokens: u32,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One model, as `/v1/models` lists it, with Hearth's extra metadata under `meta`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct ModelObject {
     /// The model id (GGUF file stem).
     pub id: String,
@@ -19,7 +19,7 @@ pub struct ModelObject {
 }
 
 /// The list `/v1/models` returns.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct ModelList {
     /// Always `list`.
     pub object: String,
@@ -28,7 +28,7 @@ pub struct ModelList {
 }
 
 /// `POST /models/load` and `POST /models/unload` (Hearth's model lifecycle API).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct ModelLifecycleRequest {
     /// Model id or alias.
     #[serde(default)]
@@ -38,7 +38,7 @@ pub struct ModelLifecycleRequest {
 }
 
 /// A loaded model in `GET /models/loaded`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct LoadedModel {
     /// Model id.
     pub id: String,
@@ -60,7 +60,7 @@ pub struct LoadedModel {
 }
 
 /// `GET /models/loaded`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct LoadedModels {
     /// Always `list`.
     pub object: String,
