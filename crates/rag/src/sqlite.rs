@@ -1,0 +1,471 @@
+//! The embedded store: one SQLite file (WAL) with FTS5 for keyword search; vectors are kept
+//! as f32 blobs beside the chunks and searched through an in-memory int8 index
+//! ([`VectorIndex`]) rebuilt from the file on open. A document and its chunks are written in
+//! one transaction, so a crash (even `kill -9`) leaves either the old or the new document.
+
+use crate::index::VectorIndex;
+use crate::store::{
+    rrf, Collection, DocumentInfo, Hit, NewChunk, NewDocument, PutOutcome, Query, SearchMode, StoreError, VectorStore,
+};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+PRAGMA foreign_keys = ON;
+CREATE TABLE IF NOT EXISTS collections (
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, dim INTEGER NOT NULL, model TEXT NOT NULL,
+  created INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+  id INTEGER PRIMARY KEY, collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+  name TEXT NOT NULL, title TEXT, sha256 TEXT NOT NULL, metadata TEXT NOT NULL, chunks INTEGER NOT NULL,
+  bytes INTEGER NOT NULL, created INTEGER NOT NULL, UNIQUE (collection_id, name));
+CREATE INDEX IF NOT EXISTS documents_hash ON documents (collection_id, sha256);
+CREATE TABLE IF NOT EXISTS chunks (
+  id INTEGER PRIMARY KEY, document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+  ord INTEGER NOT NULL, text TEXT NOT NULL, page INTEGER, section TEXT, start INTEGER NOT NULL,
+  end INTEGER NOT NULL, embedding BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_document ON chunks (document_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, content='chunks', content_rowid='id');
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+  INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text); END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+  INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text); END;
+";
+
+/// What the store keeps in memory per collection.
+struct Live {
+    id: i64,
+    dim: usize,
+    index: VectorIndex,
+    /// Document metadata, for filters.
+    metadata: HashMap<i64, serde_json::Map<String, serde_json::Value>>,
+}
+
+struct Inner {
+    conn: Connection,
+    live: HashMap<String, Live>,
+}
+
+/// The embedded SQLite store.
+pub struct SqliteStore {
+    inner: Mutex<Inner>,
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+fn blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn floats(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+fn check_name(name: &str) -> Result<(), StoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid("a collection name is 1-64 characters of letters, digits, '-', '_' or '.'".into()))
+    }
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the store at `path` and rebuilds the in-memory index.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or is not a Hearth store.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(db)?;
+        conn.execute_batch(SCHEMA).map_err(db)?;
+        let mut inner = Inner { conn, live: HashMap::new() };
+        inner.load()?;
+        Ok(Self { inner: Mutex::new(inner) })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut inner)
+    }
+}
+
+impl Inner {
+    /// Rebuilds the in-memory state from the file.
+    fn load(&mut self) -> Result<(), StoreError> {
+        let cols: Vec<(i64, String, usize)> = {
+            let mut st = self.conn.prepare("SELECT id, name, dim FROM collections").map_err(db)?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as usize))).map_err(db)?;
+            rows.collect::<Result<_, _>>().map_err(db)?
+        };
+        for (id, name, dim) in cols {
+            let mut live = Live { id, dim, index: VectorIndex::new(dim), metadata: HashMap::new() };
+            let mut st = self
+                .conn
+                .prepare("SELECT c.id, c.document_id, c.embedding FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.collection_id = ?1")
+                .map_err(db)?;
+            let mut rows = st.query([id]).map_err(db)?;
+            while let Some(r) = rows.next().map_err(db)? {
+                let emb: Vec<u8> = r.get(2).map_err(db)?;
+                live.index.insert(r.get(0).map_err(db)?, r.get(1).map_err(db)?, &floats(&emb));
+            }
+            let mut st =
+                self.conn.prepare("SELECT id, metadata FROM documents WHERE collection_id = ?1").map_err(db)?;
+            let mut rows = st.query([id]).map_err(db)?;
+            while let Some(r) = rows.next().map_err(db)? {
+                let meta: String = r.get(1).map_err(db)?;
+                live.metadata.insert(r.get(0).map_err(db)?, serde_json::from_str(&meta).unwrap_or_default());
+            }
+            self.live.insert(name, live);
+        }
+        Ok(())
+    }
+
+    fn live(&self, name: &str) -> Result<&Live, StoreError> {
+        self.live.get(name).ok_or_else(|| StoreError::NoCollection(name.to_string()))
+    }
+
+    fn counts(&self, id: i64) -> Result<(u64, u64), StoreError> {
+        self.conn
+            .query_row("SELECT COUNT(*), COALESCE(SUM(chunks), 0) FROM documents WHERE collection_id = ?1", [id], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(db)
+    }
+
+    fn collection_row(&self, name: &str) -> Result<Option<Collection>, StoreError> {
+        let row = self
+            .conn
+            .query_row("SELECT id, dim, model, created FROM collections WHERE name = ?1", [name], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+            })
+            .optional()
+            .map_err(db)?;
+        let Some((id, dim, model, created)) = row else { return Ok(None) };
+        let (documents, chunks) = self.counts(id)?;
+        Ok(Some(Collection {
+            name: name.to_string(),
+            dim: dim as usize,
+            model,
+            documents,
+            chunks,
+            created: created as u64,
+        }))
+    }
+
+    fn document_row(
+        &self,
+        collection_id: i64,
+        where_: &str,
+        arg: &dyn rusqlite::ToSql,
+    ) -> Result<Option<DocumentInfo>, StoreError> {
+        let sql = format!(
+            "SELECT id, name, title, sha256, metadata, chunks, bytes, created FROM documents WHERE collection_id = ?1 AND {where_}"
+        );
+        self.conn.query_row(&sql, params![collection_id, arg], doc_from_row).optional().map_err(db)
+    }
+}
+
+fn doc_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocumentInfo> {
+    let meta: String = r.get(4)?;
+    Ok(DocumentInfo {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        title: r.get(2)?,
+        sha256: r.get(3)?,
+        metadata: serde_json::from_str(&meta).unwrap_or_default(),
+        chunks: r.get::<_, i64>(5)? as u64,
+        bytes: r.get::<_, i64>(6)? as u64,
+        created: r.get::<_, i64>(7)? as u64,
+    })
+}
+
+/// Inserts a document and its chunks; its id and its chunks' ids in order.
+fn insert_document(
+    tx: &Transaction<'_>,
+    collection_id: i64,
+    doc: &NewDocument,
+    chunks: &[NewChunk],
+) -> Result<(i64, Vec<i64>), StoreError> {
+    let meta = serde_json::Value::Object(doc.metadata.clone()).to_string();
+    tx.execute(
+        "INSERT INTO documents (collection_id, name, title, sha256, metadata, chunks, bytes, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![collection_id, doc.name, doc.title, doc.sha256, meta, chunks.len() as i64, doc.bytes as i64, now()],
+    )
+    .map_err(db)?;
+    let doc_id = tx.last_insert_rowid();
+    let mut st = tx
+        .prepare("INSERT INTO chunks (document_id, ord, text, page, section, start, end, embedding) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+        .map_err(db)?;
+    let mut ids = Vec::with_capacity(chunks.len());
+    for (ord, c) in chunks.iter().enumerate() {
+        st.execute(params![
+            doc_id,
+            ord as i64,
+            c.text,
+            c.page,
+            c.section,
+            c.start as i64,
+            c.end as i64,
+            blob(&c.embedding)
+        ])
+        .map_err(db)?;
+        ids.push(tx.last_insert_rowid());
+    }
+    Ok((doc_id, ids))
+}
+
+impl VectorStore for SqliteStore {
+    fn create_collection(&self, name: &str, dim: usize, model: &str) -> Result<Collection, StoreError> {
+        check_name(name)?;
+        if dim == 0 || dim > 65536 {
+            return Err(StoreError::Invalid(format!("embedding width {dim} is out of range")));
+        }
+        self.with(|s| {
+            if s.live.contains_key(name) {
+                return Err(StoreError::CollectionExists(name.to_string()));
+            }
+            s.conn
+                .execute(
+                    "INSERT INTO collections (name, dim, model, created) VALUES (?1, ?2, ?3, ?4)",
+                    params![name, dim as i64, model, now()],
+                )
+                .map_err(db)?;
+            let id = s.conn.last_insert_rowid();
+            s.live.insert(name.to_string(), Live { id, dim, index: VectorIndex::new(dim), metadata: HashMap::new() });
+            s.collection_row(name)?.ok_or_else(|| StoreError::Backend("collection vanished".into()))
+        })
+    }
+
+    fn list_collections(&self) -> Result<Vec<Collection>, StoreError> {
+        self.with(|s| {
+            let mut names: Vec<String> = s.live.keys().cloned().collect();
+            names.sort();
+            names.iter().filter_map(|n| s.collection_row(n).transpose()).collect()
+        })
+    }
+
+    fn collection(&self, name: &str) -> Result<Option<Collection>, StoreError> {
+        self.with(|s| s.collection_row(name))
+    }
+
+    fn delete_collection(&self, name: &str) -> Result<bool, StoreError> {
+        self.with(|s| {
+            let Some(live) = s.live.get(name) else { return Ok(false) };
+            let id = live.id;
+            let tx = s.conn.transaction().map_err(db)?;
+            tx.execute(
+                "DELETE FROM chunks WHERE document_id IN (SELECT id FROM documents WHERE collection_id = ?1)",
+                [id],
+            )
+            .map_err(db)?;
+            tx.execute("DELETE FROM collections WHERE id = ?1", [id]).map_err(db)?;
+            tx.commit().map_err(db)?;
+            s.live.remove(name);
+            Ok(true)
+        })
+    }
+
+    fn put_document(
+        &self,
+        collection: &str,
+        doc: NewDocument,
+        chunks: Vec<NewChunk>,
+    ) -> Result<(DocumentInfo, PutOutcome), StoreError> {
+        self.with(|s| {
+            let live = s.live(collection)?;
+            let (cid, dim) = (live.id, live.dim);
+            if let Some(bad) = chunks.iter().find(|c| c.embedding.len() != dim) {
+                return Err(StoreError::Dimension {
+                    collection: collection.to_string(),
+                    want: dim,
+                    got: bad.embedding.len(),
+                });
+            }
+            if let Some(same) = s.document_row(cid, "sha256 = ?2", &doc.sha256)? {
+                return Ok((same, PutOutcome::Unchanged));
+            }
+            let old = s.document_row(cid, "name = ?2", &doc.name)?;
+            let tx = s.conn.transaction().map_err(db)?;
+            if let Some(o) = &old {
+                tx.execute("DELETE FROM chunks WHERE document_id = ?1", [o.id]).map_err(db)?;
+                tx.execute("DELETE FROM documents WHERE id = ?1", [o.id]).map_err(db)?;
+            }
+            let (id, chunk_ids) = insert_document(&tx, cid, &doc, &chunks)?;
+            tx.commit().map_err(db)?;
+            let live = s.live.get_mut(collection).ok_or_else(|| StoreError::NoCollection(collection.into()))?;
+            if let Some(o) = &old {
+                live.index.remove_doc(o.id);
+                live.metadata.remove(&o.id);
+            }
+            for (chunk_id, c) in chunk_ids.iter().zip(&chunks) {
+                live.index.insert(*chunk_id, id, &c.embedding);
+            }
+            live.metadata.insert(id, doc.metadata.clone());
+            let info =
+                s.document_row(cid, "id = ?2", &id)?.ok_or_else(|| StoreError::Backend("document vanished".into()))?;
+            Ok((info, if old.is_some() { PutOutcome::Replaced } else { PutOutcome::Created }))
+        })
+    }
+
+    fn list_documents(&self, collection: &str) -> Result<Vec<DocumentInfo>, StoreError> {
+        self.with(|s| {
+            let cid = s.live(collection)?.id;
+            let mut st = s
+                .conn
+                .prepare("SELECT id, name, title, sha256, metadata, chunks, bytes, created FROM documents WHERE collection_id = ?1 ORDER BY name")
+                .map_err(db)?;
+            let rows = st.query_map([cid], doc_from_row).map_err(db)?;
+            rows.collect::<Result<_, _>>().map_err(db)
+        })
+    }
+
+    fn document(&self, collection: &str, id: i64) -> Result<Option<DocumentInfo>, StoreError> {
+        self.with(|s| {
+            let cid = s.live(collection)?.id;
+            s.document_row(cid, "id = ?2", &id)
+        })
+    }
+
+    fn delete_document(&self, collection: &str, id: i64) -> Result<bool, StoreError> {
+        self.with(|s| {
+            let cid = s.live(collection)?.id;
+            let tx = s.conn.transaction().map_err(db)?;
+            tx.execute("DELETE FROM chunks WHERE document_id IN (SELECT id FROM documents WHERE id = ?1 AND collection_id = ?2)", [id, cid])
+                .map_err(db)?;
+            let n = tx.execute("DELETE FROM documents WHERE id = ?1 AND collection_id = ?2", [id, cid]).map_err(db)?;
+            tx.commit().map_err(db)?;
+            if let Some(live) = s.live.get_mut(collection) {
+                live.index.remove_doc(id);
+                live.metadata.remove(&id);
+            }
+            Ok(n > 0)
+        })
+    }
+
+    fn search(&self, collection: &str, q: &Query) -> Result<Vec<Hit>, StoreError> {
+        self.with(|s| s.search(collection, q))
+    }
+}
+
+impl Inner {
+    fn search(&self, collection: &str, q: &Query) -> Result<Vec<Hit>, StoreError> {
+        let live = self.live(collection)?;
+        let allow = |doc: i64| {
+            q.filter.is_empty()
+                || live.metadata.get(&doc).is_some_and(|m| q.filter.iter().all(|(k, v)| m.get(k) == Some(v)))
+        };
+        let k = q.top_k.clamp(1, 1000);
+        let pool = (k * 4).max(50);
+        let vector = |n: usize| -> Result<Vec<(i64, f32)>, StoreError> {
+            let v = q
+                .vector
+                .as_ref()
+                .ok_or_else(|| StoreError::Invalid("vector search needs the query's embedding".into()))?;
+            if v.len() != live.dim {
+                return Err(StoreError::Dimension { collection: collection.into(), want: live.dim, got: v.len() });
+            }
+            self.rescore(v, &live.index.candidates(v, n.max(k * 4), &allow), n)
+        };
+        let scored: Vec<(i64, f32)> = match q.mode {
+            SearchMode::Vector => vector(k)?,
+            SearchMode::Keyword => self.keyword(live.id, &q.text, k, &allow)?,
+            SearchMode::Hybrid => {
+                let v: Vec<i64> = vector(pool)?.into_iter().map(|x| x.0).collect();
+                let kw: Vec<i64> = self.keyword(live.id, &q.text, pool, &allow)?.into_iter().map(|x| x.0).collect();
+                rrf(&[v, kw], 60.0).into_iter().take(k).collect()
+            }
+        };
+        scored.into_iter().take(k).map(|(id, score)| self.hit(id, score)).collect()
+    }
+
+    /// Exact cosine (dot of normalised vectors) for the candidates; the best `n`.
+    fn rescore(&self, q: &[f32], cands: &[(i64, f32)], n: usize) -> Result<Vec<(i64, f32)>, StoreError> {
+        let mut st = self.conn.prepare_cached("SELECT embedding FROM chunks WHERE id = ?1").map_err(db)?;
+        let mut out = Vec::with_capacity(cands.len());
+        for (id, _) in cands {
+            let b: Vec<u8> = st.query_row([id], |r| r.get(0)).map_err(db)?;
+            out.push((*id, floats(&b).iter().zip(q).map(|(a, b)| a * b).sum::<f32>()));
+        }
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// BM25 over FTS5; the query's words are matched as terms (any of them), so user text
+    /// never reaches FTS5's query syntax.
+    fn keyword(
+        &self,
+        cid: i64,
+        text: &str,
+        n: usize,
+        allow: &dyn Fn(i64) -> bool,
+    ) -> Result<Vec<(i64, f32)>, StoreError> {
+        let terms: Vec<String> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|t| !t.is_empty())
+            .take(64)
+            .map(|t| format!("\"{t}\""))
+            .collect();
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT c.id, c.document_id, bm25(chunks_fts) FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid \
+                 JOIN documents d ON d.id = c.document_id WHERE chunks_fts MATCH ?1 AND d.collection_id = ?2 \
+                 ORDER BY bm25(chunks_fts) LIMIT ?3",
+            )
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![terms.join(" OR "), cid, (n * 4) as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, f64>(2)?))
+            })
+            .map_err(db)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, doc, bm25) = row.map_err(db)?;
+            if allow(doc) && out.len() < n {
+                // FTS5's bm25() is lower-is-better (negative); report higher-is-better.
+                out.push((id, -bm25 as f32));
+            }
+        }
+        Ok(out)
+    }
+
+    fn hit(&self, id: i64, score: f32) -> Result<Hit, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT c.id, c.document_id, d.name, d.title, c.text, c.page, c.section, c.start, c.end \
+                 FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?1",
+                [id],
+                |r| {
+                    Ok(Hit {
+                        chunk_id: r.get(0)?,
+                        document_id: r.get(1)?,
+                        document: r.get(2)?,
+                        title: r.get(3)?,
+                        text: r.get(4)?,
+                        page: r.get(5)?,
+                        section: r.get(6)?,
+                        start: r.get::<_, i64>(7)? as usize,
+                        end: r.get::<_, i64>(8)? as usize,
+                        score,
+                    })
+                },
+            )
+            .map_err(db)
+    }
+}

@@ -1,0 +1,248 @@
+//! The store behind one trait: collections of documents, their chunks with embeddings, and
+//! vector, keyword and hybrid search. [`crate::sqlite::SqliteStore`] is the embedded one.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// What can go wrong in a store.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// No such collection.
+    #[error("collection `{0}` does not exist")]
+    NoCollection(String),
+    /// The collection exists already.
+    #[error("collection `{0}` exists already")]
+    CollectionExists(String),
+    /// An embedding of the wrong width for the collection.
+    #[error("embedding has {got} dimensions, collection `{collection}` has {want}")]
+    Dimension {
+        /// The collection.
+        collection: String,
+        /// Its width.
+        want: usize,
+        /// What was given.
+        got: usize,
+    },
+    /// A bad name or argument.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed (details for the log).
+    #[error("store failure: {0}")]
+    Backend(String),
+}
+
+/// A collection with its counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Collection {
+    /// Name (unique).
+    pub name: String,
+    /// Embedding width.
+    pub dim: usize,
+    /// The embedding model its vectors come from.
+    pub model: String,
+    /// Documents in it.
+    pub documents: u64,
+    /// Chunks in it.
+    pub chunks: u64,
+    /// Creation time, seconds since the epoch.
+    pub created: u64,
+}
+
+/// A document to store.
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    /// Its name (file name); a new document with the same name replaces the old one.
+    pub name: String,
+    /// Title, if the format has one.
+    pub title: Option<String>,
+    /// SHA-256 of its bytes (hex): the same content is stored once per collection.
+    pub sha256: String,
+    /// User metadata (a JSON object) for filtering.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Size of the original file.
+    pub bytes: u64,
+}
+
+/// A chunk to store.
+#[derive(Debug, Clone)]
+pub struct NewChunk {
+    /// Its text.
+    pub text: String,
+    /// Page (PDF).
+    pub page: Option<u32>,
+    /// Section heading.
+    pub section: Option<String>,
+    /// Character offsets in the document's text.
+    pub start: usize,
+    /// End offset.
+    pub end: usize,
+    /// Its embedding (normalised).
+    pub embedding: Vec<f32>,
+}
+
+/// A stored document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentInfo {
+    /// Id (unique in the store).
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Title.
+    pub title: Option<String>,
+    /// Content hash.
+    pub sha256: String,
+    /// User metadata.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Chunks.
+    pub chunks: u64,
+    /// Original size in bytes.
+    pub bytes: u64,
+    /// When stored, seconds since the epoch.
+    pub created: u64,
+}
+
+/// What storing a document did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PutOutcome {
+    /// A new document.
+    Created,
+    /// A document of the same name was replaced (its old chunks are gone).
+    Replaced,
+    /// The same content was already stored; nothing changed.
+    Unchanged,
+}
+
+/// How to search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMode {
+    /// Embedding similarity.
+    Vector,
+    /// Full-text (FTS5, BM25).
+    Keyword,
+    /// Both, fused by reciprocal rank.
+    #[default]
+    Hybrid,
+}
+
+/// A search.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// The query's embedding (vector and hybrid).
+    pub vector: Option<Vec<f32>>,
+    /// The query's text (keyword and hybrid).
+    pub text: String,
+    /// Mode.
+    pub mode: SearchMode,
+    /// Results wanted.
+    pub top_k: usize,
+    /// Only documents whose metadata has these values.
+    pub filter: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hit {
+    /// Chunk id.
+    pub chunk_id: i64,
+    /// Document id.
+    pub document_id: i64,
+    /// Document name.
+    pub document: String,
+    /// Document title.
+    pub title: Option<String>,
+    /// The chunk's text.
+    pub text: String,
+    /// Page.
+    pub page: Option<u32>,
+    /// Section.
+    pub section: Option<String>,
+    /// Offsets.
+    pub start: usize,
+    /// End offset.
+    pub end: usize,
+    /// Score: cosine similarity (vector), BM25 relevance (keyword, higher is better) or RRF.
+    pub score: f32,
+}
+
+/// A store of collections.
+pub trait VectorStore: Send + Sync {
+    /// Creates a collection for embeddings of width `dim` from `model`.
+    ///
+    /// # Errors
+    /// It exists, or a bad name.
+    fn create_collection(&self, name: &str, dim: usize, model: &str) -> Result<Collection, StoreError>;
+    /// All collections with counts.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn list_collections(&self) -> Result<Vec<Collection>, StoreError>;
+    /// One collection.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn collection(&self, name: &str) -> Result<Option<Collection>, StoreError>;
+    /// Deletes a collection and everything in it; whether it existed.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn delete_collection(&self, name: &str) -> Result<bool, StoreError>;
+    /// Stores a document and its chunks in one transaction: the same content again is
+    /// `Unchanged`, a new content under an existing name replaces it atomically.
+    ///
+    /// # Errors
+    /// No collection, wrong embedding width, backend failures.
+    fn put_document(
+        &self,
+        collection: &str,
+        doc: NewDocument,
+        chunks: Vec<NewChunk>,
+    ) -> Result<(DocumentInfo, PutOutcome), StoreError>;
+    /// Documents of a collection.
+    ///
+    /// # Errors
+    /// No collection, backend failures.
+    fn list_documents(&self, collection: &str) -> Result<Vec<DocumentInfo>, StoreError>;
+    /// One document.
+    ///
+    /// # Errors
+    /// No collection, backend failures.
+    fn document(&self, collection: &str, id: i64) -> Result<Option<DocumentInfo>, StoreError>;
+    /// Deletes a document and its chunks; whether it existed.
+    ///
+    /// # Errors
+    /// No collection, backend failures.
+    fn delete_document(&self, collection: &str, id: i64) -> Result<bool, StoreError>;
+    /// Searches a collection.
+    ///
+    /// # Errors
+    /// No collection, a missing vector for vector/hybrid mode, backend failures.
+    fn search(&self, collection: &str, query: &Query) -> Result<Vec<Hit>, StoreError>;
+}
+
+/// Reciprocal rank fusion of ranked lists of chunk ids: `sum 1 / (k + rank)`, best first.
+pub fn rrf(lists: &[Vec<i64>], k: f32) -> Vec<(i64, f32)> {
+    let mut score: std::collections::HashMap<i64, f32> = std::collections::HashMap::new();
+    for list in lists {
+        for (rank, id) in list.iter().enumerate() {
+            *score.entry(*id).or_default() += 1.0 / (k + rank as f32 + 1.0);
+        }
+    }
+    let mut out: Vec<(i64, f32)> = score.into_iter().collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rrf_rewards_agreement() {
+        let fused = rrf(&[vec![1, 2, 3], vec![3, 1, 4]], 60.0);
+        assert_eq!(fused[0].0, 1, "first and second");
+        assert_eq!(fused[1].0, 3, "third and first");
+        assert_eq!(fused.len(), 4);
+    }
+}
