@@ -52,6 +52,24 @@ pub struct ServeArgs {
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,
+    /// Retrieval over documents.
+    #[command(flatten)]
+    pub rag: RagArgs,
+}
+
+/// Retrieval over documents (collections, uploads, search).
+#[derive(Debug, Clone, Args)]
+pub struct RagArgs {
+    /// The document store: a SQLite file. Default: $HEARTH_HOME/rag.sqlite.
+    #[arg(long, env = "HEARTH_VECTOR_STORE")]
+    pub vector_store: Option<String>,
+    /// Embedding model for documents and queries. Default: all-MiniLM-L6-v2.Q8_0 if present,
+    /// else the only embedding model; with none, retrieval is off.
+    #[arg(long, env = "HEARTH_RAG_EMBEDDING_MODEL")]
+    pub rag_embedding_model: Option<String>,
+    /// Largest uploaded document (e.g. `32MiB`).
+    #[arg(long, env = "HEARTH_MAX_UPLOAD_SIZE", default_value = "32MiB")]
+    pub max_upload_size: String,
 }
 
 /// Logging.
@@ -280,6 +298,12 @@ pub struct Settings {
     pub shutdown_grace: std::time::Duration,
     /// Logging.
     pub log: LogArgs,
+    /// The document store path (None: retrieval off).
+    pub vector_store: PathBuf,
+    /// Embedding model for retrieval, if configured.
+    pub rag_embedding_model: Option<String>,
+    /// Largest uploaded document.
+    pub max_upload_bytes: usize,
 }
 
 /// Bytes from `123`, `512MB`, `8GiB`, `1.5G` (K/M/G/T; `i` or a bare letter = powers of 1024,
@@ -533,6 +557,16 @@ impl ServeArgs {
                 .collect(),
             shutdown_grace: seconds("--shutdown-grace", self.server.shutdown_grace)?,
             log: self.log,
+            vector_store: self
+                .rag
+                .vector_store
+                .filter(|s| !s.is_empty())
+                .map_or_else(|| home_dir(self.model.home.clone()).join("rag.sqlite"), PathBuf::from),
+            rag_embedding_model: self.rag.rag_embedding_model.filter(|m| !m.is_empty()),
+            max_upload_bytes: parse_bytes(&self.rag.max_upload_size)
+                .and_then(|b| usize::try_from(b).ok())
+                .filter(|b| *b > 0)
+                .ok_or_else(|| anyhow::anyhow!("--max-upload-size must be a size like 32MiB"))?,
         })
     }
 }

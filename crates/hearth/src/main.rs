@@ -73,16 +73,49 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     if s.auth.keys.is_empty() && !s.addr.ip().is_loopback() {
         tracing::warn!(addr = %s.addr, "no API key configured and listening beyond loopback: anyone who can reach the port can use the API");
     }
-    let state = AppState::new(models, s.limits)
+    let rag = rag(&s, &models)?;
+    let mut state = AppState::new(models, s.limits)
         .with_auth(s.auth.clone())
         .with_cors(s.cors_origins.clone())
         .with_log_prompts(s.log.log_prompts);
+    if let Some(rag) = rag {
+        state = state.with_rag(rag);
+    }
     let listener =
         tokio::net::TcpListener::bind(s.addr).await.with_context(|| format!("cannot listen on {}", s.addr))?;
     tracing::info!(addr = %s.addr, keys = s.auth.keys.len(), "hearth listening; OpenAI API at http://{}/v1", s.addr);
     hearth_server::shutdown::serve(listener, state, shutdown_signal(), s.shutdown_grace).await?;
     tracing::info!("hearth stopped");
     Ok(())
+}
+
+/// Retrieval over the configured store, if an embedding model is available.
+fn rag(s: &Settings, models: &ModelManager) -> anyhow::Result<Option<hearth_server::rag::Rag>> {
+    let embedders: Vec<&str> = models
+        .registry()
+        .models()
+        .filter(|m| m.kind == ModelKind::Embedding && m.pooling != Some(hearth_engine::Pooling::Rank))
+        .map(|m| m.id.as_str())
+        .collect();
+    let model = match &s.rag_embedding_model {
+        Some(m) => {
+            Some(models.resolve(m).with_context(|| format!("--rag-embedding-model {m:?} is not a model"))?.id.clone())
+        }
+        None if embedders.contains(&"all-MiniLM-L6-v2.Q8_0") => Some("all-MiniLM-L6-v2.Q8_0".to_string()),
+        None if embedders.len() == 1 => Some(embedders[0].to_string()),
+        None => None,
+    };
+    let Some(model) = model else {
+        tracing::info!("retrieval is off: no embedding model (set --rag-embedding-model)");
+        return Ok(None);
+    };
+    if let Some(dir) = s.vector_store.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let store = hearth_rag::sqlite::SqliteStore::open(&s.vector_store)
+        .with_context(|| format!("cannot open the document store {}", s.vector_store.display()))?;
+    tracing::info!(store = %s.vector_store.display(), model = %model, "retrieval on");
+    Ok(Some(hearth_server::rag::Rag::new(Arc::new(store), model, s.max_upload_bytes)))
 }
 
 async fn shutdown_signal() {

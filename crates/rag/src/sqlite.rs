@@ -319,6 +319,13 @@ impl VectorStore for SqliteStore {
         })
     }
 
+    fn find_by_hash(&self, collection: &str, sha256: &str) -> Result<Option<DocumentInfo>, StoreError> {
+        self.with(|s| {
+            let cid = s.live(collection)?.id;
+            s.document_row(cid, "sha256 = ?2", &sha256)
+        })
+    }
+
     fn list_documents(&self, collection: &str) -> Result<Vec<DocumentInfo>, StoreError> {
         self.with(|s| {
             let cid = s.live(collection)?.id;

@@ -199,6 +199,11 @@ pub trait VectorStore: Send + Sync {
         doc: NewDocument,
         chunks: Vec<NewChunk>,
     ) -> Result<(DocumentInfo, PutOutcome), StoreError>;
+    /// The document with this content hash, if stored (checked before embedding a re-upload).
+    ///
+    /// # Errors
+    /// No collection, backend failures.
+    fn find_by_hash(&self, collection: &str, sha256: &str) -> Result<Option<DocumentInfo>, StoreError>;
     /// Documents of a collection.
     ///
     /// # Errors

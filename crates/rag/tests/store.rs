@@ -64,6 +64,8 @@ fn suite(s: &dyn VectorStore) {
     assert_eq!((same.id, out), (a.id, PutOutcome::Unchanged), "same content is stored once");
     let c = s.collection("notes").unwrap().unwrap();
     assert_eq!((c.documents, c.chunks), (2, 3));
+    assert_eq!(s.find_by_hash("notes", &a.sha256).unwrap().map(|d| d.id), Some(a.id));
+    assert!(s.find_by_hash("notes", "0").unwrap().is_none());
 
     let hits = s.search("notes", &query(SearchMode::Vector, "", Some(3))).unwrap();
     assert_eq!(hits[0].text, "quantum flux capacitor");

@@ -45,6 +45,17 @@ pub enum ApiError {
     Timeout,
     /// The server is shutting down and its grace period is over.
     ShuttingDown,
+    /// Any other status with an OpenAI-shaped body (retrieval API errors).
+    Status {
+        /// HTTP status.
+        status: StatusCode,
+        /// Machine-readable code.
+        code: &'static str,
+        /// What happened.
+        message: String,
+        /// The field at fault.
+        param: Option<String>,
+    },
     /// Something failed inside the server; details are in the log only.
     Internal,
 }
@@ -196,6 +207,10 @@ impl ApiError {
                 Some("server_shutting_down"),
                 "the server is shutting down; retry against another instance".into(),
             ),
+            ApiError::Status { status, code, message, param } => {
+                let kind = if status.is_server_error() { "server_error" } else { inv };
+                (*status, kind, param.clone(), Some(*code), message.clone())
+            }
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",

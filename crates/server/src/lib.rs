@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod models;
 pub mod openapi;
+pub mod rag;
 pub mod rerank;
 pub mod shutdown;
 pub mod state;
@@ -35,7 +36,7 @@ pub use state::{AppState, Limits};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, post, MethodRouter};
 use axum::Router;
 
 /// `system_fingerprint` of every response.
@@ -87,6 +88,16 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/models/load"),
     route("POST", "/models/unload"),
     route("GET", "/models/loaded"),
+    route("POST", "/collections"),
+    route("GET", "/collections"),
+    route("GET", "/collections/{name}"),
+    route("DELETE", "/collections/{name}"),
+    route("POST", "/collections/{name}/documents"),
+    route("GET", "/collections/{name}/documents"),
+    route("GET", "/collections/{name}/documents/{id}"),
+    route("DELETE", "/collections/{name}/documents/{id}"),
+    route("POST", "/collections/{name}/search"),
+    route("GET", "/jobs/{id}"),
     route("GET", "/metrics"),
     open(Access::Probe, "/health"),
     open(Access::Probe, "/health/live"),
@@ -99,29 +110,39 @@ pub const ROUTES: &[Route] = &[
 
 /// The handler of a route.
 fn handler(r: &Route) -> MethodRouter<AppState> {
-    match r.path {
-        "/v1/chat/completions" => post(chat::chat_completions),
-        "/v1/completions" => post(completions::completions),
-        "/v1/embeddings" | "/embeddings" => post(embeddings::embeddings),
-        "/v1/rerank" | "/rerank" => post(rerank::rerank),
-        "/tokenize" => post(tokenize::tokenize),
-        "/detokenize" => post(tokenize::detokenize),
-        "/v1/models" => get(models::list_models),
-        "/v1/models/{id}" => get(models::get_model),
-        "/models/load" => post(lifecycle::load),
-        "/models/unload" => post(lifecycle::unload),
-        "/models/loaded" => get(lifecycle::loaded),
-        "/metrics" => get(health::metrics),
-        "/health" => get(health::health),
-        "/health/live" => get(health::live),
-        "/health/ready" => get(health::ready),
-        "/openapi.json" => get(openapi::openapi_json),
-        "/docs" => get(openapi::docs_redirect),
-        "/docs/" => get(openapi::docs_index),
-        "/docs/{*rest}" => get(openapi::docs_asset),
+    match (r.method, r.path) {
+        ("POST", "/v1/chat/completions") => post(chat::chat_completions),
+        ("POST", "/v1/completions") => post(completions::completions),
+        ("POST", "/v1/embeddings") | ("POST", "/embeddings") => post(embeddings::embeddings),
+        ("POST", "/v1/rerank") | ("POST", "/rerank") => post(rerank::rerank),
+        ("POST", "/tokenize") => post(tokenize::tokenize),
+        ("POST", "/detokenize") => post(tokenize::detokenize),
+        ("GET", "/v1/models") => get(models::list_models),
+        ("GET", "/v1/models/{id}") => get(models::get_model),
+        ("POST", "/models/load") => post(lifecycle::load),
+        ("POST", "/models/unload") => post(lifecycle::unload),
+        ("GET", "/models/loaded") => get(lifecycle::loaded),
+        ("GET", "/metrics") => get(health::metrics),
+        ("GET", "/health") => get(health::health),
+        ("GET", "/health/live") => get(health::live),
+        ("GET", "/health/ready") => get(health::ready),
+        ("GET", "/openapi.json") => get(openapi::openapi_json),
+        ("GET", "/docs") => get(openapi::docs_redirect),
+        ("GET", "/docs/") => get(openapi::docs_index),
+        ("GET", "/docs/{*rest}") => get(openapi::docs_asset),
+        ("POST", "/collections") => post(rag::routes::create_collection),
+        ("GET", "/collections") => get(rag::routes::list_collections),
+        ("GET", "/collections/{name}") => get(rag::routes::get_collection),
+        ("DELETE", "/collections/{name}") => delete(rag::routes::delete_collection),
+        ("POST", "/collections/{name}/documents") => post(rag::routes::upload),
+        ("GET", "/collections/{name}/documents") => get(rag::routes::list_documents),
+        ("GET", "/collections/{name}/documents/{id}") => get(rag::routes::get_document),
+        ("DELETE", "/collections/{name}/documents/{id}") => delete(rag::routes::delete_document),
+        ("POST", "/collections/{name}/search") => post(rag::routes::search),
+        ("GET", "/jobs/{id}") => get(rag::routes::get_job),
         // A route listed without a handler answers 404 like an unknown one; tests request
         // every route, so this does not go unnoticed.
-        _ => get(not_found).post(not_found),
+        _ => get(not_found).post(not_found).delete(not_found),
     }
 }
 
@@ -133,8 +154,14 @@ async fn not_found(uri: Uri) -> ApiError {
 /// API key and rate limit; request timeout; body size limit.
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new();
+    let upload_limit = state.rag.as_ref().map_or(0, |r| r.max_upload_bytes);
     for r in ROUTES {
-        router = router.route(r.path, handler(r));
+        let mut h = handler(r);
+        if r.path == "/collections/{name}/documents" && r.method == "POST" {
+            // Uploads have their own limit (a multipart body holds the files plus framing).
+            h = h.layer(DefaultBodyLimit::max(upload_limit.saturating_mul(4).max(state.limits.max_body_bytes)));
+        }
+        router = router.route(r.path, h);
     }
     let cors = middleware::cors(&state.cors_origins);
     router

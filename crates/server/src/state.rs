@@ -48,6 +48,8 @@ pub struct AppState {
     pub stop: StopSignal,
     /// Log prompt text at debug level (`--log-prompts`); off: prompts are private.
     pub log_prompts: bool,
+    /// Retrieval (collections, documents, search), when enabled.
+    pub rag: Option<Arc<crate::rag::Rag>>,
 }
 
 impl AppState {
@@ -56,12 +58,18 @@ impl AppState {
         let permits = Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1)));
         let cors_origins = Arc::new(Vec::new());
         let stop = crate::shutdown::never();
-        Self { models, permits, limits, keys: Keys::default(), cors_origins, stop, log_prompts: false }
+        Self { models, permits, limits, keys: Keys::default(), cors_origins, stop, log_prompts: false, rag: None }
     }
 
     /// The same state requiring the keys of `auth`.
     pub fn with_auth(mut self, auth: AuthConfig) -> Self {
         self.keys = Keys::new(auth);
+        self
+    }
+
+    /// The same state with retrieval over `rag`.
+    pub fn with_rag(mut self, rag: crate::rag::Rag) -> Self {
+        self.rag = Some(Arc::new(rag));
         self
     }
 

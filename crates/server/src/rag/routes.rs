@@ -1,0 +1,291 @@
+//! Handlers of the retrieval API.
+
+use super::ingest::{self, Upload};
+use super::{status, Rag};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::AppState;
+use axum::extract::{Multipart, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use hearth_engine::{EmbedInput, EmbedRequest};
+use hearth_protocol::openai::ErrorBody;
+use hearth_rag::parse;
+use hearth_rag::store::{NewDocument, Query, SearchMode};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+fn rag(app: &AppState) -> Result<Arc<Rag>, ApiError> {
+    app.rag.clone().ok_or_else(|| {
+        status(
+            StatusCode::NOT_FOUND,
+            "retrieval_disabled",
+            "retrieval is not enabled on this server (no embedding model)",
+            None,
+        )
+    })
+}
+
+/// Runs store work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, hearth_rag::store::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    Ok(tokio::task::spawn_blocking(f).await.map_err(|_| ApiError::Internal)??)
+}
+
+/// `POST /collections` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CreateCollection {
+    /// Name: letters, digits, `-`, `_`, `.`.
+    pub name: Option<String>,
+}
+
+/// `POST /collections`: a collection for the server's embedding model.
+///
+/// # Errors
+/// 400 bad name, 409 exists.
+#[utoipa::path(post, path = "/collections", tag = "retrieval", request_body = CreateCollection, responses((status = 201, description = "The collection", body = serde_json::Value), (status = 409, description = "It exists", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+pub async fn create_collection(
+    State(app): State<AppState>,
+    ApiJson(req): ApiJson<CreateCollection>,
+) -> Result<Response, ApiError> {
+    let rag = rag(&app)?;
+    let name = req.name.filter(|n| !n.is_empty()).ok_or_else(|| ApiError::invalid("name", "name is required"))?;
+    let handle = app.models.get_embedding(&rag.embedding_model).await?;
+    let (dim, model, store) = (handle.loaded.n_embd, handle.info.id.clone(), rag.store.clone());
+    let c = blocking(move || store.create_collection(&name, dim, &model)).await?;
+    Ok((StatusCode::CREATED, Json(c)).into_response())
+}
+
+/// `GET /collections`.
+///
+/// # Errors
+/// Store failures.
+#[utoipa::path(get, path = "/collections", tag = "retrieval", responses((status = 200, description = "Collections with document and chunk counts", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+pub async fn list_collections(State(app): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let store = rag(&app)?.store.clone();
+    let data = blocking(move || store.list_collections()).await?;
+    Ok(Json(json!({ "object": "list", "data": data })))
+}
+
+/// `GET /collections/{c}` with document and chunk counts.
+///
+/// # Errors
+/// 404.
+#[utoipa::path(get, path = "/collections/{name}", tag = "retrieval", params(("name" = String, Path, description = "Collection")), responses((status = 200, description = "The collection with counts", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+pub async fn get_collection(State(app): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let store = rag(&app)?.store.clone();
+    let n = name.clone();
+    match blocking(move || store.collection(&n)).await? {
+        Some(c) => Ok(Json(c).into_response()),
+        None => Err(hearth_rag::store::StoreError::NoCollection(name).into()),
+    }
+}
+
+/// `DELETE /collections/{c}`.
+///
+/// # Errors
+/// 404.
+#[utoipa::path(delete, path = "/collections/{name}", tag = "retrieval", params(("name" = String, Path, description = "Collection")), responses((status = 200, description = "Deleted", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+pub async fn delete_collection(State(app): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let store = rag(&app)?.store.clone();
+    let n = name.clone();
+    if blocking(move || store.delete_collection(&n)).await? {
+        Ok(Json(json!({ "name": name, "deleted": true })).into_response())
+    } else {
+        Err(hearth_rag::store::StoreError::NoCollection(name).into())
+    }
+}
+
+/// `POST /collections/{c}/documents`: multipart files (and an optional `metadata` JSON
+/// object for all of them). Each file is parsed now (a bad one is a 4xx for the request);
+/// chunking, embedding and storing run as a job per file.
+///
+/// # Errors
+/// 404 collection, 400 corrupt or empty file, 413 too large, 415 unsupported type.
+#[utoipa::path(post, path = "/collections/{name}/documents", tag = "retrieval", params(("name" = String, Path, description = "Collection")), request_body(content_type = "multipart/form-data", description = "One or more files (PDF, DOCX, Markdown, HTML, text) and an optional `metadata` JSON object"), responses((status = 202, description = "One ingestion job per file", body = serde_json::Value), (status = 413, description = "Over the upload limit", body = ErrorBody), (status = 415, description = "Unsupported type", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+pub async fn upload(
+    State(app): State<AppState>,
+    Path(collection): Path<String>,
+    mut form: Multipart,
+) -> Result<Response, ApiError> {
+    let rag = rag(&app)?;
+    let (store, c) = (rag.store.clone(), collection.clone());
+    if blocking(move || store.collection(&c)).await?.is_none() {
+        return Err(hearth_rag::store::StoreError::NoCollection(collection).into());
+    }
+    let mut files = Vec::new();
+    let mut metadata = serde_json::Map::new();
+    while let Some(field) = form.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "metadata" {
+            let text = field.text().await.map_err(multipart_error)?;
+            metadata = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v.as_object().cloned())
+                .ok_or_else(|| ApiError::invalid("metadata", "metadata must be a JSON object"))?;
+            continue;
+        }
+        let filename = field.file_name().map(str::to_string).unwrap_or_else(|| name.clone());
+        let ctype = field.content_type().map(str::to_string);
+        let bytes = field.bytes().await.map_err(multipart_error)?;
+        if bytes.len() > rag.max_upload_bytes {
+            let msg = format!("{filename} is larger than the upload limit of {} bytes", rag.max_upload_bytes);
+            return Err(status(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large", msg, Some("file")));
+        }
+        files.push((filename, ctype, bytes));
+    }
+    if files.is_empty() {
+        return Err(ApiError::invalid("file", "send at least one file (multipart/form-data)"));
+    }
+    let mut parsed = Vec::new();
+    for (filename, ctype, bytes) in files {
+        let limits = rag.parse_limits;
+        let (f, b) = (filename.clone(), bytes.clone());
+        let doc = tokio::task::spawn_blocking(move || parse::parse(&b, &f, ctype.as_deref(), limits))
+            .await
+            .map_err(|_| ApiError::Internal)??;
+        let sha256 = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let title = doc.title.clone();
+        let new = NewDocument { name: filename, title, sha256, metadata: metadata.clone(), bytes: bytes.len() as u64 };
+        parsed.push(Upload { collection: collection.clone(), doc: new, parsed: doc });
+    }
+    let mut jobs = Vec::new();
+    for up in parsed {
+        let job = rag.new_job(&collection, &up.doc.name);
+        tokio::spawn(ingest::run(app.clone(), rag.clone(), job.id.clone(), up));
+        jobs.push(job);
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({ "object": "list", "data": jobs }))).into_response())
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "file_too_large",
+            "the upload is larger than the limit",
+            Some("file"),
+        );
+    }
+    ApiError::BadRequest {
+        message: format!("bad multipart body: {}", e.body_text()),
+        param: None,
+        code: "invalid_multipart",
+    }
+}
+
+/// `GET /jobs/{id}`.
+///
+/// # Errors
+/// 404 for an unknown (or long forgotten) job.
+#[utoipa::path(get, path = "/jobs/{id}", tag = "retrieval", params(("id" = String, Path, description = "Job id")), responses((status = 200, description = "Status and progress", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+pub async fn get_job(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let rag = rag(&app)?;
+    let job =
+        rag.job(&id).ok_or_else(|| status(StatusCode::NOT_FOUND, "job_not_found", format!("no job `{id}`"), None))?;
+    Ok(Json(job).into_response())
+}
+
+/// `GET /collections/{c}/documents`.
+///
+/// # Errors
+/// 404.
+#[utoipa::path(get, path = "/collections/{name}/documents", tag = "retrieval", params(("name" = String, Path, description = "Collection")), responses((status = 200, description = "Documents", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+pub async fn list_documents(
+    State(app): State<AppState>,
+    Path(c): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let store = rag(&app)?.store.clone();
+    let data = blocking(move || store.list_documents(&c)).await?;
+    Ok(Json(json!({ "object": "list", "data": data })))
+}
+
+fn no_document(id: i64) -> ApiError {
+    status(StatusCode::NOT_FOUND, "document_not_found", format!("no document {id} in this collection"), None)
+}
+
+/// `GET /collections/{c}/documents/{id}`.
+///
+/// # Errors
+/// 404.
+#[utoipa::path(get, path = "/collections/{name}/documents/{id}", tag = "retrieval", params(("name" = String, Path, description = "Collection"), ("id" = i64, Path, description = "Document id")), responses((status = 200, description = "The document", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+pub async fn get_document(
+    State(app): State<AppState>,
+    Path((c, id)): Path<(String, i64)>,
+) -> Result<Response, ApiError> {
+    let store = rag(&app)?.store.clone();
+    let doc = blocking(move || store.document(&c, id)).await?.ok_or_else(|| no_document(id))?;
+    Ok(Json(doc).into_response())
+}
+
+/// `DELETE /collections/{c}/documents/{id}`.
+///
+/// # Errors
+/// 404.
+#[utoipa::path(delete, path = "/collections/{name}/documents/{id}", tag = "retrieval", params(("name" = String, Path, description = "Collection"), ("id" = i64, Path, description = "Document id")), responses((status = 200, description = "Deleted", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+pub async fn delete_document(
+    State(app): State<AppState>,
+    Path((c, id)): Path<(String, i64)>,
+) -> Result<Response, ApiError> {
+    let store = rag(&app)?.store.clone();
+    if blocking(move || store.delete_document(&c, id)).await? {
+        Ok(Json(json!({ "id": id, "deleted": true })).into_response())
+    } else {
+        Err(no_document(id))
+    }
+}
+
+/// `POST /collections/{c}/search` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SearchRequest {
+    /// The query text.
+    pub query: Option<String>,
+    /// `vector`, `keyword` or `hybrid` (default).
+    #[serde(default)]
+    #[schema(value_type = String, example = "hybrid")]
+    pub mode: SearchMode,
+    /// Results wanted (1-100, default 5).
+    pub top_k: Option<i64>,
+    /// Only documents whose metadata has these values.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub filter: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `POST /collections/{c}/search`.
+///
+/// # Errors
+/// 400 bad query, 404 collection.
+#[utoipa::path(post, path = "/collections/{name}/search", tag = "retrieval", params(("name" = String, Path, description = "Collection")), request_body = SearchRequest, responses((status = 200, description = "Chunks, best first, with document, page, section and score", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+pub async fn search(
+    State(app): State<AppState>,
+    Path(collection): Path<String>,
+    ApiJson(req): ApiJson<SearchRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let rag = rag(&app)?;
+    let text =
+        req.query.filter(|q| !q.trim().is_empty()).ok_or_else(|| ApiError::invalid("query", "query is required"))?;
+    let top_k = match req.top_k {
+        None => 5,
+        Some(k @ 1..=100) => k as usize,
+        Some(k) => return Err(ApiError::invalid("top_k", format!("top_k must be 1..=100, got {k}"))),
+    };
+    let vector = if req.mode == SearchMode::Keyword { None } else { Some(embed_query(&app, &rag, &text).await?) };
+    let q = Query { vector, text, mode: req.mode, top_k, filter: req.filter };
+    let store = rag.store.clone();
+    let hits = blocking(move || store.search(&collection, &q)).await?;
+    Ok(Json(json!({ "object": "list", "mode": req.mode, "data": hits })))
+}
+
+/// The normalised embedding of a query.
+pub(crate) async fn embed_query(app: &AppState, rag: &Rag, text: &str) -> Result<Vec<f32>, ApiError> {
+    let handle = app.models.get_embedding(&rag.embedding_model).await?;
+    let req = EmbedRequest { inputs: vec![EmbedInput::Text(text.to_string())], truncate: true };
+    let mut v = handle.embed(req).await?.vectors.pop().unwrap_or_default();
+    hearth_engine::embed::l2_normalize(&mut v);
+    Ok(v)
+}

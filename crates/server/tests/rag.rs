@@ -1,0 +1,173 @@
+//! Retrieval end to end with the real embedding model: documents generated here (a PDF, a
+//! DOCX, Markdown) carry facts that exist nowhere else; search must find the right chunk first,
+//! with its page or section; re-uploads dedupe or replace; bad files are 4xx; the store
+//! survives a restart.
+
+mod common;
+
+use common::*;
+use hearth_rag::fixtures;
+use hearth_server::rag::Rag;
+use hearth_server::{AppState, Limits};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn store_path(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hearth-rag-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("rag.sqlite")
+}
+
+async fn serve_rag(path: &Path, max_upload: usize) -> String {
+    let store = hearth_rag::sqlite::SqliteStore::open(path).unwrap();
+    let rag = Rag::new(Arc::new(store), MINILM_Q8.into(), max_upload);
+    let state = AppState::new(shared(), Limits::default()).with_rag(rag);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hearth_server::app(state)).await });
+    url
+}
+
+async fn upload(url: &str, c: &str, files: Vec<(&str, Vec<u8>)>, meta: Option<Value>) -> (u16, Value) {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, bytes) in files {
+        form = form.part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()));
+    }
+    if let Some(m) = meta {
+        form = form.text("metadata", m.to_string());
+    }
+    let res =
+        reqwest::Client::new().post(format!("{url}/collections/{c}/documents")).multipart(form).send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+/// Waits for every job of an upload answer; returns their final states.
+async fn finish(url: &str, accepted: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    for job in accepted["data"].as_array().expect("jobs") {
+        let id = job["id"].as_str().unwrap();
+        let mut state = Value::Null;
+        for _ in 0..600 {
+            state = reqwest::get(format!("{url}/jobs/{id}")).await.unwrap().json().await.unwrap();
+            if state["status"] == "done" || state["status"] == "failed" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(state["status"], "done", "{state}");
+        out.push(state);
+    }
+    out
+}
+
+async fn search(url: &str, c: &str, q: &str, mode: &str) -> Vec<Value> {
+    let (status, v) =
+        post(url, &format!("/collections/{c}/search"), json!({"query": q, "mode": mode, "top_k": 3})).await;
+    assert_eq!(status, 200, "{v}");
+    v["data"].as_array().unwrap().clone()
+}
+
+fn corpus() -> Vec<(&'static str, Vec<u8>)> {
+    let pdf = fixtures::pdf(&[
+        "Harbour operations manual.\nShips dock at the northern pier.",
+        "The vault access phrase for the lighthouse is QUILLFEATHER-218.\nIt changes every winter.",
+    ]);
+    let docx = fixtures::docx(
+        "Orchard log",
+        &[
+            ("Heading1", "Pear trees"),
+            ("", "The orchard's oldest pear tree was planted by Ingrid Vaskelund in 1911."),
+            ("Heading1", "Apples"),
+            ("", "Apples are picked in October."),
+        ],
+    );
+    let md = b"# Kitchen\n\nThe secret sauce uses smoked paprika and tamarind.\n\n## Cleaning\n\nWipe the counters with vinegar.\n".to_vec();
+    vec![("harbour.pdf", pdf), ("orchard.docx", docx), ("kitchen.md", md)]
+}
+
+#[tokio::test]
+async fn ingest_search_dedupe_replace_and_restart() {
+    let path = store_path("main");
+    let url = serve_rag(&path, 1 << 20).await;
+    let (status, c) = post(&url, "/collections", json!({"name": "facts"})).await;
+    assert_eq!(status, 201, "{c}");
+    assert_eq!((c["dim"].as_u64(), c["model"].as_str()), (Some(384), Some(MINILM_Q8)));
+    assert_eq!(post(&url, "/collections", json!({"name": "facts"})).await.0, 409);
+
+    let (status, accepted) = upload(&url, "facts", corpus(), Some(json!({"source": "test"}))).await;
+    assert_eq!(status, 202, "{accepted}");
+    let done = finish(&url, &accepted).await;
+    assert!(done.iter().all(|j| j["result"]["outcome"] == "created" && j["chunks_total"].as_u64() > Some(0)));
+
+    for mode in ["vector", "hybrid"] {
+        let hits = search(&url, "facts", "What is the vault access phrase of the lighthouse?", mode).await;
+        assert_eq!(hits[0]["document"], "harbour.pdf", "{mode}: {hits:?}");
+        assert_eq!(hits[0]["page"], 2);
+        assert!(hits[0]["text"].as_str().unwrap().contains("QUILLFEATHER-218"));
+        let hits = search(&url, "facts", "Who planted the oldest pear tree?", mode).await;
+        assert_eq!(hits[0]["document"], "orchard.docx", "{mode}: {hits:?}");
+        assert_eq!(hits[0]["section"], "Pear trees");
+    }
+    let hits = search(&url, "facts", "tamarind", "keyword").await;
+    assert_eq!((hits[0]["document"].as_str(), hits[0]["section"].as_str()), (Some("kitchen.md"), Some("Kitchen")));
+    let (_, v) = post(&url, "/collections/facts/search", json!({"query": "pear", "filter": {"source": "other"}})).await;
+    assert!(v["data"].as_array().unwrap().is_empty(), "metadata filter");
+
+    // The same file again: nothing new. A changed file under the same name: replaced.
+    let (_, again) = upload(&url, "facts", vec![corpus().remove(2)], None).await;
+    assert_eq!(finish(&url, &again).await[0]["result"]["outcome"], "unchanged");
+    let changed = b"# Kitchen\n\nThe secret sauce now uses saffron and yuzu.\n".to_vec();
+    let (_, replaced) = upload(&url, "facts", vec![("kitchen.md", changed)], None).await;
+    assert_eq!(finish(&url, &replaced).await[0]["result"]["outcome"], "replaced");
+    assert!(search(&url, "facts", "tamarind", "keyword").await.is_empty(), "old chunks are gone");
+    let c: Value = reqwest::get(format!("{url}/collections/facts")).await.unwrap().json().await.unwrap();
+    assert_eq!(c["documents"], 3);
+
+    // Restart: a new server over the same file finds the same chunk.
+    let url2 = serve_rag(&path, 1 << 20).await;
+    let hits = search(&url2, "facts", "What is the vault access phrase of the lighthouse?", "hybrid").await;
+    assert_eq!((hits[0]["document"].as_str(), hits[0]["page"].as_u64()), (Some("harbour.pdf"), Some(2)));
+
+    let docs: Value = reqwest::get(format!("{url2}/collections/facts/documents")).await.unwrap().json().await.unwrap();
+    let pdf_id = docs["data"].as_array().unwrap().iter().find(|d| d["name"] == "harbour.pdf").unwrap()["id"].clone();
+    let del =
+        reqwest::Client::new().delete(format!("{url2}/collections/facts/documents/{pdf_id}")).send().await.unwrap();
+    assert_eq!(del.status(), 200);
+    assert!(search(&url2, "facts", "QUILLFEATHER", "keyword").await.is_empty());
+    let del = reqwest::Client::new().delete(format!("{url2}/collections/facts")).send().await.unwrap();
+    assert_eq!(del.status(), 200);
+    assert_eq!(reqwest::get(format!("{url2}/collections/facts")).await.unwrap().status(), 404);
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}
+
+#[tokio::test]
+async fn bad_uploads_are_clear_4xx() {
+    let path = store_path("bad");
+    let url = serve_rag(&path, 200_000).await;
+    assert_eq!(post(&url, "/collections", json!({"name": "c"})).await.0, 201);
+    let pdf = fixtures::pdf(&["hello"]);
+    let bomb = fixtures::zip_of(&[("word/document.xml", &vec![b'a'; 80 << 20])]);
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("broken.pdf", pdf[..pdf.len() / 2].to_vec(), 400, "invalid_document"),
+        ("tool.exe", b"MZ\x90\x00binary".to_vec(), 415, "unsupported_document_type"),
+        ("bomb.docx", bomb, 413, "document_too_large"),
+        ("big.txt", vec![b'x'; 300_000], 413, "file_too_large"),
+        ("empty.md", b"   \n\n".to_vec(), 400, "empty_document"),
+        ("latin1.txt", vec![0xe9, 0x74, 0xe9], 400, "invalid_document"),
+    ];
+    for (name, bytes, want, code) in cases {
+        let (status, v) = upload(&url, "c", vec![(name, bytes)], None).await;
+        assert_eq!(status, want, "{name}: {v}");
+        assert_eq!(error_of(&v)["code"], code, "{name}");
+    }
+    let (status, _) = upload(&url, "nope", vec![("a.txt", b"hi".to_vec())], None).await;
+    assert_eq!(status, 404);
+    let (status, v) = post(&url, "/collections/c/search", json!({"query": "x", "top_k": 0})).await;
+    assert_eq!((status, error_of(&v)["param"].clone()), (400, json!("top_k")));
+    assert_eq!(post(&url, "/collections", json!({"name": "../etc"})).await.0, 400);
+    assert_eq!(reqwest::get(format!("{url}/jobs/nope")).await.unwrap().status(), 404);
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}
