@@ -4,6 +4,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::generate::{self, StreamFormat};
+use crate::middleware::Summary;
 use crate::state::AppState;
 use crate::validate;
 use axum::extract::State;
@@ -13,7 +14,7 @@ use hearth_engine::{Completion, FinishReason, ModelKind};
 use hearth_protocol::openai::ErrorBody;
 use hearth_protocol::openai::{
     AssistantMessage, ChatChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChunkChoice,
-    Delta, Timings, Usage,
+    Delta, RagOptions, Timings, Usage,
 };
 
 /// Handles a chat completion, streamed or not.
@@ -26,14 +27,48 @@ pub async fn chat_completions(
     caller: Option<Extension<Caller>>,
     ApiJson(req): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
-    let messages = validate::check_chat(&req)?;
-    let admission = generate::admit(&app, caller)?;
+    match run(&app, caller, req).await? {
+        Chat::Stream(res) => Ok(res),
+        Chat::Done { model, summary, body } => Ok(generate::answer(model, summary, *body)),
+    }
+}
+
+/// A chat answer: a stream already framed, or the whole completion.
+pub enum Chat {
+    /// Server-sent events.
+    Stream(Response),
+    /// The completion.
+    Done {
+        /// The model that answered.
+        model: String,
+        /// For the log line.
+        summary: Summary,
+        /// The body.
+        body: Box<ChatCompletionResponse>,
+    },
+}
+
+/// Runs a chat request (with retrieval when `rag` is set).
+///
+/// # Errors
+/// As [`chat_completions`].
+pub async fn run(
+    app: &AppState,
+    caller: Option<Extension<Caller>>,
+    req: ChatCompletionRequest,
+) -> Result<Chat, ApiError> {
+    let mut messages = validate::check_chat(&req)?;
+    let admission = generate::admit(app, caller)?;
     let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
     let handle = app.models.acquire(&req.model, Some(ModelKind::Causal), keep_alive).await?;
+    let citations = match &req.rag {
+        Some(opts) => Some(ground(app, &handle, opts, &req, &mut messages).await?),
+        None => None,
+    };
     let stream = req.stream;
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
     let gen = validate::chat_request(&handle, req, &messages, &app.models.settings().sampling)?;
-    let started = generate::start(&app, &handle, gen, admission).await?;
+    let started = generate::start(app, &handle, gen, admission).await?;
     let model = handle.info.id.clone();
     if stream {
         let fmt = ChatStream {
@@ -41,8 +76,9 @@ pub async fn chat_completions(
             created: generate::now_secs(),
             model: model.clone(),
             include_usage,
+            citations,
         };
-        return Ok(generate::sse_response(model, started, fmt));
+        return Ok(Chat::Stream(generate::sse_response(model, started, fmt)));
     }
     let done = generate::collect(started).await?;
     let body = ChatCompletionResponse {
@@ -59,8 +95,32 @@ pub async fn chat_completions(
         }],
         usage: generate::usage(&done.completion),
         timings: generate::timings(&done.completion),
+        citations,
     };
-    Ok(generate::answer(model, done.summary, body))
+    Ok(Chat::Done { model, summary: done.summary, body: Box::new(body) })
+}
+
+/// Retrieves sources for the last user message and puts them in a system message.
+async fn ground(
+    app: &AppState,
+    handle: &hearth_engine::ModelHandle,
+    opts: &RagOptions,
+    req: &ChatCompletionRequest,
+    messages: &mut Vec<hearth_engine::TemplateMessage>,
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    let rag = app.rag.clone().ok_or_else(|| ApiError::unsupported("rag", "retrieval is not enabled on this server"))?;
+    let top_k = match opts.top_k {
+        None => 4,
+        Some(k @ 1..=50) => k as usize,
+        Some(k) => return Err(ApiError::invalid("rag.top_k", format!("rag.top_k must be 1..=50, got {k}"))),
+    };
+    let question = messages.iter().rev().find(|m| m.role == "user").map(|m| m.content.clone()).unwrap_or_default();
+    let max_tokens = req.max_completion_tokens.or(req.max_tokens).unwrap_or(512).clamp(1, 1 << 20) as usize;
+    let q_tokens = handle.tokenize(question.clone(), false).await?.len();
+    let budget = crate::rag::ground::budget(handle, max_tokens, q_tokens);
+    let sources = crate::rag::ground::retrieve(app, &rag, handle, &opts.collection, &question, top_k, budget).await?;
+    crate::rag::ground::add_sources(messages, &sources);
+    Ok(sources.iter().filter_map(|s| serde_json::to_value(s).ok()).collect())
 }
 
 /// Frames chat completion chunks.
@@ -69,15 +129,18 @@ struct ChatStream {
     created: u64,
     model: String,
     include_usage: bool,
+    /// Sent with the first chunk (retrieval), then none.
+    citations: Option<Vec<serde_json::Value>>,
 }
 
 impl ChatStream {
-    fn chunk(&self, delta: Delta, finish: Option<FinishReason>) -> String {
+    fn chunk(&mut self, delta: Delta, finish: Option<FinishReason>) -> String {
         let choice = ChunkChoice { index: 0, delta, logprobs: None, finish_reason: finish.map(|f| f.as_str().into()) };
         self.frame(vec![choice], self.include_usage.then_some(None), None)
     }
 
-    fn frame(&self, choices: Vec<ChunkChoice>, usage: Option<Option<Usage>>, timings: Option<Timings>) -> String {
+    fn frame(&mut self, choices: Vec<ChunkChoice>, usage: Option<Option<Usage>>, timings: Option<Timings>) -> String {
+        let citations = self.citations.take();
         let c = ChatCompletionChunk {
             id: self.id.clone(),
             object: "chat.completion.chunk".into(),
@@ -87,6 +150,7 @@ impl ChatStream {
             choices,
             usage,
             timings,
+            citations,
         };
         generate::sse_frame(&serde_json::to_string(&c).unwrap_or_default())
     }

@@ -98,6 +98,7 @@ pub const ROUTES: &[Route] = &[
     route("DELETE", "/collections/{name}/documents/{id}"),
     route("POST", "/collections/{name}/search"),
     route("GET", "/jobs/{id}"),
+    route("POST", "/api/v1/generate"),
     route("GET", "/metrics"),
     open(Access::Probe, "/health"),
     open(Access::Probe, "/health/live"),
@@ -140,6 +141,7 @@ fn handler(r: &Route) -> MethodRouter<AppState> {
         ("DELETE", "/collections/{name}/documents/{id}") => delete(rag::routes::delete_document),
         ("POST", "/collections/{name}/search") => post(rag::routes::search),
         ("GET", "/jobs/{id}") => get(rag::routes::get_job),
+        ("POST", "/api/v1/generate") => post(rag::generate::generate),
         // A route listed without a handler answers 404 like an unknown one; tests request
         // every route, so this does not go unnoticed.
         _ => get(not_found).post(not_found).delete(not_found),

@@ -41,6 +41,7 @@ const ALIASES: &[(&str, &str)] = &[("/embeddings", "/v1/embeddings"), ("/rerank"
         crate::rag::routes::delete_document,
         crate::rag::routes::search,
         crate::rag::routes::get_job,
+        crate::rag::generate::generate,
     ),
     components(schemas(hearth_protocol::openai::ChatCompletionChunk)),
     modifiers(&BearerAuth),

@@ -116,6 +116,37 @@ async fn ingest_search_dedupe_replace_and_restart() {
     let (_, v) = post(&url, "/collections/facts/search", json!({"query": "pear", "filter": {"source": "other"}})).await;
     assert!(v["data"].as_array().unwrap().is_empty(), "metadata filter");
 
+    // Grounded answers cite the retrieved sources, by number.
+    let ask = json!({"prompt": "What is the vault access phrase of the lighthouse?", "collection": "facts", "model": SMOL, "max_tokens": 40, "temperature": 0});
+    let (status, v) = post(&url, "/api/v1/generate", ask).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(!v["answer"].as_str().unwrap().is_empty());
+    let cites = v["citations"].as_array().unwrap();
+    assert!(!cites.is_empty() && cites.len() <= 4, "{v}");
+    assert_eq!(
+        (cites[0]["n"].as_u64(), cites[0]["document"].as_str(), cites[0]["page"].as_u64()),
+        (Some(1), Some("harbour.pdf"), Some(2))
+    );
+    assert!(cites[0]["chunk_id"].as_i64().is_some());
+    assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() > 40, "the sources are in the prompt");
+    let chat_rag = chat(
+        SMOL,
+        "Who planted the oldest pear tree?",
+        json!({"max_tokens": 30, "temperature": 0, "rag": {"collection": "facts", "top_k": 2}}),
+    );
+    let (status, v) = post(&url, "/v1/chat/completions", chat_rag.clone()).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["citations"][0]["document"], "orchard.docx");
+    let mut streamed = chat_rag;
+    streamed["stream"] = json!(true);
+    let (_, _, body) = post_raw(&url, "/v1/chat/completions", streamed).await;
+    let first: Value = serde_json::from_str(body.lines().next().unwrap().trim_start_matches("data: ")).unwrap();
+    assert_eq!(first["citations"][0]["document"], "orchard.docx", "citations ride on the first chunk");
+    let (status, _) = post(&url, "/api/v1/generate", json!({"prompt": "x", "collection": "nope", "model": SMOL})).await;
+    assert_eq!(status, 404);
+    let (status, v) = post(&url, "/api/v1/generate", json!({"prompt": "x", "session_id": "s1", "model": SMOL})).await;
+    assert_eq!((status, error_of(&v)["param"].clone()), (400, json!("session_id")));
+
     // The same file again: nothing new. A changed file under the same name: replaced.
     let (_, again) = upload(&url, "facts", vec![corpus().remove(2)], None).await;
     assert_eq!(finish(&url, &again).await[0]["result"]["outcome"], "unchanged");

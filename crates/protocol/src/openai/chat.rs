@@ -36,9 +36,20 @@ pub struct ChatCompletionRequest {
     /// How long the model stays loaded after this request (Ollama's `keep_alive`: seconds,
     /// a duration such as `"5m"`, 0 to unload when idle, negative to keep it).
     pub keep_alive: Option<serde_json::Value>,
+    /// Retrieval (Hearth extension): answer from a document collection, with citations.
+    pub rag: Option<RagOptions>,
     /// Sampling parameters.
     #[serde(flatten)]
     pub sampling: SamplingFields,
+}
+
+/// The `rag` extension of a chat request.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct RagOptions {
+    /// The collection to retrieve from.
+    pub collection: String,
+    /// Chunks to retrieve (default 4), fewer if they do not fit the context.
+    pub top_k: Option<i64>,
 }
 
 /// One message of the conversation.
@@ -93,6 +104,9 @@ pub struct ChatCompletionResponse {
     pub usage: Usage,
     /// Hearth's timings (non-standard).
     pub timings: Timings,
+    /// The sources given to the model, numbered as the answer's `[n]` markers (with `rag`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub citations: Option<Vec<serde_json::Value>>,
 }
 
 /// One choice of a non-streamed answer.
@@ -140,6 +154,9 @@ pub struct ChatCompletionChunk {
     /// Hearth's timings, on the final chunk (non-standard).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timings: Option<Timings>,
+    /// The sources given to the model (with `rag`), on the first chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub citations: Option<Vec<serde_json::Value>>,
 }
 
 /// One choice of a stream chunk.

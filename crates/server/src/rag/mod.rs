@@ -2,8 +2,11 @@
 //! embedded and stored by a background job), jobs, and search.
 //!
 //! - [`ingest`]: the job that turns a parsed document into stored chunks;
-//! - [`routes`]: the HTTP handlers.
+//! - [`routes`]: the HTTP handlers; [`generate`]: grounded answers;
+//! - [`ground`]: retrieval fitted to the chat model's context, numbered sources.
 
+pub mod generate;
+pub mod ground;
 pub mod ingest;
 pub mod routes;
 
