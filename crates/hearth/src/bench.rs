@@ -83,6 +83,8 @@ pub struct TargetArgs {
 pub enum OtherBench {
     /// Embedding throughput (batches, concurrent clients), latency and memory.
     Embeddings(crate::bench_embed::EmbedBenchArgs),
+    /// Document store search latency (10k, 100k chunks) and ingest throughput.
+    Rag(crate::bench_rag::RagBenchArgs),
 }
 
 /// What one request measured.
@@ -305,8 +307,10 @@ pub(crate) async fn local_server(models: Arc<ModelManager>, limits: hearth_serve
 /// # Errors
 /// When the model cannot be loaded or the server cannot be started.
 pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
-    if let Some(OtherBench::Embeddings(e)) = a.other {
-        return crate::bench_embed::run(e).await;
+    match a.other {
+        Some(OtherBench::Embeddings(e)) => return crate::bench_embed::run(e).await,
+        Some(OtherBench::Rag(r)) => return crate::bench_rag::run(r).await,
+        None => {}
     }
     anyhow::ensure!(!a.model.is_empty(), "--model is required");
     let client = reqwest::Client::new();

@@ -9,6 +9,7 @@
 
 mod bench;
 mod bench_embed;
+mod bench_rag;
 mod config;
 mod keys;
 

@@ -14,6 +14,8 @@ pub struct VectorIndex {
     docs: Vec<i64>,
     codes: Vec<i8>,
     scales: Vec<f32>,
+    /// Chunk id -> document id, for keyword results and filters.
+    doc_of: std::collections::HashMap<i64, i64>,
 }
 
 /// int8 codes and the scale that maps them back (`x ~ code * scale`).
@@ -69,12 +71,19 @@ impl VectorIndex {
         let (codes, scale) = quantize(v);
         self.ids.push(id);
         self.docs.push(doc);
+        self.doc_of.insert(id, doc);
         self.codes.extend_from_slice(&codes);
         self.scales.push(scale);
     }
 
+    /// The document of chunk `id`, if the chunk is in this index.
+    pub fn doc_of(&self, id: i64) -> Option<i64> {
+        self.doc_of.get(&id).copied()
+    }
+
     /// Drops every chunk of document `doc`.
     pub fn remove_doc(&mut self, doc: i64) {
+        self.doc_of.retain(|_, d| *d != doc);
         let dim = self.dim;
         let mut w = 0;
         for r in 0..self.ids.len() {

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS chunks (
   end INTEGER NOT NULL, embedding BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks (document_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, content='chunks', content_rowid='id');
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
   INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text); END;
 CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
@@ -387,10 +388,10 @@ impl Inner {
         };
         let scored: Vec<(i64, f32)> = match q.mode {
             SearchMode::Vector => vector(k)?,
-            SearchMode::Keyword => self.keyword(live.id, &q.text, k, &allow)?,
+            SearchMode::Keyword => self.keyword(live, &q.text, k, &allow)?,
             SearchMode::Hybrid => {
                 let v: Vec<i64> = vector(pool)?.into_iter().map(|x| x.0).collect();
-                let kw: Vec<i64> = self.keyword(live.id, &q.text, pool, &allow)?.into_iter().map(|x| x.0).collect();
+                let kw: Vec<i64> = self.keyword(live, &q.text, pool, &allow)?.into_iter().map(|x| x.0).collect();
                 rrf(&[v, kw], 60.0).into_iter().take(k).collect()
             }
         };
@@ -411,45 +412,73 @@ impl Inner {
     }
 
     /// BM25 over FTS5; the query's words are matched as terms (any of them), so user text
-    /// never reaches FTS5's query syntax.
+    /// never reaches FTS5's query syntax. FTS5 ranks alone (its fast `ORDER BY rank LIMIT`
+    /// path); chunks of other collections or filtered-out documents are dropped after, asking
+    /// for more rows when too many were dropped.
     fn keyword(
         &self,
-        cid: i64,
+        live: &Live,
         text: &str,
         n: usize,
         allow: &dyn Fn(i64) -> bool,
     ) -> Result<Vec<(i64, f32)>, StoreError> {
-        let terms: Vec<String> = text
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|t| !t.is_empty())
-            .take(64)
-            .map(|t| format!("\"{t}\""))
-            .collect();
+        let terms = self.selective_terms(text)?;
         if terms.is_empty() {
             return Ok(Vec::new());
         }
+        let query = terms.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" OR ");
         let mut st = self
             .conn
-            .prepare_cached(
-                "SELECT c.id, c.document_id, bm25(chunks_fts) FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid \
-                 JOIN documents d ON d.id = c.document_id WHERE chunks_fts MATCH ?1 AND d.collection_id = ?2 \
-                 ORDER BY bm25(chunks_fts) LIMIT ?3",
-            )
+            .prepare_cached("SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY rank LIMIT ?2")
             .map_err(db)?;
-        let rows = st
-            .query_map(params![terms.join(" OR "), cid, (n * 4) as i64], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, f64>(2)?))
-            })
-            .map_err(db)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, doc, bm25) = row.map_err(db)?;
-            if allow(doc) && out.len() < n {
-                // FTS5's bm25() is lower-is-better (negative); report higher-is-better.
-                out.push((id, -bm25 as f32));
+        let mut limit = (n * 4).max(16);
+        loop {
+            let rows = st
+                .query_map(params![query, limit as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)))
+                .map_err(db)?;
+            let mut seen = 0;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, rank) = row.map_err(db)?;
+                seen += 1;
+                if live.index.doc_of(id).is_some_and(|doc| allow(doc)) && out.len() < n {
+                    // FTS5's rank (bm25) is lower-is-better (negative); report higher-is-better.
+                    out.push((id, -rank as f32));
+                }
+            }
+            if out.len() >= n || seen < limit || limit >= 1 << 20 {
+                return Ok(out);
+            }
+            limit *= 8;
+        }
+    }
+
+    /// The query's words that can rank: a word in more than a tenth of all chunks (a stop
+    /// word, near-zero BM25 weight) is dropped, unless every word is that common (then the
+    /// rarest is kept). Scoring such a word would touch most of the index for nothing.
+    fn selective_terms(&self, text: &str) -> Result<Vec<String>, StoreError> {
+        let mut words: Vec<String> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|t| !t.is_empty())
+            .take(64)
+            .map(str::to_lowercase)
+            .collect();
+        words.sort();
+        words.dedup();
+        // Every collection's chunks share the full-text index.
+        let total = self.live.values().map(|l| l.index.len()).sum::<usize>() as i64;
+        let mut st = self.conn.prepare_cached("SELECT doc FROM chunks_vocab WHERE term = ?1").map_err(db)?;
+        let mut df = Vec::with_capacity(words.len());
+        for w in words {
+            let n: i64 = st.query_row([&w], |r| r.get(0)).optional().map_err(db)?.unwrap_or(0);
+            if n > 0 {
+                df.push((n, w));
             }
         }
-        Ok(out)
+        df.sort();
+        let common = (total / 10).max(50);
+        let keep: Vec<String> = df.iter().filter(|(n, _)| *n <= common).map(|(_, w)| w.clone()).collect();
+        Ok(if keep.is_empty() { df.into_iter().take(1).map(|(_, w)| w).collect() } else { keep })
     }
 
     fn hit(&self, id: i64, score: f32) -> Result<Hit, StoreError> {
