@@ -96,6 +96,44 @@ impl SqliteStore {
         Ok(Self { inner: Mutex::new(inner) })
     }
 
+    /// Checks the file: SQLite's integrity check, the full-text index against the chunks, and
+    /// every document's chunk count against its chunks. Returns the problems found (none:
+    /// consistent).
+    ///
+    /// # Errors
+    /// When the checks cannot run.
+    pub fn check(&self) -> Result<Vec<String>, StoreError> {
+        self.with(|s| {
+            let mut problems = Vec::new();
+            let ok: String = s.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(db)?;
+            if ok != "ok" {
+                problems.push(format!("integrity_check: {ok}"));
+            }
+            if let Err(e) = s.conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('integrity-check')", []) {
+                problems.push(format!("full-text index: {e}"));
+            }
+            let mut st = s
+                .conn
+                .prepare("SELECT d.name, d.chunks, (SELECT COUNT(*) FROM chunks c WHERE c.document_id = d.id) FROM documents d")
+                .map_err(db)?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))).map_err(db)?;
+            for row in rows {
+                let (name, want, got) = row.map_err(db)?;
+                if want != got {
+                    problems.push(format!("document {name}: {got} chunks stored, {want} expected"));
+                }
+            }
+            let orphans: i64 = s
+                .conn
+                .query_row("SELECT COUNT(*) FROM chunks WHERE document_id NOT IN (SELECT id FROM documents)", [], |r| r.get(0))
+                .map_err(db)?;
+            if orphans > 0 {
+                problems.push(format!("{orphans} chunks without a document"));
+            }
+            Ok(problems)
+        })
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut inner)

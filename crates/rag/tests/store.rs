@@ -112,6 +112,7 @@ fn sqlite_store_passes_the_suite_and_survives_a_restart() {
         suite(&s);
     }
     let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.check().unwrap(), Vec::<String>::new(), "consistent after the suite");
     let c = s.collection("notes").unwrap().unwrap();
     assert_eq!((c.documents, c.chunks), (1, 1));
     let hits = s.search("notes", &query(SearchMode::Vector, "", Some(1))).unwrap();
