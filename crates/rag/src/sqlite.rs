@@ -5,7 +5,8 @@
 
 use crate::index::VectorIndex;
 use crate::store::{
-    rrf, Collection, DocumentInfo, Hit, NewChunk, NewDocument, PutOutcome, Query, SearchMode, StoreError, VectorStore,
+    rrf, Collection, DocumentInfo, Hit, NewChunk, NewDocument, PutOutcome, Query, SearchMode, SessionInfo, StoreError,
+    Turn, VectorStore,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::HashMap;
@@ -30,6 +31,11 @@ CREATE TABLE IF NOT EXISTS chunks (
   end INTEGER NOT NULL, embedding BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks (document_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, content='chunks', content_rowid='id');
+CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, created INTEGER NOT NULL, updated INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS turns (
+  id INTEGER PRIMARY KEY, session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+  role TEXT NOT NULL, content TEXT NOT NULL, created INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS turns_session ON turns (session_id, id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
   INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text); END;
@@ -402,6 +408,74 @@ impl VectorStore for SqliteStore {
 
     fn search(&self, collection: &str, q: &Query) -> Result<Vec<Hit>, StoreError> {
         self.with(|s| s.search(collection, q))
+    }
+
+    fn append_turns(&self, session: &str, turns: &[(String, String)]) -> Result<(), StoreError> {
+        check_session(session)?;
+        self.with(|s| {
+            let tx = s.conn.transaction().map_err(db)?;
+            let t = now();
+            tx.execute(
+                "INSERT INTO sessions (id, created, updated) VALUES (?1, ?2, ?2) ON CONFLICT (id) DO UPDATE SET updated = ?2",
+                params![session, t],
+            )
+            .map_err(db)?;
+            for (role, content) in turns {
+                tx.execute(
+                    "INSERT INTO turns (session_id, role, content, created) VALUES (?1, ?2, ?3, ?4)",
+                    params![session, role, content, t],
+                )
+                .map_err(db)?;
+            }
+            tx.commit().map_err(db)
+        })
+    }
+
+    fn turns(&self, session: &str) -> Result<Vec<Turn>, StoreError> {
+        self.with(|s| {
+            let mut st = s
+                .conn
+                .prepare("SELECT role, content, created FROM turns WHERE session_id = ?1 ORDER BY id")
+                .map_err(db)?;
+            let rows = st
+                .query_map([session], |r| {
+                    Ok(Turn { role: r.get(0)?, content: r.get(1)?, created: r.get::<_, i64>(2)? as u64 })
+                })
+                .map_err(db)?;
+            rows.collect::<Result<_, _>>().map_err(db)
+        })
+    }
+
+    fn list_sessions(&self) -> Result<Vec<SessionInfo>, StoreError> {
+        self.with(|s| {
+            let mut st = s
+                .conn
+                .prepare("SELECT s.id, (SELECT COUNT(*) FROM turns t WHERE t.session_id = s.id), s.updated FROM sessions s ORDER BY s.updated DESC, s.id")
+                .map_err(db)?;
+            let rows = st
+                .query_map([], |r| Ok(SessionInfo { id: r.get(0)?, turns: r.get::<_, i64>(1)? as u64, updated: r.get::<_, i64>(2)? as u64 }))
+                .map_err(db)?;
+            rows.collect::<Result<_, _>>().map_err(db)
+        })
+    }
+
+    fn delete_session(&self, session: &str) -> Result<bool, StoreError> {
+        self.with(|s| {
+            let tx = s.conn.transaction().map_err(db)?;
+            tx.execute("DELETE FROM turns WHERE session_id = ?1", [session]).map_err(db)?;
+            let n = tx.execute("DELETE FROM sessions WHERE id = ?1", [session]).map_err(db)?;
+            tx.commit().map_err(db)?;
+            Ok(n > 0)
+        })
+    }
+}
+
+fn check_session(id: &str) -> Result<(), StoreError> {
+    let ok = !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid("a session id is 1-128 printable ASCII characters".into()))
     }
 }
 

@@ -166,7 +166,29 @@ pub struct Hit {
     pub score: f32,
 }
 
-/// A store of collections.
+/// One turn of a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    /// `user` or `assistant`.
+    pub role: String,
+    /// What was said.
+    pub content: String,
+    /// When, seconds since the epoch.
+    pub created: u64,
+}
+
+/// A conversation's summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// The client's session id.
+    pub id: String,
+    /// Turns stored.
+    pub turns: u64,
+    /// Last turn, seconds since the epoch.
+    pub updated: u64,
+}
+
+/// A store of collections (and of conversation memory, kept beside them).
 pub trait VectorStore: Send + Sync {
     /// Creates a collection for embeddings of width `dim` from `model`.
     ///
@@ -219,6 +241,26 @@ pub trait VectorStore: Send + Sync {
     /// # Errors
     /// No collection, backend failures.
     fn delete_document(&self, collection: &str, id: i64) -> Result<bool, StoreError>;
+    /// Appends turns to a session (created on first use).
+    ///
+    /// # Errors
+    /// A bad session id, backend failures.
+    fn append_turns(&self, session: &str, turns: &[(String, String)]) -> Result<(), StoreError>;
+    /// A session's turns, oldest first (empty for an unknown session).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn turns(&self, session: &str) -> Result<Vec<Turn>, StoreError>;
+    /// All sessions, most recently updated first.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn list_sessions(&self) -> Result<Vec<SessionInfo>, StoreError>;
+    /// Deletes a session; whether it existed.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn delete_session(&self, session: &str) -> Result<bool, StoreError>;
     /// Searches a collection.
     ///
     /// # Errors

@@ -100,6 +100,19 @@ fn suite(s: &dyn VectorStore) {
     assert!(s.search("notes", &query(SearchMode::Keyword, "quantum", None)).unwrap().is_empty());
     assert_eq!(s.list_documents("notes").unwrap().iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["a.md"]);
     assert!(matches!(s.list_documents("nope"), Err(StoreError::NoCollection(_))));
+
+    // Conversation memory.
+    let t = |r: &str, c: &str| (r.to_string(), c.to_string());
+    s.append_turns("s1", &[t("user", "hi"), t("assistant", "hello")]).unwrap();
+    s.append_turns("s1", &[t("user", "again")]).unwrap();
+    s.append_turns("s2", &[t("user", "other")]).unwrap();
+    let turns = s.turns("s1").unwrap();
+    assert_eq!(turns.iter().map(|t| t.content.as_str()).collect::<Vec<_>>(), ["hi", "hello", "again"]);
+    assert_eq!(s.list_sessions().unwrap().iter().find(|x| x.id == "s1").unwrap().turns, 3);
+    assert!(s.turns("none").unwrap().is_empty());
+    assert!(matches!(s.append_turns("bad id", &[t("user", "x")]), Err(StoreError::Invalid(_))));
+    assert!(s.delete_session("s2").unwrap());
+    assert!(!s.delete_session("s2").unwrap());
 }
 
 #[test]
@@ -115,6 +128,7 @@ fn sqlite_store_passes_the_suite_and_survives_a_restart() {
     assert_eq!(s.check().unwrap(), Vec::<String>::new(), "consistent after the suite");
     let c = s.collection("notes").unwrap().unwrap();
     assert_eq!((c.documents, c.chunks), (1, 1));
+    assert_eq!(s.turns("s1").unwrap().len(), 3, "sessions persist");
     let hits = s.search("notes", &query(SearchMode::Vector, "", Some(1))).unwrap();
     assert_eq!(hits[0].text, "zebra migration facts", "the vector index was rebuilt from the file");
     assert!(s.delete_collection("notes").unwrap());

@@ -116,8 +116,12 @@ async fn ground(
     };
     let question = messages.iter().rev().find(|m| m.role == "user").map(|m| m.content.clone()).unwrap_or_default();
     let max_tokens = req.max_completion_tokens.or(req.max_tokens).unwrap_or(512).clamp(1, 1 << 20) as usize;
-    let q_tokens = handle.tokenize(question.clone(), false).await?.len();
-    let budget = crate::rag::ground::budget(handle, max_tokens, q_tokens);
+    // The whole conversation counts against the context, not only the question.
+    let mut conversation_tokens = 0;
+    for m in messages.iter() {
+        conversation_tokens += handle.tokenize(m.content.clone(), false).await?.len() + 4;
+    }
+    let budget = crate::rag::ground::budget(handle, max_tokens, conversation_tokens);
     let sources = crate::rag::ground::retrieve(app, &rag, handle, &opts.collection, &question, top_k, budget).await?;
     crate::rag::ground::add_sources(messages, &sources);
     Ok(sources.iter().filter_map(|s| serde_json::to_value(s).ok()).collect())

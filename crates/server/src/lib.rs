@@ -99,6 +99,9 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/collections/{name}/search"),
     route("GET", "/jobs/{id}"),
     route("POST", "/api/v1/generate"),
+    route("GET", "/api/v1/sessions"),
+    route("GET", "/api/v1/sessions/{id}"),
+    route("DELETE", "/api/v1/sessions/{id}"),
     route("GET", "/metrics"),
     open(Access::Probe, "/health"),
     open(Access::Probe, "/health/live"),
@@ -142,6 +145,9 @@ fn handler(r: &Route) -> MethodRouter<AppState> {
         ("POST", "/collections/{name}/search") => post(rag::routes::search),
         ("GET", "/jobs/{id}") => get(rag::routes::get_job),
         ("POST", "/api/v1/generate") => post(rag::generate::generate),
+        ("GET", "/api/v1/sessions") => get(rag::generate::list_sessions),
+        ("GET", "/api/v1/sessions/{id}") => get(rag::generate::get_session),
+        ("DELETE", "/api/v1/sessions/{id}") => delete(rag::generate::delete_session),
         // A route listed without a handler answers 404 like an unknown one; tests request
         // every route, so this does not go unnoticed.
         _ => get(not_found).post(not_found).delete(not_found),

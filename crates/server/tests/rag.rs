@@ -144,8 +144,25 @@ async fn ingest_search_dedupe_replace_and_restart() {
     assert_eq!(first["citations"][0]["document"], "orchard.docx", "citations ride on the first chunk");
     let (status, _) = post(&url, "/api/v1/generate", json!({"prompt": "x", "collection": "nope", "model": SMOL})).await;
     assert_eq!(status, 404);
-    let (status, v) = post(&url, "/api/v1/generate", json!({"prompt": "x", "session_id": "s1", "model": SMOL})).await;
-    assert_eq!((status, error_of(&v)["param"].clone()), (400, json!("session_id")));
+
+    // Session memory: the second turn carries the first; turns are stored, listed, deleted.
+    let turn = |p: &str| json!({"prompt": p, "session_id": "s-1", "model": SMOL, "max_tokens": 12, "temperature": 0});
+    let (status, first) = post(&url, "/api/v1/generate", turn("My name is Oriel. Remember it.")).await;
+    assert_eq!(status, 200, "{first}");
+    let (_, second) = post(&url, "/api/v1/generate", turn("What is my name?")).await;
+    assert!(second["usage"]["prompt_tokens"].as_u64() > first["usage"]["prompt_tokens"].as_u64(), "history was sent");
+    let s: Value = reqwest::get(format!("{url}/api/v1/sessions/s-1")).await.unwrap().json().await.unwrap();
+    let roles: Vec<&str> = s["turns"].as_array().unwrap().iter().map(|t| t["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["user", "assistant", "user", "assistant"]);
+    assert_eq!(s["turns"][0]["content"], "My name is Oriel. Remember it.");
+    let list: Value = reqwest::get(format!("{url}/api/v1/sessions")).await.unwrap().json().await.unwrap();
+    assert!(list["data"].as_array().unwrap().iter().any(|x| x["id"] == "s-1" && x["turns"] == 4));
+    let mut streamed = turn("x");
+    streamed["stream"] = json!(true);
+    assert_eq!(post(&url, "/api/v1/generate", streamed).await.0, 400);
+    let del = reqwest::Client::new().delete(format!("{url}/api/v1/sessions/s-1")).send().await.unwrap();
+    assert_eq!(del.status(), 200);
+    assert_eq!(reqwest::get(format!("{url}/api/v1/sessions/s-1")).await.unwrap().status(), 404);
 
     // The same file again: nothing new. A changed file under the same name: replaced.
     let (_, again) = upload(&url, "facts", vec![corpus().remove(2)], None).await;

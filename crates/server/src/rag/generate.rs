@@ -6,8 +6,8 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::generate as gen;
 use crate::state::AppState;
-use axum::extract::State;
-use axum::response::Response;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use hearth_protocol::openai::{
     ChatCompletionRequest, ChatMessage, ErrorBody, MessageContent, RagOptions, SamplingFields,
@@ -33,8 +33,31 @@ pub struct GenerateRequest {
     pub max_tokens: Option<i64>,
     /// Sampling temperature.
     pub temperature: Option<f32>,
-    /// Conversation memory is not available yet; a session id is refused.
+    /// Conversation memory: earlier turns of this session are sent along (the oldest dropped
+    /// when they do not fit), and this turn is stored after the answer.
     pub session_id: Option<String>,
+}
+
+/// Turns of a session that fit in half the context left after the answer, newest kept.
+async fn history(app: &AppState, model: &str, session: &str, max_tokens: usize) -> Result<Vec<ChatMessage>, ApiError> {
+    let rag =
+        app.rag.clone().ok_or_else(|| ApiError::unsupported("session_id", "sessions need retrieval to be enabled"))?;
+    let handle = app.models.get(model).await?;
+    let (store, id) = (rag.store.clone(), session.to_string());
+    let turns = tokio::task::spawn_blocking(move || store.turns(&id)).await.map_err(|_| ApiError::Internal)??;
+    let budget = (handle.loaded.n_ctx as usize).saturating_sub(max_tokens) / 2;
+    let mut used = 0;
+    let mut kept = Vec::new();
+    for t in turns.into_iter().rev() {
+        let n = handle.tokenize(t.content.clone(), false).await?.len() + 4;
+        if used + n > budget {
+            break;
+        }
+        used += n;
+        kept.push(ChatMessage { role: t.role, content: Some(MessageContent::Text(t.content)), ..Default::default() });
+    }
+    kept.reverse();
+    Ok(kept)
 }
 
 /// Answers `prompt` from `collection`; `citations` lists the sources by their `[n]`.
@@ -49,18 +72,28 @@ pub async fn generate(
 ) -> Result<Response, ApiError> {
     let prompt =
         req.prompt.filter(|p| !p.trim().is_empty()).ok_or_else(|| ApiError::invalid("prompt", "prompt is required"))?;
-    if req.session_id.is_some() {
-        return Err(ApiError::unsupported("session_id", "conversation memory (session_id) is not supported yet"));
+    let max_tokens = req.max_tokens.unwrap_or(512);
+    if !(1..=1 << 20).contains(&max_tokens) {
+        return Err(ApiError::invalid("max_tokens", "max_tokens must be at least 1"));
     }
+    let session = req.session_id.filter(|s| !s.is_empty());
+    if session.is_some() && req.stream {
+        return Err(ApiError::unsupported("session_id", "a session cannot be streamed yet; send stream: false"));
+    }
+    let mut messages = match &session {
+        Some(id) => history(&app, &req.model, id, max_tokens as usize).await?,
+        None => Vec::new(),
+    };
+    messages.push(ChatMessage {
+        role: "user".into(),
+        content: Some(MessageContent::Text(prompt.clone())),
+        ..Default::default()
+    });
     let chat_req = ChatCompletionRequest {
         model: req.model,
-        messages: vec![ChatMessage {
-            role: "user".into(),
-            content: Some(MessageContent::Text(prompt)),
-            ..Default::default()
-        }],
+        messages,
         stream: req.stream,
-        max_tokens: Some(req.max_tokens.unwrap_or(512)),
+        max_tokens: Some(max_tokens),
         rag: req.collection.map(|collection| RagOptions { collection, top_k: req.top_k }),
         sampling: SamplingFields { temperature: req.temperature, ..Default::default() },
         ..Default::default()
@@ -69,17 +102,77 @@ pub async fn generate(
         Chat::Stream(res) => Ok(res),
         Chat::Done { model, summary, body } => {
             let choice = body.choices.into_iter().next();
+            let answer = choice.as_ref().map(|c| c.message.content.clone()).unwrap_or_default();
+            if let (Some(id), Some(rag)) = (&session, app.rag.clone()) {
+                let turns = vec![("user".to_string(), prompt), ("assistant".to_string(), answer.clone())];
+                let id = id.clone();
+                tokio::task::spawn_blocking(move || rag.store.append_turns(&id, &turns))
+                    .await
+                    .map_err(|_| ApiError::Internal)??;
+            }
             let json = serde_json::json!({
                 "id": body.id.replace("chatcmpl", "gen"),
                 "object": "generation",
                 "created": body.created,
                 "model": body.model,
-                "answer": choice.as_ref().map(|c| c.message.content.clone()).unwrap_or_default(),
+                "answer": answer,
+                "session_id": session,
                 "finish_reason": choice.map(|c| c.finish_reason).unwrap_or_default(),
                 "citations": body.citations.unwrap_or_default(),
                 "usage": body.usage,
             });
             Ok(gen::answer(model, summary, json))
         }
+    }
+}
+
+/// `GET /api/v1/sessions`: stored conversations, most recent first.
+///
+/// # Errors
+/// 404 when retrieval is off.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "retrieval", responses((status = 200, description = "Sessions with turn counts", body = serde_json::Value), (status = 404, description = "Retrieval is off", body = ErrorBody)))]
+pub async fn list_sessions(State(app): State<AppState>) -> Result<Response, ApiError> {
+    let store = app.rag.clone().ok_or_else(|| ApiError::NotFound("/api/v1/sessions".into()))?.store.clone();
+    let data = tokio::task::spawn_blocking(move || store.list_sessions()).await.map_err(|_| ApiError::Internal)??;
+    Ok(axum::Json(serde_json::json!({ "object": "list", "data": data })).into_response())
+}
+
+/// `GET /api/v1/sessions/{id}`: a conversation's turns.
+///
+/// # Errors
+/// 404 for an unknown session.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "retrieval", params(("id" = String, Path, description = "Session id")), responses((status = 200, description = "Turns, oldest first", body = serde_json::Value), (status = 404, description = "Unknown session", body = ErrorBody)))]
+pub async fn get_session(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let store = app.rag.clone().ok_or_else(|| ApiError::NotFound("/api/v1/sessions".into()))?.store.clone();
+    let i = id.clone();
+    let turns = tokio::task::spawn_blocking(move || store.turns(&i)).await.map_err(|_| ApiError::Internal)??;
+    if turns.is_empty() {
+        return Err(crate::rag::status(
+            axum::http::StatusCode::NOT_FOUND,
+            "session_not_found",
+            format!("no session `{id}`"),
+            None,
+        ));
+    }
+    Ok(axum::Json(serde_json::json!({ "id": id, "turns": turns })).into_response())
+}
+
+/// `DELETE /api/v1/sessions/{id}`.
+///
+/// # Errors
+/// 404 for an unknown session.
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "retrieval", params(("id" = String, Path, description = "Session id")), responses((status = 200, description = "Deleted", body = serde_json::Value), (status = 404, description = "Unknown session", body = ErrorBody)))]
+pub async fn delete_session(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let store = app.rag.clone().ok_or_else(|| ApiError::NotFound("/api/v1/sessions".into()))?.store.clone();
+    let i = id.clone();
+    if tokio::task::spawn_blocking(move || store.delete_session(&i)).await.map_err(|_| ApiError::Internal)?? {
+        Ok(axum::Json(serde_json::json!({ "id": id, "deleted": true })).into_response())
+    } else {
+        Err(crate::rag::status(
+            axum::http::StatusCode::NOT_FOUND,
+            "session_not_found",
+            format!("no session `{id}`"),
+            None,
+        ))
     }
 }
