@@ -99,6 +99,7 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/collections/{name}/search"),
     route("GET", "/jobs/{id}"),
     route("POST", "/api/v1/generate"),
+    route("POST", "/api/v1/generate/upload"),
     route("GET", "/api/v1/sessions"),
     route("GET", "/api/v1/sessions/{id}"),
     route("DELETE", "/api/v1/sessions/{id}"),
@@ -145,6 +146,7 @@ fn handler(r: &Route) -> MethodRouter<AppState> {
         ("POST", "/collections/{name}/search") => post(rag::routes::search),
         ("GET", "/jobs/{id}") => get(rag::routes::get_job),
         ("POST", "/api/v1/generate") => post(rag::generate::generate),
+        ("POST", "/api/v1/generate/upload") => post(rag::generate::generate_upload),
         ("GET", "/api/v1/sessions") => get(rag::generate::list_sessions),
         ("GET", "/api/v1/sessions/{id}") => get(rag::generate::get_session),
         ("DELETE", "/api/v1/sessions/{id}") => delete(rag::generate::delete_session),
@@ -165,7 +167,7 @@ pub fn app(state: AppState) -> Router {
     let upload_limit = state.rag.as_ref().map_or(0, |r| r.max_upload_bytes);
     for r in ROUTES {
         let mut h = handler(r);
-        if r.path == "/collections/{name}/documents" && r.method == "POST" {
+        if matches!(r.path, "/collections/{name}/documents" | "/api/v1/generate/upload") && r.method == "POST" {
             // Uploads have their own limit (a multipart body holds the files plus framing).
             h = h.layer(DefaultBodyLimit::max(upload_limit.saturating_mul(4).max(state.limits.max_body_bytes)));
         }

@@ -42,6 +42,7 @@ const ALIASES: &[(&str, &str)] = &[("/embeddings", "/v1/embeddings"), ("/rerank"
         crate::rag::routes::search,
         crate::rag::routes::get_job,
         crate::rag::generate::generate,
+        crate::rag::generate::generate_upload,
         crate::rag::generate::list_sessions,
         crate::rag::generate::get_session,
         crate::rag::generate::delete_session,

@@ -219,3 +219,49 @@ async fn bad_uploads_are_clear_4xx() {
     assert_eq!(reqwest::get(format!("{url}/jobs/nope")).await.unwrap().status(), 404);
     std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }
+
+#[tokio::test]
+async fn generate_upload_answers_from_the_uploaded_files() {
+    let path = store_path("genup");
+    let url = serve_rag(&path, 1 << 20).await;
+    let docx = fixtures::docx(
+        "Ship log",
+        &[("Heading1", "Cargo"), ("", "The freighter Marrowind carries 412 crates of indigo dye.")],
+    );
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(docx).file_name("log.docx"))
+        .text("prompt", "How many crates of indigo dye does the Marrowind carry?")
+        .text("model", SMOL)
+        .text("max_tokens", "24");
+    let res =
+        reqwest::Client::new().post(format!("{url}/api/v1/generate/upload")).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["citations"][0]["document"], "log.docx", "{v}");
+    assert_eq!(v["citations"][0]["section"], "Cargo");
+    assert_eq!(v["documents"][0]["outcome"], "created");
+    assert!(v["collection"].is_null(), "a temporary collection");
+    let cols: Value = reqwest::get(format!("{url}/collections")).await.unwrap().json().await.unwrap();
+    assert!(cols["data"].as_array().unwrap().is_empty(), "and it is gone after the answer");
+
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(b"Plain notes about nothing.".to_vec()).file_name("n.txt"))
+        .text("prompt", "Anything?")
+        .text("collection", "kept")
+        .text("model", SMOL)
+        .text("max_tokens", "8");
+    let res =
+        reqwest::Client::new().post(format!("{url}/api/v1/generate/upload")).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        reqwest::get(format!("{url}/collections/kept")).await.unwrap().status(),
+        200,
+        "a named collection stays"
+    );
+    let form =
+        reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("n.txt"));
+    let res =
+        reqwest::Client::new().post(format!("{url}/api/v1/generate/upload")).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), 400, "no prompt");
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}

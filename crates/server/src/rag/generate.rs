@@ -176,3 +176,83 @@ pub async fn delete_session(State(app): State<AppState>, Path(id): Path<String>)
         ))
     }
 }
+
+/// `POST /api/v1/generate/upload`: multipart files plus a `prompt` field (and optionally
+/// `collection`, `top_k`, `model`, `max_tokens`). The files are ingested (into `collection`,
+/// created if needed, or a temporary collection removed after the answer), then the prompt is
+/// answered from them with citations.
+///
+/// # Errors
+/// As the upload and generate endpoints.
+#[utoipa::path(post, path = "/api/v1/generate/upload", tag = "retrieval", request_body(content_type = "multipart/form-data", description = "Files, `prompt`, and optional `collection`, `top_k`, `model`, `max_tokens`"), responses((status = 200, description = "answer, citations, documents", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody), (status = 415, description = "Unsupported type", body = ErrorBody)))]
+pub async fn generate_upload(
+    State(app): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    form: axum::extract::Multipart,
+) -> Result<Response, ApiError> {
+    use crate::rag::routes;
+    let rag = routes::rag(&app)?;
+    let form = routes::read_form(&rag, form).await?;
+    let field = |k: &str| form.fields.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let prompt = field("prompt").ok_or_else(|| ApiError::invalid("prompt", "prompt is required"))?;
+    let number = |k: &str| -> Result<Option<i64>, ApiError> {
+        field(k)
+            .map(|v| v.parse::<i64>().map_err(|_| ApiError::invalid(k, format!("{k} must be a number"))))
+            .transpose()
+    };
+    let (top_k, max_tokens) = (number("top_k")?, number("max_tokens")?);
+    let (named, temporary) = match field("collection") {
+        Some(c) => (c, false),
+        None => (crate::generate::new_id("tmp"), true),
+    };
+    let parsed = routes::parse_files(&rag, form.files, &named, &form.metadata).await?;
+    let handle = app.models.get_embedding(&rag.embedding_model).await?;
+    let (store, c, dim, model) = (rag.store.clone(), named.clone(), handle.loaded.n_embd, handle.info.id.clone());
+    tokio::task::spawn_blocking(move || match store.collection(&c)? {
+        Some(_) => Ok(()),
+        None => store.create_collection(&c, dim, &model).map(|_| ()),
+    })
+    .await
+    .map_err(|_| ApiError::Internal)??;
+    let mut documents = Vec::new();
+    let mut failure = None;
+    for up in parsed {
+        let job = rag.new_job(&named, &up.doc.name);
+        match crate::rag::ingest::ingest(&app, &rag, &job.id, up).await {
+            Ok(r) => documents.push(r),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let answer = match failure {
+        Some(e) => Err(e),
+        None => {
+            let req = GenerateRequest {
+                prompt: Some(prompt),
+                collection: Some(named.clone()),
+                top_k,
+                model: field("model").unwrap_or_default(),
+                stream: false,
+                max_tokens,
+                temperature: None,
+                session_id: None,
+            };
+            generate(State(app.clone()), caller, ApiJson(req)).await
+        }
+    };
+    if temporary {
+        let (store, c) = (rag.store.clone(), named.clone());
+        let _ = tokio::task::spawn_blocking(move || store.delete_collection(&c)).await;
+    }
+    let res = answer?;
+    let (parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|_| ApiError::Internal)?;
+    let mut json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| ApiError::Internal)?;
+    json["documents"] = serde_json::Value::Array(documents);
+    json["collection"] = if temporary { serde_json::Value::Null } else { serde_json::Value::String(named) };
+    let mut out = axum::Json(json).into_response();
+    *out.extensions_mut() = parts.extensions;
+    Ok(out)
+}

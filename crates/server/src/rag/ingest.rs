@@ -44,7 +44,11 @@ pub async fn run(app: AppState, rag: Arc<Rag>, job: String, up: Upload) {
     }
 }
 
-async fn ingest(app: &AppState, rag: &Rag, job: &str, up: Upload) -> Result<serde_json::Value, ApiError> {
+/// Ingests one document now; the stored document and what happened.
+///
+/// # Errors
+/// Unknown collection, embedding or store failures.
+pub async fn ingest(app: &AppState, rag: &Rag, job: &str, up: Upload) -> Result<serde_json::Value, ApiError> {
     let store = rag.store.clone();
     let (collection, sha) = (up.collection.clone(), up.doc.sha256.clone());
     let existing = tokio::task::spawn_blocking(move || store.find_by_hash(&collection, &sha))

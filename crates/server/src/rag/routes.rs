@@ -18,7 +18,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
-fn rag(app: &AppState) -> Result<Arc<Rag>, ApiError> {
+pub(crate) fn rag(app: &AppState) -> Result<Arc<Rag>, ApiError> {
     app.rag.clone().ok_or_else(|| {
         status(
             StatusCode::NOT_FOUND,
@@ -110,37 +110,73 @@ pub async fn delete_collection(State(app): State<AppState>, Path(name): Path<Str
 pub async fn upload(
     State(app): State<AppState>,
     Path(collection): Path<String>,
-    mut form: Multipart,
+    form: Multipart,
 ) -> Result<Response, ApiError> {
     let rag = rag(&app)?;
     let (store, c) = (rag.store.clone(), collection.clone());
     if blocking(move || store.collection(&c)).await?.is_none() {
         return Err(hearth_rag::store::StoreError::NoCollection(collection).into());
     }
-    let mut files = Vec::new();
-    let mut metadata = serde_json::Map::new();
+    let form = read_form(&rag, form).await?;
+    let parsed = parse_files(&rag, form.files, &collection, &form.metadata).await?;
+    let mut jobs = Vec::new();
+    for up in parsed {
+        let job = rag.new_job(&collection, &up.doc.name);
+        tokio::spawn(ingest::run(app.clone(), rag.clone(), job.id.clone(), up));
+        jobs.push(job);
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({ "object": "list", "data": jobs }))).into_response())
+}
+
+/// A multipart form of files and text fields.
+pub(crate) struct Form {
+    /// (file name, declared content type, bytes).
+    pub files: Vec<(String, Option<String>, bytes::Bytes)>,
+    /// The `metadata` field (a JSON object).
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Other text fields.
+    pub fields: std::collections::HashMap<String, String>,
+}
+
+/// Reads a multipart form: parts with a file name are files (each within the upload limit),
+/// the others text fields.
+pub(crate) async fn read_form(rag: &Rag, mut form: Multipart) -> Result<Form, ApiError> {
+    let mut out = Form { files: Vec::new(), metadata: serde_json::Map::new(), fields: Default::default() };
     while let Some(field) = form.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_string();
-        if name == "metadata" {
+        let Some(filename) = field.file_name().map(str::to_string) else {
             let text = field.text().await.map_err(multipart_error)?;
-            metadata = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v.as_object().cloned())
-                .ok_or_else(|| ApiError::invalid("metadata", "metadata must be a JSON object"))?;
+            if name == "metadata" {
+                out.metadata = serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v.as_object().cloned())
+                    .ok_or_else(|| ApiError::invalid("metadata", "metadata must be a JSON object"))?;
+            } else {
+                out.fields.insert(name, text);
+            }
             continue;
-        }
-        let filename = field.file_name().map(str::to_string).unwrap_or_else(|| name.clone());
+        };
         let ctype = field.content_type().map(str::to_string);
         let bytes = field.bytes().await.map_err(multipart_error)?;
         if bytes.len() > rag.max_upload_bytes {
             let msg = format!("{filename} is larger than the upload limit of {} bytes", rag.max_upload_bytes);
             return Err(status(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large", msg, Some("file")));
         }
-        files.push((filename, ctype, bytes));
+        out.files.push((filename, ctype, bytes));
     }
-    if files.is_empty() {
+    if out.files.is_empty() {
         return Err(ApiError::invalid("file", "send at least one file (multipart/form-data)"));
     }
+    Ok(out)
+}
+
+/// Parses every file now, so a bad one is a 4xx for the request.
+pub(crate) async fn parse_files(
+    rag: &Rag,
+    files: Vec<(String, Option<String>, bytes::Bytes)>,
+    collection: &str,
+    metadata: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<Upload>, ApiError> {
     let mut parsed = Vec::new();
     for (filename, ctype, bytes) in files {
         let limits = rag.parse_limits;
@@ -151,15 +187,9 @@ pub async fn upload(
         let sha256 = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
         let title = doc.title.clone();
         let new = NewDocument { name: filename, title, sha256, metadata: metadata.clone(), bytes: bytes.len() as u64 };
-        parsed.push(Upload { collection: collection.clone(), doc: new, parsed: doc });
+        parsed.push(Upload { collection: collection.to_string(), doc: new, parsed: doc });
     }
-    let mut jobs = Vec::new();
-    for up in parsed {
-        let job = rag.new_job(&collection, &up.doc.name);
-        tokio::spawn(ingest::run(app.clone(), rag.clone(), job.id.clone(), up));
-        jobs.push(job);
-    }
-    Ok((StatusCode::ACCEPTED, Json(json!({ "object": "list", "data": jobs }))).into_response())
+    Ok(parsed)
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
