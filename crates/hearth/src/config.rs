@@ -26,6 +26,10 @@ pub enum Command {
     /// Measure decode speed and time to first token (over HTTP and on the raw engine);
     /// `hearth bench embeddings` measures embedding throughput and latency.
     Bench(crate::bench::BenchArgs),
+    /// Upload documents to a running server's collection (created if missing), with progress.
+    Ingest(crate::cli_rag::IngestArgs),
+    /// Search a running server's collection.
+    Search(crate::cli_rag::SearchArgs),
     /// Print the SHA-256 of an API key read from standard input, for `name:sha256:HEX` lines of
     /// the keys file (so the file need not hold keys in clear).
     HashKey,

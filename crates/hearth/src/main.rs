@@ -2,7 +2,8 @@
 //!
 //! - `hearth serve`: the HTTP server (see `hearth serve --help`);
 //! - `hearth bench`: decode speed and time to first token, over HTTP and on the raw engine;
-//!   `hearth bench embeddings`: embedding throughput, latency and memory.
+//!   `hearth bench embeddings`: embedding throughput, latency and memory;
+//! - `hearth ingest`, `hearth search`: the retrieval API from the command line.
 
 // A binary has no public API: `pub` here only marks what sibling modules use.
 #![allow(unreachable_pub)]
@@ -10,6 +11,7 @@
 mod bench;
 mod bench_embed;
 mod bench_rag;
+mod cli_rag;
 mod config;
 mod keys;
 
@@ -152,6 +154,8 @@ fn main() -> anyhow::Result<()> {
             init_logging(LogFormat::Text, "info,llama_cpp_2=warn,llama-cpp-2=warn");
             runtime()?.block_on(bench::run(args))
         }
+        Command::Ingest(args) => runtime()?.block_on(cli_rag::ingest(args)),
+        Command::Search(args) => runtime()?.block_on(cli_rag::search(args)),
         Command::HashKey => {
             let mut key = String::new();
             std::io::stdin().read_line(&mut key)?;

@@ -1,52 +1,13 @@
 //! `kill -9` during ingestion, then a restart: the store is consistent, no document is
 //! partial, and the interrupted uploads can be sent again. Runs the real binary.
 
+mod common;
+
+use common::{free_port, start};
 use hearth_rag::sqlite::SqliteStore;
 use hearth_rag::store::VectorStore;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn home() -> PathBuf {
-    std::env::var_os("HEARTH_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/hearth"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn start(store: &Path, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args([
-            "serve",
-            "--port",
-            &port.to_string(),
-            "--threads",
-            "2",
-            "--rag-embedding-model",
-            "all-MiniLM-L6-v2.Q8_0",
-        ])
-        .arg("--models-dir")
-        .arg(home().join("models"))
-        .arg("--vector-store")
-        .arg(store)
-        .env_remove("HEARTH_API_KEY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start hearth");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if reqwest::blocking::get(format!("http://127.0.0.1:{port}/health/live")).is_ok() {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("hearth did not start");
-}
 
 fn page(i: usize, paragraphs: usize) -> Vec<u8> {
     let mut md = format!("# Report {i}\n\n");
