@@ -5,33 +5,20 @@ use super::Rag;
 use crate::error::ApiError;
 use crate::state::AppState;
 use hearth_engine::{ModelHandle, TemplateMessage};
-use hearth_rag::store::{Query, SearchMode};
+use hearth_rag::store::{Hit, Query, SearchMode};
 use serde::Serialize;
 
 /// Tokens kept free for the instructions, the question and the chat template.
 const OVERHEAD: usize = 160;
 
-/// One numbered source.
+/// One numbered source: a search hit and the number the answer cites it by (`[1]` ...).
 #[derive(Debug, Clone, Serialize)]
 pub struct Citation {
-    /// The number the answer cites it by (`[1]` ...).
+    /// Its number.
     pub n: usize,
-    /// Document name.
-    pub document: String,
-    /// Document id.
-    pub document_id: i64,
-    /// Document title.
-    pub title: Option<String>,
-    /// Chunk id.
-    pub chunk_id: i64,
-    /// Page (PDF).
-    pub page: Option<u32>,
-    /// Section heading.
-    pub section: Option<String>,
-    /// Search score (reciprocal rank fusion).
-    pub score: f32,
-    /// The chunk's text.
-    pub text: String,
+    /// The chunk, its document, page or section, offsets and score.
+    #[serde(flatten)]
+    pub source: Hit,
 }
 
 /// Sources for a question, fitted to `budget` tokens of `chat`'s context.
@@ -59,17 +46,7 @@ pub async fn retrieve(
             break;
         }
         used += tokens;
-        out.push(Citation {
-            n: out.len() + 1,
-            document: h.document,
-            document_id: h.document_id,
-            title: h.title,
-            chunk_id: h.chunk_id,
-            page: h.page,
-            section: h.section,
-            score: h.score,
-            text: h.text,
-        });
+        out.push(Citation { n: out.len() + 1, source: h });
     }
     Ok(out)
 }
@@ -87,12 +64,13 @@ pub fn add_sources(messages: &mut Vec<TemplateMessage>, sources: &[Citation]) {
          as [n]. If the sources do not contain the answer, say that you do not know.\n\nSources:\n",
     );
     for s in sources {
-        let place = match (s.page, &s.section) {
+        let h = &s.source;
+        let place = match (h.page, &h.section) {
             (Some(p), _) => format!(", page {p}"),
             (None, Some(sec)) => format!(", section \"{sec}\""),
             _ => String::new(),
         };
-        text.push_str(&format!("[{}] ({}{place}) {}\n", s.n, s.document, s.text));
+        text.push_str(&format!("[{}] ({}{place}) {}\n", s.n, h.document, h.text));
     }
     if sources.is_empty() {
         text.push_str("(no matching sources)\n");
@@ -108,17 +86,19 @@ mod tests {
     use super::*;
 
     fn cite(n: usize, page: Option<u32>, section: Option<&str>) -> Citation {
-        Citation {
-            n,
-            document: "d.pdf".into(),
-            document_id: 1,
-            title: None,
+        let source = Hit {
             chunk_id: n as i64,
+            document_id: 1,
+            document: "d.pdf".into(),
+            title: None,
+            text: format!("fact {n}"),
             page,
             section: section.map(String::from),
+            start: 0,
+            end: 6,
             score: 0.1,
-            text: format!("fact {n}"),
-        }
+        };
+        Citation { n, source }
     }
 
     #[test]
