@@ -178,6 +178,8 @@ impl EmbedWorker<'_> {
                 continue;
             }
             let Some(job) = self.jobs.remove(j) else { break };
+            // Idle before the caller hears of it (see the causal worker).
+            self.stats.active.store(self.jobs.len(), Ordering::Relaxed);
             let prompt_tokens = job.inputs.iter().map(|t| t.len() as u32).sum();
             let delivered = job.reply.send(Ok(EmbedOutput { vectors: job.outputs, prompt_tokens })).is_ok();
             self.finished(!delivered);

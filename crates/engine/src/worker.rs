@@ -367,6 +367,9 @@ impl Worker<'_> {
                 }
                 Next::Finished(finish) => {
                     let seq = self.active.swap_remove(i);
+                    // Idle before the client hears of it, so its next request never sees a
+                    // busy model (eviction, unloading).
+                    self.stats.active.store(self.active.len(), Ordering::Relaxed);
                     let completion = seq.completion();
                     let delivered = seq.send(Event::Done { finish, completion });
                     self.release(seq, !delivered);

@@ -252,8 +252,16 @@ async fn cancelled_requests_are_skipped_and_counted() {
     busy.await.unwrap().unwrap();
     h.embed(texts(&["after"])).await.unwrap();
     let stats = &h.stats;
+    // The worker counts a request just after answering it: wait for the count to settle.
+    let finished = || stats.finished.load(std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..200 {
+        if finished() == 7 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     // The first call may already hold some of the dropped requests; the rest were skipped.
-    assert_eq!(stats.finished.load(std::sync::atomic::Ordering::Relaxed), 7);
+    assert_eq!(finished(), 7);
     assert!(stats.cancelled.load(std::sync::atomic::Ordering::Relaxed) >= 1);
 }
 
