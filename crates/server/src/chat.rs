@@ -27,7 +27,7 @@ pub async fn chat_completions(
     caller: Option<Extension<Caller>>,
     ApiJson(req): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
-    match run(&app, caller, req).await? {
+    match run(&app, caller, req, None).await? {
         Chat::Stream(res) => Ok(res),
         Chat::Done { model, summary, body } => Ok(generate::answer(model, summary, *body)),
     }
@@ -48,7 +48,11 @@ pub enum Chat {
     },
 }
 
-/// Runs a chat request (with retrieval when `rag` is set).
+/// Called with the whole answer text when a streamed answer ends (e.g. to store a session).
+pub type OnAnswer = Box<dyn FnOnce(String) + Send + 'static>;
+
+/// Runs a chat request (with retrieval when `rag` is set); `on_answer` gets a streamed
+/// answer's text when the stream ends.
 ///
 /// # Errors
 /// As [`chat_completions`].
@@ -56,6 +60,7 @@ pub async fn run(
     app: &AppState,
     caller: Option<Extension<Caller>>,
     req: ChatCompletionRequest,
+    on_answer: Option<OnAnswer>,
 ) -> Result<Chat, ApiError> {
     let mut messages = validate::check_chat(&req)?;
     let admission = generate::admit(app, caller)?;
@@ -77,6 +82,8 @@ pub async fn run(
             model: model.clone(),
             include_usage,
             citations,
+            answer: String::new(),
+            on_answer,
         };
         return Ok(Chat::Stream(generate::sse_response(model, started, fmt)));
     }
@@ -135,6 +142,9 @@ struct ChatStream {
     include_usage: bool,
     /// Sent with the first chunk (retrieval), then none.
     citations: Option<Vec<serde_json::Value>>,
+    /// The text so far, kept only when `on_answer` wants it.
+    answer: String,
+    on_answer: Option<OnAnswer>,
 }
 
 impl ChatStream {
@@ -166,10 +176,16 @@ impl StreamFormat for ChatStream {
     }
 
     fn text(&mut self, text: String) -> Vec<String> {
+        if self.on_answer.is_some() {
+            self.answer.push_str(&text);
+        }
         vec![self.chunk(Delta { role: None, content: Some(text) }, None)]
     }
 
     fn done(&mut self, finish: FinishReason, completion: &Completion) -> Vec<String> {
+        if let Some(f) = self.on_answer.take() {
+            f(std::mem::take(&mut self.answer));
+        }
         let mut out = vec![self.chunk(Delta::default(), Some(finish))];
         if self.include_usage {
             let usage = Some(Some(generate::usage(completion)));

@@ -157,9 +157,25 @@ async fn ingest_search_dedupe_replace_and_restart() {
     assert_eq!(s["turns"][0]["content"], "My name is Oriel. Remember it.");
     let list: Value = reqwest::get(format!("{url}/api/v1/sessions")).await.unwrap().json().await.unwrap();
     assert!(list["data"].as_array().unwrap().iter().any(|x| x["id"] == "s-1" && x["turns"] == 4));
-    let mut streamed = turn("x");
+    let mut streamed = turn("And where do I live?");
     streamed["stream"] = json!(true);
-    assert_eq!(post(&url, "/api/v1/generate", streamed).await.0, 400);
+    let (status, _, body) = post_raw(&url, "/api/v1/generate", streamed).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("[DONE]"));
+    let mut turns = 0;
+    for _ in 0..100 {
+        let s: Value = reqwest::get(format!("{url}/api/v1/sessions/s-1")).await.unwrap().json().await.unwrap();
+        turns = s["turns"].as_array().unwrap().len();
+        if turns == 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(turns, 6, "a streamed turn is stored when the stream ends");
+    assert_eq!(
+        post(&url, "/api/v1/generate", json!({"prompt": "x", "session_id": "bad id", "model": SMOL})).await.0,
+        400
+    );
     let del = reqwest::Client::new().delete(format!("{url}/api/v1/sessions/s-1")).send().await.unwrap();
     assert_eq!(del.status(), 200);
     assert_eq!(reqwest::get(format!("{url}/api/v1/sessions/s-1")).await.unwrap().status(), 404);

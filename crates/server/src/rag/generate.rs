@@ -77,8 +77,10 @@ pub async fn generate(
         return Err(ApiError::invalid("max_tokens", "max_tokens must be at least 1"));
     }
     let session = req.session_id.filter(|s| !s.is_empty());
-    if session.is_some() && req.stream {
-        return Err(ApiError::unsupported("session_id", "a session cannot be streamed yet; send stream: false"));
+    if let Some(id) = &session {
+        if id.len() > 128 || !id.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(ApiError::invalid("session_id", "a session id is 1-128 printable ASCII characters"));
+        }
     }
     let mut messages = match &session {
         Some(id) => history(&app, &req.model, id, max_tokens as usize).await?,
@@ -98,7 +100,22 @@ pub async fn generate(
         sampling: SamplingFields { temperature: req.temperature, ..Default::default() },
         ..Default::default()
     };
-    match chat::run(&app, caller, chat_req).await? {
+    // A streamed answer is stored when its stream ends; a whole one below, before replying.
+    let on_answer = match (&session, app.rag.clone(), req.stream) {
+        (Some(id), Some(rag), true) => {
+            let (id, prompt) = (id.clone(), prompt.clone());
+            Some(Box::new(move |answer: String| {
+                let turns = vec![("user".to_string(), prompt), ("assistant".to_string(), answer)];
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = rag.store.append_turns(&id, &turns) {
+                        tracing::error!(session = %id, error = %e, "could not store the session's turn");
+                    }
+                });
+            }) as chat::OnAnswer)
+        }
+        _ => None,
+    };
+    match chat::run(&app, caller, chat_req, on_answer).await? {
         Chat::Stream(res) => Ok(res),
         Chat::Done { model, summary, body } => {
             let choice = body.choices.into_iter().next();
