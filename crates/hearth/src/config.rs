@@ -332,7 +332,7 @@ fn parse_bytes(s: &str) -> Option<u64> {
         }
     };
     let v = n * mult;
-    (v.is_finite() && v >= 0.0 && v < 1.8e19).then_some(v as u64)
+    (0.0..1.8e19).contains(&v).then_some(v as u64)
 }
 
 fn idle_unload(s: &str) -> anyhow::Result<Option<std::time::Duration>> {
@@ -347,7 +347,7 @@ fn idle_unload(s: &str) -> anyhow::Result<Option<std::time::Duration>> {
 }
 
 fn seconds(flag: &str, v: f64) -> anyhow::Result<std::time::Duration> {
-    anyhow::ensure!(v.is_finite() && v >= 0.0 && v < 1e9, "{flag} must be a number of seconds");
+    anyhow::ensure!((0.0..1e9).contains(&v), "{flag} must be a number of seconds");
     Ok(std::time::Duration::from_secs_f64(v))
 }
 

@@ -201,6 +201,16 @@ pub(crate) fn ids(param: &str, t: &[i64]) -> Result<Vec<u32>, ApiError> {
     t.iter().map(|&x| u32::try_from(x).map_err(|_| ApiError::invalid(param, format!("invalid token id {x}")))).collect()
 }
 
+/// A request's `keep_alive`.
+///
+/// # Errors
+/// A 400 naming `keep_alive`.
+pub fn keep_alive(v: Option<&serde_json::Value>) -> Result<hearth_engine::KeepAlive, ApiError> {
+    v.map_or(Ok(hearth_engine::KeepAlive::Default), |v| {
+        hearth_engine::KeepAlive::parse(v).map_err(|m| ApiError::invalid("keep_alive", m))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,14 +271,4 @@ mod tests {
         let r: CompletionRequest = serde_json::from_value(serde_json::json!({"prompt": [-1]})).unwrap();
         assert_eq!(param(completion_request(r, &d).unwrap_err()).as_deref(), Some("prompt"));
     }
-}
-
-/// A request's `keep_alive`.
-///
-/// # Errors
-/// A 400 naming `keep_alive`.
-pub fn keep_alive(v: Option<&serde_json::Value>) -> Result<hearth_engine::KeepAlive, ApiError> {
-    v.map_or(Ok(hearth_engine::KeepAlive::Default), |v| {
-        hearth_engine::KeepAlive::parse(v).map_err(|m| ApiError::invalid("keep_alive", m))
-    })
 }

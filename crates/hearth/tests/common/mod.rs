@@ -15,6 +15,8 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Starts the server; the caller kills and waits for the child.
+#[allow(clippy::zombie_processes)]
 pub fn start(store: &Path, port: u16) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_hearth"))
         .args([

@@ -44,7 +44,7 @@ async fn history(app: &AppState, model: &str, session: &str, max_tokens: usize) 
         app.rag.clone().ok_or_else(|| ApiError::unsupported("session_id", "sessions need retrieval to be enabled"))?;
     let handle = app.models.get(model).await?;
     let (store, id) = (rag.store.clone(), session.to_string());
-    let turns = tokio::task::spawn_blocking(move || store.turns(&id)).await.map_err(|_| ApiError::Internal)??;
+    let turns = crate::rag::routes::blocking(move || store.turns(&id)).await?;
     let budget = (handle.loaded.n_ctx as usize).saturating_sub(max_tokens) / 2;
     let mut used = 0;
     let mut kept = Vec::new();
@@ -123,9 +123,7 @@ pub async fn generate(
             if let (Some(id), Some(rag)) = (&session, app.rag.clone()) {
                 let turns = vec![("user".to_string(), prompt), ("assistant".to_string(), answer.clone())];
                 let id = id.clone();
-                tokio::task::spawn_blocking(move || rag.store.append_turns(&id, &turns))
-                    .await
-                    .map_err(|_| ApiError::Internal)??;
+                crate::rag::routes::blocking(move || rag.store.append_turns(&id, &turns)).await?;
             }
             let json = serde_json::json!({
                 "id": body.id.replace("chatcmpl", "gen"),
@@ -150,7 +148,7 @@ pub async fn generate(
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "retrieval", responses((status = 200, description = "Sessions with turn counts", body = serde_json::Value), (status = 404, description = "Retrieval is off", body = ErrorBody)))]
 pub async fn list_sessions(State(app): State<AppState>) -> Result<Response, ApiError> {
     let store = app.rag.clone().ok_or_else(|| ApiError::NotFound("/api/v1/sessions".into()))?.store.clone();
-    let data = tokio::task::spawn_blocking(move || store.list_sessions()).await.map_err(|_| ApiError::Internal)??;
+    let data = crate::rag::routes::blocking(move || store.list_sessions()).await?;
     Ok(axum::Json(serde_json::json!({ "object": "list", "data": data })).into_response())
 }
 
@@ -162,7 +160,7 @@ pub async fn list_sessions(State(app): State<AppState>) -> Result<Response, ApiE
 pub async fn get_session(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let store = app.rag.clone().ok_or_else(|| ApiError::NotFound("/api/v1/sessions".into()))?.store.clone();
     let i = id.clone();
-    let turns = tokio::task::spawn_blocking(move || store.turns(&i)).await.map_err(|_| ApiError::Internal)??;
+    let turns = crate::rag::routes::blocking(move || store.turns(&i)).await?;
     if turns.is_empty() {
         return Err(crate::rag::status(
             axum::http::StatusCode::NOT_FOUND,
@@ -182,7 +180,7 @@ pub async fn get_session(State(app): State<AppState>, Path(id): Path<String>) ->
 pub async fn delete_session(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let store = app.rag.clone().ok_or_else(|| ApiError::NotFound("/api/v1/sessions".into()))?.store.clone();
     let i = id.clone();
-    if tokio::task::spawn_blocking(move || store.delete_session(&i)).await.map_err(|_| ApiError::Internal)?? {
+    if crate::rag::routes::blocking(move || store.delete_session(&i)).await? {
         Ok(axum::Json(serde_json::json!({ "id": id, "deleted": true })).into_response())
     } else {
         Err(crate::rag::status(
@@ -225,12 +223,11 @@ pub async fn generate_upload(
     let parsed = routes::parse_files(&rag, form.files, &named, &form.metadata).await?;
     let handle = app.models.get_embedding(&rag.embedding_model).await?;
     let (store, c, dim, model) = (rag.store.clone(), named.clone(), handle.loaded.n_embd, handle.info.id.clone());
-    tokio::task::spawn_blocking(move || match store.collection(&c)? {
+    crate::rag::routes::blocking(move || match store.collection(&c)? {
         Some(_) => Ok(()),
         None => store.create_collection(&c, dim, &model).map(|_| ()),
     })
-    .await
-    .map_err(|_| ApiError::Internal)??;
+    .await?;
     let mut documents = Vec::new();
     let mut failure = None;
     for up in parsed {

@@ -37,7 +37,7 @@ pub async fn retrieve(
     let vector = Some(super::routes::embed_query(app, rag, question).await?);
     let q = Query { vector, text: question.to_string(), mode: SearchMode::Hybrid, top_k, filter: Default::default() };
     let (store, c) = (rag.store.clone(), collection.to_string());
-    let hits = tokio::task::spawn_blocking(move || store.search(&c, &q)).await.map_err(|_| ApiError::Internal)??;
+    let hits = super::routes::blocking(move || store.search(&c, &q)).await?;
     let mut used = 0;
     let mut out = Vec::new();
     for h in hits {

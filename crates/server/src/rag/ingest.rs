@@ -51,9 +51,7 @@ pub async fn run(app: AppState, rag: Arc<Rag>, job: String, up: Upload) {
 pub async fn ingest(app: &AppState, rag: &Rag, job: &str, up: Upload) -> Result<serde_json::Value, ApiError> {
     let store = rag.store.clone();
     let (collection, sha) = (up.collection.clone(), up.doc.sha256.clone());
-    let existing = tokio::task::spawn_blocking(move || store.find_by_hash(&collection, &sha))
-        .await
-        .map_err(|_| ApiError::Internal)??;
+    let existing = super::routes::blocking(move || store.find_by_hash(&collection, &sha)).await?;
     if let Some(doc) = existing {
         return Ok(serde_json::json!({ "document": doc, "outcome": "unchanged" }));
     }
@@ -80,9 +78,7 @@ pub async fn ingest(app: &AppState, rag: &Rag, job: &str, up: Upload) -> Result<
     }
     let store = rag.store.clone();
     let (collection, doc) = (up.collection, up.doc);
-    let (info, outcome) = tokio::task::spawn_blocking(move || store.put_document(&collection, doc, stored))
-        .await
-        .map_err(|_| ApiError::Internal)??;
+    let (info, outcome) = super::routes::blocking(move || store.put_document(&collection, doc, stored)).await?;
     Ok(serde_json::json!({ "document": info, "outcome": outcome }))
 }
 

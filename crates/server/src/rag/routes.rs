@@ -30,7 +30,7 @@ pub(crate) fn rag(app: &AppState) -> Result<Arc<Rag>, ApiError> {
 }
 
 /// Runs store work off the async runtime.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, hearth_rag::store::StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
     Ok(tokio::task::spawn_blocking(f).await.map_err(|_| ApiError::Internal)??)
