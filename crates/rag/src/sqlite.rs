@@ -5,8 +5,8 @@
 
 use crate::index::VectorIndex;
 use crate::store::{
-    rrf, Collection, DocumentInfo, Hit, NewChunk, NewDocument, PutOutcome, Query, SearchMode, SessionInfo, StoreError,
-    Turn, VectorStore,
+    check_collection, check_session, check_widths, combine, query_vector, query_words, Collection, DocumentInfo, Hit,
+    NewChunk, NewDocument, PutOutcome, Query, SessionInfo, StoreError, Turn, VectorStore,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::HashMap;
@@ -78,17 +78,6 @@ fn floats(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
-fn check_name(name: &str) -> Result<(), StoreError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid("a collection name is 1-64 characters of letters, digits, '-', '_' or '.'".into()))
-    }
-}
-
 impl SqliteStore {
     /// Opens (or creates) the store at `path` and rebuilds the in-memory index.
     ///
@@ -100,44 +89,6 @@ impl SqliteStore {
         let mut inner = Inner { conn, live: HashMap::new() };
         inner.load()?;
         Ok(Self { inner: Mutex::new(inner) })
-    }
-
-    /// Checks the file: SQLite's integrity check, the full-text index against the chunks, and
-    /// every document's chunk count against its chunks. Returns the problems found (none:
-    /// consistent).
-    ///
-    /// # Errors
-    /// When the checks cannot run.
-    pub fn check(&self) -> Result<Vec<String>, StoreError> {
-        self.with(|s| {
-            let mut problems = Vec::new();
-            let ok: String = s.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(db)?;
-            if ok != "ok" {
-                problems.push(format!("integrity_check: {ok}"));
-            }
-            if let Err(e) = s.conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('integrity-check')", []) {
-                problems.push(format!("full-text index: {e}"));
-            }
-            let mut st = s
-                .conn
-                .prepare("SELECT d.name, d.chunks, (SELECT COUNT(*) FROM chunks c WHERE c.document_id = d.id) FROM documents d")
-                .map_err(db)?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))).map_err(db)?;
-            for row in rows {
-                let (name, want, got) = row.map_err(db)?;
-                if want != got {
-                    problems.push(format!("document {name}: {got} chunks stored, {want} expected"));
-                }
-            }
-            let orphans: i64 = s
-                .conn
-                .query_row("SELECT COUNT(*) FROM chunks WHERE document_id NOT IN (SELECT id FROM documents)", [], |r| r.get(0))
-                .map_err(db)?;
-            if orphans > 0 {
-                problems.push(format!("{orphans} chunks without a document"));
-            }
-            Ok(problems)
-        })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T, StoreError>) -> Result<T, StoreError> {
@@ -273,10 +224,7 @@ fn insert_document(
 
 impl VectorStore for SqliteStore {
     fn create_collection(&self, name: &str, dim: usize, model: &str) -> Result<Collection, StoreError> {
-        check_name(name)?;
-        if dim == 0 || dim > 65536 {
-            return Err(StoreError::Invalid(format!("embedding width {dim} is out of range")));
-        }
+        check_collection(name, dim)?;
         self.with(|s| {
             if s.live.contains_key(name) {
                 return Err(StoreError::CollectionExists(name.to_string()));
@@ -331,13 +279,7 @@ impl VectorStore for SqliteStore {
         self.with(|s| {
             let live = s.live(collection)?;
             let (cid, dim) = (live.id, live.dim);
-            if let Some(bad) = chunks.iter().find(|c| c.embedding.len() != dim) {
-                return Err(StoreError::Dimension {
-                    collection: collection.to_string(),
-                    want: dim,
-                    got: bad.embedding.len(),
-                });
-            }
+            check_widths(collection, dim, &chunks)?;
             if let Some(same) = s.document_row(cid, "sha256 = ?2", &doc.sha256)? {
                 return Ok((same, PutOutcome::Unchanged));
             }
@@ -410,6 +352,40 @@ impl VectorStore for SqliteStore {
         self.with(|s| s.search(collection, q))
     }
 
+    /// SQLite's integrity check, the full-text index against the chunks, and every document's
+    /// chunk count against its chunks.
+    fn check(&self) -> Result<Vec<String>, StoreError> {
+        self.with(|s| {
+            let mut problems = Vec::new();
+            let ok: String = s.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(db)?;
+            if ok != "ok" {
+                problems.push(format!("integrity_check: {ok}"));
+            }
+            if let Err(e) = s.conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('integrity-check')", []) {
+                problems.push(format!("full-text index: {e}"));
+            }
+            let mut st = s
+                .conn
+                .prepare("SELECT d.name, d.chunks, (SELECT COUNT(*) FROM chunks c WHERE c.document_id = d.id) FROM documents d")
+                .map_err(db)?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))).map_err(db)?;
+            for row in rows {
+                let (name, want, got) = row.map_err(db)?;
+                if want != got {
+                    problems.push(format!("document {name}: {got} chunks stored, {want} expected"));
+                }
+            }
+            let orphans: i64 = s
+                .conn
+                .query_row("SELECT COUNT(*) FROM chunks WHERE document_id NOT IN (SELECT id FROM documents)", [], |r| r.get(0))
+                .map_err(db)?;
+            if orphans > 0 {
+                problems.push(format!("{orphans} chunks without a document"));
+            }
+            Ok(problems)
+        })
+    }
+
     fn append_turns(&self, session: &str, turns: &[(String, String)]) -> Result<(), StoreError> {
         check_session(session)?;
         self.with(|s| {
@@ -470,15 +446,6 @@ impl VectorStore for SqliteStore {
     }
 }
 
-fn check_session(id: &str) -> Result<(), StoreError> {
-    let ok = !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic());
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid("a session id is 1-128 printable ASCII characters".into()))
-    }
-}
-
 impl Inner {
     fn search(&self, collection: &str, q: &Query) -> Result<Vec<Hit>, StoreError> {
         let live = self.live(collection)?;
@@ -486,28 +453,14 @@ impl Inner {
             q.filter.is_empty()
                 || live.metadata.get(&doc).is_some_and(|m| q.filter.iter().all(|(k, v)| m.get(k) == Some(v)))
         };
-        let k = q.top_k.clamp(1, 1000);
-        let pool = (k * 4).max(50);
         let vector = |n: usize| -> Result<Vec<(i64, f32)>, StoreError> {
-            let v = q
-                .vector
-                .as_ref()
-                .ok_or_else(|| StoreError::Invalid("vector search needs the query's embedding".into()))?;
-            if v.len() != live.dim {
-                return Err(StoreError::Dimension { collection: collection.into(), want: live.dim, got: v.len() });
-            }
-            self.rescore(v, &live.index.candidates(v, n.max(k * 4), &allow), n)
+            let v = query_vector(collection, live.dim, q)?;
+            // Rescoring 4 candidates per result (the hybrid pool is wide enough already).
+            let wide = n.max(q.top_k.clamp(1, 1000) * 4);
+            self.rescore(v, &live.index.candidates(v, wide, &allow), n)
         };
-        let scored: Vec<(i64, f32)> = match q.mode {
-            SearchMode::Vector => vector(k)?,
-            SearchMode::Keyword => self.keyword(live, &q.text, k, &allow)?,
-            SearchMode::Hybrid => {
-                let v: Vec<i64> = vector(pool)?.into_iter().map(|x| x.0).collect();
-                let kw: Vec<i64> = self.keyword(live, &q.text, pool, &allow)?.into_iter().map(|x| x.0).collect();
-                rrf(&[v, kw], 60.0).into_iter().take(k).collect()
-            }
-        };
-        scored.into_iter().take(k).map(|(id, score)| self.hit(id, score)).collect()
+        let scored = combine(q, vector, |n| self.keyword(live, &q.text, n, &allow))?;
+        scored.into_iter().map(|(id, score)| self.hit(id, score)).collect()
     }
 
     /// Exact cosine (dot of normalised vectors) for the candidates; the best `n`.
@@ -569,14 +522,7 @@ impl Inner {
     /// word, near-zero BM25 weight) is dropped, unless every word is that common (then the
     /// rarest is kept). Scoring such a word would touch most of the index for nothing.
     fn selective_terms(&self, text: &str) -> Result<Vec<String>, StoreError> {
-        let mut words: Vec<String> = text
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|t| !t.is_empty())
-            .take(64)
-            .map(str::to_lowercase)
-            .collect();
-        words.sort();
-        words.dedup();
+        let words = query_words(text);
         // Every collection's chunks share the full-text index.
         let total = self.live.values().map(|l| l.index.len()).sum::<usize>() as i64;
         let mut st = self.conn.prepare_cached("SELECT doc FROM chunks_vocab WHERE term = ?1").map_err(db)?;

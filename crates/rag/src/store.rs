@@ -1,5 +1,6 @@
 //! The store behind one trait: collections of documents, their chunks with embeddings, and
-//! vector, keyword and hybrid search. [`crate::sqlite::SqliteStore`] is the embedded one.
+//! vector, keyword and hybrid search. [`crate::sqlite::SqliteStore`] is the embedded one,
+//! [`crate::postgres::PgStore`] the shared one (PostgreSQL with pgvector).
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -266,6 +267,12 @@ pub trait VectorStore: Send + Sync {
     /// # Errors
     /// No collection, a missing vector for vector/hybrid mode, backend failures.
     fn search(&self, collection: &str, query: &Query) -> Result<Vec<Hit>, StoreError>;
+    /// Checks the store's consistency (documents against their chunks, the indexes); returns
+    /// the problems found (none: consistent).
+    ///
+    /// # Errors
+    /// When the checks cannot run.
+    fn check(&self) -> Result<Vec<String>, StoreError>;
 }
 
 /// Reciprocal rank fusion of ranked lists of chunk ids: `sum 1 / (k + rank)`, best first.
@@ -279,6 +286,85 @@ pub fn rrf(lists: &[Vec<i64>], k: f32) -> Vec<(i64, f32)> {
     let mut out: Vec<(i64, f32)> = score.into_iter().collect();
     out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     out
+}
+
+/// Checks a new collection's name and embedding width.
+pub(crate) fn check_collection(name: &str, dim: usize) -> Result<(), StoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        return Err(StoreError::Invalid("a collection name is 1-64 characters of letters, digits, '-', '_' or '.'".into()));
+    }
+    if dim == 0 || dim > 65536 {
+        return Err(StoreError::Invalid(format!("embedding width {dim} is out of range")));
+    }
+    Ok(())
+}
+
+/// Checks a session id.
+pub(crate) fn check_session(id: &str) -> Result<(), StoreError> {
+    let ok = !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid("a session id is 1-128 printable ASCII characters".into()))
+    }
+}
+
+/// Checks that every chunk's embedding has the collection's width.
+pub(crate) fn check_widths(collection: &str, dim: usize, chunks: &[NewChunk]) -> Result<(), StoreError> {
+    match chunks.iter().find(|c| c.embedding.len() != dim) {
+        Some(bad) => {
+            Err(StoreError::Dimension { collection: collection.to_string(), want: dim, got: bad.embedding.len() })
+        }
+        None => Ok(()),
+    }
+}
+
+/// The query's embedding for vector and hybrid search, checked against the collection's width.
+pub(crate) fn query_vector<'q>(collection: &str, dim: usize, q: &'q Query) -> Result<&'q [f32], StoreError> {
+    let v = q.vector.as_deref().ok_or_else(|| StoreError::Invalid("vector search needs the query's embedding".into()))?;
+    if v.len() != dim {
+        return Err(StoreError::Dimension { collection: collection.into(), want: dim, got: v.len() });
+    }
+    Ok(v)
+}
+
+/// Runs a search in `q.mode` from its two halves: `vector(n)` and `keyword(n)`, each the best
+/// `n` chunk ids with their scores. Hybrid asks both for a wider pool and fuses the ranks.
+pub(crate) fn combine(
+    q: &Query,
+    vector: impl FnOnce(usize) -> Result<Vec<(i64, f32)>, StoreError>,
+    keyword: impl FnOnce(usize) -> Result<Vec<(i64, f32)>, StoreError>,
+) -> Result<Vec<(i64, f32)>, StoreError> {
+    let k = q.top_k.clamp(1, 1000);
+    let mut scored = match q.mode {
+        SearchMode::Vector => vector(k)?,
+        SearchMode::Keyword => keyword(k)?,
+        SearchMode::Hybrid => {
+            let pool = (k * 4).max(50);
+            let v: Vec<i64> = vector(pool)?.into_iter().map(|x| x.0).collect();
+            let kw: Vec<i64> = keyword(pool)?.into_iter().map(|x| x.0).collect();
+            rrf(&[v, kw], 60.0)
+        }
+    };
+    scored.truncate(k);
+    Ok(scored)
+}
+
+/// The words of a keyword query (letters and digits only, lower-cased, deduplicated, at most
+/// 64), so user text never reaches a full-text query syntax.
+pub(crate) fn query_words(text: &str) -> Vec<String> {
+    let mut words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .take(64)
+        .map(str::to_lowercase)
+        .collect();
+    words.sort();
+    words.dedup();
+    words
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
-//! The store suite: every `VectorStore` must pass it (run here against the embedded SQLite
-//! store). Vectors are synthetic unit vectors; end-to-end tests use the real embedding model.
+//! The store suite: every `VectorStore` must pass it, the embedded SQLite store and the
+//! PostgreSQL one (against the real server `scripts/test` starts: HEARTH_TEST_POSTGRES_URL).
+//! Vectors are synthetic unit vectors; end-to-end tests use the real embedding model.
 
+use hearth_rag::postgres::PgStore;
 use hearth_rag::sqlite::SqliteStore;
 use hearth_rag::store::{NewChunk, NewDocument, PutOutcome, Query, SearchMode, StoreError, VectorStore};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 const DIM: usize = 8;
 
@@ -19,7 +22,7 @@ fn doc(name: &str, body: &str, meta: serde_json::Value) -> NewDocument {
     NewDocument {
         name: name.into(),
         title: Some(format!("Title of {name}")),
-        sha256: format!("{:x}", body.len() * 7919 + body.bytes().map(usize::from).sum::<usize>()),
+        sha256: Sha256::digest(body.as_bytes()).iter().map(|b| format!("{b:02x}")).collect(),
         metadata: meta.as_object().cloned().unwrap_or_default(),
         bytes: body.len() as u64,
     }
@@ -115,6 +118,71 @@ fn suite(s: &dyn VectorStore) {
     assert!(!s.delete_session("s2").unwrap());
 }
 
+/// A small xorshift generator: the same vectors on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn unit(&mut self, dim: usize) -> Vec<f32> {
+        let v: Vec<f32> = (0..dim)
+            .map(|_| {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                (self.0 % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / n).collect()
+    }
+}
+
+/// At a size where the vector index matters: nearest neighbours agree with brute force, and a
+/// filter matching a few documents among many still finds all their chunks.
+fn at_scale(s: &dyn VectorStore) {
+    const W: usize = 32;
+    s.create_collection("many", W, "synthetic").unwrap();
+    let mut rng = Rng(7);
+    let mut all: Vec<(String, Vec<f32>)> = Vec::new();
+    for d in 0..40 {
+        let team = if d % 20 == 3 { "rare" } else { "common" };
+        let chunks: Vec<NewChunk> = (0..50)
+            .map(|i| {
+                let text = format!("doc {d} chunk {i}");
+                let embedding = rng.unit(W);
+                all.push((text.clone(), embedding.clone()));
+                NewChunk { text, page: None, section: None, start: 0, end: 1, embedding }
+            })
+            .collect();
+        let body = format!("body {d}");
+        s.put_document("many", doc(&format!("d{d}"), &body, json!({ "team": team })), chunks).unwrap();
+    }
+    let mut found = 0;
+    for _ in 0..20 {
+        let v = rng.unit(W);
+        let mut exact: Vec<(f32, &str)> =
+            all.iter().map(|(t, e)| (e.iter().zip(&v).map(|(a, b)| a * b).sum::<f32>(), t.as_str())).collect();
+        exact.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let q = Query { vector: Some(v), text: String::new(), mode: SearchMode::Vector, top_k: 10, filter: Default::default() };
+        let hits = s.search("many", &q).unwrap();
+        assert_eq!(hits.len(), 10);
+        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "best first");
+        assert!((hits[0].score - exact.iter().find(|e| e.1 == hits[0].text).unwrap().0).abs() < 1e-3, "cosine score");
+        found += hits.iter().filter(|h| exact[..10].iter().any(|e| e.1 == h.text)).count();
+    }
+    assert!(found >= 190, "recall@10 {found}/200 against brute force");
+    let q = Query {
+        vector: Some(rng.unit(W)),
+        text: String::new(),
+        mode: SearchMode::Vector,
+        top_k: 100,
+        filter: json!({"team": "rare"}).as_object().cloned().unwrap(),
+    };
+    let hits = s.search("many", &q).unwrap();
+    assert_eq!(hits.len(), 100, "both rare documents' chunks (2 x 50) found through the filter");
+    assert!(hits.iter().all(|h| h.document == "d3" || h.document == "d23"));
+    assert!(s.delete_collection("many").unwrap());
+}
+
 #[test]
 fn sqlite_store_passes_the_suite_and_survives_a_restart() {
     let dir = std::env::temp_dir().join(format!("hearth-store-{}", std::process::id()));
@@ -123,15 +191,91 @@ fn sqlite_store_passes_the_suite_and_survives_a_restart() {
     {
         let s = SqliteStore::open(&path).unwrap();
         suite(&s);
+        at_scale(&s);
     }
-    let s = SqliteStore::open(&path).unwrap();
+    after_restart(&SqliteStore::open(&path).unwrap());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// What the suite left, seen by a store opened afresh.
+fn after_restart(s: &dyn VectorStore) {
     assert_eq!(s.check().unwrap(), Vec::<String>::new(), "consistent after the suite");
     let c = s.collection("notes").unwrap().unwrap();
     assert_eq!((c.documents, c.chunks), (1, 1));
     assert_eq!(s.turns("s1").unwrap().len(), 3, "sessions persist");
     let hits = s.search("notes", &query(SearchMode::Vector, "", Some(1))).unwrap();
-    assert_eq!(hits[0].text, "zebra migration facts", "the vector index was rebuilt from the file");
+    assert_eq!(hits[0].text, "zebra migration facts", "vectors searchable after reopening");
     assert!(s.delete_collection("notes").unwrap());
     assert!(s.list_collections().unwrap().is_empty());
-    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A fresh database on the test server, or None (with a note) outside CI when there is none.
+fn postgres_db(name: &str) -> Option<String> {
+    let Ok(base) = std::env::var("HEARTH_TEST_POSTGRES_URL") else {
+        assert!(std::env::var_os("CI").is_none(), "CI runs the PostgreSQL suite: scripts/test sets HEARTH_TEST_POSTGRES_URL");
+        eprintln!("PostgreSQL suite not run: HEARTH_TEST_POSTGRES_URL is unset (scripts/test starts a server)");
+        return None;
+    };
+    let db = format!("hearth_{name}_{}", std::process::id());
+    let mut c = postgres::Client::connect(&base, postgres::NoTls).unwrap();
+    c.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).unwrap();
+    c.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+    let (server, _) = base.rsplit_once('/').unwrap();
+    Some(format!("{server}/{db}"))
+}
+
+#[test]
+fn postgres_store_passes_the_suite_and_survives_a_restart() {
+    let Some(url) = postgres_db("suite") else { return };
+    {
+        let s = PgStore::connect(&url).unwrap();
+        suite(&s);
+        at_scale(&s);
+    }
+    after_restart(&PgStore::connect(&url).unwrap());
+}
+
+#[test]
+fn postgres_replicas_share_one_store() {
+    let Some(url) = postgres_db("replicas") else { return };
+    let (a, b) = (PgStore::connect(&url).unwrap(), PgStore::connect(&url).unwrap());
+    a.create_collection("shared", DIM, "m").unwrap();
+    assert!(matches!(b.create_collection("shared", DIM, "m"), Err(StoreError::CollectionExists(_))));
+    // Both replicas store the same names at once, with different content: every name ends up
+    // with exactly one document, whole.
+    std::thread::scope(|scope| {
+        for (r, store) in [(0, &a), (1, &b)] {
+            scope.spawn(move || {
+                for i in 0..12 {
+                    let body = format!("replica {r} doc {i}");
+                    let texts: Vec<(&str, usize)> = vec![(body.as_str(), i); 3];
+                    store.put_document("shared", doc(&format!("n{i}"), &body, json!({})), chunks(&texts)).unwrap();
+                }
+            });
+        }
+    });
+    let c = b.collection("shared").unwrap().unwrap();
+    assert_eq!((c.documents, c.chunks), (12, 36));
+    assert_eq!(a.check().unwrap(), Vec::<String>::new());
+    // The same content from both at once is stored once.
+    let put = |s: &PgStore| s.put_document("shared", doc("twin", "identical body", json!({})), chunks(&[("identical twins", 1)]));
+    let outcomes: Vec<PutOutcome> = std::thread::scope(|scope| {
+        let (x, y) = (scope.spawn(|| put(&a)), scope.spawn(|| put(&b)));
+        vec![x.join().unwrap().unwrap().1, y.join().unwrap().unwrap().1]
+    });
+    assert!(outcomes.contains(&PutOutcome::Created) && outcomes.contains(&PutOutcome::Unchanged), "{outcomes:?}");
+    // What one replica writes, the other searches and deletes.
+    let hits = b.search("shared", &query(SearchMode::Keyword, "twins", None)).unwrap();
+    assert_eq!(hits[0].document, "twin");
+    assert!(a.delete_document("shared", hits[0].document_id).unwrap());
+    assert!(b.search("shared", &query(SearchMode::Keyword, "twins", None)).unwrap().is_empty());
+    a.append_turns("conv", &[("user".into(), "hi".into())]).unwrap();
+    assert_eq!(b.turns("conv").unwrap().len(), 1);
+}
+
+#[test]
+fn postgres_refuses_what_it_cannot_reach() {
+    let Err(e) = PgStore::connect("postgres://nobody@127.0.0.1:1/none") else { panic!("connected to port 1") };
+    assert!(e.to_string().contains("cannot connect"), "{e}");
+    assert!(matches!(PgStore::connect("postgres://h:notaport/x"), Err(StoreError::Invalid(_))));
 }

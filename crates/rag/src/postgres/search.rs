@@ -1,0 +1,173 @@
+//! Search and consistency checks against PostgreSQL.
+
+use super::schema::{query_expr, vector_expr, Features};
+use super::{collection_id, db};
+use crate::store::{combine, query_vector, query_words, Hit, Query, StoreError};
+use postgres::Client;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// Runs a search: vector (HNSW), keyword (full text) or both fused by reciprocal rank.
+pub(super) fn run(c: &mut Client, features: Features, collection: &str, q: &Query) -> Result<Vec<Hit>, StoreError> {
+    let (cid, dim) = collection_id(c, collection, false)?;
+    let filter = (!q.filter.is_empty()).then(|| serde_json::Value::Object(q.filter.clone()));
+    let cell = RefCell::new(&mut *c);
+    let scored = combine(
+        q,
+        |n| {
+            let v = query_vector(collection, dim, q)?;
+            vector(&mut cell.borrow_mut(), features, (cid, dim), v, n, filter.as_ref())
+        },
+        |n| keyword(&mut cell.borrow_mut(), cid, &q.text, n, filter.as_ref()),
+    )?;
+    hits(c, &scored)
+}
+
+/// The join and condition that keep documents whose metadata has every key of the filter
+/// (parameter `$3`) with the same value.
+fn filter_sql(filter: Option<&serde_json::Value>) -> (&'static str, &'static str) {
+    match filter {
+        Some(_) => (
+            "JOIN hearth.documents d ON d.id = c.document_id",
+            "AND NOT EXISTS (SELECT 1 FROM jsonb_each($3::jsonb) f WHERE d.metadata -> f.key IS DISTINCT FROM f.value)",
+        ),
+        None => ("", ""),
+    }
+}
+
+/// The `n` nearest chunks by cosine similarity through the collection's HNSW index.
+fn vector(
+    c: &mut Client,
+    features: Features,
+    (cid, dim): (i64, usize),
+    v: &[f32],
+    n: usize,
+    filter: Option<&serde_json::Value>,
+) -> Result<Vec<(i64, f32)>, StoreError> {
+    // Candidates the graph search keeps: at least the results asked for (pgvector's cap: 1000).
+    let mut set = format!("SET hnsw.ef_search = {}", n.clamp(40, 1000));
+    if features.iterative_scan {
+        // With a filter, keep walking the graph until enough rows pass it.
+        set.push_str("; SET hnsw.iterative_scan = strict_order");
+    }
+    c.batch_execute(&set).map_err(db)?;
+    let expr = vector_expr(dim).unwrap_or_else(|| "embedding".into());
+    let qv = query_expr(dim, 1);
+    let (join, cond) = filter_sql(filter);
+    let sql = format!(
+        "SELECT c.id, ({expr} <=> {qv})::real FROM hearth.chunks c {join} \
+         WHERE c.collection_id = {cid} {cond} ORDER BY {expr} <=> {qv} LIMIT $2"
+    );
+    let qvec = pgvector::Vector::from(v.to_vec());
+    let limit = n as i64;
+    let rows = match filter {
+        Some(f) => c.query(&sql, &[&qvec, &limit, f]),
+        None => c.query(&sql, &[&qvec, &limit]),
+    }
+    .map_err(db)?;
+    let mut out: Vec<(i64, f32)> = rows.iter().map(|r| (r.get(0), 1.0 - r.get::<_, f32>(1))).collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(out)
+}
+
+/// The `n` best chunks by full-text rank; the query's words are matched as terms (any of
+/// them, stemmed, English stop words dropped), so user text never reaches the query syntax.
+fn keyword(
+    c: &mut Client,
+    cid: i64,
+    text: &str,
+    n: usize,
+    filter: Option<&serde_json::Value>,
+) -> Result<Vec<(i64, f32)>, StoreError> {
+    let words = query_words(text);
+    if words.is_empty() {
+        return Ok(Vec::new());
+    }
+    let terms = words.join(" | ");
+    let (join, cond) = filter_sql(filter);
+    let sql = format!(
+        "SELECT c.id, ts_rank(c.tsv, q, 1)::real AS r FROM hearth.chunks c {join} \
+         CROSS JOIN to_tsquery('english', $1) q WHERE c.collection_id = {cid} AND c.tsv @@ q {cond} \
+         ORDER BY r DESC, c.id LIMIT $2"
+    );
+    let limit = n as i64;
+    let rows = match filter {
+        Some(f) => c.query(&sql, &[&terms, &limit, f]),
+        None => c.query(&sql, &[&terms, &limit]),
+    }
+    .map_err(db)?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// The chunks behind the scored ids, in the same order.
+fn hits(c: &mut Client, scored: &[(i64, f32)]) -> Result<Vec<Hit>, StoreError> {
+    let ids: Vec<i64> = scored.iter().map(|s| s.0).collect();
+    let rows = c
+        .query(
+            "SELECT c.id, c.document_id, d.name, d.title, c.text, c.page, c.section, c.start_at, c.end_at \
+             FROM hearth.chunks c JOIN hearth.documents d ON d.id = c.document_id WHERE c.id = ANY($1)",
+            &[&ids],
+        )
+        .map_err(db)?;
+    let mut by_id: HashMap<i64, Hit> = rows
+        .iter()
+        .map(|r| {
+            let hit = Hit {
+                chunk_id: r.get(0),
+                document_id: r.get(1),
+                document: r.get(2),
+                title: r.get(3),
+                text: r.get(4),
+                page: r.get::<_, Option<i32>>(5).map(|p| p as u32),
+                section: r.get(6),
+                start: r.get::<_, i64>(7) as usize,
+                end: r.get::<_, i64>(8) as usize,
+                score: 0.0,
+            };
+            (hit.chunk_id, hit)
+        })
+        .collect();
+    // A chunk deleted between the two queries is left out.
+    Ok(scored.iter().filter_map(|(id, score)| by_id.remove(id).map(|h| Hit { score: *score, ..h })).collect())
+}
+
+/// Problems found: documents whose chunk count disagrees with their chunks, chunks filed under
+/// another collection than their document, collections without their vector index.
+pub(super) fn check(c: &mut Client) -> Result<Vec<String>, StoreError> {
+    let mut problems = Vec::new();
+    let rows = c
+        .query(
+            "SELECT d.name, d.chunks, (SELECT COUNT(*) FROM hearth.chunks c WHERE c.document_id = d.id) \
+             FROM hearth.documents d",
+            &[],
+        )
+        .map_err(db)?;
+    for r in rows {
+        let (name, want, got): (String, i64, i64) = (r.get(0), r.get(1), r.get(2));
+        if want != got {
+            problems.push(format!("document {name}: {got} chunks stored, {want} expected"));
+        }
+    }
+    let strays: i64 = c
+        .query_one(
+            "SELECT COUNT(*) FROM hearth.chunks c JOIN hearth.documents d ON d.id = c.document_id \
+             WHERE c.collection_id <> d.collection_id",
+            &[],
+        )
+        .map_err(db)?
+        .get(0);
+    if strays > 0 {
+        problems.push(format!("{strays} chunks filed under another collection than their document"));
+    }
+    let unindexed = c
+        .query(
+            "SELECT name FROM hearth.collections WHERE dim <= 4000 AND NOT EXISTS (SELECT 1 FROM pg_indexes \
+             WHERE schemaname = 'hearth' AND indexname = 'chunks_hnsw_' || hearth.collections.id)",
+            &[],
+        )
+        .map_err(db)?;
+    for r in unindexed {
+        problems.push(format!("collection {} has no vector index", r.get::<_, String>(0)));
+    }
+    Ok(problems)
+}
