@@ -1,11 +1,12 @@
-//! `hearth bench rag`: search latency of the embedded store at a given number of chunks
-//! (synthetic chunks: random unit vectors and text drawn from a word list), per search mode,
-//! and ingest throughput of real documents through the whole pipeline (parse, chunk with the
-//! embedding model's tokens, embed, store) on an in-process server.
+//! `hearth bench rag`: search latency of a store (the embedded SQLite one, or PostgreSQL with
+//! `--store postgres://...`) at a given number of chunks (synthetic chunks: random unit
+//! vectors and text drawn from a word list), per search mode, and ingest throughput of real
+//! documents through the whole pipeline (parse, chunk with the embedding model's tokens,
+//! embed, store) on an in-process server.
 
 use crate::config::ModelArgs;
 use clap::Args;
-use hearth_rag::sqlite::SqliteStore;
+use hearth_rag::location::StoreLocation;
 use hearth_rag::store::{NewChunk, NewDocument, Query, SearchMode, VectorStore};
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,6 +20,10 @@ pub struct RagBenchArgs {
     /// Searches per mode and size.
     #[arg(long, default_value_t = 200)]
     pub queries: usize,
+    /// The store to measure: a PostgreSQL URL (its collections `bench-N` and `ingest` are
+    /// replaced). Default: a fresh SQLite file in the temporary directory per size.
+    #[arg(long)]
+    pub store: Option<String>,
     /// Embedding width of the synthetic chunks.
     #[arg(long, default_value_t = 384)]
     pub dim: usize,
@@ -75,9 +80,11 @@ impl Rng {
     }
 }
 
-/// Fills a fresh store with `n` chunks (documents of 500 chunks); returns seconds taken.
-fn fill(store: &SqliteStore, n: usize, dim: usize, rng: &mut Rng) -> anyhow::Result<f64> {
-    store.create_collection("bench", dim, "synthetic")?;
+/// Fills collection `name` afresh with `n` chunks (documents of 500 chunks); returns seconds
+/// taken.
+fn fill(store: &dyn VectorStore, name: &str, n: usize, dim: usize, rng: &mut Rng) -> anyhow::Result<f64> {
+    store.delete_collection(name)?;
+    store.create_collection(name, dim, "synthetic")?;
     let t0 = Instant::now();
     let mut made = 0;
     let mut doc = 0;
@@ -97,7 +104,7 @@ fn fill(store: &SqliteStore, n: usize, dim: usize, rng: &mut Rng) -> anyhow::Res
             metadata: Default::default(),
             bytes: 0,
         };
-        store.put_document("bench", d, chunks)?;
+        store.put_document(name, d, chunks)?;
         made += k;
         doc += 1;
     }
@@ -108,26 +115,42 @@ fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
     crate::bench::percentile(std::mem::take(&mut v), p)
 }
 
+/// Where size `n` is measured: the `--store` URL, or a fresh SQLite file (and its directory).
+fn location(a: &RagBenchArgs, n: usize) -> (StoreLocation, Option<std::path::PathBuf>) {
+    match &a.store {
+        Some(s) => (StoreLocation::parse(s), None),
+        None => {
+            let dir = std::env::temp_dir().join(format!("hearth-bench-rag-{}-{n}", std::process::id()));
+            (StoreLocation::Sqlite(dir.join("rag.sqlite")), Some(dir))
+        }
+    }
+}
+
 /// Runs the benchmark and prints tables.
 ///
 /// # Errors
 /// When a store cannot be created or the model cannot be loaded.
 pub async fn run(a: RagBenchArgs) -> anyhow::Result<()> {
-    println!("| chunks | fill s | mode | p50 ms | p95 ms |");
-    println!("|---:|---:|---|---:|---:|");
+    // Store calls block (PostgreSQL's client runs its own runtime): off the async threads.
+    tokio::task::block_in_place(|| search_table(&a))?;
+    if a.ingest_pages > 0 {
+        ingest(&a).await?;
+    }
+    Ok(())
+}
+
+fn search_table(a: &RagBenchArgs) -> anyhow::Result<()> {
+    println!("| store | chunks | fill s | mode | p50 ms | p95 ms |");
+    println!("|---|---:|---:|---|---:|---:|");
     for &n in &a.chunks {
-        let dir = std::env::temp_dir().join(format!("hearth-bench-rag-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let path = dir.join("rag.sqlite");
+        let (loc, dir) = location(a, n);
+        let kind = if dir.is_some() { "sqlite" } else { "postgres" };
+        let name = format!("bench-{n}");
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ n as u64);
-        let (store, fill_s) = {
-            let store = SqliteStore::open(&path)?;
-            let s = fill(&store, n, a.dim, &mut rng)?;
-            (store, s)
-        };
-        drop(store);
-        // Reopen: searches run against the index rebuilt from the file, as after a restart.
-        let store = Arc::new(SqliteStore::open(&path)?);
+        let fill_s = fill(&*loc.open()?, &name, n, a.dim, &mut rng)?;
+        // Reopen: searches run against what is on disk (SQLite: the index rebuilt from the
+        // file, as after a restart).
+        let store = loc.open()?;
         for mode in [SearchMode::Vector, SearchMode::Keyword, SearchMode::Hybrid] {
             let mut ms = Vec::with_capacity(a.queries);
             for _ in 0..a.queries {
@@ -139,22 +162,22 @@ pub async fn run(a: RagBenchArgs) -> anyhow::Result<()> {
                     filter: Default::default(),
                 };
                 let t0 = Instant::now();
-                store.search("bench", &q)?;
+                store.search(&name, &q)?;
                 ms.push(t0.elapsed().as_secs_f64() * 1000.0);
             }
             println!(
-                "| {n} | {fill_s:.1} | {mode:?} | {:.2} | {:.2} |",
+                "| {kind} | {n} | {fill_s:.1} | {mode:?} | {:.2} | {:.2} |",
                 percentile(ms.clone(), 0.5),
                 percentile(ms, 0.95)
             );
         }
+        store.delete_collection(&name)?;
         drop(store);
-        std::fs::remove_dir_all(&dir).ok();
+        if let Some(dir) = dir {
+            std::fs::remove_dir_all(&dir).ok();
+        }
     }
-    println!("peak RSS (VmHWM): {:.0} MB", crate::bench::rss_mb("VmHWM:"));
-    if a.ingest_pages > 0 {
-        ingest(&a).await?;
-    }
+    println!("peak RSS of this process (VmHWM): {:.0} MB", crate::bench::rss_mb("VmHWM:"));
     Ok(())
 }
 
@@ -162,10 +185,13 @@ pub async fn run(a: RagBenchArgs) -> anyhow::Result<()> {
 async fn ingest(a: &RagBenchArgs) -> anyhow::Result<()> {
     let settings = crate::config::bench_serve_args(&a.models)?.validate()?;
     let models = Arc::new(crate::build_manager(&settings)?);
-    let dir = std::env::temp_dir().join(format!("hearth-bench-ingest-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let store = SqliteStore::open(&dir.join("rag.sqlite"))?;
-    let rag = hearth_server::rag::Rag::new(Arc::new(store), a.model.clone(), 64 << 20);
+    let (loc, dir) = location(a, 0);
+    let store = tokio::task::block_in_place(|| -> anyhow::Result<_> {
+        let store = loc.open()?;
+        store.delete_collection("ingest")?;
+        Ok(store)
+    })?;
+    let rag = hearth_server::rag::Rag::new(store, a.model.clone(), 64 << 20);
     let state = hearth_server::AppState::new(models, settings.limits).with_rag(rag);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -213,6 +239,8 @@ async fn ingest(a: &RagBenchArgs) -> anyhow::Result<()> {
         md.len() as f64 / 1024.0 / secs,
         a.model
     );
-    std::fs::remove_dir_all(&dir).ok();
+    if let Some(dir) = dir {
+        std::fs::remove_dir_all(&dir).ok();
+    }
     Ok(())
 }

@@ -6,6 +6,7 @@
 
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use hearth_engine::{EngineSettings, SamplingDefaults};
+use hearth_rag::location::StoreLocation;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -64,7 +65,8 @@ pub struct ServeArgs {
 /// Retrieval over documents (collections, uploads, search).
 #[derive(Debug, Clone, Args)]
 pub struct RagArgs {
-    /// The document store: a SQLite file. Default: $HEARTH_HOME/rag.sqlite.
+    /// The document store: a SQLite file, or `postgres://user:password@host:port/db` for
+    /// PostgreSQL with pgvector (shared by several replicas). Default: $HEARTH_HOME/rag.sqlite.
     #[arg(long, env = "HEARTH_VECTOR_STORE")]
     pub vector_store: Option<String>,
     /// Embedding model for documents and queries. Default: all-MiniLM-L6-v2.Q8_0 if present,
@@ -302,8 +304,8 @@ pub struct Settings {
     pub shutdown_grace: std::time::Duration,
     /// Logging.
     pub log: LogArgs,
-    /// The document store path (None: retrieval off).
-    pub vector_store: PathBuf,
+    /// The document store (its Debug and Display hide a password).
+    pub vector_store: hearth_rag::location::StoreLocation,
     /// Embedding model for retrieval, if configured.
     pub rag_embedding_model: Option<String>,
     /// Largest uploaded document.
@@ -565,7 +567,10 @@ impl ServeArgs {
                 .rag
                 .vector_store
                 .filter(|s| !s.is_empty())
-                .map_or_else(|| home_dir(self.model.home.clone()).join("rag.sqlite"), PathBuf::from),
+                .map_or_else(
+                    || StoreLocation::Sqlite(home_dir(self.model.home.clone()).join("rag.sqlite")),
+                    |s| StoreLocation::parse(&s),
+                ),
             rag_embedding_model: self.rag.rag_embedding_model.filter(|m| !m.is_empty()),
             max_upload_bytes: parse_bytes(&self.rag.max_upload_size)
                 .and_then(|b| usize::try_from(b).ok())

@@ -112,13 +112,12 @@ fn rag(s: &Settings, models: &ModelManager) -> anyhow::Result<Option<hearth_serv
         tracing::info!("retrieval is off: no embedding model (set --rag-embedding-model)");
         return Ok(None);
     };
-    if let Some(dir) = s.vector_store.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let store = hearth_rag::sqlite::SqliteStore::open(&s.vector_store)
-        .with_context(|| format!("cannot open the document store {}", s.vector_store.display()))?;
-    tracing::info!(store = %s.vector_store.display(), model = %model, "retrieval on");
-    Ok(Some(hearth_server::rag::Rag::new(Arc::new(store), model, s.max_upload_bytes)))
+    // Opening may connect to PostgreSQL, whose blocking client must not run on a runtime thread.
+    let location = s.vector_store.clone();
+    let store = tokio::task::block_in_place(|| location.open())
+        .with_context(|| format!("cannot open the document store {}", s.vector_store))?;
+    tracing::info!(store = %s.vector_store, model = %model, "retrieval on");
+    Ok(Some(hearth_server::rag::Rag::new(store, model, s.max_upload_bytes)))
 }
 
 async fn shutdown_signal() {

@@ -1,5 +1,6 @@
 //! Small real documents built in memory, for tests and examples: a PDF with a text layer
-//! (one string per page) and a DOCX (styled paragraphs). Nothing here is used at run time.
+//! (one string per page) and a DOCX (styled paragraphs); and a fresh database on the test
+//! PostgreSQL server. Nothing here is used at run time.
 
 use lopdf::content::{Content, Operation};
 use lopdf::{dictionary, Document, Object, Stream};
@@ -84,4 +85,24 @@ pub fn zip_of(members: &[(&str, &[u8])]) -> Vec<u8> {
         let _ = w.write_all(bytes);
     }
     w.finish().map(std::io::Cursor::into_inner).unwrap_or_default()
+}
+
+/// A fresh, empty database `hearth_{tag}_{pid}` on the PostgreSQL server at
+/// `HEARTH_TEST_POSTGRES_URL` (a URL ending in `/postgres`, as `scripts/postgres start` prints;
+/// `scripts/test` sets it), as a URL. None when the variable is unset, which CI never allows.
+///
+/// # Panics
+/// Unset under CI, or when the server cannot be reached: a test environment failure.
+pub fn postgres_database(tag: &str) -> Option<String> {
+    let Ok(base) = std::env::var("HEARTH_TEST_POSTGRES_URL") else {
+        assert!(std::env::var_os("CI").is_none(), "CI runs the PostgreSQL tests: set HEARTH_TEST_POSTGRES_URL");
+        eprintln!("PostgreSQL tests not run: HEARTH_TEST_POSTGRES_URL is unset (scripts/test starts a server)");
+        return None;
+    };
+    let db = format!("hearth_{tag}_{}", std::process::id());
+    let mut c = postgres::Client::connect(&base, postgres::NoTls).unwrap_or_else(|e| panic!("{base}: {e}"));
+    c.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).unwrap_or_else(|e| panic!("drop {db}: {e}"));
+    c.batch_execute(&format!("CREATE DATABASE {db}")).unwrap_or_else(|e| panic!("create {db}: {e}"));
+    let server = base.rsplit_once('/').map_or(base.as_str(), |(s, _)| s);
+    Some(format!("{server}/{db}"))
 }

@@ -2,6 +2,7 @@
 //! PostgreSQL one (against the real server `scripts/test` starts: HEARTH_TEST_POSTGRES_URL).
 //! Vectors are synthetic unit vectors; end-to-end tests use the real embedding model.
 
+use hearth_rag::fixtures::postgres_database;
 use hearth_rag::postgres::PgStore;
 use hearth_rag::sqlite::SqliteStore;
 use hearth_rag::store::{NewChunk, NewDocument, PutOutcome, Query, SearchMode, StoreError, VectorStore};
@@ -209,24 +210,9 @@ fn after_restart(s: &dyn VectorStore) {
     assert!(s.list_collections().unwrap().is_empty());
 }
 
-/// A fresh database on the test server, or None (with a note) outside CI when there is none.
-fn postgres_db(name: &str) -> Option<String> {
-    let Ok(base) = std::env::var("HEARTH_TEST_POSTGRES_URL") else {
-        assert!(std::env::var_os("CI").is_none(), "CI runs the PostgreSQL suite: scripts/test sets HEARTH_TEST_POSTGRES_URL");
-        eprintln!("PostgreSQL suite not run: HEARTH_TEST_POSTGRES_URL is unset (scripts/test starts a server)");
-        return None;
-    };
-    let db = format!("hearth_{name}_{}", std::process::id());
-    let mut c = postgres::Client::connect(&base, postgres::NoTls).unwrap();
-    c.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).unwrap();
-    c.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
-    let (server, _) = base.rsplit_once('/').unwrap();
-    Some(format!("{server}/{db}"))
-}
-
 #[test]
 fn postgres_store_passes_the_suite_and_survives_a_restart() {
-    let Some(url) = postgres_db("suite") else { return };
+    let Some(url) = postgres_database("suite") else { return };
     {
         let s = PgStore::connect(&url).unwrap();
         suite(&s);
@@ -237,7 +223,7 @@ fn postgres_store_passes_the_suite_and_survives_a_restart() {
 
 #[test]
 fn postgres_replicas_share_one_store() {
-    let Some(url) = postgres_db("replicas") else { return };
+    let Some(url) = postgres_database("replicas") else { return };
     let (a, b) = (PgStore::connect(&url).unwrap(), PgStore::connect(&url).unwrap());
     a.create_collection("shared", DIM, "m").unwrap();
     assert!(matches!(b.create_collection("shared", DIM, "m"), Err(StoreError::CollectionExists(_))));

@@ -7,11 +7,11 @@ mod common;
 
 use common::*;
 use hearth_rag::fixtures;
+use hearth_rag::location::StoreLocation;
 use hearth_server::rag::Rag;
 use hearth_server::{AppState, Limits};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 fn store_path(tag: &str) -> PathBuf {
@@ -21,8 +21,12 @@ fn store_path(tag: &str) -> PathBuf {
 }
 
 async fn serve_rag(path: &Path, max_upload: usize) -> String {
-    let store = hearth_rag::sqlite::SqliteStore::open(path).unwrap();
-    let rag = Rag::new(Arc::new(store), MINILM_Q8.into(), max_upload);
+    serve_store(StoreLocation::Sqlite(path.to_path_buf()), max_upload).await
+}
+
+async fn serve_store(loc: StoreLocation, max_upload: usize) -> String {
+    let store = tokio::task::spawn_blocking(move || loc.open()).await.unwrap().unwrap();
+    let rag = Rag::new(store, MINILM_Q8.into(), max_upload);
     let state = AppState::new(shared(), Limits::default()).with_rag(rag);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -91,7 +95,20 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
 #[tokio::test]
 async fn ingest_search_dedupe_replace_and_restart() {
     let path = store_path("main");
-    let url = serve_rag(&path, 1 << 20).await;
+    end_to_end(StoreLocation::Sqlite(path.clone())).await;
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}
+
+/// The same, over PostgreSQL; the "restarted" server is a second replica on the same database.
+#[tokio::test]
+async fn ingest_search_dedupe_replace_and_restart_on_postgres() {
+    let db = tokio::task::spawn_blocking(|| fixtures::postgres_database("server"));
+    let Some(url) = db.await.unwrap() else { return };
+    end_to_end(StoreLocation::Postgres(url)).await;
+}
+
+async fn end_to_end(loc: StoreLocation) {
+    let url = serve_store(loc.clone(), 1 << 20).await;
     let (status, c) = post(&url, "/collections", json!({"name": "facts"})).await;
     assert_eq!(status, 201, "{c}");
     assert_eq!((c["dim"].as_u64(), c["model"].as_str()), (Some(384), Some(MINILM_Q8)));
@@ -190,8 +207,8 @@ async fn ingest_search_dedupe_replace_and_restart() {
     let c: Value = reqwest::get(format!("{url}/collections/facts")).await.unwrap().json().await.unwrap();
     assert_eq!(c["documents"], 3);
 
-    // Restart: a new server over the same file finds the same chunk.
-    let url2 = serve_rag(&path, 1 << 20).await;
+    // Restart: a new server over the same store finds the same chunk.
+    let url2 = serve_store(loc, 1 << 20).await;
     let hits = search(&url2, "facts", "What is the vault access phrase of the lighthouse?", "hybrid").await;
     assert_eq!((hits[0]["document"].as_str(), hits[0]["page"].as_u64()), (Some("harbour.pdf"), Some(2)));
 
@@ -204,7 +221,6 @@ async fn ingest_search_dedupe_replace_and_restart() {
     let del = reqwest::Client::new().delete(format!("{url2}/collections/facts")).send().await.unwrap();
     assert_eq!(del.status(), 200);
     assert_eq!(reqwest::get(format!("{url2}/collections/facts")).await.unwrap().status(), 404);
-    std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }
 
 #[tokio::test]
