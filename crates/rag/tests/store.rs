@@ -181,6 +181,12 @@ fn at_scale(s: &dyn VectorStore) {
     let hits = s.search("many", &q).unwrap();
     assert_eq!(hits.len(), 100, "both rare documents' chunks (2 x 50) found through the filter");
     assert!(hits.iter().all(|h| h.document == "d3" || h.document == "d23"));
+    // Words in every chunk do not rank (they would read the whole collection for nothing):
+    // only the chunks with "17" match (doc 17's 50 chunks and chunk 17 of the 39 others).
+    let q = Query { vector: None, text: "chunk doc 17".into(), mode: SearchMode::Keyword, top_k: 1000, filter: Default::default() };
+    let hits = s.search("many", &q).unwrap();
+    assert_eq!(hits.len(), 89);
+    assert!(hits.iter().all(|h| h.text.split(' ').any(|w| w == "17")));
     assert!(s.delete_collection("many").unwrap());
 }
 

@@ -30,15 +30,32 @@ const INSERT_ROWS: usize = 512;
 
 /// The PostgreSQL store.
 pub struct PgStore {
-    pool: Pool,
+    /// Always Some until dropped.
+    pool: Option<Pool>,
     features: schema::Features,
+    common: search::CommonTerms,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Closing a connection blocks on the client's own runtime, which panics on an async
+        // runtime's thread (a server dropping its state): close them on a thread of their own.
+        if let Some(pool) = self.pool.take() {
+            if let Ok(t) = std::thread::Builder::new().name("hearth-pg-close".into()).spawn(move || drop(pool)) {
+                let _ = t.join();
+            }
+        }
+    }
 }
 
 /// A database error as a store error, with the server's message when there is one.
 pub(crate) fn db(e: postgres::Error) -> StoreError {
     match e.as_db_error() {
         Some(d) => StoreError::Backend(format!("{}: {}", d.code().code(), d.message())),
-        None => StoreError::Backend(e.to_string()),
+        None => match std::error::Error::source(&e) {
+            Some(cause) => StoreError::Backend(format!("{e}: {cause}")),
+            None => StoreError::Backend(e.to_string()),
+        },
     }
 }
 
@@ -145,11 +162,12 @@ impl PgStore {
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .build_unchecked(manager);
-        Ok(Self { pool, features })
+        Ok(Self { pool: Some(pool), features, common: search::CommonTerms::default() })
     }
 
     fn conn(&self) -> Result<Conn, StoreError> {
-        self.pool.get().map_err(|e| StoreError::Backend(format!("no PostgreSQL connection: {e}")))
+        let pool = self.pool.as_ref().ok_or_else(|| StoreError::Backend("the store is closed".into()))?;
+        pool.get().map_err(|e| StoreError::Backend(format!("no PostgreSQL connection: {e}")))
     }
 }
 
@@ -306,7 +324,7 @@ impl VectorStore for PgStore {
     }
 
     fn search(&self, collection: &str, q: &Query) -> Result<Vec<Hit>, StoreError> {
-        search::run(&mut *self.conn()?, self.features, collection, q)
+        search::run(&mut *self.conn()?, self.features, &self.common, collection, q)
     }
 
     fn check(&self) -> Result<Vec<String>, StoreError> {

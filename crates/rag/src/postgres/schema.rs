@@ -47,6 +47,8 @@ pub(super) struct Features {
 pub(super) fn migrate(c: &mut Client) -> Result<Features, StoreError> {
     let mut tx = c.transaction().map_err(db)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK]).map_err(db)?;
+    // No "already exists, skipping" notice for every table on every start.
+    tx.batch_execute("SET LOCAL client_min_messages = warning").map_err(db)?;
     let version = pgvector_version(&mut tx)?;
     let Some((major, minor)) = version else {
         return Err(StoreError::Backend(

@@ -6,9 +6,17 @@ use crate::store::{combine, query_vector, query_words, Hit, Query, StoreError};
 use postgres::Client;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// Runs a search: vector (HNSW), keyword (full text) or both fused by reciprocal rank.
-pub(super) fn run(c: &mut Client, features: Features, collection: &str, q: &Query) -> Result<Vec<Hit>, StoreError> {
+pub(super) fn run(
+    c: &mut Client,
+    features: Features,
+    common: &CommonTerms,
+    collection: &str,
+    q: &Query,
+) -> Result<Vec<Hit>, StoreError> {
     let (cid, dim) = collection_id(c, collection, false)?;
     let filter = (!q.filter.is_empty()).then(|| serde_json::Value::Object(q.filter.clone()));
     let cell = RefCell::new(&mut *c);
@@ -18,7 +26,7 @@ pub(super) fn run(c: &mut Client, features: Features, collection: &str, q: &Quer
             let v = query_vector(collection, dim, q)?;
             vector(&mut cell.borrow_mut(), features, (cid, dim), v, n, filter.as_ref())
         },
-        |n| keyword(&mut cell.borrow_mut(), cid, &q.text, n, filter.as_ref()),
+        |n| keyword(&mut cell.borrow_mut(), common, cid, &q.text, n, filter.as_ref()),
     )?;
     hits(c, &scored)
 }
@@ -70,33 +78,96 @@ fn vector(
     Ok(out)
 }
 
-/// The `n` best chunks by full-text rank; the query's words are matched as terms (any of
-/// them, stemmed, English stop words dropped), so user text never reaches the query syntax.
+/// The `n` best chunks by full-text rank; the query's words are matched as lexemes (any of
+/// them, stemmed, English stop words dropped, and words in more than a tenth of all chunks
+/// dropped unless all are), so user text never reaches the query syntax.
 fn keyword(
     c: &mut Client,
+    common: &CommonTerms,
     cid: i64,
     text: &str,
     n: usize,
     filter: Option<&serde_json::Value>,
 ) -> Result<Vec<(i64, f32)>, StoreError> {
-    let words = query_words(text);
-    if words.is_empty() {
+    let words = query_words(text).join(" ");
+    let rows = c.query("SELECT lexeme FROM unnest(to_tsvector('english', $1))", &[&words]).map_err(db)?;
+    let lexemes: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    let kept = common.selective(c, lexemes)?;
+    if kept.is_empty() {
         return Ok(Vec::new());
     }
-    let terms = words.join(" | ");
+    // tsquery's input syntax takes quoted lexemes as they are (no second normalisation).
+    let terms: Vec<String> = kept.iter().map(|l| format!("'{}'", l.replace('\\', "\\\\").replace('\'', "''"))).collect();
     let (join, cond) = filter_sql(filter);
     let sql = format!(
         "SELECT c.id, ts_rank(c.tsv, q, 1)::real AS r FROM hearth.chunks c {join} \
-         CROSS JOIN to_tsquery('english', $1) q WHERE c.collection_id = {cid} AND c.tsv @@ q {cond} \
+         CROSS JOIN (SELECT $1::text::tsquery AS q) t WHERE c.collection_id = {cid} AND c.tsv @@ t.q {cond} \
          ORDER BY r DESC, c.id LIMIT $2"
     );
+    let query = terms.join(" | ");
     let limit = n as i64;
     let rows = match filter {
-        Some(f) => c.query(&sql, &[&terms, &limit, f]),
-        None => c.query(&sql, &[&terms, &limit]),
+        Some(f) => c.query(&sql, &[&query, &limit, f]),
+        None => c.query(&sql, &[&query, &limit]),
     }
     .map_err(db)?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// How often the common lexemes are read again.
+const REFRESH: Duration = Duration::from_secs(300);
+/// A lexeme in more than this share of chunks is too common to rank by.
+const COMMON: f32 = 0.1;
+
+/// The most common lexemes of all chunks with the share of chunks holding each, from
+/// PostgreSQL's own statistics of the full-text column (`pg_stats.most_common_elems`, kept by
+/// ANALYZE and autovacuum), re-read every few minutes. Ranking by a word found in most chunks
+/// would read most of the table for almost no signal.
+#[derive(Default)]
+pub(super) struct CommonTerms(Mutex<Option<(Instant, Arc<HashMap<String, f32>>)>>);
+
+impl CommonTerms {
+    /// The lexemes worth matching: those not too common, or the rarest when all are.
+    fn selective(&self, c: &mut Client, mut lexemes: Vec<String>) -> Result<Vec<String>, StoreError> {
+        if lexemes.len() < 2 {
+            return Ok(lexemes);
+        }
+        let freq = self.current(c)?;
+        let share = |l: &String| freq.get(l).copied().unwrap_or(0.0);
+        lexemes.sort_by(|a, b| share(a).total_cmp(&share(b)));
+        let rare = lexemes.iter().take_while(|l| share(l) <= COMMON).count();
+        lexemes.truncate(rare.max(1));
+        Ok(lexemes)
+    }
+
+    fn current(&self, c: &mut Client) -> Result<Arc<HashMap<String, f32>>, StoreError> {
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, map)) = slot.as_ref() {
+            if at.elapsed() < REFRESH {
+                return Ok(map.clone());
+            }
+        }
+        let map = Arc::new(read_common(c)?);
+        *slot = Some((Instant::now(), map.clone()));
+        Ok(map)
+    }
+}
+
+fn read_common(c: &mut Client) -> Result<HashMap<String, f32>, StoreError> {
+    let sql = "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats \
+               WHERE schemaname = 'hearth' AND tablename = 'chunks' AND attname = 'tsv'";
+    let mut row = c.query_opt(sql, &[]).map_err(db)?;
+    if row.is_none() {
+        // Never analysed yet (a new store): gather the statistics now (a sample; cheap).
+        if let Err(e) = c.batch_execute("ANALYZE hearth.chunks") {
+            tracing::warn!(error = %e, "cannot analyse hearth.chunks; common words are not dropped from keyword search");
+        }
+        row = c.query_opt(sql, &[]).map_err(db)?;
+    }
+    let Some(row) = row else { return Ok(HashMap::new()) };
+    let elems: Option<Vec<String>> = row.get(0);
+    let freqs: Option<Vec<f32>> = row.get(1);
+    Ok(elems.unwrap_or_default().into_iter().zip(freqs.unwrap_or_default()).collect())
 }
 
 /// The chunks behind the scored ids, in the same order.
