@@ -66,6 +66,7 @@ VARIANTS = {
                              "models": {"persistence": {"enabled": False}}, "serviceMonitor": {"enabled": True}},
     "minimal": {"auth": {"enabled": False}, "networkPolicy": {"enabled": False},
                 "podDisruptionBudget": {"enabled": False}, "serviceAccount": {"create": False}},
+    "postgres-replicas": {"replicaCount": 3, "vectorStore": {"existingSecret": "hearth-db", "existingSecretKey": "dsn"}},
 }
 _SCHEMAS = sorted(set(kubernetes_validate.utils.all_versions()), key=lambda v: tuple(map(int, v.split("."))))
 K8S_VERSIONS = [_SCHEMAS[0], _SCHEMAS[-1]]  # the oldest and newest Kubernetes it has schemas of
@@ -250,6 +251,31 @@ def test_pod_is_locked_down(rendered):
     else:
         assert "emptyDir" in models
     assert c["resources"]["requests"]["cpu"], "the HPA's CPU utilisation needs a request"
+
+
+def test_document_store_from_a_secret_and_reachable(rendered):
+    _, values, docs = rendered
+    env = {e["name"]: e for e in hearth_container(docs)["env"]}
+    store = values.get("vectorStore", {})
+    policy = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    if not store.get("existingSecret"):
+        assert "HEARTH_VECTOR_STORE" not in env
+        return
+    ref = env["HEARTH_VECTOR_STORE"]["valueFrom"]["secretKeyRef"]
+    assert (ref["name"], ref["key"]) == (store["existingSecret"], store.get("existingSecretKey", "url"))
+    assert "value" not in env["HEARTH_VECTOR_STORE"], "the URL holds a password: never inline"
+    ports = {(p["port"], p["protocol"]) for rule in policy[0]["spec"]["egress"] for p in rule["ports"]}
+    assert ports == {(5432, "TCP"), (53, "UDP"), (53, "TCP")}
+
+
+def test_notes_warn_when_replicas_keep_their_own_documents(helm_bin, tmp_path):
+    (tmp_path / "v.yaml").write_text(yaml.safe_dump({"replicaCount": 2}))
+    out = helm(helm_bin, "install", "t", str(CHART), "--dry-run=client", "-f", str(tmp_path / "v.yaml"))
+    assert out.returncode == 0, out.stderr
+    assert "WARNING: with several replicas, set vectorStore.existingSecret" in out.stdout
+    (tmp_path / "v.yaml").write_text(yaml.safe_dump(VARIANTS["postgres-replicas"]))
+    out = helm(helm_bin, "install", "t", str(CHART), "--dry-run=client", "-f", str(tmp_path / "v.yaml"))
+    assert out.returncode == 0 and "shared by every replica" in out.stdout, out.stderr
 
 
 def test_chart_refuses_env_it_sets_itself(helm_bin, tmp_path):

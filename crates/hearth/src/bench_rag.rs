@@ -148,6 +148,10 @@ fn search_table(a: &RagBenchArgs) -> anyhow::Result<()> {
         let name = format!("bench-{n}");
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ n as u64);
         let fill_s = fill(&*loc.open()?, &name, n, a.dim, &mut rng)?;
+        if let StoreLocation::Postgres(url) = &loc {
+            // Measure the steady state, after autovacuum's work rather than during it.
+            hearth_rag::postgres::PgStore::connect(url)?.vacuum()?;
+        }
         // Reopen: searches run against what is on disk (SQLite: the index rebuilt from the
         // file, as after a restart).
         let store = loc.open()?;

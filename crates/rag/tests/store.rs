@@ -223,6 +223,12 @@ fn postgres_store_passes_the_suite_and_survives_a_restart() {
         let s = PgStore::connect(&url).unwrap();
         suite(&s);
         at_scale(&s);
+        // A crash between a collection's row and its index build (they are two steps): the
+        // check sees it, and the next start builds the index.
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let id: i64 = c.query_one("SELECT id FROM hearth.collections WHERE name = 'notes'", &[]).unwrap().get(0);
+        c.batch_execute(&format!("DROP INDEX hearth.chunks_hnsw_{id}")).unwrap();
+        assert_eq!(s.check().unwrap(), ["collection notes has no valid vector index"]);
     }
     after_restart(&PgStore::connect(&url).unwrap());
 }

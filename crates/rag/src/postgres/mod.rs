@@ -156,6 +156,7 @@ impl PgStore {
         let mut first =
             manager.connect().map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
         let features = schema::migrate(&mut first)?;
+        schema::repair_indexes(&mut first)?;
         drop(first);
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
@@ -163,6 +164,17 @@ impl PgStore {
             .connection_timeout(Duration::from_secs(10))
             .build_unchecked(manager);
         Ok(Self { pool: Some(pool), features, common: search::CommonTerms::default() })
+    }
+
+    /// VACUUM ANALYZE of the chunks: what autovacuum does some time after a bulk load, at once
+    /// (fresh planner statistics and common-word shares; `hearth bench rag` measures after it).
+    ///
+    /// # Errors
+    /// Backend failures (e.g. a role that does not own the tables).
+    pub fn vacuum(&self) -> Result<(), StoreError> {
+        self.conn()?.batch_execute("VACUUM ANALYZE hearth.chunks").map_err(db)?;
+        *self.common.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        Ok(())
     }
 
     fn conn(&self) -> Result<Conn, StoreError> {
@@ -184,8 +196,9 @@ impl VectorStore for PgStore {
             )
             .map_err(db)?;
         let id: i64 = row.ok_or_else(|| StoreError::CollectionExists(name.to_string()))?.get(0);
-        schema::create_index(&mut tx, id, dim)?;
         tx.commit().map_err(db)?;
+        // After the commit: an index build must not hold up other collections' writes.
+        schema::create_index(&mut c, id, dim)?;
         collections(&mut *c, Some(name))?.pop().ok_or_else(|| StoreError::Backend("collection vanished".into()))
     }
 
@@ -207,8 +220,8 @@ impl VectorStore for PgStore {
         };
         tx.execute("DELETE FROM hearth.chunks WHERE collection_id = $1", &[&id]).map_err(db)?;
         tx.execute("DELETE FROM hearth.collections WHERE id = $1", &[&id]).map_err(db)?;
-        schema::drop_index(&mut tx, id)?;
         tx.commit().map_err(db)?;
+        schema::drop_index(&mut c, id)?;
         Ok(true)
     }
 

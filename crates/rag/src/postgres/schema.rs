@@ -123,19 +123,47 @@ pub(super) fn query_expr(dim: usize, n: usize) -> String {
     }
 }
 
-/// The HNSW index of collection `id` (cosine distance, only its rows).
-pub(super) fn create_index(tx: &mut postgres::Transaction<'_>, id: i64, dim: usize) -> Result<(), StoreError> {
+/// Builds the HNSW index of collection `id` (cosine distance, only its rows) without blocking
+/// writes to other collections (CONCURRENTLY: outside any transaction).
+pub(super) fn create_index(c: &mut Client, id: i64, dim: usize) -> Result<(), StoreError> {
     let Some(expr) = vector_expr(dim) else { return Ok(()) };
     let ops = if dim > 2000 { "halfvec_cosine_ops" } else { "vector_cosine_ops" };
     let sql = format!(
-        "CREATE INDEX IF NOT EXISTS chunks_hnsw_{id} ON hearth.chunks USING hnsw ({expr} {ops}) WHERE collection_id = {id}"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS chunks_hnsw_{id} ON hearth.chunks \
+         USING hnsw ({expr} {ops}) WHERE collection_id = {id}"
     );
-    tx.batch_execute(&sql).map_err(db)
+    c.batch_execute(&sql).map_err(db)
 }
 
-/// Drops collection `id`'s index.
-pub(super) fn drop_index(tx: &mut postgres::Transaction<'_>, id: i64) -> Result<(), StoreError> {
-    tx.batch_execute(&format!("DROP INDEX IF EXISTS hearth.chunks_hnsw_{id}")).map_err(db)
+/// Drops collection `id`'s index, CONCURRENTLY as well.
+pub(super) fn drop_index(c: &mut Client, id: i64) -> Result<(), StoreError> {
+    c.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS hearth.chunks_hnsw_{id}")).map_err(db)
+}
+
+/// Collections (id, width, name) that should have a vector index and have none, or only an
+/// invalid one (a concurrent build that failed).
+pub(super) fn unindexed(c: &mut Client) -> Result<Vec<(i64, usize, String)>, StoreError> {
+    let rows = c
+        .query(
+            "SELECT c.id, c.dim, c.name FROM hearth.collections c WHERE c.dim <= 4000 AND NOT EXISTS ( \
+             SELECT 1 FROM pg_class i JOIN pg_namespace n ON n.oid = i.relnamespace \
+             JOIN pg_index x ON x.indexrelid = i.oid \
+             WHERE n.nspname = 'hearth' AND i.relname = 'chunks_hnsw_' || c.id AND x.indisvalid)",
+            &[],
+        )
+        .map_err(db)?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get::<_, i32>(1) as usize, r.get(2))).collect())
+}
+
+/// Builds the indexes a crash between a collection's creation and its index left missing.
+pub(super) fn repair_indexes(c: &mut Client) -> Result<(), StoreError> {
+    for (id, dim, name) in unindexed(c)? {
+        tracing::warn!(collection = %name, "building a missing vector index");
+        // An invalid leftover would make IF NOT EXISTS skip the build.
+        drop_index(c, id)?;
+        create_index(c, id, dim)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -124,7 +124,7 @@ const COMMON: f32 = 0.1;
 /// ANALYZE and autovacuum), re-read every few minutes. Ranking by a word found in most chunks
 /// would read most of the table for almost no signal.
 #[derive(Default)]
-pub(super) struct CommonTerms(Mutex<Option<(Instant, Arc<HashMap<String, f32>>)>>);
+pub(super) struct CommonTerms(pub(super) Mutex<Option<(Instant, Arc<HashMap<String, f32>>)>>);
 
 impl CommonTerms {
     /// The lexemes worth matching: those not too common, or the rarest when all are.
@@ -230,15 +230,8 @@ pub(super) fn check(c: &mut Client) -> Result<Vec<String>, StoreError> {
     if strays > 0 {
         problems.push(format!("{strays} chunks filed under another collection than their document"));
     }
-    let unindexed = c
-        .query(
-            "SELECT name FROM hearth.collections WHERE dim <= 4000 AND NOT EXISTS (SELECT 1 FROM pg_indexes \
-             WHERE schemaname = 'hearth' AND indexname = 'chunks_hnsw_' || hearth.collections.id)",
-            &[],
-        )
-        .map_err(db)?;
-    for r in unindexed {
-        problems.push(format!("collection {} has no vector index", r.get::<_, String>(0)));
+    for (_, _, name) in super::schema::unindexed(c)? {
+        problems.push(format!("collection {name} has no valid vector index"));
     }
     Ok(problems)
 }
