@@ -120,6 +120,8 @@ def test_kinds_present(rendered):
         "inline-keys-emptydir": {"Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy", "Secret",
                                  "ServiceAccount", "ServiceMonitor"},
         "minimal": {"Deployment", "Service", "PersistentVolumeClaim"},
+        "postgres-replicas": {"Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy", "Secret",
+                              "ServiceAccount", "PersistentVolumeClaim"},
     }[name]
     assert kinds == expected
     if values.get("autoscaling", {}).get("enabled"):
