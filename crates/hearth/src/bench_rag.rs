@@ -24,6 +24,10 @@ pub struct RagBenchArgs {
     /// replaced). Default: a fresh SQLite file in the temporary directory per size.
     #[arg(long)]
     pub store: Option<String>,
+    /// Keep the `bench-N` collections of a `--store` after measuring, and measure a kept one
+    /// again instead of filling it anew.
+    #[arg(long)]
+    pub keep: bool,
     /// Embedding width of the synthetic chunks.
     #[arg(long, default_value_t = 384)]
     pub dim: usize,
@@ -147,8 +151,9 @@ fn search_table(a: &RagBenchArgs) -> anyhow::Result<()> {
         let kind = if dir.is_some() { "sqlite" } else { "postgres" };
         let name = format!("bench-{n}");
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ n as u64);
-        let fill_s = fill(&*loc.open()?, &name, n, a.dim, &mut rng)?;
-        if let StoreLocation::Postgres(url) = &loc {
+        let kept = a.keep && dir.is_none() && loc.open()?.collection(&name)?.is_some_and(|c| c.chunks == n as u64);
+        let fill_s = if kept { 0.0 } else { fill(&*loc.open()?, &name, n, a.dim, &mut rng)? };
+        if let (StoreLocation::Postgres(url), false) = (&loc, kept) {
             // Measure the steady state, after autovacuum's work rather than during it.
             hearth_rag::postgres::PgStore::connect(url)?.vacuum()?;
         }
@@ -175,7 +180,9 @@ fn search_table(a: &RagBenchArgs) -> anyhow::Result<()> {
                 percentile(ms, 0.95)
             );
         }
-        store.delete_collection(&name)?;
+        if !(a.keep && dir.is_none()) {
+            store.delete_collection(&name)?;
+        }
         drop(store);
         if let Some(dir) = dir {
             std::fs::remove_dir_all(&dir).ok();

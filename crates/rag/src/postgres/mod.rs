@@ -9,6 +9,7 @@
 
 mod schema;
 mod search;
+mod terms;
 
 use crate::store::{
     check_collection, check_session, check_widths, Collection, DocumentInfo, Hit, NewChunk, NewDocument, PutOutcome,
@@ -33,7 +34,7 @@ pub struct PgStore {
     /// Always Some until dropped.
     pool: Option<Pool>,
     features: schema::Features,
-    common: search::CommonTerms,
+    common: terms::CommonTerms,
 }
 
 impl Drop for PgStore {
@@ -163,7 +164,7 @@ impl PgStore {
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .build_unchecked(manager);
-        Ok(Self { pool: Some(pool), features, common: search::CommonTerms::default() })
+        Ok(Self { pool: Some(pool), features, common: terms::CommonTerms::default() })
     }
 
     /// VACUUM ANALYZE of the chunks: what autovacuum does some time after a bulk load, at once
@@ -173,7 +174,7 @@ impl PgStore {
     /// Backend failures (e.g. a role that does not own the tables).
     pub fn vacuum(&self) -> Result<(), StoreError> {
         self.conn()?.batch_execute("VACUUM ANALYZE hearth.chunks").map_err(db)?;
-        *self.common.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        self.common.forget();
         Ok(())
     }
 

@@ -1,13 +1,12 @@
 //! Search and consistency checks against PostgreSQL.
 
 use super::schema::{query_expr, vector_expr, Features};
+use super::terms::CommonTerms;
 use super::{collection_id, db};
 use crate::store::{combine, query_vector, query_words, Hit, Query, StoreError};
 use postgres::Client;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
 
 /// Runs a search: vector (HNSW), keyword (full text) or both fused by reciprocal rank.
 pub(super) fn run(
@@ -79,8 +78,8 @@ fn vector(
 }
 
 /// The `n` best chunks by full-text rank; the query's words are matched as lexemes (any of
-/// them, stemmed, English stop words dropped, and words in more than a tenth of all chunks
-/// dropped unless all are), so user text never reaches the query syntax.
+/// them, stemmed, English stop words dropped, the most common ones dropped as
+/// [`CommonTerms::selective`] says), so user text never reaches the query syntax.
 fn keyword(
     c: &mut Client,
     common: &CommonTerms,
@@ -112,62 +111,6 @@ fn keyword(
     }
     .map_err(db)?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-}
-
-/// How often the common lexemes are read again.
-const REFRESH: Duration = Duration::from_secs(300);
-/// A lexeme in more than this share of chunks is too common to rank by.
-const COMMON: f32 = 0.1;
-
-/// The most common lexemes of all chunks with the share of chunks holding each, from
-/// PostgreSQL's own statistics of the full-text column (`pg_stats.most_common_elems`, kept by
-/// ANALYZE and autovacuum), re-read every few minutes. Ranking by a word found in most chunks
-/// would read most of the table for almost no signal.
-#[derive(Default)]
-pub(super) struct CommonTerms(pub(super) Mutex<Option<(Instant, Arc<HashMap<String, f32>>)>>);
-
-impl CommonTerms {
-    /// The lexemes worth matching: those not too common, or the rarest when all are.
-    fn selective(&self, c: &mut Client, mut lexemes: Vec<String>) -> Result<Vec<String>, StoreError> {
-        if lexemes.len() < 2 {
-            return Ok(lexemes);
-        }
-        let freq = self.current(c)?;
-        let share = |l: &String| freq.get(l).copied().unwrap_or(0.0);
-        lexemes.sort_by(|a, b| share(a).total_cmp(&share(b)));
-        let rare = lexemes.iter().take_while(|l| share(l) <= COMMON).count();
-        lexemes.truncate(rare.max(1));
-        Ok(lexemes)
-    }
-
-    fn current(&self, c: &mut Client) -> Result<Arc<HashMap<String, f32>>, StoreError> {
-        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((at, map)) = slot.as_ref() {
-            if at.elapsed() < REFRESH {
-                return Ok(map.clone());
-            }
-        }
-        let map = Arc::new(read_common(c)?);
-        *slot = Some((Instant::now(), map.clone()));
-        Ok(map)
-    }
-}
-
-fn read_common(c: &mut Client) -> Result<HashMap<String, f32>, StoreError> {
-    let sql = "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats \
-               WHERE schemaname = 'hearth' AND tablename = 'chunks' AND attname = 'tsv'";
-    let mut row = c.query_opt(sql, &[]).map_err(db)?;
-    if row.is_none() {
-        // Never analysed yet (a new store): gather the statistics now (a sample; cheap).
-        if let Err(e) = c.batch_execute("ANALYZE hearth.chunks") {
-            tracing::warn!(error = %e, "cannot analyse hearth.chunks; common words are not dropped from keyword search");
-        }
-        row = c.query_opt(sql, &[]).map_err(db)?;
-    }
-    let Some(row) = row else { return Ok(HashMap::new()) };
-    let elems: Option<Vec<String>> = row.get(0);
-    let freqs: Option<Vec<f32>> = row.get(1);
-    Ok(elems.unwrap_or_default().into_iter().zip(freqs.unwrap_or_default()).collect())
 }
 
 /// The chunks behind the scored ids, in the same order.
