@@ -5,7 +5,7 @@
 
 use crate::index::VectorIndex;
 use crate::store::{
-    check_collection, check_session, check_widths, combine, query_vector, query_words, Collection, DocumentInfo, Hit,
+    check_collection, check_session, JOB_TTL, check_widths, combine, query_vector, query_words, Collection, DocumentInfo, Hit,
     NewChunk, NewDocument, PutOutcome, Query, SessionInfo, StoreError, Turn, VectorStore,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS turns (
   id INTEGER PRIMARY KEY, session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
   role TEXT NOT NULL, content TEXT NOT NULL, created INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS turns_session ON turns (session_id, id);
+CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, state TEXT NOT NULL, updated INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_updated ON jobs (updated);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
   INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text); END;
@@ -350,6 +352,38 @@ impl VectorStore for SqliteStore {
 
     fn search(&self, collection: &str, q: &Query) -> Result<Vec<Hit>, StoreError> {
         self.with(|s| s.search(collection, q))
+    }
+
+    fn put_job(&self, id: &str, state: &serde_json::Value) -> Result<(), StoreError> {
+        self.with(|s| {
+            let t = now();
+            s.conn
+                .execute(
+                    "INSERT INTO jobs (id, state, updated) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (id) DO UPDATE SET state = ?2, updated = ?3",
+                    params![id, state.to_string(), t],
+                )
+                .map_err(db)?;
+            s.conn.execute("DELETE FROM jobs WHERE updated < ?1", [t - JOB_TTL]).map_err(db)?;
+            Ok(())
+        })
+    }
+
+    fn shared(&self) -> bool {
+        false
+    }
+
+    fn job(&self, id: &str) -> Result<Option<(serde_json::Value, u64)>, StoreError> {
+        self.with(|s| {
+            let row = s
+                .conn
+                .query_row("SELECT state, updated FROM jobs WHERE id = ?1", [id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })
+                .optional()
+                .map_err(db)?;
+            Ok(row.map(|(state, t)| (serde_json::from_str(&state).unwrap_or_default(), t as u64)))
+        })
     }
 
     /// SQLite's integrity check, the full-text index against the chunks, and every document's

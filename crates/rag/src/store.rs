@@ -267,6 +267,20 @@ pub trait VectorStore: Send + Sync {
     /// # Errors
     /// No collection, a missing vector for vector/hybrid mode, backend failures.
     fn search(&self, collection: &str, query: &Query) -> Result<Vec<Hit>, StoreError>;
+    /// Records an ingestion job's state (a JSON object), so that every server sharing this
+    /// store can report it and a restarted one still knows it. Jobs older than a week go.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn put_job(&self, id: &str, state: &serde_json::Value) -> Result<(), StoreError>;
+    /// A job's last recorded state, and when it was recorded (seconds since the epoch).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn job(&self, id: &str) -> Result<Option<(serde_json::Value, u64)>, StoreError>;
+    /// Whether several servers may share this store (then a job another server runs is not
+    /// in this one's memory and may still be going).
+    fn shared(&self) -> bool;
     /// Checks the store's consistency (documents against their chunks, the indexes); returns
     /// the problems found (none: consistent).
     ///
@@ -287,6 +301,9 @@ pub fn rrf(lists: &[Vec<i64>], k: f32) -> Vec<(i64, f32)> {
     out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     out
 }
+
+/// How long finished and abandoned job records are kept, in seconds.
+pub(crate) const JOB_TTL: i64 = 7 * 24 * 3600;
 
 /// Checks a new collection's name and embedding width.
 pub(crate) fn check_collection(name: &str, dim: usize) -> Result<(), StoreError> {

@@ -117,6 +117,14 @@ fn suite(s: &dyn VectorStore) {
     assert!(matches!(s.append_turns("bad id", &[t("user", "x")]), Err(StoreError::Invalid(_))));
     assert!(s.delete_session("s2").unwrap());
     assert!(!s.delete_session("s2").unwrap());
+
+    // Ingestion jobs, as every server sharing the store sees them.
+    s.put_job("job-1", &json!({"status": "queued"})).unwrap();
+    s.put_job("job-1", &json!({"status": "running", "chunks_done": 3})).unwrap();
+    let (state, at) = s.job("job-1").unwrap().unwrap();
+    assert_eq!(state, json!({"status": "running", "chunks_done": 3}));
+    assert!(at > 1_700_000_000);
+    assert!(s.job("job-2").unwrap().is_none());
 }
 
 /// A small xorshift generator: the same vectors on every run.

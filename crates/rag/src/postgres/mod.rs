@@ -12,7 +12,7 @@ mod search;
 mod terms;
 
 use crate::store::{
-    check_collection, check_session, check_widths, Collection, DocumentInfo, Hit, NewChunk, NewDocument, PutOutcome,
+    check_collection, check_session, check_widths, JOB_TTL, Collection, DocumentInfo, Hit, NewChunk, NewDocument, PutOutcome,
     Query, SessionInfo, StoreError, Turn, VectorStore,
 };
 use postgres::types::ToSql;
@@ -335,6 +335,28 @@ impl VectorStore for PgStore {
     fn delete_session(&self, session: &str) -> Result<bool, StoreError> {
         let n = self.conn()?.execute("DELETE FROM hearth.sessions WHERE id = $1", &[&session]).map_err(db)?;
         Ok(n > 0)
+    }
+
+    fn put_job(&self, id: &str, state: &serde_json::Value) -> Result<(), StoreError> {
+        let mut c = self.conn()?;
+        let t = now();
+        c.execute(
+            "INSERT INTO hearth.jobs (id, state, updated) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET state = $2, updated = $3",
+            &[&id, state, &t],
+        )
+        .map_err(db)?;
+        c.execute("DELETE FROM hearth.jobs WHERE updated < $1", &[&(t - JOB_TTL)]).map_err(db)?;
+        Ok(())
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn job(&self, id: &str) -> Result<Option<(serde_json::Value, u64)>, StoreError> {
+        let row = self.conn()?.query_opt("SELECT state, updated FROM hearth.jobs WHERE id = $1", &[&id]).map_err(db)?;
+        Ok(row.map(|r| (r.get(0), r.get::<_, i64>(1) as u64)))
     }
 
     fn search(&self, collection: &str, q: &Query) -> Result<Vec<Hit>, StoreError> {

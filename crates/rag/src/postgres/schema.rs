@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS hearth.turns (
   id bigserial PRIMARY KEY, session_id text NOT NULL REFERENCES hearth.sessions(id) ON DELETE CASCADE,
   role text NOT NULL, content text NOT NULL, created bigint NOT NULL);
 CREATE INDEX IF NOT EXISTS turns_session ON hearth.turns (session_id, id);
+CREATE TABLE IF NOT EXISTS hearth.jobs (id text PRIMARY KEY, state jsonb NOT NULL, updated bigint NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_updated ON hearth.jobs (updated);
 ";
 
 /// What the server offers: whether pgvector can walk its HNSW index past filtered-out rows

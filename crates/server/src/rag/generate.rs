@@ -231,7 +231,7 @@ pub async fn generate_upload(
     let mut documents = Vec::new();
     let mut failure = None;
     for up in parsed {
-        let job = rag.new_job(&named, &up.doc.name);
+        let job = rag.new_job(&named, &up.doc.name).await;
         match crate::rag::ingest::ingest(&app, &rag, &job.id, up).await {
             Ok(r) => documents.push(r),
             Err(e) => {

@@ -27,19 +27,23 @@ pub struct Upload {
 
 /// Runs a job to the end, recording progress and the outcome.
 pub async fn run(app: AppState, rag: Arc<Rag>, job: String, up: Upload) {
-    rag.update_job(&job, |j| j.status = "running");
+    rag.update_job(&job, |j| j.status = "running").await;
     match ingest(&app, &rag, &job, up).await {
-        Ok(result) => rag.update_job(&job, |j| {
-            j.status = "done";
-            j.result = Some(result);
-        }),
+        Ok(result) => {
+            rag.update_job(&job, |j| {
+                j.status = "done";
+                j.result = Some(result);
+            })
+            .await
+        }
         Err(e) => {
             let message = e.body().error.message;
             tracing::warn!(job = %job, error = %message, "ingestion failed");
             rag.update_job(&job, |j| {
                 j.status = "failed";
                 j.error = Some(message);
-            });
+            })
+            .await;
         }
     }
 }
@@ -57,7 +61,7 @@ pub async fn ingest(app: &AppState, rag: &Rag, job: &str, up: Upload) -> Result<
     }
     let handle = app.models.get_embedding(&rag.embedding_model).await?;
     let chunks = chunk_document(&handle, &up.parsed, rag).await?;
-    rag.update_job(job, |j| j.chunks_total = chunks.len());
+    rag.update_job(job, |j| j.chunks_total = chunks.len()).await;
     let mut stored = Vec::with_capacity(chunks.len());
     for batch in chunks.chunks(EMBED_BATCH) {
         let inputs = batch.iter().map(|c| EmbedInput::Text(c.text.clone())).collect();
@@ -74,7 +78,7 @@ pub async fn ingest(app: &AppState, rag: &Rag, job: &str, up: Upload) -> Result<
             });
         }
         let done = stored.len();
-        rag.update_job(job, |j| j.chunks_done = done);
+        rag.update_job(job, |j| j.chunks_done = done).await;
     }
     let store = rag.store.clone();
     let (collection, doc) = (up.collection, up.doc);

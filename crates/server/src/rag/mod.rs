@@ -79,8 +79,8 @@ impl Rag {
         }
     }
 
-    /// Registers a queued job.
-    pub fn new_job(&self, collection: &str, document: &str) -> Job {
+    /// Registers a queued job (recorded in the store too).
+    pub async fn new_job(&self, collection: &str, document: &str) -> Job {
         let job = Job {
             id: crate::generate::new_id("job"),
             status: "queued",
@@ -91,28 +91,68 @@ impl Rag {
             result: None,
             error: None,
         };
-        let mut jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
-        jobs.order.push_back(job.id.clone());
-        jobs.by_id.insert(job.id.clone(), job.clone());
-        while jobs.order.len() > MAX_JOBS {
-            let Some(old) = jobs.order.pop_front() else { break };
-            jobs.by_id.remove(&old);
+        {
+            let mut jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+            jobs.order.push_back(job.id.clone());
+            jobs.by_id.insert(job.id.clone(), job.clone());
+            while jobs.order.len() > MAX_JOBS {
+                let Some(old) = jobs.order.pop_front() else { break };
+                jobs.by_id.remove(&old);
+            }
         }
+        self.record(&job).await;
         job
     }
 
-    /// Updates a job.
-    pub fn update_job(&self, id: &str, f: impl FnOnce(&mut Job)) {
-        if let Some(j) = self.jobs.lock().unwrap_or_else(PoisonError::into_inner).by_id.get_mut(id) {
+    /// Updates a job, here and in the store.
+    pub async fn update_job(&self, id: &str, f: impl FnOnce(&mut Job)) {
+        let job = {
+            let mut jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+            let Some(j) = jobs.by_id.get_mut(id) else { return };
             f(j);
+            j.clone()
+        };
+        self.record(&job).await;
+    }
+
+    /// Writes a job's state to the store, so that every server sharing it can report the job
+    /// (a failure is logged; the job itself goes on).
+    async fn record(&self, job: &Job) {
+        let Ok(state) = serde_json::to_value(job) else { return };
+        let (store, id) = (self.store.clone(), job.id.clone());
+        match tokio::task::spawn_blocking(move || store.put_job(&id, &state)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(job = %job.id, error = %e, "could not record the job's state"),
+            Err(e) => tracing::warn!(job = %job.id, error = %e, "could not record the job's state"),
         }
     }
 
-    /// A job by id.
-    pub fn job(&self, id: &str) -> Option<Job> {
-        self.jobs.lock().unwrap_or_else(PoisonError::into_inner).by_id.get(id).cloned()
+    /// A job by id: this server's, or one recorded in the store by another server (or before
+    /// a restart). A recorded job that was not finished is reported failed when no server can
+    /// still be running it: the store is not shared, or nothing was recorded for
+    /// [`STALE_JOB_SECS`].
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn job(&self, id: &str) -> Result<Option<serde_json::Value>, ApiError> {
+        if let Some(j) = self.jobs.lock().unwrap_or_else(PoisonError::into_inner).by_id.get(id) {
+            return Ok(serde_json::to_value(j).ok());
+        }
+        let (store, key) = (self.store.clone(), id.to_string());
+        let shared = self.store.shared();
+        let Some((mut state, updated)) = routes::blocking(move || store.job(&key)).await? else { return Ok(None) };
+        let unfinished = matches!(state["status"].as_str(), Some("queued" | "running"));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if unfinished && (!shared || now.saturating_sub(updated) > STALE_JOB_SECS) {
+            state["status"] = "failed".into();
+            state["error"] = "interrupted: the server running this job stopped before it finished; upload the file again".into();
+        }
+        Ok(Some(state))
     }
 }
+
+/// A job recorded in a shared store with no progress for this long is taken as abandoned.
+pub const STALE_JOB_SECS: u64 = 600;
 
 /// A status with an OpenAI-shaped body.
 pub(crate) fn status(

@@ -121,7 +121,7 @@ pub async fn upload(
     let parsed = parse_files(&rag, form.files, &collection, &form.metadata).await?;
     let mut jobs = Vec::new();
     for up in parsed {
-        let job = rag.new_job(&collection, &up.doc.name);
+        let job = rag.new_job(&collection, &up.doc.name).await;
         tokio::spawn(ingest::run(app.clone(), rag.clone(), job.id.clone(), up));
         jobs.push(job);
     }
@@ -216,7 +216,7 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 pub async fn get_job(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let rag = rag(&app)?;
     let job =
-        rag.job(&id).ok_or_else(|| status(StatusCode::NOT_FOUND, "job_not_found", format!("no job `{id}`"), None))?;
+        rag.job(&id).await?.ok_or_else(|| status(StatusCode::NOT_FOUND, "job_not_found", format!("no job `{id}`"), None))?;
     Ok(Json(job).into_response())
 }
 
