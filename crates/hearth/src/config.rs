@@ -631,11 +631,21 @@ mod tests {
 
     #[test]
     fn keys_are_hashed_and_redacted() {
-        let s = parse(&["serve", "--api-key", "sk-one,sk-two", "--public-health", "false"]).unwrap();
+        let s = parse(&[
+            "serve",
+            "--api-key",
+            "sk-one,sk-two",
+            "--public-health",
+            "false",
+            "--vector-store",
+            "postgres://hearth:db-s3cret@db:5432/rag",
+        ])
+        .unwrap();
         assert_eq!(s.auth.keys.len(), 2);
         assert!(!s.auth.public_health);
         let shown = format!("{s:?}");
         assert!(!shown.contains("sk-one") && !shown.contains("sk-two"), "secrets never in Debug");
+        assert!(!shown.contains("db-s3cret") && shown.contains("postgres://hearth:***@db:5432/rag"), "{shown}");
     }
 
     #[test]

@@ -58,28 +58,33 @@ impl std::fmt::Debug for StoreLocation {
     }
 }
 
-/// The URL with its password (`user:password@`, or a `password=` parameter) replaced by `***`.
+/// The URL as PostgreSQL's client reads it, rebuilt from its parts without the password (so no
+/// quirk of the URL syntax can show it); unparseable ones are not shown at all.
 fn redact(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-    let authority = match authority.rsplit_once('@') {
-        Some((user, host)) => match user.split_once(':') {
-            Some((name, _)) => format!("{name}:***@{host}"),
-            None => format!("{user}@{host}"),
-        },
-        None => authority.to_string(),
+    let Ok(c) = url.parse::<postgres::Config>() else { return "postgres://(an unparseable URL, not shown)".into() };
+    let user = match (c.get_user(), c.get_password().is_some()) {
+        (Some(u), true) => format!("{u}:***@"),
+        (Some(u), false) => format!("{u}@"),
+        (None, true) => ":***@".to_string(),
+        (None, false) => String::new(),
     };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let params: Vec<String> = query
-                .split('&')
-                .map(|p| if p.starts_with("password=") { "password=***".to_string() } else { p.to_string() })
-                .collect();
-            format!("{path}?{}", params.join("&"))
-        }
-        None => tail.to_string(),
-    };
-    format!("{scheme}://{authority}{tail}")
+    let ports = c.get_ports();
+    let hosts: Vec<String> = c
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let host = match h {
+                postgres::config::Host::Tcp(name) => name.clone(),
+                postgres::config::Host::Unix(path) => path.display().to_string(),
+            };
+            match ports.get(i).or(ports.first()) {
+                Some(p) => format!("{host}:{p}"),
+                None => host,
+            }
+        })
+        .collect();
+    format!("postgres://{user}{}/{}", hosts.join(","), c.get_dbname().unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -97,9 +102,13 @@ mod tests {
     fn passwords_never_show() {
         let shown = |s: &str| StoreLocation::parse(s).to_string();
         assert_eq!(shown("postgres://hearth:s3cret@db:5432/rag"), "postgres://hearth:***@db:5432/rag");
-        assert_eq!(shown("postgres://a:b:c@db/x?sslmode=disable"), "postgres://a:***@db/x?sslmode=disable");
-        assert_eq!(shown("postgresql://db/rag?user=u&password=s3cret"), "postgresql://db/rag?user=u&password=***");
-        assert_eq!(shown("postgres://u@db/rag"), "postgres://u@db/rag");
+        assert_eq!(shown("postgres://a:b:c@db/x?sslmode=disable"), "postgres://a:***@db:5432/x");
+        assert_eq!(shown("postgresql://db/rag?user=u&password=s3cret"), "postgres://u:***@db:5432/rag");
+        assert_eq!(shown("postgres://u@db/rag"), "postgres://u@db:5432/rag");
+        for tricky in ["postgres://hearth:ab/cd+ef@db/rag", "postgres://h:p?w@db/r", "postgres://db/r?pass%77ord=s3cret"] {
+            let s = shown(tricky);
+            assert!(!s.contains("cd+ef") && !s.contains("p?w") && !s.contains("s3cret"), "{tricky} -> {s}");
+        }
         assert!(!format!("{:?}", StoreLocation::parse("postgres://u:pw@h/d")).contains("pw"));
     }
 }

@@ -231,12 +231,28 @@ fn postgres_store_passes_the_suite_and_survives_a_restart() {
         let s = PgStore::connect(&url).unwrap();
         suite(&s);
         at_scale(&s);
-        // A crash between a collection's row and its index build (they are two steps): the
-        // check sees it, and the next start builds the index.
+        // check() sees a collection whose vector index is gone.
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        let id: i64 = c.query_one("SELECT id FROM hearth.collections WHERE name = 'notes'", &[]).unwrap().get(0);
-        c.batch_execute(&format!("DROP INDEX hearth.chunks_hnsw_{id}")).unwrap();
-        assert_eq!(s.check().unwrap(), ["collection notes has no valid vector index"]);
+        s.create_collection("victim", DIM, "m").unwrap();
+        let id = |c: &mut postgres::Client, n: &str| -> i64 {
+            c.query_one("SELECT id FROM hearth.collections WHERE name = $1", &[&n]).unwrap().get(0)
+        };
+        let victim = id(&mut c, "victim");
+        c.batch_execute(&format!("DROP INDEX hearth.chunks_{victim}_hnsw")).unwrap();
+        assert_eq!(s.check().unwrap(), ["collection victim has no valid vector index"]);
+        assert!(s.delete_collection("victim").unwrap());
+        // A crash after a collection's deletion committed, before its chunk table was dropped:
+        // the next start drops the table.
+        s.create_collection("orphan", DIM, "m").unwrap();
+        let orphan = id(&mut c, "orphan");
+        c.batch_execute("DELETE FROM hearth.collections WHERE name = 'orphan'").unwrap();
+        let table = format!("hearth.chunks_{orphan}");
+        let exists = |c: &mut postgres::Client| -> bool {
+            c.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table]).unwrap().get(0)
+        };
+        assert!(exists(&mut c));
+        drop(PgStore::connect(&url).unwrap());
+        assert!(!exists(&mut c), "orphan chunk table dropped at start");
     }
     after_restart(&PgStore::connect(&url).unwrap());
 }

@@ -173,9 +173,11 @@ pub(crate) struct Builder {
 }
 
 impl Builder {
-    /// Adds a block (whitespace collapsed; empty ones are dropped).
+    /// Adds a block (whitespace and control characters such as NUL collapsed to one space;
+    /// empty blocks are dropped).
     pub(crate) fn push(&mut self, text: &str, section: Option<&str>, page: Option<u32>) {
-        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = clean(text);
+        let section = section.map(clean);
         if text.is_empty() {
             return;
         }
@@ -183,14 +185,19 @@ impl Builder {
             self.offset += 2;
         }
         let len = text.chars().count();
-        self.blocks.push(Block { text, section: section.map(str::to_string), page, start: self.offset });
+        self.blocks.push(Block { text, section, page, start: self.offset });
         self.offset += len;
     }
 
     pub(crate) fn finish(self, title: Option<String>) -> ParsedDocument {
-        let title = title.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+        let title = title.map(|t| clean(&t)).filter(|t| !t.is_empty());
         ParsedDocument { title, blocks: self.blocks }
     }
+}
+
+/// Words of `text` joined by single spaces; control characters (NUL included) separate words.
+fn clean(text: &str) -> String {
+    text.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -217,6 +224,12 @@ mod tests {
         let b = &d.blocks[1];
         assert_eq!(text.chars().skip(b.start).take(b.text.chars().count()).collect::<String>(), b.text);
         assert_eq!(parse(b"  \n\n ", "a.txt", None, ParseLimits::default()), Err(ParseError::Empty));
+        // Text files with NUL are refused as binary; extracted text (a PDF's) is cleaned.
+        let mut b = Builder::default();
+        b.push("A\0B\x01 c", Some("Head\0ing"), None);
+        let nul = b.finish(Some("\0T".into()));
+        assert_eq!((nul.blocks[0].text.as_str(), nul.blocks[0].section.as_deref()), ("A B c", Some("Head ing")));
+        assert_eq!(nul.title.as_deref(), Some("T"));
         assert!(matches!(
             parse(&[0xff, 0xfe, 0], "a.txt", None, ParseLimits::default()),
             Err(ParseError::Corrupt { .. })

@@ -16,7 +16,7 @@ use crate::store::{
     Query, SessionInfo, StoreError, Turn, VectorStore,
 };
 use postgres::types::ToSql;
-use postgres::{GenericClient, NoTls};
+use postgres::{GenericClient, IsolationLevel, NoTls};
 use r2d2::ManageConnection;
 use r2d2_postgres::PostgresConnectionManager;
 use std::time::Duration;
@@ -52,6 +52,10 @@ impl Drop for PgStore {
 /// A database error as a store error, with the server's message when there is one.
 pub(crate) fn db(e: postgres::Error) -> StoreError {
     match e.as_db_error() {
+        // Text PostgreSQL cannot hold (a NUL character): the input's fault, not the store's.
+        Some(d) if matches!(d.code().code(), "22021" | "22P05") => {
+            StoreError::Invalid(format!("text the store cannot hold: {}", d.message()))
+        }
         Some(d) => StoreError::Backend(format!("{}: {}", d.code().code(), d.message())),
         None => match std::error::Error::source(&e) {
             Some(cause) => StoreError::Backend(format!("{e}: {cause}")),
@@ -110,7 +114,7 @@ fn collection_id(c: &mut impl GenericClient, name: &str, lock: bool) -> Result<(
 fn collections(c: &mut impl GenericClient, name: Option<&str>) -> Result<Vec<Collection>, StoreError> {
     let sql = "SELECT c.name, c.dim, c.model, c.created, COUNT(d.id), COALESCE(SUM(d.chunks), 0)::bigint \
                FROM hearth.collections c LEFT JOIN hearth.documents d ON d.collection_id = c.id \
-               WHERE $1::text IS NULL OR c.name = $1 GROUP BY c.id ORDER BY c.name";
+               WHERE $1::text IS NULL OR c.name = $1 GROUP BY c.id ORDER BY c.name COLLATE \"C\"";
     let rows = c.query(sql, &[&name]).map_err(db)?;
     Ok(rows
         .iter()
@@ -127,12 +131,16 @@ fn collections(c: &mut impl GenericClient, name: Option<&str>) -> Result<Vec<Col
 
 /// Inserts a document's chunks, [`INSERT_ROWS`] per statement.
 fn insert_chunks(c: &mut impl GenericClient, doc: i64, cid: i64, chunks: &[NewChunk]) -> Result<(), StoreError> {
-    let sql = "INSERT INTO hearth.chunks (document_id, collection_id, ord, text, page, section, start_at, end_at, embedding) \
-               SELECT $1, $2, * FROM unnest($3::int4[], $4::text[], $5::int4[], $6::text[], $7::int8[], $8::int8[], $9::vector[])";
-    let st = c.prepare(sql).map_err(db)?;
+    let sql = format!(
+        "INSERT INTO {} (document_id, collection_id, ord, text, page, section, start_at, end_at, embedding) \
+         SELECT $1, $2, * FROM unnest($3::int4[], $4::text[], $5::int4[], $6::text[], $7::int8[], $8::int8[], $9::vector[])",
+        schema::partition(cid)
+    );
+    let st = c.prepare(&sql).map_err(db)?;
     for (n, part) in chunks.chunks(INSERT_ROWS).enumerate() {
         let ord: Vec<i32> = (0..part.len()).map(|i| (n * INSERT_ROWS + i) as i32).collect();
-        let text: Vec<&str> = part.iter().map(|c| c.text.as_str()).collect();
+        // PostgreSQL's text cannot hold NUL; nothing readable is lost.
+        let text: Vec<String> = part.iter().map(|c| c.text.replace('\0', "")).collect();
         let page: Vec<Option<i32>> = part.iter().map(|c| c.page.map(|p| p as i32)).collect();
         let section: Vec<Option<&str>> = part.iter().map(|c| c.section.as_deref()).collect();
         let start: Vec<i64> = part.iter().map(|c| c.start as i64).collect();
@@ -157,7 +165,7 @@ impl PgStore {
         let mut first =
             manager.connect().map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
         let features = schema::migrate(&mut first)?;
-        schema::repair_indexes(&mut first)?;
+        schema::drop_orphans(&mut first)?;
         drop(first);
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
@@ -187,6 +195,9 @@ impl PgStore {
 impl VectorStore for PgStore {
     fn create_collection(&self, name: &str, dim: usize, model: &str) -> Result<Collection, StoreError> {
         check_collection(name, dim)?;
+        if dim > schema::MAX_DIM {
+            return Err(StoreError::Invalid(format!("pgvector stores at most {} dimensions", schema::MAX_DIM)));
+        }
         let mut c = self.conn()?;
         let mut tx = c.transaction().map_err(db)?;
         let row = tx
@@ -197,9 +208,8 @@ impl VectorStore for PgStore {
             )
             .map_err(db)?;
         let id: i64 = row.ok_or_else(|| StoreError::CollectionExists(name.to_string()))?.get(0);
+        schema::create_partition(&mut tx, id, dim, self.features)?;
         tx.commit().map_err(db)?;
-        // After the commit: an index build must not hold up other collections' writes.
-        schema::create_index(&mut c, id, dim)?;
         collections(&mut *c, Some(name))?.pop().ok_or_else(|| StoreError::Backend("collection vanished".into()))
     }
 
@@ -219,10 +229,11 @@ impl VectorStore for PgStore {
             Err(StoreError::NoCollection(_)) => return Ok(false),
             Err(e) => return Err(e),
         };
-        tx.execute("DELETE FROM hearth.chunks WHERE collection_id = $1", &[&id]).map_err(db)?;
+        // Emptied at once (rather than row by row through the documents' cascade).
+        tx.batch_execute(&format!("TRUNCATE {}", schema::partition(id))).map_err(db)?;
         tx.execute("DELETE FROM hearth.collections WHERE id = $1", &[&id]).map_err(db)?;
         tx.commit().map_err(db)?;
-        schema::drop_index(&mut c, id)?;
+        schema::drop_partition(&mut c, id);
         Ok(true)
     }
 
@@ -233,7 +244,9 @@ impl VectorStore for PgStore {
         chunks: Vec<NewChunk>,
     ) -> Result<(DocumentInfo, PutOutcome), StoreError> {
         let mut c = self.conn()?;
-        let mut tx = c.transaction().map_err(db)?;
+        // Read committed whatever the database's default: the duplicate checks below must see
+        // what another replica committed while this one waited for the collection's lock.
+        let mut tx = c.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().map_err(db)?;
         let (cid, dim) = collection_id(&mut tx, collection, true)?;
         check_widths(collection, dim, &chunks)?;
         if let Some(same) = document_where(&mut tx, cid, "sha256 = $2", &doc.sha256)? {
@@ -268,7 +281,7 @@ impl VectorStore for PgStore {
     fn list_documents(&self, collection: &str) -> Result<Vec<DocumentInfo>, StoreError> {
         let mut c = self.conn()?;
         let (cid, _) = collection_id(&mut *c, collection, false)?;
-        let sql = format!("SELECT {DOC_COLUMNS} FROM hearth.documents WHERE collection_id = $1 ORDER BY name");
+        let sql = format!("SELECT {DOC_COLUMNS} FROM hearth.documents WHERE collection_id = $1 ORDER BY name COLLATE \"C\"");
         Ok(c.query(&sql, &[&cid]).map_err(db)?.iter().map(doc_from_row).collect())
     }
 
@@ -304,7 +317,7 @@ impl VectorStore for PgStore {
             .prepare("INSERT INTO hearth.turns (session_id, role, content, created) VALUES ($1, $2, $3, $4)")
             .map_err(db)?;
         for (role, content) in turns {
-            tx.execute(&st, &[&session, role, content, &t]).map_err(db)?;
+            tx.execute(&st, &[&session, role, &content.replace('\0', ""), &t]).map_err(db)?;
         }
         tx.commit().map_err(db)
     }
@@ -364,6 +377,6 @@ impl VectorStore for PgStore {
     }
 
     fn check(&self) -> Result<Vec<String>, StoreError> {
-        search::check(&mut *self.conn()?)
+        search::check(&mut *self.conn()?, self.features)
     }
 }

@@ -1,5 +1,8 @@
-//! The PostgreSQL schema: everything lives in the `hearth` schema; each collection gets its own
-//! HNSW index, partial to its rows and on its width (pgvector indexes one width at a time).
+//! The PostgreSQL schema: everything lives in the `hearth` schema. Chunks are partitioned by
+//! collection: each collection's chunks are a table of their own (`hearth.chunks_{id}`, attached
+//! to `hearth.chunks`) with its own HNSW index on its width (pgvector indexes one width at a
+//! time), so creating a collection builds an index on an empty table, deleting one drops a
+//! table, and neither scans other collections' chunks.
 
 use super::db;
 use crate::store::StoreError;
@@ -23,10 +26,11 @@ CREATE TABLE IF NOT EXISTS hearth.documents (
   bytes bigint NOT NULL, created bigint NOT NULL, UNIQUE (collection_id, name));
 CREATE INDEX IF NOT EXISTS documents_hash ON hearth.documents (collection_id, sha256);
 CREATE TABLE IF NOT EXISTS hearth.chunks (
-  id bigserial PRIMARY KEY, document_id bigint NOT NULL REFERENCES hearth.documents(id) ON DELETE CASCADE,
+  id bigserial, document_id bigint NOT NULL REFERENCES hearth.documents(id) ON DELETE CASCADE,
   collection_id bigint NOT NULL, ord integer NOT NULL, text text NOT NULL, page integer, section text,
   start_at bigint NOT NULL, end_at bigint NOT NULL, embedding vector NOT NULL,
-  tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED);
+  tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED,
+  PRIMARY KEY (collection_id, id)) PARTITION BY LIST (collection_id);
 CREATE INDEX IF NOT EXISTS chunks_document ON hearth.chunks (document_id);
 CREATE INDEX IF NOT EXISTS chunks_tsv ON hearth.chunks USING gin (tsv);
 CREATE TABLE IF NOT EXISTS hearth.sessions (id text PRIMARY KEY, created bigint NOT NULL, updated bigint NOT NULL);
@@ -43,6 +47,8 @@ CREATE INDEX IF NOT EXISTS jobs_updated ON hearth.jobs (updated);
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Features {
     pub(super) iterative_scan: bool,
+    /// `halfvec` (pgvector 0.7): HNSW over 2001-4000 dimensions.
+    pub(super) halfvec: bool,
 }
 
 /// Creates the extension (if allowed) and the tables, once, under an advisory lock.
@@ -62,12 +68,13 @@ pub(super) fn migrate(c: &mut Client) -> Result<Features, StoreError> {
     if (major, minor) < (0, 5) {
         return Err(StoreError::Backend(format!("pgvector {major}.{minor} has no HNSW index; 0.5 or newer is needed")));
     }
-    tx.batch_execute(TABLES).map_err(db)?;
-    let stored: Option<String> = tx
-        .query_opt("SELECT value FROM hearth.meta WHERE key = 'schema_version'", &[])
-        .map_err(db)?
-        .map(|r| r.get(0));
-    match stored.and_then(|v| v.parse::<i64>().ok()) {
+    let stored = stored_version(&mut tx)?;
+    if stored != Some(VERSION) {
+        // Only when the tables are missing: CREATE ... IF NOT EXISTS still locks existing
+        // tables, which would hold up every replica's writes at each start.
+        tx.batch_execute(TABLES).map_err(db)?;
+    }
+    match stored {
         Some(v) if v > VERSION => {
             return Err(StoreError::Backend(format!(
                 "the store's schema is version {v}, newer than this Hearth ({VERSION}); upgrade Hearth"
@@ -80,8 +87,21 @@ pub(super) fn migrate(c: &mut Client) -> Result<Features, StoreError> {
         }
     }
     tx.commit().map_err(db)?;
-    Ok(Features { iterative_scan: (major, minor) >= (0, 8) })
+    Ok(Features { iterative_scan: (major, minor) >= (0, 8), halfvec: (major, minor) >= (0, 7) })
 }
+
+/// The schema version recorded in the store, if there is one.
+fn stored_version(tx: &mut postgres::Transaction<'_>) -> Result<Option<i64>, StoreError> {
+    let exists: bool = tx.query_one("SELECT to_regclass('hearth.meta') IS NOT NULL", &[]).map_err(db)?.get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let row = tx.query_opt("SELECT value FROM hearth.meta WHERE key = 'schema_version'", &[]).map_err(db)?;
+    Ok(row.and_then(|r| r.get::<_, String>(0).parse().ok()))
+}
+
+/// Widest vectors pgvector stores.
+pub(super) const MAX_DIM: usize = 16000;
 
 /// pgvector's version, creating the extension when it is missing (None: missing and not
 /// creatable by this role).
@@ -105,65 +125,75 @@ fn pgvector_version(tx: &mut postgres::Transaction<'_>) -> Result<Option<(u32, u
     }))
 }
 
-/// The expression a collection's vectors are indexed and searched by: its column cast to its
-/// width (`vector` up to 2000 dimensions, `halfvec` up to 4000). None: too wide for HNSW, so
-/// searched exactly.
-pub(super) fn vector_expr(dim: usize) -> Option<String> {
+/// The expression a collection's vectors are indexed and searched by: the column cast to the
+/// collection's width (`vector` up to 2000 dimensions, `halfvec` up to 4000). None: too wide
+/// for an HNSW index here, searched exactly.
+pub(super) fn vector_expr(dim: usize, f: Features) -> Option<String> {
     match dim {
         0..=2000 => Some(format!("(embedding::vector({dim}))")),
-        2001..=4000 => Some(format!("(embedding::halfvec({dim}))")),
+        2001..=4000 if f.halfvec => Some(format!("(embedding::halfvec({dim}))")),
         _ => None,
     }
 }
 
 /// Parameter `$n` (a `vector`) cast to match [`vector_expr`].
-pub(super) fn query_expr(dim: usize, n: usize) -> String {
+pub(super) fn query_expr(dim: usize, n: usize, f: Features) -> String {
     match dim {
         0..=2000 => format!("${n}::vector({dim})"),
-        2001..=4000 => format!("${n}::vector::halfvec({dim})"),
+        2001..=4000 if f.halfvec => format!("${n}::vector::halfvec({dim})"),
         _ => format!("${n}::vector"),
     }
 }
 
-/// Builds the HNSW index of collection `id` (cosine distance, only its rows) without blocking
-/// writes to other collections (CONCURRENTLY: outside any transaction).
-pub(super) fn create_index(c: &mut Client, id: i64, dim: usize) -> Result<(), StoreError> {
-    let Some(expr) = vector_expr(dim) else { return Ok(()) };
-    let ops = if dim > 2000 { "halfvec_cosine_ops" } else { "vector_cosine_ops" };
-    let sql = format!(
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS chunks_hnsw_{id} ON hearth.chunks \
-         USING hnsw ({expr} {ops}) WHERE collection_id = {id}"
+/// The table of collection `id`'s chunks.
+pub(super) fn partition(id: i64) -> String {
+    format!("hearth.chunks_{id}")
+}
+
+/// Creates collection `id`'s chunk table with its HNSW index (cosine), then attaches it to
+/// `hearth.chunks` (ATTACH takes a lock that lets reads and writes of other collections go on;
+/// the partition's other indexes are built then, on an empty table).
+pub(super) fn create_partition(tx: &mut postgres::Transaction<'_>, id: i64, dim: usize, f: Features) -> Result<(), StoreError> {
+    let table = partition(id);
+    let mut sql = format!(
+        "CREATE TABLE {table} (LIKE hearth.chunks INCLUDING DEFAULTS INCLUDING GENERATED, \
+         CHECK (collection_id = {id}));"
     );
-    c.batch_execute(&sql).map_err(db)
+    if let Some(expr) = vector_expr(dim, f) {
+        let ops = if dim > 2000 { "halfvec_cosine_ops" } else { "vector_cosine_ops" };
+        sql.push_str(&format!("CREATE INDEX chunks_{id}_hnsw ON {table} USING hnsw ({expr} {ops});"));
+    }
+    sql.push_str(&format!("ALTER TABLE hearth.chunks ATTACH PARTITION {table} FOR VALUES IN ({id});"));
+    tx.batch_execute(&sql).map_err(db)
 }
 
-/// Drops collection `id`'s index, CONCURRENTLY as well.
-pub(super) fn drop_index(c: &mut Client, id: i64) -> Result<(), StoreError> {
-    c.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS hearth.chunks_hnsw_{id}")).map_err(db)
+/// Drops collection `id`'s chunk table (its rows are gone already): detached first without
+/// blocking other collections, outside any transaction. Failures are logged: an empty table
+/// left behind costs nothing and is dropped at the next start.
+pub(super) fn drop_partition(c: &mut Client, id: i64) {
+    let table = partition(id);
+    // Detached already when a crash came between the two steps: then only the drop is left.
+    let detach = format!("ALTER TABLE hearth.chunks DETACH PARTITION {table} CONCURRENTLY");
+    if let Err(e) = c.batch_execute(&detach) {
+        tracing::debug!(table = %table, error = %db(e), "detach");
+    }
+    if let Err(e) = c.batch_execute(&format!("DROP TABLE IF EXISTS {table}")) {
+        tracing::warn!(table = %table, error = %db(e), "could not drop a deleted collection's table");
+    }
 }
 
-/// Collections (id, width, name) that should have a vector index and have none, or only an
-/// invalid one (a concurrent build that failed).
-pub(super) fn unindexed(c: &mut Client) -> Result<Vec<(i64, usize, String)>, StoreError> {
+/// Drops the tables of deleted collections that a crash left behind.
+pub(super) fn drop_orphans(c: &mut Client) -> Result<(), StoreError> {
     let rows = c
         .query(
-            "SELECT c.id, c.dim, c.name FROM hearth.collections c WHERE c.dim <= 4000 AND NOT EXISTS ( \
-             SELECT 1 FROM pg_class i JOIN pg_namespace n ON n.oid = i.relnamespace \
-             JOIN pg_index x ON x.indexrelid = i.oid \
-             WHERE n.nspname = 'hearth' AND i.relname = 'chunks_hnsw_' || c.id AND x.indisvalid)",
+            "SELECT substr(t.tablename, 8)::bigint FROM pg_tables t WHERE t.schemaname = 'hearth' \
+             AND t.tablename ~ '^chunks_[0-9]+$' \
+             AND NOT EXISTS (SELECT 1 FROM hearth.collections c WHERE 'chunks_' || c.id = t.tablename)",
             &[],
         )
         .map_err(db)?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get::<_, i32>(1) as usize, r.get(2))).collect())
-}
-
-/// Builds the indexes a crash between a collection's creation and its index left missing.
-pub(super) fn repair_indexes(c: &mut Client) -> Result<(), StoreError> {
-    for (id, dim, name) in unindexed(c)? {
-        tracing::warn!(collection = %name, "building a missing vector index");
-        // An invalid leftover would make IF NOT EXISTS skip the build.
-        drop_index(c, id)?;
-        create_index(c, id, dim)?;
+    for r in rows {
+        drop_partition(c, r.get(0));
     }
     Ok(())
 }
@@ -174,10 +204,13 @@ mod tests {
 
     #[test]
     fn widths_map_to_indexable_types() {
-        assert_eq!(vector_expr(384).as_deref(), Some("(embedding::vector(384))"));
-        assert_eq!(query_expr(384, 1), "$1::vector(384)");
-        assert_eq!(vector_expr(3072).as_deref(), Some("(embedding::halfvec(3072))"));
-        assert_eq!(query_expr(3072, 2), "$2::vector::halfvec(3072)");
-        assert_eq!(vector_expr(8192), None);
+        let f = Features { iterative_scan: true, halfvec: true };
+        assert_eq!(vector_expr(384, f).as_deref(), Some("(embedding::vector(384))"));
+        assert_eq!(query_expr(384, 1, f), "$1::vector(384)");
+        assert_eq!(vector_expr(3072, f).as_deref(), Some("(embedding::halfvec(3072))"));
+        assert_eq!(query_expr(3072, 2, f), "$2::vector::halfvec(3072)");
+        assert_eq!(vector_expr(8192, f), None);
+        let old = Features { iterative_scan: false, halfvec: false };
+        assert_eq!((vector_expr(3072, old), query_expr(3072, 1, old)), (None, "$1::vector".to_string()));
     }
 }

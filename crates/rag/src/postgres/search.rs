@@ -1,6 +1,6 @@
 //! Search and consistency checks against PostgreSQL.
 
-use super::schema::{query_expr, vector_expr, Features};
+use super::schema::{partition, query_expr, vector_expr, Features};
 use super::terms::CommonTerms;
 use super::{collection_id, db};
 use crate::store::{combine, query_vector, query_words, Hit, Query, StoreError};
@@ -27,7 +27,7 @@ pub(super) fn run(
         },
         |n| keyword(&mut cell.borrow_mut(), common, cid, &q.text, n, filter.as_ref()),
     )?;
-    hits(c, &scored)
+    hits(c, cid, &scored)
 }
 
 /// The join and condition that keep documents whose metadata has every key of the filter
@@ -58,12 +58,13 @@ fn vector(
         set.push_str("; SET hnsw.iterative_scan = strict_order");
     }
     c.batch_execute(&set).map_err(db)?;
-    let expr = vector_expr(dim).unwrap_or_else(|| "embedding".into());
-    let qv = query_expr(dim, 1);
+    let expr = vector_expr(dim, features).unwrap_or_else(|| "embedding".into());
+    let qv = query_expr(dim, 1, features);
     let (join, cond) = filter_sql(filter);
+    let table = partition(cid);
     let sql = format!(
-        "SELECT c.id, ({expr} <=> {qv})::real FROM hearth.chunks c {join} \
-         WHERE c.collection_id = {cid} {cond} ORDER BY {expr} <=> {qv} LIMIT $2"
+        "SELECT c.id, ({expr} <=> {qv})::real FROM {table} c {join} \
+         WHERE true {cond} ORDER BY {expr} <=> {qv} LIMIT $2"
     );
     let qvec = pgvector::Vector::from(v.to_vec());
     let limit = n as i64;
@@ -91,7 +92,7 @@ fn keyword(
     let words = query_words(text).join(" ");
     let rows = c.query("SELECT lexeme FROM unnest(to_tsvector('english', $1))", &[&words]).map_err(db)?;
     let lexemes: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-    let kept = common.selective(c, lexemes)?;
+    let kept = common.selective(c, cid, lexemes)?;
     if kept.is_empty() {
         return Ok(Vec::new());
     }
@@ -99,9 +100,10 @@ fn keyword(
     let terms: Vec<String> = kept.iter().map(|l| format!("'{}'", l.replace('\\', "\\\\").replace('\'', "''"))).collect();
     let (join, cond) = filter_sql(filter);
     let sql = format!(
-        "SELECT c.id, ts_rank(c.tsv, q, 1)::real AS r FROM hearth.chunks c {join} \
-         CROSS JOIN (SELECT $1::text::tsquery AS q) t WHERE c.collection_id = {cid} AND c.tsv @@ t.q {cond} \
-         ORDER BY r DESC, c.id LIMIT $2"
+        "SELECT c.id, ts_rank(c.tsv, q, 1)::real AS r FROM {} c {join} \
+         CROSS JOIN (SELECT $1::text::tsquery AS q) t WHERE c.tsv @@ t.q {cond} \
+         ORDER BY r DESC, c.id LIMIT $2",
+        partition(cid)
     );
     let query = terms.join(" | ");
     let limit = n as i64;
@@ -114,15 +116,14 @@ fn keyword(
 }
 
 /// The chunks behind the scored ids, in the same order.
-fn hits(c: &mut Client, scored: &[(i64, f32)]) -> Result<Vec<Hit>, StoreError> {
+fn hits(c: &mut Client, cid: i64, scored: &[(i64, f32)]) -> Result<Vec<Hit>, StoreError> {
     let ids: Vec<i64> = scored.iter().map(|s| s.0).collect();
-    let rows = c
-        .query(
-            "SELECT c.id, c.document_id, d.name, d.title, c.text, c.page, c.section, c.start_at, c.end_at \
-             FROM hearth.chunks c JOIN hearth.documents d ON d.id = c.document_id WHERE c.id = ANY($1)",
-            &[&ids],
-        )
-        .map_err(db)?;
+    let sql = format!(
+        "SELECT c.id, c.document_id, d.name, d.title, c.text, c.page, c.section, c.start_at, c.end_at \
+         FROM {} c JOIN hearth.documents d ON d.id = c.document_id WHERE c.id = ANY($1)",
+        partition(cid)
+    );
+    let rows = c.query(&sql, &[&ids]).map_err(db)?;
     let mut by_id: HashMap<i64, Hit> = rows
         .iter()
         .map(|r| {
@@ -145,14 +146,14 @@ fn hits(c: &mut Client, scored: &[(i64, f32)]) -> Result<Vec<Hit>, StoreError> {
     Ok(scored.iter().filter_map(|(id, score)| by_id.remove(id).map(|h| Hit { score: *score, ..h })).collect())
 }
 
-/// Problems found: documents whose chunk count disagrees with their chunks, chunks filed under
-/// another collection than their document, collections without their vector index.
-pub(super) fn check(c: &mut Client) -> Result<Vec<String>, StoreError> {
+/// Problems found: documents whose chunk count disagrees with their chunks, collections
+/// without their chunk table or without a valid vector index.
+pub(super) fn check(c: &mut Client, features: Features) -> Result<Vec<String>, StoreError> {
     let mut problems = Vec::new();
     let rows = c
         .query(
-            "SELECT d.name, d.chunks, (SELECT COUNT(*) FROM hearth.chunks c WHERE c.document_id = d.id) \
-             FROM hearth.documents d",
+            "SELECT d.name, d.chunks, (SELECT COUNT(*) FROM hearth.chunks c \
+             WHERE c.collection_id = d.collection_id AND c.document_id = d.id) FROM hearth.documents d",
             &[],
         )
         .map_err(db)?;
@@ -162,19 +163,22 @@ pub(super) fn check(c: &mut Client) -> Result<Vec<String>, StoreError> {
             problems.push(format!("document {name}: {got} chunks stored, {want} expected"));
         }
     }
-    let strays: i64 = c
-        .query_one(
-            "SELECT COUNT(*) FROM hearth.chunks c JOIN hearth.documents d ON d.id = c.document_id \
-             WHERE c.collection_id <> d.collection_id",
+    let rows = c
+        .query(
+            "SELECT c.name, c.dim, to_regclass('hearth.chunks_' || c.id) IS NOT NULL, EXISTS ( \
+             SELECT 1 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_am a ON a.oid = i.relam \
+             WHERE x.indrelid = to_regclass('hearth.chunks_' || c.id) AND a.amname = 'hnsw' AND x.indisvalid) \
+             FROM hearth.collections c",
             &[],
         )
-        .map_err(db)?
-        .get(0);
-    if strays > 0 {
-        problems.push(format!("{strays} chunks filed under another collection than their document"));
-    }
-    for (_, _, name) in super::schema::unindexed(c)? {
-        problems.push(format!("collection {name} has no valid vector index"));
+        .map_err(db)?;
+    for r in rows {
+        let (name, dim, table, index): (String, i32, bool, bool) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        if !table {
+            problems.push(format!("collection {name} has no chunk table"));
+        } else if !index && vector_expr(dim as usize, features).is_some() {
+            problems.push(format!("collection {name} has no valid vector index"));
+        }
     }
     Ok(problems)
 }

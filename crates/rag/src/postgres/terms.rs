@@ -1,7 +1,7 @@
 //! Which words of a keyword query are worth matching. PostgreSQL ranks every chunk that
 //! matches any query word (there is no top-k shortcut in a GIN index), so a word found in many
 //! chunks costs time in proportion and adds little to the ranking. Word shares come from
-//! PostgreSQL's own statistics of the full-text column (`pg_stats.most_common_elems`, kept by
+//! PostgreSQL's own statistics of the collection's full-text column (`pg_stats`, kept by
 //! ANALYZE and autovacuum), re-read every few minutes.
 
 use super::db;
@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 
 /// How often the statistics are read again.
 const REFRESH: Duration = Duration::from_secs(300);
-/// A word in more than this share of chunks is a stop word here.
+/// A word in more than this share of chunks (and in more than [`COMMON_FLOOR`] of them) is a
+/// stop word here, as in the SQLite store.
 const COMMON: f32 = 0.1;
+const COMMON_FLOOR: f32 = 50.0;
 /// Rows the kept words may match together (by the statistics' estimate), rarest words first.
 const ROW_BUDGET: f32 = 2000.0;
 
@@ -25,33 +27,35 @@ pub(super) struct Stats {
     share: HashMap<String, f32>,
 }
 
-/// The statistics, cached.
+/// The statistics of each collection, cached.
 #[derive(Default)]
-pub(super) struct CommonTerms(Mutex<Option<(Instant, Arc<Stats>)>>);
+pub(super) struct CommonTerms(Mutex<HashMap<i64, (Instant, Arc<Stats>)>>);
 
 impl CommonTerms {
-    /// The lexemes worth matching (see [`pick`]).
-    pub(super) fn selective(&self, c: &mut Client, lexemes: Vec<String>) -> Result<Vec<String>, StoreError> {
+    /// The lexemes of collection `cid` worth matching (see [`pick`]).
+    pub(super) fn selective(&self, c: &mut Client, cid: i64, lexemes: Vec<String>) -> Result<Vec<String>, StoreError> {
         if lexemes.len() < 2 {
             return Ok(lexemes);
         }
-        Ok(pick(lexemes, &*self.current(c)?))
+        Ok(pick(lexemes, &*self.current(c, cid)?))
     }
 
     /// Forgets the statistics (read again on the next query).
     pub(super) fn forget(&self) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clear();
     }
 
-    fn current(&self, c: &mut Client) -> Result<Arc<Stats>, StoreError> {
-        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((at, stats)) = slot.as_ref() {
+    fn current(&self, c: &mut Client, cid: i64) -> Result<Arc<Stats>, StoreError> {
+        if let Some((at, stats)) = self.0.lock().unwrap_or_else(PoisonError::into_inner).get(&cid) {
             if at.elapsed() < REFRESH {
                 return Ok(stats.clone());
             }
         }
-        let stats = Arc::new(read(c)?);
-        *slot = Some((Instant::now(), stats.clone()));
+        // Read without the lock: other searches go on meanwhile (two may read at once).
+        let stats = Arc::new(read(c, cid)?);
+        let mut cache = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.retain(|_, (at, _)| at.elapsed() < REFRESH);
+        cache.insert(cid, (Instant::now(), stats.clone()));
         Ok(stats)
     }
 }
@@ -68,24 +72,26 @@ fn pick(mut lexemes: Vec<String>, stats: &Stats) -> Vec<String> {
         .iter()
         .take_while(|l| {
             rows += share(l) * stats.rows;
-            share(l) <= COMMON && rows <= ROW_BUDGET
+            let common = share(l) > COMMON && share(l) * stats.rows > COMMON_FLOOR;
+            !common && rows <= ROW_BUDGET
         })
         .count();
     lexemes.truncate(keep.max(1));
     lexemes
 }
 
-fn read(c: &mut Client) -> Result<Stats, StoreError> {
+fn read(c: &mut Client, cid: i64) -> Result<Stats, StoreError> {
+    let table = format!("chunks_{cid}");
     let sql = "SELECT most_common_elems::text::text[], most_common_elem_freqs, \
-               (SELECT reltuples FROM pg_class WHERE oid = 'hearth.chunks'::regclass) FROM pg_stats \
-               WHERE schemaname = 'hearth' AND tablename = 'chunks' AND attname = 'tsv'";
-    let mut row = c.query_opt(sql, &[]).map_err(db)?;
+               (SELECT reltuples FROM pg_class WHERE oid = to_regclass('hearth.' || $1)) FROM pg_stats \
+               WHERE schemaname = 'hearth' AND tablename = $1 AND attname = 'tsv'";
+    let mut row = c.query_opt(sql, &[&table]).map_err(db)?;
     if row.is_none() {
-        // Never analysed yet (a new store): gather the statistics now (a sample; cheap).
-        if let Err(e) = c.batch_execute("ANALYZE hearth.chunks") {
-            tracing::warn!(error = %e, "cannot analyse hearth.chunks; common words are not dropped from keyword search");
+        // Not analysed yet (a new collection): gather the statistics now (a sample; cheap).
+        if let Err(e) = c.batch_execute(&format!("ANALYZE hearth.{table}")) {
+            tracing::warn!(error = %e, "cannot analyse {table}; common words are not dropped from keyword search");
         }
-        row = c.query_opt(sql, &[]).map_err(db)?;
+        row = c.query_opt(sql, &[&table]).map_err(db)?;
     }
     let Some(row) = row else { return Ok(Stats::default()) };
     let elems: Option<Vec<String>> = row.get(0);
@@ -113,6 +119,8 @@ mod tests {
         let s = stats(1000.0, &[("the", 0.9), ("river", 0.3), ("pear", 0.01)]);
         assert_eq!(pick(words(&["the", "river", "pear", "zyx"]), &s), ["zyx", "pear"]);
         assert_eq!(pick(words(&["the", "river"]), &s), ["river"], "all common: the rarest");
+        let tiny = stats(3.0, &[("apple", 0.33), ("quantum", 0.33)]);
+        assert_eq!(pick(words(&["apple", "quantum"]), &tiny), ["apple", "quantum"], "a handful of chunks: no stop words");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `POST /api/v1/generate`: a grounded answer to one prompt, with citations.
 
+use hearth_rag::store::StoreError;
 use crate::auth::Caller;
 use crate::chat::{self, Chat};
 use crate::error::ApiError;
@@ -225,7 +226,11 @@ pub async fn generate_upload(
     let (store, c, dim, model) = (rag.store.clone(), named.clone(), handle.loaded.n_embd, handle.info.id.clone());
     crate::rag::routes::blocking(move || match store.collection(&c)? {
         Some(_) => Ok(()),
-        None => store.create_collection(&c, dim, &model).map(|_| ()),
+        // Another request (or replica) may create it between the two calls: fine too.
+        None => match store.create_collection(&c, dim, &model) {
+            Ok(_) | Err(StoreError::CollectionExists(_)) => Ok(()),
+            Err(e) => Err(e),
+        },
     })
     .await?;
     let mut documents = Vec::new();

@@ -43,6 +43,27 @@ struct Jobs {
     order: VecDeque<String>,
 }
 
+impl Jobs {
+    /// Past [`MAX_JOBS`], forgets the oldest finished jobs (their records stay in the store);
+    /// unfinished ones are kept, so their progress and outcome are still recorded.
+    fn forget_old(&mut self) {
+        let mut excess = self.order.len().saturating_sub(MAX_JOBS);
+        if excess == 0 {
+            return;
+        }
+        let by_id = &mut self.by_id;
+        self.order.retain(|id| {
+            let finished = by_id.get(id).is_none_or(|j| matches!(j.status, "done" | "failed"));
+            if excess > 0 && finished {
+                by_id.remove(id);
+                excess -= 1;
+                return false;
+            }
+            true
+        });
+    }
+}
+
 /// An ingestion job as `GET /jobs/{id}` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
@@ -95,10 +116,7 @@ impl Rag {
             let mut jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
             jobs.order.push_back(job.id.clone());
             jobs.by_id.insert(job.id.clone(), job.clone());
-            while jobs.order.len() > MAX_JOBS {
-                let Some(old) = jobs.order.pop_front() else { break };
-                jobs.by_id.remove(&old);
-            }
+            jobs.forget_old();
         }
         self.record(&job).await;
         job
