@@ -39,7 +39,7 @@ fn load_list_info_embed_unload() {
 
     assert!(engine.unload_model("all-MiniLM-L6-v2.Q8_0"));
     assert!(!engine.unload_model("all-MiniLM-L6-v2.Q8_0"));
-    assert_eq!(engine.list_models(), [f16.clone()]);
+    assert_eq!(engine.list_models(), std::slice::from_ref(&f16));
     assert_eq!(engine.embed("still works").unwrap().len(), 384, "the default moved to the remaining model");
     assert!(matches!(engine.model_info("all-MiniLM-L6-v2.Q8_0"), Err(EmbedError::NotLoaded(_))));
 }

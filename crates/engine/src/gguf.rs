@@ -137,7 +137,7 @@ impl<R: Read + Seek> Reader<R> {
         let width = match ty {
             0 | 1 | 7 => Some(1),
             2 | 3 => Some(2),
-            4 | 5 | 6 => Some(4),
+            4..=6 => Some(4),
             10..=12 => Some(8),
             _ => None,
         };

@@ -357,7 +357,7 @@ impl Worker<'_> {
 
     /// Removes finished and cancelled sequences (highest index first, so indices stay valid).
     fn retire(&mut self, mut outcomes: Vec<(usize, Next)>) {
-        outcomes.sort_by(|a, b| b.0.cmp(&a.0));
+        outcomes.sort_by_key(|o| std::cmp::Reverse(o.0));
         for (i, next) in outcomes {
             match next {
                 Next::Continue => {}

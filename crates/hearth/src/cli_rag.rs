@@ -100,7 +100,7 @@ async fn answer(res: reqwest::Response) -> anyhow::Result<Value> {
 
 fn bar(done: usize, total: usize, files: usize, nfiles: usize) {
     let width = 30;
-    let fill = if total == 0 { 0 } else { done * width / total };
+    let fill = (done * width).checked_div(total).unwrap_or(0);
     eprint!("\r[{}{}] {files}/{nfiles} files, {done}/{total} chunks ", "#".repeat(fill), ".".repeat(width - fill));
     let _ = std::io::stderr().flush();
 }

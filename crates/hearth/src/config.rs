@@ -563,14 +563,10 @@ impl ServeArgs {
                 .collect(),
             shutdown_grace: seconds("--shutdown-grace", self.server.shutdown_grace)?,
             log: self.log,
-            vector_store: self
-                .rag
-                .vector_store
-                .filter(|s| !s.is_empty())
-                .map_or_else(
-                    || StoreLocation::Sqlite(home_dir(self.model.home.clone()).join("rag.sqlite")),
-                    |s| StoreLocation::parse(&s),
-                ),
+            vector_store: self.rag.vector_store.filter(|s| !s.is_empty()).map_or_else(
+                || StoreLocation::Sqlite(home_dir(self.model.home.clone()).join("rag.sqlite")),
+                |s| StoreLocation::parse(&s),
+            ),
             rag_embedding_model: self.rag.rag_embedding_model.filter(|m| !m.is_empty()),
             max_upload_bytes: parse_bytes(&self.rag.max_upload_size)
                 .and_then(|b| usize::try_from(b).ok())

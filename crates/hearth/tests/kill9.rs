@@ -79,7 +79,8 @@ fn kill_9_during_ingest_leaves_a_consistent_store() {
     let after = |id: &str| -> Value { c.get(format!("{url}/jobs/{id}")).send().unwrap().json().unwrap() };
     assert_eq!(after(&first)["status"], "done");
     let states: Vec<Value> = jobs.iter().map(|j| after(j)).collect();
-    let interrupted = |s: &Value| s["status"] == "failed" && s["error"].as_str().is_some_and(|e| e.contains("interrupted"));
+    let interrupted =
+        |s: &Value| s["status"] == "failed" && s["error"].as_str().is_some_and(|e| e.contains("interrupted"));
     assert!(states.iter().all(|s| s["status"] == "done" || interrupted(s)), "{states:?}");
     assert!(states.iter().any(interrupted), "{states:?}");
     child.kill().ok();

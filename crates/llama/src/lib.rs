@@ -91,7 +91,7 @@ fn embedding_params(spec: &LoadSpec) -> Result<LlamaContextParams, String> {
     let n_batch = u32::try_from(spec.n_batch).ok().filter(|b| (1..=1 << 16).contains(b)).ok_or("bad batch size")?;
     // llama.cpp asserts (aborting the process) unless the micro-batch divides evenly into
     // sequences when pooling; refuse such a configuration here instead.
-    if n_batch as usize % spec.n_slots != 0 {
+    if !(n_batch as usize).is_multiple_of(spec.n_slots) {
         return Err(format!(
             "embedding batch tokens {n_batch} must be a multiple of inputs per batch {}",
             spec.n_slots

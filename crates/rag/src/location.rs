@@ -105,7 +105,9 @@ mod tests {
         assert_eq!(shown("postgres://a:b:c@db/x?sslmode=disable"), "postgres://a:***@db:5432/x");
         assert_eq!(shown("postgresql://db/rag?user=u&password=s3cret"), "postgres://u:***@db:5432/rag");
         assert_eq!(shown("postgres://u@db/rag"), "postgres://u@db:5432/rag");
-        for tricky in ["postgres://hearth:ab/cd+ef@db/rag", "postgres://h:p?w@db/r", "postgres://db/r?pass%77ord=s3cret"] {
+        for tricky in
+            ["postgres://hearth:ab/cd+ef@db/rag", "postgres://h:p?w@db/r", "postgres://db/r?pass%77ord=s3cret"]
+        {
             let s = shown(tricky);
             assert!(!s.contains("cd+ef") && !s.contains("p?w") && !s.contains("s3cret"), "{tricky} -> {s}");
         }

@@ -5,8 +5,8 @@
 
 use crate::index::VectorIndex;
 use crate::store::{
-    check_collection, check_session, JOB_TTL, check_widths, combine, query_vector, query_words, Collection, DocumentInfo, Hit,
-    NewChunk, NewDocument, PutOutcome, Query, SessionInfo, StoreError, Turn, VectorStore,
+    check_collection, check_session, check_widths, combine, query_vector, query_words, Collection, DocumentInfo, Hit,
+    NewChunk, NewDocument, PutOutcome, Query, SessionInfo, StoreError, Turn, VectorStore, JOB_TTL,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::HashMap;
@@ -540,7 +540,7 @@ impl Inner {
             for row in rows {
                 let (id, rank) = row.map_err(db)?;
                 seen += 1;
-                if live.index.doc_of(id).is_some_and(|doc| allow(doc)) && out.len() < n {
+                if live.index.doc_of(id).is_some_and(allow) && out.len() < n {
                     // FTS5's rank (bm25) is lower-is-better (negative); report higher-is-better.
                     out.push((id, -rank as f32));
                 }

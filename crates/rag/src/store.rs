@@ -311,7 +311,9 @@ pub(crate) fn check_collection(name: &str, dim: usize) -> Result<(), StoreError>
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !ok {
-        return Err(StoreError::Invalid("a collection name is 1-64 characters of letters, digits, '-', '_' or '.'".into()));
+        return Err(StoreError::Invalid(
+            "a collection name is 1-64 characters of letters, digits, '-', '_' or '.'".into(),
+        ));
     }
     if dim == 0 || dim > 65536 {
         return Err(StoreError::Invalid(format!("embedding width {dim} is out of range")));
@@ -341,7 +343,8 @@ pub(crate) fn check_widths(collection: &str, dim: usize, chunks: &[NewChunk]) ->
 
 /// The query's embedding for vector and hybrid search, checked against the collection's width.
 pub(crate) fn query_vector<'q>(collection: &str, dim: usize, q: &'q Query) -> Result<&'q [f32], StoreError> {
-    let v = q.vector.as_deref().ok_or_else(|| StoreError::Invalid("vector search needs the query's embedding".into()))?;
+    let v =
+        q.vector.as_deref().ok_or_else(|| StoreError::Invalid("vector search needs the query's embedding".into()))?;
     if v.len() != dim {
         return Err(StoreError::Dimension { collection: collection.into(), want: dim, got: v.len() });
     }
@@ -373,12 +376,8 @@ pub(crate) fn combine(
 /// The words of a keyword query (letters and digits only, lower-cased, deduplicated, at most
 /// 64), so user text never reaches a full-text query syntax.
 pub(crate) fn query_words(text: &str) -> Vec<String> {
-    let mut words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|t| !t.is_empty())
-        .take(64)
-        .map(str::to_lowercase)
-        .collect();
+    let mut words: Vec<String> =
+        text.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).take(64).map(str::to_lowercase).collect();
     words.sort();
     words.dedup();
     words

@@ -171,7 +171,13 @@ fn at_scale(s: &dyn VectorStore) {
         let mut exact: Vec<(f32, &str)> =
             all.iter().map(|(t, e)| (e.iter().zip(&v).map(|(a, b)| a * b).sum::<f32>(), t.as_str())).collect();
         exact.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let q = Query { vector: Some(v), text: String::new(), mode: SearchMode::Vector, top_k: 10, filter: Default::default() };
+        let q = Query {
+            vector: Some(v),
+            text: String::new(),
+            mode: SearchMode::Vector,
+            top_k: 10,
+            filter: Default::default(),
+        };
         let hits = s.search("many", &q).unwrap();
         assert_eq!(hits.len(), 10);
         assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "best first");
@@ -191,7 +197,13 @@ fn at_scale(s: &dyn VectorStore) {
     assert!(hits.iter().all(|h| h.document == "d3" || h.document == "d23"));
     // Words in every chunk do not rank (they would read the whole collection for nothing):
     // only the chunks with "17" match (doc 17's 50 chunks and chunk 17 of the 39 others).
-    let q = Query { vector: None, text: "chunk doc 17".into(), mode: SearchMode::Keyword, top_k: 1000, filter: Default::default() };
+    let q = Query {
+        vector: None,
+        text: "chunk doc 17".into(),
+        mode: SearchMode::Keyword,
+        top_k: 1000,
+        filter: Default::default(),
+    };
     let hits = s.search("many", &q).unwrap();
     assert_eq!(hits.len(), 89);
     assert!(hits.iter().all(|h| h.text.split(' ').any(|w| w == "17")));
@@ -280,7 +292,9 @@ fn postgres_replicas_share_one_store() {
     assert_eq!((c.documents, c.chunks), (12, 36));
     assert_eq!(a.check().unwrap(), Vec::<String>::new());
     // The same content from both at once is stored once.
-    let put = |s: &PgStore| s.put_document("shared", doc("twin", "identical body", json!({})), chunks(&[("identical twins", 1)]));
+    let put = |s: &PgStore| {
+        s.put_document("shared", doc("twin", "identical body", json!({})), chunks(&[("identical twins", 1)]))
+    };
     let outcomes: Vec<PutOutcome> = std::thread::scope(|scope| {
         let (x, y) = (scope.spawn(|| put(&a)), scope.spawn(|| put(&b)));
         vec![x.join().unwrap().unwrap().1, y.join().unwrap().unwrap().1]

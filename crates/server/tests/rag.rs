@@ -211,7 +211,10 @@ async fn end_to_end(loc: StoreLocation) {
     let url2 = serve_store(loc, 1 << 20).await;
     let id = accepted["data"][0]["id"].as_str().unwrap();
     let job: Value = reqwest::get(format!("{url2}/jobs/{id}")).await.unwrap().json().await.unwrap();
-    assert_eq!((job["status"].as_str(), job["chunks_total"].as_u64()), (Some("done"), done[0]["chunks_total"].as_u64()));
+    assert_eq!(
+        (job["status"].as_str(), job["chunks_total"].as_u64()),
+        (Some("done"), done[0]["chunks_total"].as_u64())
+    );
     let hits = search(&url2, "facts", "What is the vault access phrase of the lighthouse?", "hybrid").await;
     assert_eq!((hits[0]["document"].as_str(), hits[0]["page"].as_u64()), (Some("harbour.pdf"), Some(2)));
 

@@ -12,8 +12,8 @@ mod search;
 mod terms;
 
 use crate::store::{
-    check_collection, check_session, check_widths, JOB_TTL, Collection, DocumentInfo, Hit, NewChunk, NewDocument, PutOutcome,
-    Query, SessionInfo, StoreError, Turn, VectorStore,
+    check_collection, check_session, check_widths, Collection, DocumentInfo, Hit, NewChunk, NewDocument, PutOutcome,
+    Query, SessionInfo, StoreError, Turn, VectorStore, JOB_TTL,
 };
 use postgres::types::ToSql;
 use postgres::{GenericClient, IsolationLevel, NoTls};
@@ -281,7 +281,8 @@ impl VectorStore for PgStore {
     fn list_documents(&self, collection: &str) -> Result<Vec<DocumentInfo>, StoreError> {
         let mut c = self.conn()?;
         let (cid, _) = collection_id(&mut *c, collection, false)?;
-        let sql = format!("SELECT {DOC_COLUMNS} FROM hearth.documents WHERE collection_id = $1 ORDER BY name COLLATE \"C\"");
+        let sql =
+            format!("SELECT {DOC_COLUMNS} FROM hearth.documents WHERE collection_id = $1 ORDER BY name COLLATE \"C\"");
         Ok(c.query(&sql, &[&cid]).map_err(db)?.iter().map(doc_from_row).collect())
     }
 
@@ -327,7 +328,10 @@ impl VectorStore for PgStore {
             .conn()?
             .query("SELECT role, content, created FROM hearth.turns WHERE session_id = $1 ORDER BY id", &[&session])
             .map_err(db)?;
-        Ok(rows.iter().map(|r| Turn { role: r.get(0), content: r.get(1), created: r.get::<_, i64>(2) as u64 }).collect())
+        Ok(rows
+            .iter()
+            .map(|r| Turn { role: r.get(0), content: r.get(1), created: r.get::<_, i64>(2) as u64 })
+            .collect())
     }
 
     fn list_sessions(&self) -> Result<Vec<SessionInfo>, StoreError> {

@@ -153,7 +153,12 @@ pub(super) fn partition(id: i64) -> String {
 /// Creates collection `id`'s chunk table with its HNSW index (cosine), then attaches it to
 /// `hearth.chunks` (ATTACH takes a lock that lets reads and writes of other collections go on;
 /// the partition's other indexes are built then, on an empty table).
-pub(super) fn create_partition(tx: &mut postgres::Transaction<'_>, id: i64, dim: usize, f: Features) -> Result<(), StoreError> {
+pub(super) fn create_partition(
+    tx: &mut postgres::Transaction<'_>,
+    id: i64,
+    dim: usize,
+    f: Features,
+) -> Result<(), StoreError> {
     let table = partition(id);
     let mut sql = format!(
         "CREATE TABLE {table} (LIKE hearth.chunks INCLUDING DEFAULTS INCLUDING GENERATED, \

@@ -97,7 +97,8 @@ fn keyword(
         return Ok(Vec::new());
     }
     // tsquery's input syntax takes quoted lexemes as they are (no second normalisation).
-    let terms: Vec<String> = kept.iter().map(|l| format!("'{}'", l.replace('\\', "\\\\").replace('\'', "''"))).collect();
+    let terms: Vec<String> =
+        kept.iter().map(|l| format!("'{}'", l.replace('\\', "\\\\").replace('\'', "''"))).collect();
     let (join, cond) = filter_sql(filter);
     let sql = format!(
         "SELECT c.id, ts_rank(c.tsv, q, 1)::real AS r FROM {} c {join} \

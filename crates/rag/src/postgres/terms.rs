@@ -120,7 +120,11 @@ mod tests {
         assert_eq!(pick(words(&["the", "river", "pear", "zyx"]), &s), ["zyx", "pear"]);
         assert_eq!(pick(words(&["the", "river"]), &s), ["river"], "all common: the rarest");
         let tiny = stats(3.0, &[("apple", 0.33), ("quantum", 0.33)]);
-        assert_eq!(pick(words(&["apple", "quantum"]), &tiny), ["apple", "quantum"], "a handful of chunks: no stop words");
+        assert_eq!(
+            pick(words(&["apple", "quantum"]), &tiny),
+            ["apple", "quantum"],
+            "a handful of chunks: no stop words"
+        );
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! `POST /api/v1/generate`: a grounded answer to one prompt, with citations.
 
-use hearth_rag::store::StoreError;
 use crate::auth::Caller;
 use crate::chat::{self, Chat};
 use crate::error::ApiError;
@@ -13,6 +12,7 @@ use axum::Extension;
 use hearth_protocol::openai::{
     ChatCompletionRequest, ChatMessage, ErrorBody, MessageContent, RagOptions, SamplingFields,
 };
+use hearth_rag::store::StoreError;
 use serde::Deserialize;
 
 /// `POST /api/v1/generate` body.

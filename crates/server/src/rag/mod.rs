@@ -163,7 +163,8 @@ impl Rag {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         if unfinished && (!shared || now.saturating_sub(updated) > STALE_JOB_SECS) {
             state["status"] = "failed".into();
-            state["error"] = "interrupted: the server running this job stopped before it finished; upload the file again".into();
+            state["error"] =
+                "interrupted: the server running this job stopped before it finished; upload the file again".into();
         }
         Ok(Some(state))
     }

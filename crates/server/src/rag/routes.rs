@@ -215,8 +215,10 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 #[utoipa::path(get, path = "/jobs/{id}", tag = "retrieval", params(("id" = String, Path, description = "Job id")), responses((status = 200, description = "Status and progress", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
 pub async fn get_job(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let rag = rag(&app)?;
-    let job =
-        rag.job(&id).await?.ok_or_else(|| status(StatusCode::NOT_FOUND, "job_not_found", format!("no job `{id}`"), None))?;
+    let job = rag
+        .job(&id)
+        .await?
+        .ok_or_else(|| status(StatusCode::NOT_FOUND, "job_not_found", format!("no job `{id}`"), None))?;
     Ok(Json(job).into_response())
 }
 
