@@ -66,7 +66,9 @@ VARIANTS = {
                              "models": {"persistence": {"enabled": False}}, "serviceMonitor": {"enabled": True}},
     "minimal": {"auth": {"enabled": False}, "networkPolicy": {"enabled": False},
                 "podDisruptionBudget": {"enabled": False}, "serviceAccount": {"create": False}},
-    "postgres-replicas": {"replicaCount": 3, "vectorStore": {"existingSecret": "hearth-db", "existingSecretKey": "dsn"}},
+    "postgres-replicas": {"replicaCount": 3, "vectorStore": {"existingSecret": "hearth-db", "existingSecretKey": "dsn"},
+                          "extraVolumes": [{"name": "db-ca", "secret": {"secretName": "db-ca"}}],
+                          "extraVolumeMounts": [{"name": "db-ca", "mountPath": "/etc/hearth/db-ca", "readOnly": True}]},
 }
 _SCHEMAS = sorted(set(kubernetes_validate.utils.all_versions()), key=lambda v: tuple(map(int, v.split("."))))
 K8S_VERSIONS = [_SCHEMAS[0], _SCHEMAS[-1]]  # the oldest and newest Kubernetes it has schemas of
@@ -268,6 +270,11 @@ def test_document_store_from_a_secret_and_reachable(rendered):
     assert "value" not in env["HEARTH_VECTOR_STORE"], "the URL holds a password: never inline"
     ports = {(p["port"], p["protocol"]) for rule in policy[0]["spec"]["egress"] for p in rule["ports"]}
     assert ports == {(5432, "TCP"), (53, "UDP"), (53, "TCP")}
+    # A CA for the store's TLS reaches the container through the extra volume.
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    mounts = {m["name"]: m for m in hearth_container(docs)["volumeMounts"]}
+    for v in values.get("extraVolumes", []):
+        assert v in pod["volumes"] and mounts[v["name"]]["mountPath"]
 
 
 def test_notes_warn_when_replicas_keep_their_own_documents(helm_bin, tmp_path):

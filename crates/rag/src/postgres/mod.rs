@@ -10,19 +10,21 @@
 mod schema;
 mod search;
 mod terms;
+mod tls;
 
 use crate::store::{
     check_collection, check_session, check_widths, Collection, DocumentInfo, Hit, NewChunk, NewDocument, PutOutcome,
     Query, SessionInfo, StoreError, Turn, VectorStore, JOB_TTL,
 };
 use postgres::types::ToSql;
-use postgres::{GenericClient, IsolationLevel, NoTls};
+use postgres::{GenericClient, IsolationLevel};
 use r2d2::ManageConnection;
 use r2d2_postgres::PostgresConnectionManager;
 use std::time::Duration;
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
-type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+type Manager = PostgresConnectionManager<tokio_postgres_rustls::MakeRustlsConnect>;
+type Pool = r2d2::Pool<Manager>;
+type Conn = r2d2::PooledConnection<Manager>;
 
 /// Connections per process: searches and writes run on the blocking pool, a few at a time.
 const POOL_SIZE: u32 = 8;
@@ -50,6 +52,17 @@ impl Drop for PgStore {
 }
 
 /// A database error as a store error, with the server's message when there is one.
+/// An error with its causes (e.g. "error performing TLS handshake: invalid peer certificate").
+fn describe(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
+}
+
 pub(crate) fn db(e: postgres::Error) -> StoreError {
     match e.as_db_error() {
         // Text PostgreSQL cannot hold (a NUL character): the input's fault, not the store's.
@@ -57,10 +70,7 @@ pub(crate) fn db(e: postgres::Error) -> StoreError {
             StoreError::Invalid(format!("text the store cannot hold: {}", d.message()))
         }
         Some(d) => StoreError::Backend(format!("{}: {}", d.code().code(), d.message())),
-        None => match std::error::Error::source(&e) {
-            Some(cause) => StoreError::Backend(format!("{e}: {cause}")),
-            None => StoreError::Backend(e.to_string()),
-        },
+        None => StoreError::Backend(describe(&e)),
     }
 }
 
@@ -152,18 +162,21 @@ fn insert_chunks(c: &mut impl GenericClient, doc: i64, cid: i64, chunks: &[NewCh
 }
 
 impl PgStore {
-    /// Connects to `url` (`postgres://user:password@host:port/database`), creates the pgvector
-    /// extension if this role may and it is missing, and the tables if they are missing.
+    /// Connects to `url` (`postgres://user:password@host:port/database`, with `sslmode` and
+    /// `sslrootcert` as in [`tls`]), creates the pgvector extension if this role may and it is
+    /// missing, and the tables if they are missing.
     ///
     /// # Errors
     /// A bad URL, an unreachable server, no pgvector, or a store newer than this build.
     pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let (url, root_cert) = tls::take_root_cert(url);
         let config: postgres::Config =
             url.parse().map_err(|e| StoreError::Invalid(format!("not a PostgreSQL URL: {e}")))?;
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let manager = PostgresConnectionManager::new(config, tls::connector(root_cert.as_ref())?);
         // One connection first: an unreachable server fails at once with its reason.
-        let mut first =
-            manager.connect().map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+        let mut first = manager
+            .connect()
+            .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {}", describe(&e))))?;
         let features = schema::migrate(&mut first)?;
         schema::drop_orphans(&mut first)?;
         drop(first);
