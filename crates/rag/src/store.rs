@@ -30,6 +30,10 @@ pub enum StoreError {
     /// The database failed (details for the log).
     #[error("store failure: {0}")]
     Backend(String),
+    /// The database cannot be reached now (a shared store's server is down or saturated);
+    /// trying again later may work.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// A collection with its counts.

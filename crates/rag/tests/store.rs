@@ -315,3 +315,61 @@ fn postgres_refuses_what_it_cannot_reach() {
     assert!(e.to_string().contains("cannot connect"), "{e}");
     assert!(matches!(PgStore::connect("postgres://h:notaport/x"), Err(StoreError::Invalid(_))));
 }
+
+/// A TCP relay to `upstream` that can be cut: `cut()` closes every relayed connection and
+/// stops accepting.
+struct Relay {
+    addr: std::net::SocketAddr,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    stopped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Relay {
+    fn start(upstream: std::net::SocketAddr) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (o, st) = (open.clone(), stopped.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if st.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let (Ok(client), Ok(server)) = (client, std::net::TcpStream::connect(upstream)) else { continue };
+                let mut guard = o.lock().unwrap();
+                guard.extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+                {
+                    std::thread::spawn(move || std::io::copy(&mut from, &mut to));
+                }
+            }
+        });
+        Self { addr, open, stopped }
+    }
+
+    fn cut(&self) {
+        self.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(self.addr); // wakes the accept loop, which ends
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+#[test]
+fn postgres_gone_is_unavailable_not_a_failure() {
+    let Some(url) = postgres_database("gone") else { return };
+    let config: postgres::Config = url.parse().unwrap();
+    let upstream = match &config.get_hosts()[0] {
+        postgres::config::Host::Tcp(h) => format!("{h}:{}", config.get_ports()[0]).parse().unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let relay = Relay::start(upstream);
+    let s = PgStore::connect(&format!("postgres://hearth@{}/{}", relay.addr, config.get_dbname().unwrap())).unwrap();
+    s.create_collection("c", DIM, "m").unwrap();
+    assert!(s.search("c", &query(SearchMode::Keyword, "x", None)).unwrap().is_empty());
+    relay.cut();
+    let e = s.search("c", &query(SearchMode::Keyword, "x", None)).unwrap_err();
+    assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+}

@@ -70,6 +70,10 @@ pub(crate) fn db(e: postgres::Error) -> StoreError {
             StoreError::Invalid(format!("text the store cannot hold: {}", d.message()))
         }
         Some(d) => StoreError::Backend(format!("{}: {}", d.code().code(), d.message())),
+        // No answer from the server at all: it went away (or the connection did).
+        None if e.is_closed() || std::error::Error::source(&e).is_some_and(|c| c.is::<std::io::Error>()) => {
+            StoreError::Unavailable(describe(&e))
+        }
         None => StoreError::Backend(describe(&e)),
     }
 }
@@ -183,7 +187,9 @@ impl PgStore {
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(10))
+            // How long a request waits for a connection (all busy, or the server away) before
+            // it is answered 503.
+            .connection_timeout(Duration::from_secs(5))
             .build_unchecked(manager);
         Ok(Self { pool: Some(pool), features, common: terms::CommonTerms::default() })
     }
@@ -201,7 +207,7 @@ impl PgStore {
 
     fn conn(&self) -> Result<Conn, StoreError> {
         let pool = self.pool.as_ref().ok_or_else(|| StoreError::Backend("the store is closed".into()))?;
-        pool.get().map_err(|e| StoreError::Backend(format!("no PostgreSQL connection: {e}")))
+        pool.get().map_err(|e| StoreError::Unavailable(format!("no PostgreSQL connection: {e}")))
     }
 }
 

@@ -197,6 +197,15 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %detail, "store failure");
                 ApiError::Internal
             }
+            StoreError::Unavailable(detail) => {
+                tracing::error!(error = %detail, "store unavailable");
+                status(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the document store cannot be reached; try again later",
+                    None,
+                )
+            }
         }
     }
 }
