@@ -1,6 +1,7 @@
 //! The shared store: PostgreSQL with pgvector, for several Hearth replicas at once. Tables live
-//! in the `hearth` schema; each collection has its own HNSW index (cosine), keyword search is
-//! PostgreSQL's full text (`english` configuration, GIN index). A document and its chunks are
+//! in the `hearth` schema; each collection's chunks are a partition with its own HNSW index
+//! (cosine); keyword search is PostgreSQL's full text (`english`
+//! configuration, GIN index). A document and its chunks are
 //! written in one transaction that first locks the collection's row, so replicas storing into
 //! the same collection take turns and deduplication holds across them.
 //!
@@ -51,7 +52,6 @@ impl Drop for PgStore {
     }
 }
 
-/// A database error as a store error, with the server's message when there is one.
 /// An error with its causes (e.g. "error performing TLS handshake: invalid peer certificate").
 fn describe(e: &postgres::Error) -> String {
     let mut text = e.to_string();
@@ -63,6 +63,7 @@ fn describe(e: &postgres::Error) -> String {
     text
 }
 
+/// A database error as a store error, with the server's message when there is one.
 pub(crate) fn db(e: postgres::Error) -> StoreError {
     match e.as_db_error() {
         // Text PostgreSQL cannot hold (a NUL character): the input's fault, not the store's.
@@ -167,7 +168,7 @@ fn insert_chunks(c: &mut impl GenericClient, doc: i64, cid: i64, chunks: &[NewCh
 
 impl PgStore {
     /// Connects to `url` (`postgres://user:password@host:port/database`, with `sslmode` and
-    /// `sslrootcert` as in [`tls`]), creates the pgvector extension if this role may and it is
+    /// `sslrootcert=/path/ca.pem`: TLS is verified), creates the pgvector extension if this role may and it is
     /// missing, and the tables if they are missing.
     ///
     /// # Errors
