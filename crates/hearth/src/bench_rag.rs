@@ -148,7 +148,10 @@ fn search_table(a: &RagBenchArgs) -> anyhow::Result<()> {
     println!("|---|---:|---:|---|---:|---:|");
     for &n in &a.chunks {
         let (loc, dir) = location(a, n);
-        let kind = if dir.is_some() { "sqlite" } else { "postgres" };
+        let kind = match loc {
+            StoreLocation::Sqlite(_) => "sqlite",
+            StoreLocation::Postgres(_) => "postgres",
+        };
         let name = format!("bench-{n}");
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ n as u64);
         let kept = a.keep && dir.is_none() && loc.open()?.collection(&name)?.is_some_and(|c| c.chunks == n as u64);
