@@ -17,7 +17,7 @@ use crate::store::{
     check_collection, check_session, check_widths, Collection, DocumentInfo, Hit, NewChunk, NewDocument, PutOutcome,
     Query, SessionInfo, StoreError, Turn, VectorStore, JOB_TTL,
 };
-use postgres::types::ToSql;
+use postgres::types::{ToSql, Type};
 use postgres::{GenericClient, IsolationLevel};
 use r2d2::ManageConnection;
 use r2d2_postgres::PostgresConnectionManager;
@@ -120,7 +120,8 @@ fn collection_id(c: &mut impl GenericClient, name: &str, lock: bool) -> Result<(
     } else {
         "SELECT id, dim FROM hearth.collections WHERE name = $1"
     };
-    let row = c.query_opt(sql, &[&name]).map_err(db)?;
+    // Typed: one round trip, no separate prepare (this runs before every search).
+    let row = c.query_typed_opt(sql, &[(&name, Type::TEXT)]).map_err(db)?;
     let row = row.ok_or_else(|| StoreError::NoCollection(name.to_string()))?;
     Ok((row.get(0), row.get::<_, i32>(1) as usize))
 }

@@ -136,12 +136,12 @@ pub(super) fn vector_expr(dim: usize, f: Features) -> Option<String> {
     }
 }
 
-/// Parameter `$n` (a `vector`) cast to match [`vector_expr`].
+/// Parameter `$n` (a `real[]`) cast to match [`vector_expr`].
 pub(super) fn query_expr(dim: usize, n: usize, f: Features) -> String {
     match dim {
-        0..=2000 => format!("${n}::vector({dim})"),
-        2001..=4000 if f.halfvec => format!("${n}::vector::halfvec({dim})"),
-        _ => format!("${n}::vector"),
+        0..=2000 => format!("${n}::real[]::vector({dim})"),
+        2001..=4000 if f.halfvec => format!("${n}::real[]::vector::halfvec({dim})"),
+        _ => format!("${n}::real[]::vector"),
     }
 }
 
@@ -211,11 +211,11 @@ mod tests {
     fn widths_map_to_indexable_types() {
         let f = Features { iterative_scan: true, halfvec: true };
         assert_eq!(vector_expr(384, f).as_deref(), Some("(embedding::vector(384))"));
-        assert_eq!(query_expr(384, 1, f), "$1::vector(384)");
+        assert_eq!(query_expr(384, 1, f), "$1::real[]::vector(384)");
         assert_eq!(vector_expr(3072, f).as_deref(), Some("(embedding::halfvec(3072))"));
-        assert_eq!(query_expr(3072, 2, f), "$2::vector::halfvec(3072)");
+        assert_eq!(query_expr(3072, 2, f), "$2::real[]::vector::halfvec(3072)");
         assert_eq!(vector_expr(8192, f), None);
         let old = Features { iterative_scan: false, halfvec: false };
-        assert_eq!((vector_expr(3072, old), query_expr(3072, 1, old)), (None, "$1::vector".to_string()));
+        assert_eq!((vector_expr(3072, old), query_expr(3072, 1, old)), (None, "$1::real[]::vector".to_string()));
     }
 }

@@ -4,6 +4,7 @@ use super::schema::{partition, query_expr, vector_expr, Features};
 use super::terms::CommonTerms;
 use super::{collection_id, db};
 use crate::store::{combine, query_vector, query_words, Hit, Query, StoreError};
+use postgres::types::{ToSql, Type};
 use postgres::Client;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -42,6 +43,23 @@ fn filter_sql(filter: Option<&serde_json::Value>) -> (&'static str, &'static str
     }
 }
 
+/// Runs a search query with its typed parameters in one round trip (no separate prepare):
+/// `$1` the query, `$2` the limit, `$3` the filter when there is one.
+fn typed<T: ToSql + Sync>(
+    c: &mut Client,
+    sql: &str,
+    (query, ty): &(T, Type),
+    limit: usize,
+    filter: Option<&serde_json::Value>,
+) -> Result<Vec<postgres::Row>, StoreError> {
+    let limit = limit as i64;
+    let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![(query, ty.clone()), (&limit, Type::INT8)];
+    if let Some(f) = filter {
+        params.push((f, Type::JSONB));
+    }
+    c.query_typed(sql, &params).map_err(db)
+}
+
 /// The `n` nearest chunks by cosine similarity through the collection's HNSW index.
 fn vector(
     c: &mut Client,
@@ -54,8 +72,11 @@ fn vector(
     // Candidates the graph search keeps: at least the results asked for (pgvector's cap: 1000).
     let mut set = format!("SET hnsw.ef_search = {}", n.clamp(40, 1000));
     if features.iterative_scan {
-        // With a filter, keep walking the graph until enough rows pass it.
-        set.push_str("; SET hnsw.iterative_scan = strict_order");
+        // With a filter, keep walking the graph until enough rows pass it; without one the
+        // walk costs time for nothing (measured: LIMIT 50 at 100k chunks 2.3-4.6 ms with it,
+        // 1.4-2.0 ms without). Set each time: the connection is shared through the pool.
+        let mode = if filter.is_some() { "strict_order" } else { "off" };
+        set.push_str(&format!("; SET hnsw.iterative_scan = {mode}"));
     }
     c.batch_execute(&set).map_err(db)?;
     let expr = vector_expr(dim, features).unwrap_or_else(|| "embedding".into());
@@ -66,13 +87,7 @@ fn vector(
         "SELECT c.id, ({expr} <=> {qv})::real FROM {table} c {join} \
          WHERE true {cond} ORDER BY {expr} <=> {qv} LIMIT $2"
     );
-    let qvec = pgvector::Vector::from(v.to_vec());
-    let limit = n as i64;
-    let rows = match filter {
-        Some(f) => c.query(&sql, &[&qvec, &limit, f]),
-        None => c.query(&sql, &[&qvec, &limit]),
-    }
-    .map_err(db)?;
+    let rows = typed(c, &sql, &(v.to_vec(), Type::FLOAT4_ARRAY), n, filter)?;
     let mut out: Vec<(i64, f32)> = rows.iter().map(|r| (r.get(0), 1.0 - r.get::<_, f32>(1))).collect();
     out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     Ok(out)
@@ -90,7 +105,8 @@ fn keyword(
     filter: Option<&serde_json::Value>,
 ) -> Result<Vec<(i64, f32)>, StoreError> {
     let words = query_words(text).join(" ");
-    let rows = c.query("SELECT lexeme FROM unnest(to_tsvector('english', $1))", &[&words]).map_err(db)?;
+    let rows =
+        c.query_typed("SELECT lexeme FROM unnest(to_tsvector('english', $1))", &[(&words, Type::TEXT)]).map_err(db)?;
     let lexemes: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
     let kept = common.selective(c, cid, lexemes)?;
     if kept.is_empty() {
@@ -106,13 +122,7 @@ fn keyword(
          ORDER BY r DESC, c.id LIMIT $2",
         partition(cid)
     );
-    let query = terms.join(" | ");
-    let limit = n as i64;
-    let rows = match filter {
-        Some(f) => c.query(&sql, &[&query, &limit, f]),
-        None => c.query(&sql, &[&query, &limit]),
-    }
-    .map_err(db)?;
+    let rows = typed(c, &sql, &(terms.join(" | "), Type::TEXT), n, filter)?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
@@ -124,7 +134,7 @@ fn hits(c: &mut Client, cid: i64, scored: &[(i64, f32)]) -> Result<Vec<Hit>, Sto
          FROM {} c JOIN hearth.documents d ON d.id = c.document_id WHERE c.id = ANY($1)",
         partition(cid)
     );
-    let rows = c.query(&sql, &[&ids]).map_err(db)?;
+    let rows = c.query_typed(&sql, &[(&ids, Type::INT8_ARRAY)]).map_err(db)?;
     let mut by_id: HashMap<i64, Hit> = rows
         .iter()
         .map(|r| {
