@@ -169,6 +169,10 @@ pub struct ServerArgs {
     /// final error event). Keep it below Kubernetes' terminationGracePeriodSeconds.
     #[arg(long, env = "HEARTH_SHUTDOWN_GRACE", default_value_t = 30.0)]
     pub shutdown_grace: f64,
+    /// Do not serve the browser UI at `/` (it is embedded in the binary; its page, scripts
+    /// and styles are public, the API calls it makes need a key like any client's).
+    #[arg(long, env = "HEARTH_NO_UI", default_value_t = false, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub no_ui: bool,
     /// A TOML file of settings (keys are variable names without `HEARTH_`, lower case).
     /// Flags and variables win over it.
     #[arg(long, env = "HEARTH_CONFIG")]
@@ -302,6 +306,8 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// How long running streams may finish after a shutdown signal.
     pub shutdown_grace: std::time::Duration,
+    /// Serve the browser UI at `/`.
+    pub ui: bool,
     /// Logging.
     pub log: LogArgs,
     /// The document store (its Debug and Display hide a password).
@@ -562,6 +568,7 @@ impl ServeArgs {
                 .filter(|o| !o.is_empty())
                 .collect(),
             shutdown_grace: seconds("--shutdown-grace", self.server.shutdown_grace)?,
+            ui: !self.server.no_ui,
             log: self.log,
             vector_store: self.rag.vector_store.filter(|s| !s.is_empty()).map_or_else(
                 || StoreLocation::Sqlite(home_dir(self.model.home.clone()).join("rag.sqlite")),

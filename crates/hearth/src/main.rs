@@ -76,11 +76,15 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     if s.auth.keys.is_empty() && !s.addr.ip().is_loopback() {
         tracing::warn!(addr = %s.addr, "no API key configured and listening beyond loopback: anyone who can reach the port can use the API");
     }
-    let rag = rag(&s, &models)?;
+    let (rag, conversations) = stores(&s, &models)?;
     let mut state = AppState::new(models, s.limits)
         .with_auth(s.auth.clone())
         .with_cors(s.cors_origins.clone())
-        .with_log_prompts(s.log.log_prompts);
+        .with_log_prompts(s.log.log_prompts)
+        .with_ui(s.ui);
+    if let Some(store) = conversations {
+        state = state.with_conversations(store);
+    }
     if let Some(rag) = rag {
         state = state.with_rag(rag);
     }
@@ -90,6 +94,26 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     hearth_server::shutdown::serve(listener, state, shutdown_signal(), s.shutdown_grace).await?;
     tracing::info!("hearth stopped");
     Ok(())
+}
+
+type Stores = (Option<hearth_server::rag::Rag>, Option<Arc<dyn hearth_rag::conversation::ConversationStore>>);
+
+/// Retrieval over the configured store, if an embedding model is available, and the same
+/// store for conversations (opened for them alone when retrieval is off; without it the
+/// server keeps no conversations, which is logged).
+fn stores(s: &Settings, models: &ModelManager) -> anyhow::Result<Stores> {
+    if let Some(rag) = rag(s, models)? {
+        // AppState::with_rag keeps conversations in retrieval's store.
+        return Ok((Some(rag), None));
+    }
+    let location = s.vector_store.clone();
+    match tokio::task::block_in_place(|| location.open()) {
+        Ok(store) => Ok((None, Some(store))),
+        Err(e) => {
+            tracing::warn!(store = %s.vector_store, error = %e, "cannot open the store: no conversations are kept");
+            Ok((None, None))
+        }
+    }
 }
 
 /// Retrieval over the configured store, if an embedding model is available.

@@ -4,6 +4,7 @@
 //!
 //! - [`openai`]: the OpenAI-compatible API (`/v1/chat/completions`, `/v1/completions`,
 //!   `/v1/embeddings`, `/v1/models`, error bodies);
+//! - [`conversations`]: `/api/v1/conversations` (kept for the browser UI);
 //! - [`rerank`]: `/v1/rerank` (Jina/Cohere shape);
 //! - [`tokenize`]: `/tokenize` and `/detokenize` (llama-server shape).
 //!
@@ -14,6 +15,7 @@
 //! assert_eq!(req.messages.len(), 1);
 //! ```
 
+pub mod conversations;
 pub mod openai;
 pub mod rerank;
 pub mod tokenize;

@@ -4,6 +4,7 @@
 //! ([`postgres`]), chosen by [`location`].
 
 pub mod chunk;
+pub mod conversation;
 pub mod fixtures;
 pub mod index;
 pub mod location;

@@ -3,6 +3,8 @@
 //! ([`VectorIndex`]) rebuilt from the file on open. A document and its chunks are written in
 //! one transaction, so a crash (even `kill -9`) leaves either the old or the new document.
 
+mod conversations;
+
 use crate::index::VectorIndex;
 use crate::store::{
     check_collection, check_session, check_widths, combine, query_vector, query_words, Collection, DocumentInfo, Hit,
@@ -38,6 +40,11 @@ CREATE TABLE IF NOT EXISTS turns (
 CREATE INDEX IF NOT EXISTS turns_session ON turns (session_id, id);
 CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, state TEXT NOT NULL, updated INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS jobs_updated ON jobs (updated);
+CREATE TABLE IF NOT EXISTS conversations (
+  id TEXT PRIMARY KEY, owner TEXT NOT NULL, title TEXT NOT NULL, created INTEGER NOT NULL,
+  updated INTEGER NOT NULL, version INTEGER NOT NULL, settings TEXT NOT NULL, messages TEXT NOT NULL,
+  message_count INTEGER NOT NULL, search TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS conversations_owner ON conversations (owner, updated);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
   INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text); END;

@@ -30,6 +30,17 @@ pub enum StoreError {
     /// The database failed (details for the log).
     #[error("store failure: {0}")]
     Backend(String),
+    /// An update named a version of a conversation that is no longer the stored one (another
+    /// client changed it since).
+    #[error("conversation `{id}` changed since version {expected}: it is at version {current}")]
+    VersionConflict {
+        /// The conversation.
+        id: String,
+        /// The version the update expected.
+        expected: u64,
+        /// The stored version.
+        current: u64,
+    },
     /// The database cannot be reached now (a shared store's server is down or saturated);
     /// trying again later may work.
     #[error("store unavailable: {0}")]
@@ -193,8 +204,8 @@ pub struct SessionInfo {
     pub updated: u64,
 }
 
-/// A store of collections (and of conversation memory, kept beside them).
-pub trait VectorStore: Send + Sync {
+/// A store of collections (and of conversation memory and conversations, kept beside them).
+pub trait VectorStore: crate::conversation::ConversationStore + Send + Sync {
     /// Creates a collection for embeddings of width `dim` from `model`.
     ///
     /// # Errors

@@ -219,6 +219,7 @@ impl Keys {
         match access {
             Some(crate::Access::Probe) => self.public_health,
             Some(crate::Access::Docs) => self.public_docs,
+            Some(crate::Access::Ui) => true,
             _ => route == "/metrics" && self.public_metrics,
         }
     }

@@ -8,12 +8,14 @@
 //! - [`embeddings`], [`rerank`], [`tokenize`]: the embedding worker's endpoints and tokenizers;
 //! - [`models`]: model listing; [`lifecycle`]: load/unload; [`health`]: probes and `/metrics`;
 //! - [`openapi`]: `/openapi.json` and Swagger UI at `/docs/`;
+//! - [`conversations`]: conversations kept for the UI; [`ui`]: the embedded browser UI at `/`;
 //! - [`middleware`]: request ids, request metrics, the summary log line; [`metrics`]: names;
 //! - [`validate`]: wire -> engine; [`error`], [`extract`]: OpenAI-shaped errors.
 
 pub mod auth;
 pub mod chat;
 pub mod completions;
+pub mod conversations;
 pub mod embeddings;
 pub mod error;
 pub mod extract;
@@ -29,6 +31,7 @@ pub mod rerank;
 pub mod shutdown;
 pub mod state;
 pub mod tokenize;
+pub mod ui;
 pub mod validate;
 
 pub use error::ApiError;
@@ -36,7 +39,7 @@ pub use state::{AppState, Limits};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
-use axum::routing::{delete, get, post, MethodRouter};
+use axum::routing::{delete, get, patch, post, MethodRouter};
 use axum::Router;
 
 /// `system_fingerprint` of every response.
@@ -51,6 +54,9 @@ pub enum Access {
     Probe,
     /// API documentation: open when `--public-docs`.
     Docs,
+    /// The browser UI's static files: always open (they hold nothing private; the UI asks
+    /// for a key when the API answers 401).
+    Ui,
 }
 
 /// One route of the API.
@@ -103,6 +109,11 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/api/v1/sessions"),
     route("GET", "/api/v1/sessions/{id}"),
     route("DELETE", "/api/v1/sessions/{id}"),
+    route("GET", "/api/v1/conversations"),
+    route("POST", "/api/v1/conversations"),
+    route("GET", "/api/v1/conversations/{id}"),
+    route("PATCH", "/api/v1/conversations/{id}"),
+    route("DELETE", "/api/v1/conversations/{id}"),
     route("GET", "/metrics"),
     open(Access::Probe, "/health"),
     open(Access::Probe, "/health/live"),
@@ -111,6 +122,9 @@ pub const ROUTES: &[Route] = &[
     open(Access::Docs, "/docs"),
     open(Access::Docs, "/docs/"),
     open(Access::Docs, "/docs/{*rest}"),
+    open(Access::Ui, "/"),
+    open(Access::Ui, "/assets/{*file}"),
+    open(Access::Ui, "/favicon.svg"),
 ];
 
 /// The handler of a route.
@@ -150,9 +164,17 @@ fn handler(r: &Route) -> MethodRouter<AppState> {
         ("GET", "/api/v1/sessions") => get(rag::generate::list_sessions),
         ("GET", "/api/v1/sessions/{id}") => get(rag::generate::get_session),
         ("DELETE", "/api/v1/sessions/{id}") => delete(rag::generate::delete_session),
+        ("GET", "/api/v1/conversations") => get(conversations::list),
+        ("POST", "/api/v1/conversations") => post(conversations::create),
+        ("GET", "/api/v1/conversations/{id}") => get(conversations::get),
+        ("PATCH", "/api/v1/conversations/{id}") => patch(conversations::update),
+        ("DELETE", "/api/v1/conversations/{id}") => delete(conversations::delete),
+        ("GET", "/") => get(ui::index),
+        ("GET", "/assets/{*file}") => get(ui::file),
+        ("GET", "/favicon.svg") => get(ui::favicon),
         // A route listed without a handler answers 404 like an unknown one; tests request
         // every route, so this does not go unnoticed.
-        _ => get(not_found).post(not_found).delete(not_found),
+        _ => get(not_found).post(not_found).delete(not_found).patch(not_found),
     }
 }
 

@@ -50,6 +50,10 @@ pub struct AppState {
     pub log_prompts: bool,
     /// Retrieval (collections, documents, search), when enabled.
     pub rag: Option<Arc<crate::rag::Rag>>,
+    /// Conversations kept for the UI and other clients (the same store as retrieval's).
+    pub conversations: Option<Arc<dyn hearth_rag::conversation::ConversationStore>>,
+    /// The browser UI is served at `/` (off with `--no-ui`).
+    pub ui: bool,
 }
 
 impl AppState {
@@ -58,7 +62,7 @@ impl AppState {
         let permits = Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1)));
         let cors_origins = Arc::new(Vec::new());
         let stop = crate::shutdown::never();
-        Self { models, permits, limits, keys: Keys::default(), cors_origins, stop, log_prompts: false, rag: None }
+        Self { models, permits, limits, keys: Keys::default(), cors_origins, stop, log_prompts: false, rag: None, conversations: None, ui: true }
     }
 
     /// The same state requiring the keys of `auth`.
@@ -67,9 +71,25 @@ impl AppState {
         self
     }
 
-    /// The same state with retrieval over `rag`.
+    /// The same state with retrieval over `rag` (its store keeps conversations too, unless
+    /// another store was given).
     pub fn with_rag(mut self, rag: crate::rag::Rag) -> Self {
+        if self.conversations.is_none() {
+            self.conversations = Some(rag.store.clone());
+        }
         self.rag = Some(Arc::new(rag));
+        self
+    }
+
+    /// The same state keeping conversations in `store`.
+    pub fn with_conversations(mut self, store: Arc<dyn hearth_rag::conversation::ConversationStore>) -> Self {
+        self.conversations = Some(store);
+        self
+    }
+
+    /// The same state with the browser UI on or off.
+    pub fn with_ui(mut self, on: bool) -> Self {
+        self.ui = on;
         self
     }
 

@@ -8,6 +8,7 @@
 //! The client is the blocking `postgres` crate: call the store off the async runtime (the
 //! server does, through `spawn_blocking`). Connections come from a small pool.
 
+mod conversations;
 mod schema;
 mod search;
 mod terms;

@@ -9,7 +9,7 @@ use crate::store::StoreError;
 use postgres::Client;
 
 /// Bumped when the tables change; a store newer than this binary is refused.
-pub(super) const VERSION: i64 = 1;
+pub(super) const VERSION: i64 = 2;
 
 /// Serialises schema set-up between replicas starting at once (any fixed number).
 const MIGRATE_LOCK: i64 = 0x4845_4152_5448;
@@ -40,6 +40,11 @@ CREATE TABLE IF NOT EXISTS hearth.turns (
 CREATE INDEX IF NOT EXISTS turns_session ON hearth.turns (session_id, id);
 CREATE TABLE IF NOT EXISTS hearth.jobs (id text PRIMARY KEY, state jsonb NOT NULL, updated bigint NOT NULL);
 CREATE INDEX IF NOT EXISTS jobs_updated ON hearth.jobs (updated);
+CREATE TABLE IF NOT EXISTS hearth.conversations (
+  id text PRIMARY KEY, owner text NOT NULL, title text NOT NULL, created bigint NOT NULL,
+  updated bigint NOT NULL, version bigint NOT NULL, settings text NOT NULL, messages text NOT NULL,
+  message_count bigint NOT NULL, search text NOT NULL);
+CREATE INDEX IF NOT EXISTS conversations_owner ON hearth.conversations (owner, updated);
 ";
 
 /// What the server offers: whether pgvector can walk its HNSW index past filtered-out rows
@@ -79,6 +84,11 @@ pub(super) fn migrate(c: &mut Client) -> Result<Features, StoreError> {
             return Err(StoreError::Backend(format!(
                 "the store's schema is version {v}, newer than this Hearth ({VERSION}); upgrade Hearth"
             )))
+        }
+        Some(v) if v < VERSION => {
+            // Version 1 had no conversations table; TABLES above added it.
+            tx.execute("UPDATE hearth.meta SET value = $1 WHERE key = 'schema_version'", &[&VERSION.to_string()])
+                .map_err(db)?;
         }
         Some(_) => {}
         None => {

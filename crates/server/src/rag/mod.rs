@@ -193,6 +193,9 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(_) | StoreError::Dimension { .. } => {
                 status(StatusCode::BAD_REQUEST, "invalid_value", e.to_string(), None)
             }
+            StoreError::VersionConflict { .. } => {
+                status(StatusCode::CONFLICT, "conversation_conflict", e.to_string(), Some("version"))
+            }
             StoreError::Backend(detail) => {
                 tracing::error!(error = %detail, "store failure");
                 ApiError::Internal
