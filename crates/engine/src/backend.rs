@@ -138,8 +138,11 @@ pub trait Backend {
     }
     /// Whether the token ends generation.
     fn is_eog(&self, token: Token) -> bool;
-    /// Prepares the sampler of a slot for a new request.
-    fn start_sequence(&mut self, slot: usize, params: &SamplingParams);
+    /// Prepares the sampler of a slot for a new request (with its grammar, if any).
+    ///
+    /// # Errors
+    /// A message for the client when the request's grammar cannot be built.
+    fn start_sequence(&mut self, slot: usize, params: &SamplingParams) -> Result<(), String>;
     /// Evaluates a batch.
     ///
     /// # Errors
@@ -170,4 +173,17 @@ pub trait BackendLoader: Send + Sync + 'static {
     /// # Errors
     /// A message saying why the model could not be loaded.
     fn run(&self, spec: &LoadSpec, serve: &mut dyn FnMut(&mut dyn Backend)) -> Result<(), String>;
+
+    /// The grammar that makes a model's output satisfy `c` (checked already by
+    /// [`crate::constraint`]); called on the request's side, never on a worker. The default
+    /// takes GBNF as given and converts nothing else.
+    ///
+    /// # Errors
+    /// A message for the client when `c` cannot be expressed as a grammar.
+    fn grammar(&self, c: &crate::constraint::Constraint) -> Result<crate::constraint::Grammar, String> {
+        match c {
+            crate::constraint::Constraint::Gbnf(g) => Ok(crate::constraint::Grammar(g.as_str().into())),
+            _ => Err("this backend cannot turn a JSON Schema into a grammar".into()),
+        }
+    }
 }

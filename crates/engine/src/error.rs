@@ -91,6 +91,9 @@ pub enum EngineError {
     /// llama.cpp failed to evaluate a batch.
     #[error("decoding failed: {0}")]
     Decode(String),
+    /// The request's grammar could not be built (a GBNF syntax error, say).
+    #[error("the grammar is invalid: {0}")]
+    InvalidGrammar(String),
     /// The worker thread panicked while serving this request.
     #[error("the model worker failed while generating")]
     WorkerFailed,

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod backend;
+pub mod constraint;
 mod command;
 pub mod embed;
 mod embed_worker;
@@ -43,6 +44,7 @@ mod worker;
 
 pub use backend::{Backend, BackendInfo, BackendLoader, BatchItem, LoadSpec, Pooling, SpecialTokens, Token};
 pub use command::TokenPiece;
+pub use constraint::{Constraint, Grammar};
 pub use embed::{EmbedInput, EmbedOutput, EmbedRequest};
 pub use error::EngineError;
 pub use handle::ModelHandle;

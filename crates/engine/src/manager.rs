@@ -69,6 +69,22 @@ impl ModelManager {
         }
     }
 
+    /// The grammar for a structured-output constraint: a JSON Schema is checked keyword by
+    /// keyword ([`crate::constraint::check_schema`]), then converted by the backend. Runs on
+    /// the caller's thread (a large schema takes milliseconds, never a worker's time).
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidParam`] naming `response_format` or `grammar`.
+    pub fn grammar(&self, c: &crate::constraint::Constraint) -> Result<crate::constraint::Grammar, EngineError> {
+        use crate::constraint::{check_gbnf, check_schema, Constraint};
+        let param = match c {
+            Constraint::JsonSchema(s) => check_schema(s).map(|()| "response_format")?,
+            Constraint::JsonObject => "response_format",
+            Constraint::Gbnf(g) => check_gbnf(g).map(|()| "grammar")?,
+        };
+        self.loader.grammar(c).map_err(|e| EngineError::invalid(param, e))
+    }
+
     /// The registry.
     pub fn registry(&self) -> &Registry {
         &self.registry

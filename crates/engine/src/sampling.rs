@@ -27,6 +27,8 @@ pub struct SamplingParams {
     pub seed: u32,
     /// Per-token logit biases.
     pub logit_bias: Vec<(u32, f32)>,
+    /// Only tokens this grammar allows are sampled (structured output); `None` costs nothing.
+    pub grammar: Option<crate::constraint::Grammar>,
 }
 
 /// Raw sampling fields as a client sent them; `None` takes the server default.
@@ -126,6 +128,7 @@ impl SamplingParams {
             frequency_penalty: 0.0,
             seed: 0,
             logit_bias: Vec::new(),
+            grammar: None,
         }
     }
 
@@ -151,6 +154,7 @@ impl SamplingParams {
             frequency_penalty: in_range("frequency_penalty", input.frequency_penalty.unwrap_or(0.0), -2.0, 2.0)?,
             seed: seed_from(input.seed),
             logit_bias: parse_logit_bias(input.logit_bias.unwrap_or_default())?,
+            grammar: None,
         })
     }
 }

@@ -220,7 +220,7 @@ impl Worker<'_> {
         s.cached.truncate(reuse);
         s.busy = true;
         s.last_used = self.step;
-        self.backend.start_sequence(slot, &req.sampling);
+        let started = self.backend.start_sequence(slot, &req.sampling);
         let seq = Sequence {
             slot,
             n_eval: reuse,
@@ -238,7 +238,11 @@ impl Worker<'_> {
             last_token: None,
             prompt,
         };
-        if seq.send(Event::Started { prompt_tokens: seq.prompt.len() as u32, cached_tokens: reuse as u32 }) {
+        if let Err(e) = started {
+            // Before any token: the client gets a 400, the slot keeps its cached prefix.
+            seq.send(Event::Error(EngineError::InvalidGrammar(e)));
+            self.release(seq, false);
+        } else if seq.send(Event::Started { prompt_tokens: seq.prompt.len() as u32, cached_tokens: reuse as u32 }) {
             self.active.push(seq);
         } else {
             self.release(seq, true);

@@ -61,7 +61,9 @@ impl Backend for FakeEmbed {
     fn is_eog(&self, _token: Token) -> bool {
         false
     }
-    fn start_sequence(&mut self, _slot: usize, _params: &SamplingParams) {}
+    fn start_sequence(&mut self, _slot: usize, _params: &SamplingParams) -> Result<(), String> {
+        Ok(())
+    }
     fn decode(&mut self, _batch: &[BatchItem]) -> Result<(), String> {
         Err("not a generative model".into())
     }

@@ -48,7 +48,9 @@ impl Backend for Fake {
     fn is_eog(&self, token: Token) -> bool {
         token == 0
     }
-    fn start_sequence(&mut self, _slot: usize, _params: &SamplingParams) {}
+    fn start_sequence(&mut self, _slot: usize, _params: &SamplingParams) -> Result<(), String> {
+        Ok(())
+    }
     fn decode(&mut self, batch: &[BatchItem]) -> Result<(), String> {
         assert!(batch.len() <= 16, "batch over n_batch");
         if batch.iter().any(|b| b.token == PANIC_TOKEN) {

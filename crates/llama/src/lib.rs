@@ -10,6 +10,7 @@
 //! process, so no request may choose context parameters, and token ids, positions and batch
 //! sizes are bounded before they are handed over.
 
+use hearth_engine::constraint::{Constraint, Grammar};
 use hearth_engine::sampling::SamplingParams;
 use hearth_engine::{
     Backend, BackendInfo, BackendLoader, BatchItem, LoadSpec, ModelKind, Pooling, SpecialTokens, Token,
@@ -21,6 +22,8 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use llama_cpp_2::token::LlamaToken;
 use std::num::NonZeroU32;
@@ -135,6 +138,28 @@ impl BackendLoader for LlamaLoader {
         serve(&mut b);
         Ok(())
     }
+
+    fn grammar(&self, c: &Constraint) -> Result<Grammar, String> {
+        let schema = match c {
+            Constraint::Gbnf(g) => return Ok(Grammar(g.as_str().into())),
+            Constraint::JsonObject => serde_json::json!({"type": "object"}),
+            Constraint::JsonSchema(s) => s.clone(),
+        };
+        let text = serde_json::to_string(&schema).map_err(|e| e.to_string())?;
+        llama_cpp_2::json_schema_to_grammar(&text)
+            .map(|g| Grammar(g.into()))
+            .map_err(|e| format!("the JSON Schema cannot be turned into a grammar: {e}"))
+    }
+}
+
+/// A slot's samplers: the chain of the request's parameters and, for structured output, the
+/// grammar that filters it.
+struct SlotSampler {
+    chain: LlamaSampler,
+    grammar: Option<LlamaSampler>,
+    /// The chain's temperature and min_p, which say when the pre-filter is exact.
+    temperature: f32,
+    min_p: f32,
 }
 
 /// A loaded model and its context, owned by one worker thread.
@@ -144,7 +169,7 @@ struct LlamaCppBackend<'m> {
     /// Reused for every decode call; holds up to `info.n_batch` tokens.
     batch: LlamaBatch<'static>,
     /// One sampler chain per slot, set when a sequence starts there.
-    samplers: Vec<Option<LlamaSampler>>,
+    samplers: Vec<Option<SlotSampler>>,
     info: BackendInfo,
 }
 
@@ -250,11 +275,19 @@ impl Backend for LlamaCppBackend<'_> {
         self.model.vocab().is_eog(LlamaToken(token as i32))
     }
 
-    fn start_sequence(&mut self, slot: usize, params: &SamplingParams) {
+    fn start_sequence(&mut self, slot: usize, params: &SamplingParams) -> Result<(), String> {
         let chain = self.sampler_chain(params);
+        let grammar = match &params.grammar {
+            None => None,
+            Some(Grammar(g)) => Some(
+                LlamaSampler::grammar(self.model, g, "root")
+                    .map_err(|e| format!("llama.cpp could not parse it ({e})"))?,
+            ),
+        };
         if let Some(s) = self.samplers.get_mut(slot) {
-            *s = Some(chain);
+            *s = Some(SlotSampler { chain, grammar, temperature: params.temperature, min_p: params.min_p });
         }
+        Ok(())
     }
 
     fn decode(&mut self, items: &[BatchItem]) -> Result<(), String> {
@@ -276,7 +309,11 @@ impl Backend for LlamaCppBackend<'_> {
     fn sample(&mut self, slot: usize, row: usize) -> Token {
         let ctx = &self.ctx;
         match self.samplers.get_mut(slot).and_then(Option::as_mut) {
-            Some(s) => s.sample(ctx, row as i32).0 as u32,
+            Some(SlotSampler { chain, grammar: None, .. }) => chain.sample(ctx, row as i32).0 as u32,
+            Some(SlotSampler { chain, grammar: Some(g), temperature, min_p }) => {
+                let tail = Tail { temperature: *temperature, min_p: *min_p };
+                sample_constrained(ctx, row as i32, chain, g, self.model.vocab().eos(), tail).0 as u32
+            }
             None => LlamaSampler::greedy().sample(ctx, row as i32).0 as u32,
         }
     }
@@ -315,5 +352,102 @@ impl Backend for LlamaCppBackend<'_> {
         // A decoder embedding model keeps the inputs' KV cells; the next call starts empty.
         self.ctx.clear_kv_cache();
         out
+    }
+}
+
+/// Candidates the grammar filters before it is run over the whole vocabulary.
+const PREFILTER: usize = 512;
+
+/// What decides whether tokens below the pre-filter could still be sampled.
+#[derive(Clone, Copy)]
+struct Tail {
+    temperature: f32,
+    min_p: f32,
+}
+
+impl Tail {
+    /// Whether no token whose logit is `gap` or more below the best allowed one can be
+    /// sampled: greedy picks the best; min_p drops everything below `ln(min_p)` of it; with
+    /// neither, 25 logits at the temperature leave the whole vocabulary below 1e-6 of it.
+    fn cut(self, gap: f32) -> bool {
+        self.temperature <= 0.0 || (self.min_p > 0.0 && gap > -self.min_p.ln()) || gap / self.temperature > 25.0
+    }
+}
+
+/// Samples under a grammar. The chain picks a token from the raw logits and the grammar checks
+/// only that one token (cheap), as llama.cpp's common sampler does. When it refuses, the grammar
+/// filters the [`PREFILTER`] most likely tokens; if the best allowed one among them is far
+/// enough above the rest of the vocabulary that nothing below could be sampled ([`Tail::cut`]),
+/// the chain picks among those; only otherwise is the grammar run over the whole vocabulary
+/// (tens of milliseconds for 50k tokens). Both samplers then accept the token, so the grammar
+/// never sees a token it did not allow (which would abort the process in llama.cpp).
+fn sample_constrained(
+    ctx: &LlamaContext<'_>,
+    row: i32,
+    chain: &mut LlamaSampler,
+    g: &mut LlamaSampler,
+    eos: LlamaToken,
+    tail: Tail,
+) -> LlamaToken {
+    let mut cur = ctx.token_data_array_ith(row);
+    chain.apply(&mut cur);
+    let first = cur.selected_token().unwrap_or(LlamaToken(0));
+    let mut one = LlamaTokenDataArray::new(vec![LlamaTokenData::new(first, 1.0, 0.0)], false);
+    g.apply(&mut one);
+    let token = if one.data.first().is_some_and(|d| d.logit() > f32::NEG_INFINITY) {
+        Some(first)
+    } else {
+        prefiltered(ctx.get_logits_ith(row), chain, g, tail).or_else(|| {
+            let mut cur = ctx.token_data_array_ith(row);
+            g.apply(&mut cur);
+            if !cur.data.iter().any(|d| d.logit() > f32::NEG_INFINITY) {
+                return None;
+            }
+            chain.apply(&mut cur);
+            cur.selected_token()
+        })
+    };
+    // Nothing allowed (a grammar with no way on): end the sequence without feeding the grammar
+    // a token it refused.
+    let Some(token) = token else { return eos };
+    g.accept(token);
+    chain.accept(token);
+    token
+}
+
+/// The chain's pick among the grammar-allowed tokens of the most likely [`PREFILTER`], when
+/// that is the pick it would make over the whole vocabulary.
+fn prefiltered(logits: &[f32], chain: &mut LlamaSampler, g: &mut LlamaSampler, tail: Tail) -> Option<LlamaToken> {
+    if logits.len() <= PREFILTER {
+        return None;
+    }
+    let mut ids: Vec<u32> = (0..logits.len() as u32).collect();
+    let desc = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]);
+    ids.select_nth_unstable_by(PREFILTER - 1, desc);
+    ids.truncate(PREFILTER);
+    let floor = ids.iter().map(|&i| logits[i as usize]).fold(f32::INFINITY, f32::min);
+    let data = ids.iter().map(|&i| LlamaTokenData::new(LlamaToken(i as i32), logits[i as usize], 0.0)).collect();
+    let mut top = LlamaTokenDataArray::new(data, false);
+    g.apply(&mut top);
+    let best = top.data.iter().map(LlamaTokenData::logit).filter(|l| *l > f32::NEG_INFINITY).fold(f32::NEG_INFINITY, f32::max);
+    if best == f32::NEG_INFINITY || !tail.cut(best - floor) {
+        return None;
+    }
+    chain.apply(&mut top);
+    top.selected_token().filter(|t| top.data.iter().any(|d| d.id() == *t && d.logit() > f32::NEG_INFINITY))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tail;
+
+    #[test]
+    fn the_tail_is_cut_only_when_nothing_below_could_be_sampled() {
+        let greedy = Tail { temperature: 0.0, min_p: 0.0 };
+        assert!(greedy.cut(0.0));
+        let min_p = Tail { temperature: 0.8, min_p: 0.05 };
+        assert!(min_p.cut(3.1) && !min_p.cut(2.9), "ln(20) = 3.0");
+        let plain = Tail { temperature: 1.0, min_p: 0.0 };
+        assert!(plain.cut(26.0) && !plain.cut(10.0));
     }
 }

@@ -63,6 +63,8 @@ pub async fn run(
     on_answer: Option<OnAnswer>,
 ) -> Result<Chat, ApiError> {
     let mut messages = validate::check_chat(&req)?;
+    let constraint = crate::structured::constraint(req.response_format.as_ref(), req.grammar.as_deref())?;
+    let grammar = crate::structured::grammar(&app.models, constraint.as_ref(), req.ignore_eos)?;
     let admission = generate::admit(app, caller)?;
     let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
     let handle = app.models.acquire(&req.model, Some(ModelKind::Causal), keep_alive).await?;
@@ -72,7 +74,8 @@ pub async fn run(
     };
     let stream = req.stream;
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
-    let gen = validate::chat_request(&handle, req, &messages, &app.models.settings().sampling)?;
+    let mut gen = validate::chat_request(&handle, req, &messages, &app.models.settings().sampling)?;
+    gen.sampling.grammar = grammar;
     let started = generate::start(app, &handle, gen, admission).await?;
     let model = handle.info.id.clone();
     if stream {

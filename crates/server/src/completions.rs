@@ -27,7 +27,10 @@ pub async fn completions(
     let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
     let stream = req.stream;
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
-    let (gen, echo) = validate::completion_request(req, &app.models.settings().sampling)?;
+    let constraint = crate::structured::constraint(req.response_format.as_ref(), req.grammar.as_deref())?;
+    let grammar = crate::structured::grammar(&app.models, constraint.as_ref(), req.ignore_eos)?;
+    let (mut gen, echo) = validate::completion_request(req, &app.models.settings().sampling)?;
+    gen.sampling.grammar = grammar;
     let admission = generate::admit(&app, caller)?;
     let handle = app.models.acquire(&name, Some(ModelKind::Causal), keep_alive).await?;
     let started = generate::start(&app, &handle, gen, admission).await?;

@@ -127,6 +127,9 @@ impl ApiError {
                     Some("model_load_failed"),
                     format!("model `{model}` could not be loaded (the file may be corrupt or truncated); see the server log"),
                 ),
+                E::InvalidGrammar(_) => {
+                    (StatusCode::BAD_REQUEST, inv, Some("grammar".into()), Some("invalid_grammar"), e.to_string())
+                }
                 E::Decode(_) | E::WorkerFailed => (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "server_error",

@@ -30,6 +30,7 @@ pub mod rag;
 pub mod rerank;
 pub mod shutdown;
 pub mod state;
+pub mod structured;
 pub mod tokenize;
 pub mod ui;
 pub mod validate;

@@ -114,14 +114,6 @@ pub fn check_chat(req: &ChatCompletionRequest) -> Result<Vec<TemplateMessage>, A
     if req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
         return Err(ApiError::unsupported("tools", "tool calling is not supported yet"));
     }
-    if let Some(rf) = &req.response_format {
-        if rf.get("type").and_then(|t| t.as_str()) != Some("text") {
-            return Err(ApiError::unsupported(
-                "response_format",
-                "only response_format {\"type\": \"text\"} is supported yet",
-            ));
-        }
-    }
     template_messages(&req.messages)
 }
 

@@ -28,8 +28,13 @@ pub struct ChatCompletionRequest {
     pub logprobs: Option<bool>,
     /// Tools are not supported yet; a non-empty list is refused.
     pub tools: Option<Vec<serde_json::Value>>,
-    /// `{"type":"text"}` only, for now.
+    /// `{"type": "text"}`, `{"type": "json_object"}` (any JSON object) or `{"type":
+    /// "json_schema", "json_schema": {"name", "schema", "strict"}}`: decoding is constrained,
+    /// so the answer is valid by construction.
     pub response_format: Option<serde_json::Value>,
+    /// A GBNF grammar the answer must follow (llama-server's extension; its start rule is
+    /// `root`). Not together with `response_format`.
+    pub grammar: Option<String>,
     /// Keep generating past end-of-generation tokens (llama.cpp extension, for benchmarks).
     #[serde(default)]
     pub ignore_eos: bool,

@@ -30,6 +30,11 @@ pub struct CompletionRequest {
     pub suffix: Option<String>,
     /// Log probabilities are not supported yet; a value is refused.
     pub logprobs: Option<serde_json::Value>,
+    /// As in chat: `json_object` or `json_schema` constrains the text (a Hearth extension on
+    /// this legacy endpoint, as in vLLM and llama-server).
+    pub response_format: Option<serde_json::Value>,
+    /// A GBNF grammar the text must follow (llama-server's extension).
+    pub grammar: Option<String>,
     /// Keep generating past end-of-generation tokens (llama.cpp extension, for benchmarks).
     #[serde(default)]
     pub ignore_eos: bool,

@@ -1,0 +1,275 @@
+//! Constrained decoding: what a request may ask its output to be (any JSON object, a JSON
+//! Schema, or a raw GBNF grammar), checked here before anything reaches a model.
+//!
+//! A JSON Schema is checked keyword by keyword against what the backend's converter honours
+//! (llama.cpp's `json_schema_to_grammar`): a keyword it would ignore, which would make the
+//! grammar looser than the schema, is refused naming the keyword, never silently dropped.
+//! The backend turns the checked constraint into a grammar ([`crate::BackendLoader::grammar`]).
+
+use crate::error::EngineError;
+use serde_json::{Map, Value};
+
+/// What the output must be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Constraint {
+    /// Any JSON object (`response_format: json_object`).
+    JsonObject,
+    /// A value matching a checked JSON Schema (`response_format: json_schema`).
+    JsonSchema(Value),
+    /// A GBNF grammar as given (llama-server's `grammar` extension).
+    Gbnf(String),
+}
+
+/// A grammar ready for the sampler: GBNF text whose start rule is `root`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grammar(pub std::sync::Arc<str>);
+
+/// Longest grammar or schema accepted, in bytes.
+pub const MAX_GRAMMAR_BYTES: usize = 256 << 10;
+/// Deepest schema nesting accepted.
+const MAX_DEPTH: usize = 64;
+
+/// Keywords that only annotate a schema and never constrain the output.
+const ANNOTATIONS: &[&str] = &[
+    "title", "description", "default", "examples", "$schema", "$id", "$comment", "deprecated", "readOnly",
+    "writeOnly", "$anchor", "contentMediaType", "contentEncoding",
+];
+/// Keywords the converter honours (for integer bounds and string formats, see below).
+const HONOURED: &[&str] = &[
+    "type", "properties", "required", "additionalProperties", "items", "prefixItems", "minItems", "maxItems",
+    "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "$defs", "definitions", "pattern", "minLength",
+    "maxLength", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+];
+/// Formats the converter turns into grammar rules.
+const FORMATS: &[&str] = &["date", "time", "date-time", "uuid", "uuid1", "uuid2", "uuid3", "uuid4", "uuid5"];
+const TYPES: &[&str] = &["object", "array", "string", "integer", "number", "boolean", "null"];
+
+fn refuse(path: &str, keyword: &str, why: &str) -> EngineError {
+    let at = if path.is_empty() { String::from("the schema's root") } else { format!("`{path}`") };
+    EngineError::invalid("response_format", format!("JSON Schema keyword `{keyword}` at {at} {why}"))
+}
+
+/// Checks that every keyword of `schema` is honoured by the grammar converter.
+///
+/// # Errors
+/// [`EngineError::InvalidParam`] (`response_format`) naming the first keyword that is not.
+pub fn check_schema(schema: &Value) -> Result<(), EngineError> {
+    if serde_json::to_string(schema).map_or(0, |s| s.len()) > MAX_GRAMMAR_BYTES {
+        return Err(EngineError::invalid("response_format", "the JSON Schema is larger than 256 KiB"));
+    }
+    check_node(schema, "", 0)
+}
+
+fn check_node(node: &Value, path: &str, depth: usize) -> Result<(), EngineError> {
+    if depth > MAX_DEPTH {
+        return Err(EngineError::invalid("response_format", format!("the JSON Schema is nested deeper than {MAX_DEPTH}")));
+    }
+    let obj = match node {
+        Value::Bool(true) => return Ok(()),
+        Value::Bool(false) => return Err(refuse(path, "false", "matches nothing")),
+        Value::Object(o) => o,
+        _ => return Err(EngineError::invalid("response_format", format!("schema at `{path}` must be an object"))),
+    };
+    for (k, v) in obj {
+        if ANNOTATIONS.contains(&k.as_str()) {
+            continue;
+        }
+        if !HONOURED.contains(&k.as_str()) {
+            return Err(refuse(path, k, "is not supported by constrained decoding"));
+        }
+        check_keyword(obj, k, v, path, depth)?;
+    }
+    Ok(())
+}
+
+fn types_of(obj: &Map<String, Value>) -> Vec<&str> {
+    match obj.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn check_keyword(obj: &Map<String, Value>, k: &str, v: &Value, path: &str, depth: usize) -> Result<(), EngineError> {
+    let sub = |p: &str| format!("{path}/{p}");
+    match k {
+        "type" => {
+            let ok = match v {
+                Value::String(t) => TYPES.contains(&t.as_str()),
+                Value::Array(ts) => !ts.is_empty() && ts.iter().all(|t| t.as_str().is_some_and(|t| TYPES.contains(&t))),
+                _ => false,
+            };
+            if !ok {
+                return Err(refuse(path, "type", "must name JSON types (object, array, string, integer, number, boolean, null)"));
+            }
+        }
+        "properties" | "$defs" | "definitions" => {
+            let Value::Object(props) = v else { return Err(refuse(path, k, "must be an object")) };
+            for (name, s) in props {
+                check_node(s, &sub(&format!("{k}/{name}")), depth + 1)?;
+            }
+        }
+        "additionalProperties" | "items" => match v {
+            Value::Array(items) if k == "items" => {
+                for (i, s) in items.iter().enumerate() {
+                    check_node(s, &sub(&format!("items/{i}")), depth + 1)?;
+                }
+            }
+            Value::Bool(_) => {}
+            s => check_node(s, &sub(k), depth + 1)?,
+        },
+        "prefixItems" | "anyOf" | "oneOf" | "allOf" => {
+            let Value::Array(list) = v else { return Err(refuse(path, k, "must be an array of schemas")) };
+            if list.is_empty() {
+                return Err(refuse(path, k, "must not be empty"));
+            }
+            for (i, s) in list.iter().enumerate() {
+                check_node(s, &sub(&format!("{k}/{i}")), depth + 1)?;
+            }
+        }
+        "required" if !v.as_array().is_some_and(|r| r.iter().all(Value::is_string)) => {
+            return Err(refuse(path, k, "must be an array of property names"));
+        }
+        "enum" if !v.as_array().is_some_and(|e| !e.is_empty()) => return Err(refuse(path, k, "must be a non-empty array")),
+        "$ref" => {
+            let ok = v.as_str().is_some_and(|r| r == "#" || r.starts_with("#/"));
+            if !ok {
+                return Err(refuse(path, k, "must point inside the schema (`#/...`); remote references are not fetched"));
+            }
+        }
+        "pattern" if !v.is_string() => return Err(refuse(path, k, "must be a string")),
+        "format" => {
+            if !v.as_str().is_some_and(|f| FORMATS.contains(&f)) {
+                return Err(refuse(path, "format", "supports only date, time, date-time and uuid"));
+            }
+        }
+        "minItems" | "maxItems" | "minLength" | "maxLength" if !v.as_u64().is_some_and(|n| n <= u32::MAX as u64) => {
+            return Err(refuse(path, k, "must be a non-negative integer"));
+        }
+        "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => {
+            // The converter bounds integers only; a bound on a number would be dropped.
+            if types_of(obj) != ["integer"] {
+                return Err(refuse(path, k, "is supported only with \"type\": \"integer\""));
+            }
+            if !v.is_number() {
+                return Err(refuse(path, k, "must be a number"));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `schema` as strict mode reads it (OpenAI's `strict: true`): objects that do not say
+/// otherwise allow no properties beyond those listed.
+pub fn strict(schema: &Value) -> Value {
+    let Value::Object(o) = schema else { return schema.clone() };
+    let mut out = o.clone();
+    for (k, v) in out.iter_mut() {
+        match (k.as_str(), v) {
+            ("properties" | "$defs" | "definitions", Value::Object(m)) => m.values_mut().for_each(|s| *s = strict(s)),
+            ("prefixItems" | "anyOf" | "oneOf" | "allOf" | "items", Value::Array(a)) => a.iter_mut().for_each(|s| *s = strict(s)),
+            ("items" | "additionalProperties", s) => *s = strict(s),
+            _ => {}
+        }
+    }
+    let is_object = types_of(o).contains(&"object") || o.contains_key("properties");
+    if is_object && !o.contains_key("additionalProperties") {
+        out.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    Value::Object(out)
+}
+
+/// Checks a raw GBNF grammar's size and that it has a `root` rule (its syntax is checked when
+/// the sampler is built, and a bad one fails the request before any token).
+///
+/// # Errors
+/// [`EngineError::InvalidParam`] (`grammar`).
+pub fn check_gbnf(gbnf: &str) -> Result<(), EngineError> {
+    if gbnf.len() > MAX_GRAMMAR_BYTES {
+        return Err(EngineError::invalid("grammar", "the grammar is larger than 256 KiB"));
+    }
+    if gbnf.contains('\0') {
+        return Err(EngineError::invalid("grammar", "the grammar contains a NUL character"));
+    }
+    let has_root = gbnf.lines().any(|l| l.trim_start().strip_prefix("root").is_some_and(|r| r.trim_start().starts_with("::=")));
+    if !has_root {
+        return Err(EngineError::invalid("grammar", "the grammar needs a `root ::= ...` rule"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn message(r: Result<(), EngineError>) -> String {
+        r.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn common_schemas_pass() {
+        let s = json!({
+            "title": "Person", "type": "object",
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "description": "who"},
+                "age": {"type": "integer", "minimum": 0, "maximum": 150},
+                "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 3},
+                "kind": {"enum": ["a", "b"]},
+                "born": {"type": "string", "format": "date"},
+                "pet": {"anyOf": [{"$ref": "#/$defs/Pet"}, {"type": "null"}]}
+            },
+            "required": ["name", "age"], "additionalProperties": false,
+            "$defs": {"Pet": {"type": "object", "properties": {"n": {"type": ["string", "null"]}}}}
+        });
+        assert!(check_schema(&s).is_ok());
+        assert!(check_schema(&json!({})).is_ok() && check_schema(&json!(true)).is_ok());
+    }
+
+    #[test]
+    fn keywords_the_converter_drops_are_refused_by_name() {
+        let m = message(check_schema(&json!({"type": "object", "properties": {"a": {"type": "string", "format": "email"}}})));
+        assert!(m.contains("`format`") && m.contains("/properties/a"), "{m}");
+        let m = message(check_schema(&json!({"type": "number", "minimum": 0.5})));
+        assert!(m.contains("`minimum`") && m.contains("integer"), "{m}");
+        for k in ["not", "if", "patternProperties", "uniqueItems", "multipleOf", "minProperties", "dependentRequired"] {
+            let m = message(check_schema(&json!({ k: {} })));
+            assert!(m.contains(&format!("`{k}`")), "{k}: {m}");
+        }
+        let m = message(check_schema(&json!({"$ref": "https://example.com/s.json"})));
+        assert!(m.contains("`$ref`"), "{m}");
+        assert!(check_schema(&json!({"type": "decimal"})).is_err());
+        assert!(check_schema(&json!({"anyOf": []})).is_err());
+        assert!(check_schema(&json!(false)).is_err());
+    }
+
+    #[test]
+    fn deep_or_huge_schemas_are_refused() {
+        let mut s = json!({"type": "string"});
+        for _ in 0..70 {
+            s = json!({"type": "array", "items": s});
+        }
+        assert!(message(check_schema(&s)).contains("deeper"));
+        let big = json!({"enum": vec!["x".repeat(1000); 300]});
+        assert!(message(check_schema(&big)).contains("256 KiB"));
+    }
+
+    #[test]
+    fn strict_closes_objects_that_do_not_say() {
+        let s = strict(&json!({"type": "object", "properties": {"a": {"type": "object", "properties": {}}, "b": {"type": "object", "additionalProperties": true}}}));
+        assert_eq!(s["additionalProperties"], false);
+        assert_eq!(s["properties"]["a"]["additionalProperties"], false);
+        assert_eq!(s["properties"]["b"]["additionalProperties"], true);
+        // A property named like a keyword is a property, not a keyword.
+        let s = strict(&json!({"type": "object", "properties": {"properties": {"type": "string"}}}));
+        assert_eq!(s["properties"].as_object().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn gbnf_needs_a_root_rule() {
+        assert!(check_gbnf("root ::= \"yes\" | \"no\"").is_ok());
+        assert!(check_gbnf("answer ::= \"yes\"").is_err());
+        assert!(check_gbnf("root ::= \"a\0\"").is_err());
+    }
+}
