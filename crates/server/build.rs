@@ -57,7 +57,7 @@ fn main() -> std::io::Result<()> {
         let digest = sha2::Sha256::digest(&raw);
         let etag: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
         table.push_str(&format!(
-            "    Asset {{ path: {:?}, mime: {:?}, etag: \"\\\"{etag}\\\"\", raw: include_bytes!({:?}), gzip: include_bytes!({:?}) }},\n",
+            "    Asset {{ path: {:?}, mime: {:?}, etag: \"\\\"{etag}\\\"\", etag_gzip: \"\\\"{etag}-gz\\\"\", raw: include_bytes!({:?}), gzip: include_bytes!({:?}) }},\n",
             format!("/{rel}"),
             mime(path),
             path.canonicalize()?.display().to_string(),

@@ -79,6 +79,60 @@ fn check_node(node: &Value, path: &str, depth: usize) -> Result<(), EngineError>
         }
         check_keyword(obj, k, v, path, depth)?;
     }
+    check_siblings(obj, path)
+}
+
+/// Keywords the converter reads together: it takes `$ref`, `anyOf`/`oneOf`, `const`/`enum`,
+/// `pattern` or `format` alone and drops what stands beside them, so such a pair is refused.
+fn check_siblings(obj: &Map<String, Value>, path: &str) -> Result<(), EngineError> {
+    let has = |k: &str| obj.contains_key(k);
+    let structural: Vec<&str> = obj
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !ANNOTATIONS.contains(k) && !matches!(*k, "$defs" | "definitions"))
+        .collect();
+    let beside = |lead: &str, allowed: &[&str]| -> Result<(), EngineError> {
+        match structural.iter().find(|k| **k != lead && !allowed.contains(k)) {
+            Some(other) if has(lead) => Err(refuse(path, other, &format!("beside `{lead}` would be ignored"))),
+            _ => Ok(()),
+        }
+    };
+    beside("$ref", &[])?;
+    beside("anyOf", &[])?;
+    beside("oneOf", &[])?;
+    beside("const", &["type"])?;
+    beside("enum", &["type"])?;
+    beside("allOf", &["type"])?;
+    let pairs = [
+        ("pattern", "minLength"),
+        ("pattern", "maxLength"),
+        ("pattern", "format"),
+        ("format", "minLength"),
+        ("format", "maxLength"),
+        ("items", "prefixItems"),
+        ("minimum", "exclusiveMinimum"),
+        ("maximum", "exclusiveMaximum"),
+    ];
+    if let Some((lead, other)) = pairs.iter().find(|(a, b)| has(a) && has(b)) {
+        return Err(refuse(path, other, &format!("beside `{lead}` would be ignored")));
+    }
+    let array = has("items") || has("prefixItems") || types_of(obj) == ["array"];
+    if let Some(k) = ["minItems", "maxItems"].into_iter().find(|k| has(k) && !array) {
+        return Err(refuse(path, k, "needs \"type\": \"array\" or `items`"));
+    }
+    if has("allOf") && !types_of(obj).iter().all(|t| *t == "object") {
+        return Err(refuse(path, "allOf", "is supported only to merge object schemas"));
+    }
+    if let Some(Value::Array(parts)) = obj.get("allOf") {
+        let objectish = |p: &Value| {
+            p.get("$ref").is_some()
+                || p.get("properties").is_some()
+                || p.get("type").and_then(Value::as_str) == Some("object")
+        };
+        if !parts.iter().all(objectish) {
+            return Err(refuse(path, "allOf", "is supported only to merge object schemas (`properties` or `$ref`)"));
+        }
+    }
     Ok(())
 }
 
@@ -132,9 +186,9 @@ fn check_keyword(obj: &Map<String, Value>, k: &str, v: &Value, path: &str, depth
         }
         "enum" if !v.as_array().is_some_and(|e| !e.is_empty()) => return Err(refuse(path, k, "must be a non-empty array")),
         "$ref" => {
-            let ok = v.as_str().is_some_and(|r| r == "#" || r.starts_with("#/"));
+            let ok = v.as_str().is_some_and(|r| r == "#" || r.starts_with("#/$defs/") || r.starts_with("#/definitions/"));
             if !ok {
-                return Err(refuse(path, k, "must point inside the schema (`#/...`); remote references are not fetched"));
+                return Err(refuse(path, k, "must point into `#/$defs/` or `#/definitions/`; remote references are not fetched"));
             }
         }
         "pattern" if !v.is_string() => return Err(refuse(path, k, "must be a string")),
@@ -151,8 +205,9 @@ fn check_keyword(obj: &Map<String, Value>, k: &str, v: &Value, path: &str, depth
             if types_of(obj) != ["integer"] {
                 return Err(refuse(path, k, "is supported only with \"type\": \"integer\""));
             }
-            if !v.is_number() {
-                return Err(refuse(path, k, "must be a number"));
+            // The converter reads bounds as 64-bit integers.
+            if !v.as_f64().is_some_and(|n| n.abs() <= 9_007_199_254_740_992.0) {
+                return Err(refuse(path, k, "must be a number within ±2^53"));
             }
         }
         _ => {}
@@ -237,6 +292,25 @@ mod tests {
             let m = message(check_schema(&json!({ k: {} })));
             assert!(m.contains(&format!("`{k}`")), "{k}: {m}");
         }
+        // Pairs the converter would read one of.
+        for (s, k) in [
+            (json!({"$ref": "#/$defs/A", "type": "object", "$defs": {"A": {}}}), "`type`"),
+            (json!({"type": "object", "properties": {}, "anyOf": [{"required": ["a"]}]}), "anyOf"),
+            (json!({"type": "string", "pattern": "^a+$", "maxLength": 3}), "`maxLength`"),
+            (json!({"type": "string", "format": "date", "minLength": 3}), "`minLength`"),
+            (json!({"items": {}, "prefixItems": [{}]}), "`prefixItems`"),
+            (json!({"type": "integer", "minimum": 1, "exclusiveMinimum": 0}), "`exclusiveMinimum`"),
+            (json!({"minItems": 1}), "`minItems`"),
+            (json!({"allOf": [{"type": "string", "pattern": "^a$"}]}), "`allOf`"),
+            (json!({"enum": ["a"], "minLength": 1}), "`minLength`"),
+            (json!({"type": "integer", "maximum": 1e19}), "`maximum`"),
+            (json!({"$ref": "#/properties/a"}), "`$ref`"),
+        ] {
+            let m = message(check_schema(&s));
+            assert!(m.contains(k), "{s}: {m}");
+        }
+        assert!(check_schema(&json!({"allOf": [{"$ref": "#/$defs/A"}, {"properties": {"b": {}}}], "$defs": {"A": {"type": "object"}}})).is_ok());
+        assert!(check_schema(&json!({"type": "string", "enum": ["a", "b"], "title": "T"})).is_ok());
         let m = message(check_schema(&json!({"$ref": "https://example.com/s.json"})));
         assert!(m.contains("`$ref`"), "{m}");
         assert!(check_schema(&json!({"type": "decimal"})).is_err());

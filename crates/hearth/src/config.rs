@@ -367,8 +367,7 @@ impl AuthArgs {
             .api_keys
             .iter()
             .filter(|k| !k.0.trim().is_empty())
-            .enumerate()
-            .map(|(i, k)| crate::keys::from_flag(i, k.0.trim(), d))
+            .map(|k| crate::keys::from_flag(k.0.trim(), d))
             .collect();
         if let Some(path) = &self.api_keys_file {
             let text = std::fs::read_to_string(path)
@@ -376,6 +375,12 @@ impl AuthArgs {
             let from_file = crate::keys::parse(&text, d)?;
             anyhow::ensure!(!from_file.is_empty(), "the API keys file {} holds no key", path.display());
             keys.extend(from_file);
+        }
+        // Keys own what they create by name: two keys must never share one.
+        let mut names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            anyhow::bail!("two API keys are named {:?} (keys file and --api-key, or the same key twice)", w[0]);
         }
         Ok(hearth_server::auth::AuthConfig {
             keys,

@@ -24,11 +24,14 @@ fn nonzero<T: PartialEq + Default>(v: T) -> Option<T> {
     (v != T::default()).then_some(v)
 }
 
-/// A key given on the command line (`--api-key`), named `key-N`.
-pub fn from_flag(i: usize, key: &str, d: DefaultLimits) -> ApiKey {
+/// A key given on the command line (`--api-key`), named `key-` and the first 8 hex digits of
+/// its SHA-256: a stable name (what it owns stays its own when other keys are added or
+/// removed) that does not reveal the key.
+pub fn from_flag(key: &str, d: DefaultLimits) -> ApiKey {
+    let sha256 = hash_key(key);
     ApiKey {
-        name: format!("key-{}", i + 1),
-        sha256: hash_key(key),
+        name: format!("key-{}", sha256.iter().take(4).map(|b| format!("{b:02x}")).collect::<String>()),
+        sha256,
         requests_per_minute: nonzero(d.rpm),
         tokens_per_minute: nonzero(d.tpm),
     }

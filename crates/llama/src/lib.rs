@@ -145,6 +145,18 @@ impl BackendLoader for LlamaLoader {
             Constraint::JsonObject => serde_json::json!({"type": "object"}),
             Constraint::JsonSchema(s) => s.clone(),
         };
+        for p in patterns(&schema) {
+            // The converter turns a pattern it cannot express into "any string" (a warning on
+            // stderr): probe each one alone and refuse those.
+            let probe = serde_json::json!({"type": "string", "pattern": p}).to_string();
+            let g = llama_cpp_2::json_schema_to_grammar(&probe).map_err(|e| format!("pattern {p:?} is invalid ({e})"))?;
+            if g.lines().any(|l| l.starts_with("string ::=")) {
+                return Err(format!(
+                    "JSON Schema keyword `pattern` {p:?} is not supported by constrained decoding \
+                     (it must be anchored with ^ and $, without lookarounds, backreferences or \\b)"
+                ));
+            }
+        }
         let text = serde_json::to_string(&schema).map_err(|e| e.to_string())?;
         llama_cpp_2::json_schema_to_grammar(&text)
             .map(|g| Grammar(g.into()))
@@ -152,14 +164,34 @@ impl BackendLoader for LlamaLoader {
     }
 }
 
+/// Every `pattern` string in a schema.
+fn patterns(v: &serde_json::Value) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Object(o) => {
+                for (k, x) in o {
+                    match (k.as_str(), x) {
+                        ("pattern", serde_json::Value::String(p)) => out.push(p.as_str()),
+                        _ => stack.push(x),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => stack.extend(a),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// A slot's samplers: the chain of the request's parameters and, for structured output, the
 /// grammar that filters it.
 struct SlotSampler {
     chain: LlamaSampler,
     grammar: Option<LlamaSampler>,
-    /// The chain's temperature and min_p, which say when the pre-filter is exact.
-    temperature: f32,
-    min_p: f32,
+    /// What says when the pre-filter is exact.
+    tail: Tail,
 }
 
 /// A loaded model and its context, owned by one worker thread.
@@ -285,7 +317,18 @@ impl Backend for LlamaCppBackend<'_> {
             ),
         };
         if let Some(s) = self.samplers.get_mut(slot) {
-            *s = Some(SlotSampler { chain, grammar, temperature: params.temperature, min_p: params.min_p });
+            let tail = Tail {
+                temperature: params.temperature,
+                top_k: params.top_k,
+                top_p: params.top_p,
+                min_p: params.min_p,
+                // Biases and penalties move logits after the pre-filter has ranked them.
+                reshaped: !params.logit_bias.is_empty()
+                    || params.repeat_penalty != 1.0
+                    || params.presence_penalty != 0.0
+                    || params.frequency_penalty != 0.0,
+            };
+            *s = Some(SlotSampler { chain, grammar, tail });
         }
         Ok(())
     }
@@ -310,9 +353,10 @@ impl Backend for LlamaCppBackend<'_> {
         let ctx = &self.ctx;
         match self.samplers.get_mut(slot).and_then(Option::as_mut) {
             Some(SlotSampler { chain, grammar: None, .. }) => chain.sample(ctx, row as i32).0 as u32,
-            Some(SlotSampler { chain, grammar: Some(g), temperature, min_p }) => {
-                let tail = Tail { temperature: *temperature, min_p: *min_p };
-                sample_constrained(ctx, row as i32, chain, g, self.model.vocab().eos(), tail).0 as u32
+            Some(SlotSampler { chain, grammar: Some(g), tail }) => {
+                let vocab = self.model.vocab();
+                let end = if vocab.eos().0 >= 0 { vocab.eos() } else { vocab.eot() };
+                sample_constrained(ctx, row as i32, chain, g, end, *tail).0 as u32
             }
             None => LlamaSampler::greedy().sample(ctx, row as i32).0 as u32,
         }
@@ -362,15 +406,34 @@ const PREFILTER: usize = 512;
 #[derive(Clone, Copy)]
 struct Tail {
     temperature: f32,
+    top_k: u32,
+    top_p: f32,
     min_p: f32,
+    /// Logit biases or penalties are on: logits change after ranking, so no pre-filter.
+    reshaped: bool,
 }
 
 impl Tail {
-    /// Whether no token whose logit is `gap` or more below the best allowed one can be
-    /// sampled: greedy picks the best; min_p drops everything below `ln(min_p)` of it; with
-    /// neither, 25 logits at the temperature leave the whole vocabulary below 1e-6 of it.
-    fn cut(self, gap: f32) -> bool {
-        self.temperature <= 0.0 || (self.min_p > 0.0 && gap > -self.min_p.ln()) || gap / self.temperature > 25.0
+    /// Whether the chain's pick among the `allowed` grammar-allowed tokens of the pre-filter is
+    /// the pick it would make over the whole vocabulary, when the best allowed token's logit is
+    /// `gap` above every token left out. The chain runs top_k, top_p, min_p, temperature, dist:
+    /// - greedy picks the best allowed token, which is inside;
+    /// - top_k keeps the k best allowed tokens, all inside when `allowed >= k`;
+    /// - without top_p, min_p drops every token more than `-ln(min_p)` below the best;
+    /// - otherwise the left-out tokens that top_k (or the whole vocabulary) could keep weigh
+    ///   together less than 1e-4 of the best token at the temperature.
+    fn cut(self, gap: f32, allowed: usize, n_vocab: usize) -> bool {
+        if self.reshaped {
+            return false;
+        }
+        if self.temperature <= 0.0 || (self.top_k > 0 && allowed >= self.top_k as usize) {
+            return true;
+        }
+        if self.top_p >= 1.0 && self.min_p > 0.0 && gap > -self.min_p.ln() {
+            return true;
+        }
+        let outside = if self.top_k > 0 { self.top_k as usize - allowed } else { n_vocab.saturating_sub(PREFILTER) };
+        (outside as f32).ln() - gap / self.temperature < (1e-4_f32).ln()
     }
 }
 
@@ -404,7 +467,7 @@ fn sample_constrained(
                 return None;
             }
             chain.apply(&mut cur);
-            cur.selected_token()
+            allowed_pick(&cur)
         })
     };
     // Nothing allowed (a grammar with no way on): end the sequence without feeding the grammar
@@ -429,12 +492,18 @@ fn prefiltered(logits: &[f32], chain: &mut LlamaSampler, g: &mut LlamaSampler, t
     let data = ids.iter().map(|&i| LlamaTokenData::new(LlamaToken(i as i32), logits[i as usize], 0.0)).collect();
     let mut top = LlamaTokenDataArray::new(data, false);
     g.apply(&mut top);
-    let best = top.data.iter().map(LlamaTokenData::logit).filter(|l| *l > f32::NEG_INFINITY).fold(f32::NEG_INFINITY, f32::max);
-    if best == f32::NEG_INFINITY || !tail.cut(best - floor) {
+    let finite = top.data.iter().map(LlamaTokenData::logit).filter(|l| *l > f32::NEG_INFINITY);
+    let (allowed, best) = finite.fold((0, f32::NEG_INFINITY), |(n, m), l| (n + 1, m.max(l)));
+    if allowed == 0 || !tail.cut(best - floor, allowed, logits.len()) {
         return None;
     }
     chain.apply(&mut top);
-    top.selected_token().filter(|t| top.data.iter().any(|d| d.id() == *t && d.logit() > f32::NEG_INFINITY))
+    allowed_pick(&top)
+}
+
+/// The chain's pick, if the grammar allowed it (its logit is not -inf).
+fn allowed_pick(cur: &LlamaTokenDataArray) -> Option<LlamaToken> {
+    cur.selected_token().filter(|t| cur.data.iter().any(|d| d.id() == *t && d.logit() > f32::NEG_INFINITY))
 }
 
 #[cfg(test)]
@@ -443,11 +512,16 @@ mod tests {
 
     #[test]
     fn the_tail_is_cut_only_when_nothing_below_could_be_sampled() {
-        let greedy = Tail { temperature: 0.0, min_p: 0.0 };
-        assert!(greedy.cut(0.0));
-        let min_p = Tail { temperature: 0.8, min_p: 0.05 };
-        assert!(min_p.cut(3.1) && !min_p.cut(2.9), "ln(20) = 3.0");
-        let plain = Tail { temperature: 1.0, min_p: 0.0 };
-        assert!(plain.cut(26.0) && !plain.cut(10.0));
+        let t = |temperature, top_k, top_p, min_p| Tail { temperature, top_k, top_p, min_p, reshaped: false };
+        assert!(t(0.0, 0, 1.0, 0.0).cut(0.0, 1, 50_000), "greedy");
+        let defaults = t(0.8, 40, 0.95, 0.05);
+        assert!(defaults.cut(0.1, 40, 50_000), "top_k filled inside");
+        assert!(defaults.cut(12.0, 1, 50_000), "39 outside at e^-15 each");
+        assert!(!defaults.cut(3.0, 1, 50_000));
+        let min_p = t(0.8, 0, 1.0, 0.05);
+        assert!(min_p.cut(3.1, 1, 50_000) && !min_p.cut(2.9, 1, 50_000), "ln(20) = 3.0");
+        let plain = t(1.0, 0, 1.0, 0.0);
+        assert!(plain.cut(21.0, 1, 50_000) && !plain.cut(10.0, 1, 50_000));
+        assert!(!Tail { reshaped: true, ..t(0.0, 0, 1.0, 0.0) }.cut(99.0, 1, 50_000), "biased logits");
     }
 }

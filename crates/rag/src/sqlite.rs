@@ -41,9 +41,9 @@ CREATE INDEX IF NOT EXISTS turns_session ON turns (session_id, id);
 CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, state TEXT NOT NULL, updated INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS jobs_updated ON jobs (updated);
 CREATE TABLE IF NOT EXISTS conversations (
-  id TEXT PRIMARY KEY, owner TEXT NOT NULL, title TEXT NOT NULL, created INTEGER NOT NULL,
+  id TEXT NOT NULL, owner TEXT NOT NULL, title TEXT NOT NULL, created INTEGER NOT NULL,
   updated INTEGER NOT NULL, version INTEGER NOT NULL, settings TEXT NOT NULL, messages TEXT NOT NULL,
-  message_count INTEGER NOT NULL, search TEXT NOT NULL);
+  message_count INTEGER NOT NULL, search TEXT NOT NULL, PRIMARY KEY (owner, id));
 CREATE INDEX IF NOT EXISTS conversations_owner ON conversations (owner, updated);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN

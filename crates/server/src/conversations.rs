@@ -9,6 +9,7 @@ use crate::extract::ApiJson;
 use crate::rag::routes::blocking;
 use crate::rag::status;
 use crate::state::AppState;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -38,6 +39,11 @@ fn owner(caller: Option<Extension<Caller>>) -> String {
 
 fn not_found(id: &str) -> ApiError {
     status(StatusCode::NOT_FOUND, "conversation_not_found", format!("no conversation `{id}`"), None)
+}
+
+/// The id from the path; one that is not even valid UTF-8 is a 404 like any unknown id.
+fn conversation_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    id.map(|Path(id)| id).map_err(|_| not_found("?"))
 }
 
 fn object(c: Conversation) -> ConversationObject {
@@ -74,8 +80,9 @@ pub struct ListQuery {
 pub async fn list(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,
-    Query(q): Query<ListQuery>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<ConversationList>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::invalid("query", format!("bad query string: {}", e.body_text())))?;
     let (store, who) = (store(&app)?, owner(caller));
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     let rows = blocking(move || store.list_conversations(&who, q.q.as_deref(), limit)).await?;
@@ -128,8 +135,9 @@ pub async fn create(
 pub async fn get(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ConversationObject>, ApiError> {
+    let id = conversation_id(id)?;
     let (store, who, i) = (store(&app)?, owner(caller), id.clone());
     blocking(move || store.conversation(&who, &i)).await?.map(|c| Json(object(c))).ok_or_else(|| not_found(&id))
 }
@@ -143,9 +151,10 @@ pub async fn get(
 pub async fn update(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     ApiJson(req): ApiJson<UpdateConversation>,
 ) -> Result<Json<ConversationObject>, ApiError> {
+    let id = conversation_id(id)?;
     let (store, who, i) = (store(&app)?, owner(caller), id.clone());
     let up = ConversationUpdate {
         title: req.title,
@@ -164,8 +173,9 @@ pub async fn update(
 pub async fn delete(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ConversationDeleted>, ApiError> {
+    let id = conversation_id(id)?;
     let (store, who, i) = (store(&app)?, owner(caller), id.clone());
     if blocking(move || store.delete_conversation(&who, &i)).await? {
         Ok(Json(ConversationDeleted { id, object: "conversation.deleted".into(), deleted: true }))

@@ -19,6 +19,8 @@ pub struct Asset {
     pub mime: &'static str,
     /// Strong ETag (quoted), from the content's SHA-256.
     pub etag: &'static str,
+    /// The ETag of the gzipped bytes (another representation, another tag).
+    pub etag_gzip: &'static str,
     /// The bytes.
     pub raw: &'static [u8],
     /// The bytes, gzipped.
@@ -56,11 +58,13 @@ fn accepts(headers: &HeaderMap, name: header::HeaderName, what: &str) -> bool {
 /// Answers with `a`: 304 when the client has it, gzip when the client takes it.
 fn serve(a: &Asset, headers: &HeaderMap, immutable: bool) -> Response {
     let cache = if immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
+    let gzip = accepts(headers, header::ACCEPT_ENCODING, "gzip");
+    let etag = if gzip { a.etag_gzip } else { a.etag };
     let mut res = if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| {
-        v.split(',').any(|t| t.trim().trim_start_matches("W/") == a.etag || t.trim() == "*")
+        v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag || t.trim() == "*")
     }) {
         StatusCode::NOT_MODIFIED.into_response()
-    } else if accepts(headers, header::ACCEPT_ENCODING, "gzip") {
+    } else if gzip {
         let mut r = a.gzip.into_response();
         r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         r
@@ -69,7 +73,7 @@ fn serve(a: &Asset, headers: &HeaderMap, immutable: bool) -> Response {
     };
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(a.mime));
-    h.insert(header::ETAG, HeaderValue::from_static(a.etag));
+    h.insert(header::ETAG, HeaderValue::from_static(etag));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
@@ -89,7 +93,12 @@ pub async fn index(State(app): State<AppState>, headers: HeaderMap) -> Response 
         return running();
     }
     match asset("/index.html") {
-        Some(a) => serve(a, &headers, false),
+        Some(a) => {
+            let mut res = serve(a, &headers, false);
+            // The same URL answers other clients with text.
+            res.headers_mut().insert(header::VARY, HeaderValue::from_static("accept, accept-encoding"));
+            res
+        }
         None => (
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             "Hearth is running; this build has no browser UI (web/dist was empty when it was built)\n",
@@ -148,9 +157,19 @@ mod tests {
 
     #[test]
     fn asset_answers_304_for_its_etag_and_carries_the_policy() {
-        let a = Asset { path: "/x.js", mime: "text/javascript", etag: "\"abc\"", raw: b"raw", gzip: b"gz" };
+        let a = Asset {
+            path: "/x.js",
+            mime: "text/javascript",
+            etag: "\"abc\"",
+            etag_gzip: "\"abc-gz\"",
+            raw: b"raw",
+            gzip: b"gz",
+        };
         let res = serve(&a, &h(header::IF_NONE_MATCH, "\"abc\""), true);
         assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+        let mut both = h(header::IF_NONE_MATCH, "\"abc\"");
+        both.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+        assert_eq!(serve(&a, &both, true).status(), StatusCode::OK, "the gzip body has its own tag");
         let res = serve(&a, &h(header::ACCEPT_ENCODING, "gzip"), true);
         assert_eq!(res.headers()[header::CONTENT_ENCODING], "gzip");
         assert!(res.headers()[header::CACHE_CONTROL].to_str().unwrap().contains("immutable"));

@@ -37,7 +37,7 @@ fn write(c: &mut impl GenericClient, owner: &str, conv: &Conversation, insert: b
     let messages = serde_json::to_string(&conv.messages).map_err(json_err)?;
     let sql = if insert {
         "INSERT INTO hearth.conversations (id, owner, title, created, updated, version, settings, messages, \
-         message_count, search) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING"
+         message_count, search) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (owner, id) DO NOTHING"
     } else {
         "UPDATE hearth.conversations SET title = $3, created = $4, updated = $5, version = $6, settings = $7, \
          messages = $8, message_count = $9, search = $10 WHERE id = $1 AND owner = $2"

@@ -9,7 +9,7 @@ use crate::store::StoreError;
 use postgres::Client;
 
 /// Bumped when the tables change; a store newer than this binary is refused.
-pub(super) const VERSION: i64 = 2;
+pub(super) const VERSION: i64 = 1;
 
 /// Serialises schema set-up between replicas starting at once (any fixed number).
 const MIGRATE_LOCK: i64 = 0x4845_4152_5448;
@@ -40,10 +40,15 @@ CREATE TABLE IF NOT EXISTS hearth.turns (
 CREATE INDEX IF NOT EXISTS turns_session ON hearth.turns (session_id, id);
 CREATE TABLE IF NOT EXISTS hearth.jobs (id text PRIMARY KEY, state jsonb NOT NULL, updated bigint NOT NULL);
 CREATE INDEX IF NOT EXISTS jobs_updated ON hearth.jobs (updated);
+";
+
+/// Added to version 1 without a version bump, so an older Hearth still opens the store (it
+/// ignores the table): created when missing.
+const CONVERSATIONS: &str = "
 CREATE TABLE IF NOT EXISTS hearth.conversations (
-  id text PRIMARY KEY, owner text NOT NULL, title text NOT NULL, created bigint NOT NULL,
+  id text NOT NULL, owner text NOT NULL, title text NOT NULL, created bigint NOT NULL,
   updated bigint NOT NULL, version bigint NOT NULL, settings text NOT NULL, messages text NOT NULL,
-  message_count bigint NOT NULL, search text NOT NULL);
+  message_count bigint NOT NULL, search text NOT NULL, PRIMARY KEY (owner, id));
 CREATE INDEX IF NOT EXISTS conversations_owner ON hearth.conversations (owner, updated);
 ";
 
@@ -85,16 +90,16 @@ pub(super) fn migrate(c: &mut Client) -> Result<Features, StoreError> {
                 "the store's schema is version {v}, newer than this Hearth ({VERSION}); upgrade Hearth"
             )))
         }
-        Some(v) if v < VERSION => {
-            // Version 1 had no conversations table; TABLES above added it.
-            tx.execute("UPDATE hearth.meta SET value = $1 WHERE key = 'schema_version'", &[&VERSION.to_string()])
-                .map_err(db)?;
-        }
         Some(_) => {}
         None => {
             tx.execute("INSERT INTO hearth.meta (key, value) VALUES ('schema_version', $1)", &[&VERSION.to_string()])
                 .map_err(db)?;
         }
+    }
+    let has_conversations: bool =
+        tx.query_one("SELECT to_regclass('hearth.conversations') IS NOT NULL", &[]).map_err(db)?.get(0);
+    if !has_conversations {
+        tx.batch_execute(CONVERSATIONS).map_err(db)?;
     }
     tx.commit().map_err(db)?;
     Ok(Features { iterative_scan: (major, minor) >= (0, 8), halfvec: (major, minor) >= (0, 7) })
