@@ -83,9 +83,17 @@ fn vector(
     let qv = query_expr(dim, 1, features);
     let (join, cond) = filter_sql(filter);
     let table = partition(cid);
+    // Without iterative scans (pgvector < 0.8) the graph walk stops at ef_search candidates
+    // and a filter can leave fewer than `n`: order by an expression the index cannot serve, so
+    // the filtered rows are scanned exactly instead.
+    let order = if filter.is_some() && !features.iterative_scan {
+        format!("({expr} <=> {qv}) + 0")
+    } else {
+        format!("{expr} <=> {qv}")
+    };
     let sql = format!(
         "SELECT c.id, ({expr} <=> {qv})::real FROM {table} c {join} \
-         WHERE true {cond} ORDER BY {expr} <=> {qv} LIMIT $2"
+         WHERE true {cond} ORDER BY {order} LIMIT $2"
     );
     let rows = typed(c, &sql, &(v.to_vec(), Type::FLOAT4_ARRAY), n, filter)?;
     let mut out: Vec<(i64, f32)> = rows.iter().map(|r| (r.get(0), 1.0 - r.get::<_, f32>(1))).collect();
