@@ -31,14 +31,46 @@ const MAX_DEPTH: usize = 64;
 
 /// Keywords that only annotate a schema and never constrain the output.
 const ANNOTATIONS: &[&str] = &[
-    "title", "description", "default", "examples", "$schema", "$id", "$comment", "deprecated", "readOnly",
-    "writeOnly", "$anchor", "contentMediaType", "contentEncoding",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "$schema",
+    "$id",
+    "$comment",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "$anchor",
+    "contentMediaType",
+    "contentEncoding",
 ];
 /// Keywords the converter honours (for integer bounds and string formats, see below).
 const HONOURED: &[&str] = &[
-    "type", "properties", "required", "additionalProperties", "items", "prefixItems", "minItems", "maxItems",
-    "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "$defs", "definitions", "pattern", "minLength",
-    "maxLength", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "prefixItems",
+    "minItems",
+    "maxItems",
+    "enum",
+    "const",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "$ref",
+    "$defs",
+    "definitions",
+    "pattern",
+    "minLength",
+    "maxLength",
+    "format",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
 ];
 /// Formats the converter turns into grammar rules.
 const FORMATS: &[&str] = &["date", "time", "date-time", "uuid", "uuid1", "uuid2", "uuid3", "uuid4", "uuid5"];
@@ -62,7 +94,10 @@ pub fn check_schema(schema: &Value) -> Result<(), EngineError> {
 
 fn check_node(node: &Value, path: &str, depth: usize) -> Result<(), EngineError> {
     if depth > MAX_DEPTH {
-        return Err(EngineError::invalid("response_format", format!("the JSON Schema is nested deeper than {MAX_DEPTH}")));
+        return Err(EngineError::invalid(
+            "response_format",
+            format!("the JSON Schema is nested deeper than {MAX_DEPTH}"),
+        ));
     }
     let obj = match node {
         Value::Bool(true) => return Ok(()),
@@ -154,7 +189,11 @@ fn check_keyword(obj: &Map<String, Value>, k: &str, v: &Value, path: &str, depth
                 _ => false,
             };
             if !ok {
-                return Err(refuse(path, "type", "must name JSON types (object, array, string, integer, number, boolean, null)"));
+                return Err(refuse(
+                    path,
+                    "type",
+                    "must name JSON types (object, array, string, integer, number, boolean, null)",
+                ));
             }
         }
         "properties" | "$defs" | "definitions" => {
@@ -184,11 +223,18 @@ fn check_keyword(obj: &Map<String, Value>, k: &str, v: &Value, path: &str, depth
         "required" if !v.as_array().is_some_and(|r| r.iter().all(Value::is_string)) => {
             return Err(refuse(path, k, "must be an array of property names"));
         }
-        "enum" if !v.as_array().is_some_and(|e| !e.is_empty()) => return Err(refuse(path, k, "must be a non-empty array")),
+        "enum" if !v.as_array().is_some_and(|e| !e.is_empty()) => {
+            return Err(refuse(path, k, "must be a non-empty array"))
+        }
         "$ref" => {
-            let ok = v.as_str().is_some_and(|r| r == "#" || r.starts_with("#/$defs/") || r.starts_with("#/definitions/"));
+            let ok =
+                v.as_str().is_some_and(|r| r == "#" || r.starts_with("#/$defs/") || r.starts_with("#/definitions/"));
             if !ok {
-                return Err(refuse(path, k, "must point into `#/$defs/` or `#/definitions/`; remote references are not fetched"));
+                return Err(refuse(
+                    path,
+                    k,
+                    "must point into `#/$defs/` or `#/definitions/`; remote references are not fetched",
+                ));
             }
         }
         "pattern" if !v.is_string() => return Err(refuse(path, k, "must be a string")),
@@ -223,7 +269,9 @@ pub fn strict(schema: &Value) -> Value {
     for (k, v) in out.iter_mut() {
         match (k.as_str(), v) {
             ("properties" | "$defs" | "definitions", Value::Object(m)) => m.values_mut().for_each(|s| *s = strict(s)),
-            ("prefixItems" | "anyOf" | "oneOf" | "allOf" | "items", Value::Array(a)) => a.iter_mut().for_each(|s| *s = strict(s)),
+            ("prefixItems" | "anyOf" | "oneOf" | "allOf" | "items", Value::Array(a)) => {
+                a.iter_mut().for_each(|s| *s = strict(s))
+            }
             ("items" | "additionalProperties", s) => *s = strict(s),
             _ => {}
         }
@@ -247,7 +295,8 @@ pub fn check_gbnf(gbnf: &str) -> Result<(), EngineError> {
     if gbnf.contains('\0') {
         return Err(EngineError::invalid("grammar", "the grammar contains a NUL character"));
     }
-    let has_root = gbnf.lines().any(|l| l.trim_start().strip_prefix("root").is_some_and(|r| r.trim_start().starts_with("::=")));
+    let has_root =
+        gbnf.lines().any(|l| l.trim_start().strip_prefix("root").is_some_and(|r| r.trim_start().starts_with("::=")));
     if !has_root {
         return Err(EngineError::invalid("grammar", "the grammar needs a `root ::= ...` rule"));
     }
@@ -284,7 +333,9 @@ mod tests {
 
     #[test]
     fn keywords_the_converter_drops_are_refused_by_name() {
-        let m = message(check_schema(&json!({"type": "object", "properties": {"a": {"type": "string", "format": "email"}}})));
+        let m = message(check_schema(
+            &json!({"type": "object", "properties": {"a": {"type": "string", "format": "email"}}}),
+        ));
         assert!(m.contains("`format`") && m.contains("/properties/a"), "{m}");
         let m = message(check_schema(&json!({"type": "number", "minimum": 0.5})));
         assert!(m.contains("`minimum`") && m.contains("integer"), "{m}");
@@ -309,7 +360,10 @@ mod tests {
             let m = message(check_schema(&s));
             assert!(m.contains(k), "{s}: {m}");
         }
-        assert!(check_schema(&json!({"allOf": [{"$ref": "#/$defs/A"}, {"properties": {"b": {}}}], "$defs": {"A": {"type": "object"}}})).is_ok());
+        assert!(check_schema(
+            &json!({"allOf": [{"$ref": "#/$defs/A"}, {"properties": {"b": {}}}], "$defs": {"A": {"type": "object"}}})
+        )
+        .is_ok());
         assert!(check_schema(&json!({"type": "string", "enum": ["a", "b"], "title": "T"})).is_ok());
         let m = message(check_schema(&json!({"$ref": "https://example.com/s.json"})));
         assert!(m.contains("`$ref`"), "{m}");
@@ -331,7 +385,9 @@ mod tests {
 
     #[test]
     fn strict_closes_objects_that_do_not_say() {
-        let s = strict(&json!({"type": "object", "properties": {"a": {"type": "object", "properties": {}}, "b": {"type": "object", "additionalProperties": true}}}));
+        let s = strict(
+            &json!({"type": "object", "properties": {"a": {"type": "object", "properties": {}}, "b": {"type": "object", "additionalProperties": true}}}),
+        );
         assert_eq!(s["additionalProperties"], false);
         assert_eq!(s["properties"]["a"]["additionalProperties"], false);
         assert_eq!(s["properties"]["b"]["additionalProperties"], true);

@@ -22,8 +22,8 @@
 //! ```
 
 pub mod backend;
-pub mod constraint;
 mod command;
+pub mod constraint;
 pub mod embed;
 mod embed_worker;
 pub mod error;

@@ -149,7 +149,8 @@ impl BackendLoader for LlamaLoader {
             // The converter turns a pattern it cannot express into "any string" (a warning on
             // stderr): probe each one alone and refuse those.
             let probe = serde_json::json!({"type": "string", "pattern": p}).to_string();
-            let g = llama_cpp_2::json_schema_to_grammar(&probe).map_err(|e| format!("pattern {p:?} is invalid ({e})"))?;
+            let g =
+                llama_cpp_2::json_schema_to_grammar(&probe).map_err(|e| format!("pattern {p:?} is invalid ({e})"))?;
             if g.lines().any(|l| l.starts_with("string ::=")) {
                 return Err(format!(
                     "JSON Schema keyword `pattern` {p:?} is not supported by constrained decoding \

@@ -115,7 +115,8 @@ pub trait ConversationStore: Send + Sync {
 /// # Errors
 /// [`StoreError::Invalid`] otherwise.
 pub fn check_id(id: &str) -> Result<(), StoreError> {
-    let ok = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+    let ok =
+        !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
     if ok {
         Ok(())
     } else {

@@ -66,7 +66,10 @@ fn suite(s: &dyn ConversationStore) {
     assert_eq!(s.conversation("alice", "conv-a1").unwrap().unwrap().version, 3, "a refused update changes nothing");
     // Bad conversations are refused before they are stored.
     assert!(matches!(s.create_conversation("alice", &conv("bad id", "t", "x")), Err(StoreError::Invalid(_))));
-    assert!(matches!(s.create_conversation("alice", &conv("conv-t", &"t".repeat(201), "x")), Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        s.create_conversation("alice", &conv("conv-t", &"t".repeat(201), "x")),
+        Err(StoreError::Invalid(_))
+    ));
     // Delete.
     assert!(s.delete_conversation("alice", "conv-a2").unwrap());
     assert!(s.conversation("alice", "conv-a2").unwrap().is_none());

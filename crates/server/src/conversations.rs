@@ -162,7 +162,10 @@ pub async fn update(
         messages: req.messages,
         expected_version: req.version,
     };
-    blocking(move || store.update_conversation(&who, &i, &up)).await?.map(|c| Json(object(c))).ok_or_else(|| not_found(&id))
+    blocking(move || store.update_conversation(&who, &i, &up))
+        .await?
+        .map(|c| Json(object(c)))
+        .ok_or_else(|| not_found(&id))
 }
 
 /// `DELETE /api/v1/conversations/{id}`.

@@ -62,7 +62,18 @@ impl AppState {
         let permits = Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1)));
         let cors_origins = Arc::new(Vec::new());
         let stop = crate::shutdown::never();
-        Self { models, permits, limits, keys: Keys::default(), cors_origins, stop, log_prompts: false, rag: None, conversations: None, ui: true }
+        Self {
+            models,
+            permits,
+            limits,
+            keys: Keys::default(),
+            cors_origins,
+            stop,
+            log_prompts: false,
+            rag: None,
+            conversations: None,
+            ui: true,
+        }
     }
 
     /// The same state requiring the keys of `auth`.

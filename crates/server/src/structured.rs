@@ -36,7 +36,10 @@ fn format_of(rf: &Value) -> Result<Option<Constraint>, ApiError> {
         })),
         Some("json_schema") => {
             let Some(js) = rf.get("json_schema").filter(|j| j.is_object()) else {
-                return Err(ApiError::invalid("response_format.json_schema", "`json_schema` must be an object with `schema`"));
+                return Err(ApiError::invalid(
+                    "response_format.json_schema",
+                    "`json_schema` must be an object with `schema`",
+                ));
             };
             if js.get("name").is_some_and(|n| !n.as_str().is_some_and(valid_name)) {
                 return Err(ApiError::invalid(
@@ -67,11 +70,7 @@ fn valid_name(n: &str) -> bool {
 /// # Errors
 /// A 400 naming the keyword or field the grammar cannot honour; `ignore_eos` with a
 /// constraint (the answer must end where the value closes).
-pub fn grammar(
-    models: &ModelManager,
-    c: Option<&Constraint>,
-    ignore_eos: bool,
-) -> Result<Option<Grammar>, ApiError> {
+pub fn grammar(models: &ModelManager, c: Option<&Constraint>, ignore_eos: bool) -> Result<Option<Grammar>, ApiError> {
     let Some(c) = c else { return Ok(None) };
     if ignore_eos {
         return Err(ApiError::invalid("ignore_eos", "ignore_eos cannot be combined with structured output"));
@@ -104,11 +103,17 @@ mod tests {
     #[test]
     fn bad_formats_name_their_field() {
         assert_eq!(param(constraint(Some(&json!({"type": "xml"})), None)).as_deref(), Some("response_format.type"));
-        assert_eq!(param(constraint(Some(&json!({"type": "json_schema"})), None)).as_deref(), Some("response_format.json_schema"));
+        assert_eq!(
+            param(constraint(Some(&json!({"type": "json_schema"})), None)).as_deref(),
+            Some("response_format.json_schema")
+        );
         let rf = json!({"type": "json_schema", "json_schema": {"name": "bad name!", "schema": {}}});
         assert_eq!(param(constraint(Some(&rf), None)).as_deref(), Some("response_format.json_schema.name"));
         let rf = json!({"type": "json_schema", "json_schema": {"schema": 3}});
         assert_eq!(param(constraint(Some(&rf), None)).as_deref(), Some("response_format.json_schema.schema"));
-        assert_eq!(param(constraint(Some(&json!({"type": "json_object"})), Some("root ::= \"x\""))).as_deref(), Some("grammar"));
+        assert_eq!(
+            param(constraint(Some(&json!({"type": "json_object"})), Some("root ::= \"x\""))).as_deref(),
+            Some("grammar")
+        );
     }
 }

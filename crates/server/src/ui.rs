@@ -49,7 +49,8 @@ fn accepts(headers: &HeaderMap, name: header::HeaderName, what: &str) -> bool {
         v.split(',').any(|part| {
             let mut it = part.split(';');
             let token = it.next().unwrap_or("").trim();
-            let refused = it.any(|p| matches!(p.trim().strip_prefix("q="), Some(q) if q.trim().parse::<f32>() == Ok(0.0)));
+            let refused =
+                it.any(|p| matches!(p.trim().strip_prefix("q="), Some(q) if q.trim().parse::<f32>() == Ok(0.0)));
             token.eq_ignore_ascii_case(what) && !refused
         })
     })
@@ -60,9 +61,11 @@ fn serve(a: &Asset, headers: &HeaderMap, immutable: bool) -> Response {
     let cache = if immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
     let gzip = accepts(headers, header::ACCEPT_ENCODING, "gzip");
     let etag = if gzip { a.etag_gzip } else { a.etag };
-    let mut res = if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| {
-        v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag || t.trim() == "*")
-    }) {
+    let mut res = if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag || t.trim() == "*"))
+    {
         StatusCode::NOT_MODIFIED.into_response()
     } else if gzip {
         let mut r = a.gzip.into_response();
@@ -111,7 +114,11 @@ pub async fn index(State(app): State<AppState>, headers: HeaderMap) -> Response 
 ///
 /// # Errors
 /// 404 for an unknown file, or with the UI off.
-pub async fn file(State(app): State<AppState>, Path(rest): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn file(
+    State(app): State<AppState>,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let path = format!("/assets/{rest}");
     match asset(&path).filter(|_| app.ui) {
         Some(a) => Ok(serve(a, &headers, true)),

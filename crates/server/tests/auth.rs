@@ -27,7 +27,11 @@ async fn with_keys(keys: Vec<ApiKey>, public_health: bool) -> String {
 
 async fn call(url: &str, method: &str, path: &str, bearer: Option<&str>) -> reqwest::Response {
     let c = reqwest::Client::new();
-    let path = path.replace("{id}", SMOL).replace("{*rest}", "index.css").replace("{*file}", "index.js").replace("{name}", "c");
+    let path = path
+        .replace("{id}", SMOL)
+        .replace("{*rest}", "index.css")
+        .replace("{*file}", "index.js")
+        .replace("{name}", "c");
     let mut req = match method {
         "GET" => c.get(format!("{url}{path}")),
         "DELETE" => c.delete(format!("{url}{path}")),

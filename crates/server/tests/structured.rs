@@ -56,7 +56,11 @@ fn stream_text(raw: &str) -> (String, Vec<String>) {
 async fn chat_json_schema_strict_answers_validate_and_stop_when_the_value_closes() {
     let url = serve(shared()).await;
     for seed in [1, 2, 3] {
-        let req = chat(SMOL, "Describe a person who lives in a city.", json!({"response_format": json_schema(true), "seed": seed, "temperature": 0.9, "max_tokens": 200}));
+        let req = chat(
+            SMOL,
+            "Describe a person who lives in a city.",
+            json!({"response_format": json_schema(true), "seed": seed, "temperature": 0.9, "max_tokens": 200}),
+        );
         let (status, body) = post(&url, "/v1/chat/completions", req).await;
         assert_eq!(status, 200, "{body}");
         let content = body["choices"][0]["message"]["content"].as_str().unwrap();
@@ -68,7 +72,11 @@ async fn chat_json_schema_strict_answers_validate_and_stop_when_the_value_closes
 #[tokio::test]
 async fn streamed_json_object_and_completions_are_constrained_too() {
     let url = serve(shared()).await;
-    let req = chat(SMOL, "Reply with a JSON object with a key \"answer\": the capital of France.", json!({"response_format": {"type": "json_object"}, "stream": true, "max_tokens": 300, "seed": 4, "temperature": 0, "repeat_penalty": 1.3}));
+    let req = chat(
+        SMOL,
+        "Reply with a JSON object with a key \"answer\": the capital of France.",
+        json!({"response_format": {"type": "json_object"}, "stream": true, "max_tokens": 300, "seed": 4, "temperature": 0, "repeat_penalty": 1.3}),
+    );
     let (status, _, raw) = post_raw(&url, "/v1/chat/completions", req).await;
     assert_eq!(status, 200, "{raw}");
     let (text, finish) = stream_text(&raw);
@@ -100,9 +108,21 @@ async fn a_raw_gbnf_grammar_is_followed() {
 async fn constraints_that_cannot_be_honoured_are_a_400_naming_why() {
     let url = serve(shared()).await;
     let cases = [
-        (json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "string", "format": "email"}}}}), "response_format", "`format`"),
-        (json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object", "patternProperties": {}}}}}), "response_format", "`patternProperties`"),
-        (json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "number", "minimum": 1}}}}), "response_format", "`minimum`"),
+        (
+            json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "string", "format": "email"}}}}),
+            "response_format",
+            "`format`",
+        ),
+        (
+            json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object", "patternProperties": {}}}}}),
+            "response_format",
+            "`patternProperties`",
+        ),
+        (
+            json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "number", "minimum": 1}}}}),
+            "response_format",
+            "`minimum`",
+        ),
         (json!({"response_format": {"type": "yaml"}}), "response_format.type", "json_schema"),
         (json!({"grammar": "root ::= \"unterminated"}), "grammar", "grammar"),
         (json!({"grammar": "start ::= \"x\""}), "grammar", "root"),

@@ -29,8 +29,18 @@ fn rand_suffix() -> u64 {
 }
 
 fn keyed(state: AppState) -> AppState {
-    let key = |n: &str| ApiKey { name: n.into(), sha256: hash_key(&format!("sk-{n}")), requests_per_minute: None, tokens_per_minute: None };
-    state.with_auth(AuthConfig { keys: vec![key("alice"), key("bob")], public_health: true, public_metrics: false, public_docs: true })
+    let key = |n: &str| ApiKey {
+        name: n.into(),
+        sha256: hash_key(&format!("sk-{n}")),
+        requests_per_minute: None,
+        tokens_per_minute: None,
+    };
+    state.with_auth(AuthConfig {
+        keys: vec![key("alice"), key("bob")],
+        public_health: true,
+        public_metrics: false,
+        public_docs: true,
+    })
 }
 
 async fn send(c: &reqwest::Client, method: &str, url: &str, key: Option<&str>, body: Option<Value>) -> (u16, Value) {
@@ -64,8 +74,18 @@ async fn the_page_is_served_to_browsers_with_a_strict_policy() {
     let body = page.bytes().await.unwrap();
     let mut text = String::new();
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut text).unwrap();
-    assert!(text.contains("<script type=\"module\"") && !text.contains("http://") && !text.contains("https://"), "{text}");
-    let again = c.get(format!("{url}/")).header("accept", html).header("accept-encoding", "gzip").header("if-none-match", &etag).send().await.unwrap();
+    assert!(
+        text.contains("<script type=\"module\"") && !text.contains("http://") && !text.contains("https://"),
+        "{text}"
+    );
+    let again = c
+        .get(format!("{url}/"))
+        .header("accept", html)
+        .header("accept-encoding", "gzip")
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 304);
     // Every script and stylesheet the page names is served, immutable, with its type.
     let assets: Vec<&str> = text.split('"').filter(|s| s.starts_with("/assets/")).collect();
@@ -108,7 +128,14 @@ async fn conversations_belong_to_the_key_that_made_them() {
     let c = reqwest::Client::new();
     let base = format!("{url}/api/v1/conversations");
     let msgs = json!([{"role": "user", "content": "Capital of France?"}, {"role": "assistant", "content": "Paris.", "ttft_ms": 120}]);
-    let (s, conv) = send(&c, "POST", &base, Some("sk-alice"), Some(json!({"title": "Geo", "messages": msgs, "settings": {"temperature": 0.3}}))).await;
+    let (s, conv) = send(
+        &c,
+        "POST",
+        &base,
+        Some("sk-alice"),
+        Some(json!({"title": "Geo", "messages": msgs, "settings": {"temperature": 0.3}})),
+    )
+    .await;
     assert_eq!(s, 201, "{conv}");
     assert_eq!((conv["object"].as_str(), conv["version"].as_u64()), (Some("conversation"), Some(1)));
     let id = conv["id"].as_str().unwrap().to_string();
@@ -133,7 +160,12 @@ async fn conversations_belong_to_the_key_that_made_them() {
     let (s, e) = send(&c, "PATCH", &one, Some("sk-alice"), Some(json!({"title": "Old tab", "version": 1}))).await;
     assert_eq!((s, error_of(&e)["code"].as_str()), (409, Some("conversation_conflict")));
     // Bad input is a 400 in OpenAI's shape.
-    for bad in [json!({"messages": [{"role": "user"}]}), json!({"title": 5}), json!({"nope": 1}), json!({"title": "x".repeat(201)})] {
+    for bad in [
+        json!({"messages": [{"role": "user"}]}),
+        json!({"title": 5}),
+        json!({"nope": 1}),
+        json!({"title": "x".repeat(201)}),
+    ] {
         let (s, e) = send(&c, "POST", &base, Some("sk-alice"), Some(bad.clone())).await;
         assert_eq!(s, 400, "{bad} -> {e}");
         assert!(error_of(&e)["message"].is_string());

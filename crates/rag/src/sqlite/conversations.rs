@@ -140,7 +140,10 @@ impl ConversationStore for SqliteStore {
 
     fn delete_conversation(&self, owner: &str, id: &str) -> Result<bool, StoreError> {
         self.with(|s| {
-            let n = s.conn.execute("DELETE FROM conversations WHERE id = ?1 AND owner = ?2", params![id, owner]).map_err(db)?;
+            let n = s
+                .conn
+                .execute("DELETE FROM conversations WHERE id = ?1 AND owner = ?2", params![id, owner])
+                .map_err(db)?;
             Ok(n > 0)
         })
     }
