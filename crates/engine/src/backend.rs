@@ -182,7 +182,7 @@ pub trait BackendLoader: Send + Sync + 'static {
     /// A message for the client when `c` cannot be expressed as a grammar.
     fn grammar(&self, c: &crate::constraint::Constraint) -> Result<crate::constraint::Grammar, String> {
         match c {
-            crate::constraint::Constraint::Gbnf(g) => Ok(crate::constraint::Grammar(g.as_str().into())),
+            crate::constraint::Constraint::Gbnf(g) => Ok(crate::constraint::Grammar::strict(g.as_str())),
             _ => Err("this backend cannot turn a JSON Schema into a grammar".into()),
         }
     }

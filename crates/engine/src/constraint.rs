@@ -22,7 +22,20 @@ pub enum Constraint {
 
 /// A grammar ready for the sampler: GBNF text whose start rule is `root`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grammar(pub std::sync::Arc<str>);
+pub struct Grammar {
+    /// The GBNF text.
+    pub gbnf: std::sync::Arc<str>,
+    /// Empty: the grammar holds from the first token. Otherwise it is lazy: it engages once
+    /// the output so far matches one of these patterns, from the pattern's first group on.
+    pub triggers: Vec<String>,
+}
+
+impl Grammar {
+    /// A grammar that holds from the first token.
+    pub fn strict(gbnf: impl Into<std::sync::Arc<str>>) -> Self {
+        Self { gbnf: gbnf.into(), triggers: Vec::new() }
+    }
+}
 
 /// Longest grammar or schema accepted, in bytes.
 pub const MAX_GRAMMAR_BYTES: usize = 256 << 10;

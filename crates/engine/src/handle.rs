@@ -7,6 +7,7 @@ use crate::error::EngineError;
 use crate::registry::{ModelInfo, ModelKind};
 use crate::request::{Event, GenerateRequest};
 use crate::template::{ChatTemplate, TemplateMessage};
+use crate::tools::Tool;
 use crate::worker::{self, WorkerConfig, WorkerStats};
 use crate::{embed_worker, settings::EngineSettings};
 use std::panic::AssertUnwindSafe;
@@ -117,12 +118,24 @@ impl ModelHandle {
         !self.stats.dead.load(Ordering::Acquire)
     }
 
-    /// Renders a conversation with the model's chat template.
+    /// Renders a conversation with the model's chat template, offering `tools` if given.
     ///
     /// # Errors
     /// [`EngineError::TemplateRejected`] when the template refuses the conversation.
-    pub fn render_chat(&self, messages: &[TemplateMessage]) -> Result<String, EngineError> {
-        self.template.render(messages, true, &self.loaded.bos, &self.loaded.eos)
+    pub fn render_chat(&self, messages: &[TemplateMessage], tools: Option<&[Tool]>) -> Result<String, EngineError> {
+        let (bos, eos) = (&self.loaded.bos, &self.loaded.eos);
+        if self.template.family().in_template() {
+            let wire = tools.map(crate::tools::template_tools);
+            self.template.render(messages, wire.as_deref(), true, bos, eos)
+        } else {
+            // A template that knows no tools gets them (and any tool turns) written out.
+            self.template.render(&crate::tools::generic_messages(messages, tools), None, true, bos, eos)
+        }
+    }
+
+    /// How the model's chat template writes tool calls.
+    pub fn tool_family(&self) -> crate::tools::ToolFamily {
+        self.template.family()
     }
 
     /// Queues a generation request; events arrive on the returned receiver. Dropping the

@@ -39,6 +39,7 @@ mod sequence;
 mod settings;
 pub mod stop;
 pub mod template;
+pub mod tools;
 pub mod utf8;
 mod worker;
 
@@ -54,4 +55,5 @@ pub use registry::{ModelInfo, ModelKind, Registry, TemplateSource};
 pub use request::{Completion, Event, FinishReason, GenerateRequest, PromptInput};
 pub use sampling::{SamplingDefaults, SamplingInput, SamplingParams};
 pub use template::TemplateMessage;
+pub use tools::{Tool, ToolCall, ToolChoice, ToolEvent, ToolFamily, ToolParser, ToolRequest};
 pub use worker::WorkerStats;

@@ -85,6 +85,37 @@ impl ModelManager {
         self.loader.grammar(c).map_err(|e| EngineError::invalid(param, e))
     }
 
+    /// The grammar that makes a model of `family` call the request's tools with arguments
+    /// valid for their schemas: lazy under `auto` (text may come first; the grammar engages at
+    /// the family's call opener), calls only under `required` or a named tool.
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidParam`] naming `tools[i].function.parameters`.
+    pub fn tool_grammar(
+        &self,
+        family: crate::tools::ToolFamily,
+        req: &crate::tools::ToolRequest,
+    ) -> Result<crate::constraint::Grammar, EngineError> {
+        use crate::tools::ToolChoice;
+        let mut args = Vec::new();
+        for (i, t) in req.tools.iter().enumerate() {
+            if matches!(&req.choice, ToolChoice::Named(n) if *n != t.name) {
+                continue;
+            }
+            let c = crate::constraint::Constraint::JsonSchema(t.parameters.clone());
+            let g = self.grammar(&c).map_err(|e| match e {
+                EngineError::InvalidParam { message, .. } => {
+                    EngineError::invalid(format!("tools[{i}].function.parameters"), message)
+                }
+                other => other,
+            })?;
+            args.push((t.name.clone(), g));
+        }
+        let lazy = req.choice == ToolChoice::Auto;
+        let parallel = req.parallel && !matches!(req.choice, ToolChoice::Named(_));
+        Ok(crate::tools::tool_grammar(family, &args, parallel, lazy))
+    }
+
     /// The registry.
     pub fn registry(&self) -> &Registry {
         &self.registry

@@ -3,16 +3,27 @@
 
 use crate::error::EngineError;
 use crate::registry::TemplateSource;
+use crate::tools::ToolFamily;
 use minijinja::{Environment, ErrorKind, Value};
 use serde::Serialize;
 
 /// One message as the template sees it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct TemplateMessage {
     /// `system`, `user`, `assistant`, ...
     pub role: String,
     /// The message text.
     pub content: String,
+    /// An assistant's tool calls, as templates read them: `{"id", "type": "function",
+    /// "function": {"name", "arguments"}}` with `arguments` an object where it parses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<serde_json::Value>>,
+    /// A tool result's call id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// A tool result's tool name, or a participant's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 const GEMMA: &str = r#"{%- set sys = namespace(text='') -%}
@@ -54,6 +65,8 @@ fn builtin_source(name: &str) -> &'static str {
 pub struct ChatTemplate {
     /// The environment holds the one compiled template, named `chat`.
     env: Environment<'static>,
+    /// How the template writes tool calls.
+    family: ToolFamily,
 }
 
 fn raise_exception(msg: String) -> Result<Value, minijinja::Error> {
@@ -105,7 +118,7 @@ impl ChatTemplate {
     pub fn new(source: &TemplateSource, arch: &str) -> Self {
         match source {
             TemplateSource::Gguf(src) => match Self::compile(src.clone()) {
-                Ok(t) => t,
+                Ok(t) => Self { family: ToolFamily::detect(src), ..t },
                 Err(e) => {
                     tracing::warn!(error = %e, "GGUF chat template does not compile; using a built-in one");
                     Self::builtin(builtin_for_arch(arch))
@@ -117,7 +130,7 @@ impl ChatTemplate {
 
     fn builtin(name: &str) -> Self {
         // The built-in templates are constants covered by unit tests.
-        Self::compile(builtin_source(name).to_string()).unwrap_or_else(|_| Self { env: Environment::new() })
+        Self::compile(builtin_source(name).to_string()).unwrap_or_else(|_| Self { env: Environment::new(), family: ToolFamily::Generic })
     }
 
     fn compile(src: String) -> Result<Self, minijinja::Error> {
@@ -126,10 +139,16 @@ impl ChatTemplate {
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
         env.add_template_owned("chat", src)?;
-        Ok(Self { env })
+        Ok(Self { env, family: ToolFamily::Generic })
     }
 
-    /// Renders the conversation into a prompt.
+    /// How this template writes tool calls ([`ToolFamily::Generic`] when it knows no tools).
+    pub fn family(&self) -> ToolFamily {
+        self.family
+    }
+
+    /// Renders the conversation into a prompt; `tools` (OpenAI's tool objects) are given to
+    /// templates that know them.
     ///
     /// # Errors
     /// [`EngineError::TemplateRejected`] when the template raises an exception (e.g. roles
@@ -137,6 +156,7 @@ impl ChatTemplate {
     pub fn render(
         &self,
         messages: &[TemplateMessage],
+        tools: Option<&[serde_json::Value]>,
         add_generation_prompt: bool,
         bos: &str,
         eos: &str,
@@ -147,7 +167,7 @@ impl ChatTemplate {
             add_generation_prompt => add_generation_prompt,
             bos_token => bos,
             eos_token => eos,
-            tools => Value::UNDEFINED,
+            tools => tools.map_or(Value::UNDEFINED, Value::from_serialize),
         };
         tmpl.render(ctx).map_err(|e| {
             let msg = match e.kind() {
@@ -166,13 +186,16 @@ mod tests {
     use super::*;
 
     fn msgs(pairs: &[(&str, &str)]) -> Vec<TemplateMessage> {
-        pairs.iter().map(|(r, c)| TemplateMessage { role: r.to_string(), content: c.to_string() }).collect()
+        pairs
+            .iter()
+            .map(|(r, c)| TemplateMessage { role: r.to_string(), content: c.to_string(), ..Default::default() })
+            .collect()
     }
 
     #[test]
     fn chatml_builtin_renders_turns_and_generation_prompt() {
         let t = ChatTemplate::new(&TemplateSource::Builtin("chatml"), "llama");
-        let out = t.render(&msgs(&[("system", "S"), ("user", "hi")]), true, "", "").unwrap();
+        let out = t.render(&msgs(&[("system", "S"), ("user", "hi")]), None, true, "", "").unwrap();
         assert_eq!(out, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
     }
 
@@ -182,6 +205,7 @@ mod tests {
         let out = t
             .render(
                 &msgs(&[("system", "Be brief."), ("user", "hi"), ("assistant", "hello"), ("user", "bye")]),
+                None,
                 true,
                 "<bos>",
                 "<eos>",
@@ -197,14 +221,14 @@ mod tests {
     fn gguf_template_with_pycompat_methods_and_bos() {
         let src = "{{ bos_token }}{% for m in messages %}{{ m.role.upper() }}: {{ m.content.strip() }}\n{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}";
         let t = ChatTemplate::new(&TemplateSource::Gguf(src.into()), "llama");
-        assert_eq!(t.render(&msgs(&[("user", " x ")]), true, "<s>", "").unwrap(), "<s>USER: x\nASSISTANT:");
+        assert_eq!(t.render(&msgs(&[("user", " x ")]), None, true, "<s>", "").unwrap(), "<s>USER: x\nASSISTANT:");
     }
 
     #[test]
     fn raise_exception_becomes_template_rejected_with_its_message() {
         let src = "{% if messages[0].role != 'user' %}{{ raise_exception('Conversation must start with user') }}{% endif %}ok";
         let t = ChatTemplate::new(&TemplateSource::Gguf(src.into()), "llama");
-        match t.render(&msgs(&[("assistant", "x")]), true, "", "") {
+        match t.render(&msgs(&[("assistant", "x")]), None, true, "", "") {
             Err(EngineError::TemplateRejected(m)) => assert!(m.contains("Conversation must start with user"), "{m}"),
             other => panic!("{other:?}"),
         }
@@ -213,7 +237,26 @@ mod tests {
     #[test]
     fn broken_gguf_template_falls_back_to_builtin() {
         let t = ChatTemplate::new(&TemplateSource::Gguf("{% for %}".into()), "gemma3");
-        assert!(t.render(&msgs(&[("user", "q")]), true, "", "").unwrap().starts_with("<start_of_turn>user"));
+        assert!(t.render(&msgs(&[("user", "q")]), None, true, "", "").unwrap().starts_with("<start_of_turn>user"));
+    }
+
+    #[test]
+    fn tools_and_tool_calls_reach_a_template_that_knows_them() {
+        let src = "{% if tools %}<tools>{% for t in tools %}{{ t.function.name }};{% endfor %}</tools>{% endif %}\
+                   {% for m in messages %}{% if m.tool_calls %}{% for c in m.tool_calls %}<tool_call>{{ c.function.name }}\
+                   {{ c.function.arguments | tojson }}</tool_call>{% endfor %}{% elif m.role == 'tool' %}\
+                   [{{ m.tool_call_id }}:{{ m.content }}]{% else %}{{ m.content }}{% endif %}{% endfor %}";
+        let t = ChatTemplate::new(&TemplateSource::Gguf(src.into()), "qwen2");
+        assert_eq!(t.family(), ToolFamily::Hermes);
+        let call = serde_json::json!({"id": "c1", "type": "function", "function": {"name": "f", "arguments": {"a": 1}}});
+        let m = vec![
+            TemplateMessage { role: "user".into(), content: "q".into(), ..Default::default() },
+            TemplateMessage { role: "assistant".into(), tool_calls: Some(vec![call]), ..Default::default() },
+            TemplateMessage { role: "tool".into(), content: "r".into(), tool_call_id: Some("c1".into()), ..Default::default() },
+        ];
+        let tools = vec![serde_json::json!({"type": "function", "function": {"name": "f"}})];
+        let out = t.render(&m, Some(&tools), false, "", "").unwrap();
+        assert_eq!(out, "<tools>f;</tools>q<tool_call>f{\"a\":1}</tool_call>[c1:r]");
     }
 
     #[test]
