@@ -141,7 +141,7 @@ impl BackendLoader for LlamaLoader {
 
     fn grammar(&self, c: &Constraint) -> Result<Grammar, String> {
         let schema = match c {
-            Constraint::Gbnf(g) => return Ok(Grammar(g.as_str().into())),
+            Constraint::Gbnf(g) => return Ok(Grammar::strict(g.as_str())),
             Constraint::JsonObject => serde_json::json!({"type": "object"}),
             Constraint::JsonSchema(s) => s.clone(),
         };
@@ -160,7 +160,7 @@ impl BackendLoader for LlamaLoader {
         }
         let text = serde_json::to_string(&schema).map_err(|e| e.to_string())?;
         llama_cpp_2::json_schema_to_grammar(&text)
-            .map(|g| Grammar(g.into()))
+            .map(Grammar::strict)
             .map_err(|e| format!("the JSON Schema cannot be turned into a grammar: {e}"))
     }
 }
@@ -312,8 +312,13 @@ impl Backend for LlamaCppBackend<'_> {
         let chain = self.sampler_chain(params);
         let grammar = match &params.grammar {
             None => None,
-            Some(Grammar(g)) => Some(
-                LlamaSampler::grammar(self.model, g, "root")
+            Some(Grammar { gbnf, triggers }) if triggers.is_empty() => Some(
+                LlamaSampler::grammar(self.model, gbnf, "root")
+                    .map_err(|e| format!("llama.cpp could not parse it ({e})"))?,
+            ),
+            // Lazy (tool calls under tool_choice auto): the patterns are Hearth's own.
+            Some(Grammar { gbnf, triggers }) => Some(
+                LlamaSampler::grammar_lazy_patterns(self.model, gbnf, "root", triggers, &[])
                     .map_err(|e| format!("llama.cpp could not parse it ({e})"))?,
             ),
         };

@@ -10,7 +10,7 @@ use crate::validate;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
-use hearth_engine::{Completion, FinishReason, ModelKind};
+use hearth_engine::{Completion, FinishReason, ModelKind, ToolEvent, ToolParser};
 use hearth_protocol::openai::ErrorBody;
 use hearth_protocol::openai::{
     AssistantMessage, ChatChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChunkChoice,
@@ -64,6 +64,10 @@ pub async fn run(
 ) -> Result<Chat, ApiError> {
     let mut messages = validate::check_chat(&req)?;
     let constraint = crate::structured::constraint(req.response_format.as_ref(), req.grammar.as_deref())?;
+    let tools = crate::tools::tool_request(req.tools.as_deref(), req.tool_choice.as_ref(), req.parallel_tool_calls)?;
+    if tools.is_some() && constraint.is_some() {
+        return Err(ApiError::unsupported("response_format", "response_format together with tools is not supported yet"));
+    }
     let grammar = crate::structured::grammar(&app.models, constraint.as_ref(), req.ignore_eos)?;
     let admission = generate::admit(app, caller)?;
     let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
@@ -74,8 +78,15 @@ pub async fn run(
     };
     let stream = req.stream;
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
-    let mut gen = validate::chat_request(&handle, req, &messages, &app.models.settings().sampling)?;
+    let family = handle.tool_family();
+    let grammar = match &tools {
+        Some(t) => Some(crate::structured::tool_grammar(&app.models, family, t, req.ignore_eos)?),
+        None => grammar,
+    };
+    let offered = tools.as_ref().map(|t| t.tools.as_slice());
+    let mut gen = validate::chat_request(&handle, req, &messages, offered, &app.models.settings().sampling)?;
     gen.sampling.grammar = grammar;
+    let parser = tools.is_some().then(|| ToolParser::new(family));
     let started = generate::start(app, &handle, gen, admission).await?;
     let model = handle.info.id.clone();
     if stream {
@@ -87,10 +98,23 @@ pub async fn run(
             citations,
             answer: String::new(),
             on_answer,
+            parser,
+            called: false,
         };
         return Ok(Chat::Stream(generate::sse_response(model, started, fmt)));
     }
     let done = generate::collect(started).await?;
+    let (content, calls) = match parser {
+        Some(_) => {
+            let p = hearth_engine::tools::parse_output(family, &done.text);
+            (p.content, Some(p.calls).filter(|c| !c.is_empty()))
+        }
+        None => (Some(done.text), None),
+    };
+    let finish = match done.finish {
+        FinishReason::Stop if calls.is_some() => "tool_calls",
+        f => f.as_str(),
+    };
     let body = ChatCompletionResponse {
         id: generate::new_id("chatcmpl"),
         object: "chat.completion".into(),
@@ -99,9 +123,14 @@ pub async fn run(
         system_fingerprint: crate::FINGERPRINT.into(),
         choices: vec![ChatChoice {
             index: 0,
-            message: AssistantMessage { role: "assistant".into(), content: done.text, refusal: None },
+            message: AssistantMessage {
+                role: "assistant".into(),
+                content,
+                refusal: None,
+                tool_calls: calls.map(crate::tools::wire_calls),
+            },
             logprobs: None,
-            finish_reason: done.finish.as_str().into(),
+            finish_reason: finish.into(),
         }],
         usage: generate::usage(&done.completion),
         timings: generate::timings(&done.completion),
@@ -148,12 +177,35 @@ struct ChatStream {
     /// The text so far, kept only when `on_answer` wants it.
     answer: String,
     on_answer: Option<OnAnswer>,
+    /// Reads tool calls out of the text when the request offers tools.
+    parser: Option<ToolParser>,
+    /// A tool call has begun (the answer ends with `tool_calls`).
+    called: bool,
 }
 
 impl ChatStream {
-    fn chunk(&mut self, delta: Delta, finish: Option<FinishReason>) -> String {
-        let choice = ChunkChoice { index: 0, delta, logprobs: None, finish_reason: finish.map(|f| f.as_str().into()) };
+    fn chunk(&mut self, delta: Delta, finish: Option<&str>) -> String {
+        let choice = ChunkChoice { index: 0, delta, logprobs: None, finish_reason: finish.map(Into::into) };
         self.frame(vec![choice], self.include_usage.then_some(None), None)
+    }
+
+    /// Chunks for the tool parser's events: content as text, calls as `tool_calls` pieces.
+    fn tool_chunks(&mut self, events: Vec<ToolEvent>) -> Vec<String> {
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            let delta = match crate::tools::delta_piece(&e) {
+                Some(piece) => {
+                    self.called = true;
+                    Delta { tool_calls: Some(vec![piece]), ..Delta::default() }
+                }
+                None => match e {
+                    ToolEvent::Content(t) => Delta { content: Some(t), ..Delta::default() },
+                    _ => continue,
+                },
+            };
+            out.push(self.chunk(delta, None));
+        }
+        out
     }
 
     fn frame(&mut self, choices: Vec<ChunkChoice>, usage: Option<Option<Usage>>, timings: Option<Timings>) -> String {
@@ -175,21 +227,35 @@ impl ChatStream {
 
 impl StreamFormat for ChatStream {
     fn opening(&mut self) -> Vec<String> {
-        vec![self.chunk(Delta { role: Some("assistant".into()), content: Some(String::new()) }, None)]
+        vec![self.chunk(Delta { role: Some("assistant".into()), content: Some(String::new()), ..Delta::default() }, None)]
     }
 
     fn text(&mut self, text: String) -> Vec<String> {
         if self.on_answer.is_some() {
             self.answer.push_str(&text);
         }
-        vec![self.chunk(Delta { role: None, content: Some(text) }, None)]
+        match self.parser.as_mut() {
+            Some(p) => {
+                let events = p.push(&text);
+                self.tool_chunks(events)
+            }
+            None => vec![self.chunk(Delta { content: Some(text), ..Delta::default() }, None)],
+        }
     }
 
     fn done(&mut self, finish: FinishReason, completion: &Completion) -> Vec<String> {
         if let Some(f) = self.on_answer.take() {
             f(std::mem::take(&mut self.answer));
         }
-        let mut out = vec![self.chunk(Delta::default(), Some(finish))];
+        let mut out = match self.parser.as_mut().map(ToolParser::finish) {
+            Some((events, _)) => self.tool_chunks(events),
+            None => Vec::new(),
+        };
+        let finish = match finish {
+            FinishReason::Stop if self.called => "tool_calls",
+            f => f.as_str(),
+        };
+        out.push(self.chunk(Delta::default(), Some(finish)));
         if self.include_usage {
             let usage = Some(Some(generate::usage(completion)));
             out.push(self.frame(Vec::new(), usage, Some(generate::timings(completion))));

@@ -32,6 +32,7 @@ pub mod shutdown;
 pub mod state;
 pub mod structured;
 pub mod tokenize;
+pub mod tools;
 pub mod ui;
 pub mod validate;
 

@@ -78,6 +78,22 @@ pub fn grammar(models: &ModelManager, c: Option<&Constraint>, ignore_eos: bool) 
     Ok(Some(models.grammar(c)?))
 }
 
+/// The grammar for a request's tools.
+///
+/// # Errors
+/// A 400 naming a tool's parameter schema the grammar cannot honour; `ignore_eos` with tools.
+pub fn tool_grammar(
+    models: &ModelManager,
+    family: hearth_engine::ToolFamily,
+    tools: &hearth_engine::ToolRequest,
+    ignore_eos: bool,
+) -> Result<Grammar, ApiError> {
+    if ignore_eos {
+        return Err(ApiError::invalid("ignore_eos", "ignore_eos cannot be combined with tools"));
+    }
+    Ok(models.tool_grammar(family, tools)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,7 +97,19 @@ fn template_messages(messages: &[ChatMessage]) -> Result<Vec<TemplateMessage>, A
                     format!("unknown role `{}`; expected one of {}", m.role, ROLES.join(", ")),
                 ));
             }
-            Ok(TemplateMessage { role: m.role.clone(), content: message_text(i, m)? })
+            let tool_calls = match &m.tool_calls {
+                Some(calls) if m.role == "assistant" && !calls.is_empty() => {
+                    Some(crate::tools::history_calls(&format!("messages[{i}].tool_calls"), calls)?)
+                }
+                _ => None,
+            };
+            Ok(TemplateMessage {
+                role: m.role.clone(),
+                content: message_text(i, m)?,
+                tool_calls,
+                tool_call_id: m.tool_call_id.clone().filter(|_| m.role == "tool"),
+                name: m.name.clone(),
+            })
         })
         .collect()
 }
@@ -111,9 +123,6 @@ pub fn check_chat(req: &ChatCompletionRequest) -> Result<Vec<TemplateMessage>, A
     if req.logprobs == Some(true) {
         return Err(ApiError::unsupported("logprobs", "logprobs are not supported yet"));
     }
-    if req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
-        return Err(ApiError::unsupported("tools", "tool calling is not supported yet"));
-    }
     template_messages(&req.messages)
 }
 
@@ -125,6 +134,7 @@ pub fn chat_request(
     handle: &ModelHandle,
     req: ChatCompletionRequest,
     messages: &[TemplateMessage],
+    tools: Option<&[hearth_engine::Tool]>,
     d: &SamplingDefaults,
 ) -> Result<GenerateRequest, ApiError> {
     let max = match req.max_completion_tokens {
@@ -133,7 +143,7 @@ pub fn chat_request(
     };
     let stop = stops(req.stop)?;
     let sampling = sampling(req.sampling, d)?;
-    let text = handle.render_chat(messages)?;
+    let text = handle.render_chat(messages, tools)?;
     Ok(GenerateRequest {
         prompt: PromptInput::Text { text, add_special: true },
         sampling,

@@ -26,8 +26,18 @@ pub struct ChatCompletionRequest {
     pub n: Option<i64>,
     /// Log probabilities are not supported yet; `true` is refused.
     pub logprobs: Option<bool>,
-    /// Tools are not supported yet; a non-empty list is refused.
+    /// Functions the model may call: `{"type": "function", "function": {"name", "description",
+    /// "parameters", "strict"}}`. Calls come back in `message.tool_calls`; their arguments
+    /// follow the parameters' schema (decoding is constrained once a call begins).
+    #[schema(value_type = Option<Vec<Object>>)]
     pub tools: Option<Vec<serde_json::Value>>,
+    /// `"auto"` (default with tools), `"none"`, `"required"`, or `{"type": "function",
+    /// "function": {"name": ...}}`.
+    #[schema(value_type = Option<Object>)]
+    pub tool_choice: Option<serde_json::Value>,
+    /// Whether one answer may hold several calls. Default false, as in llama-server (small
+    /// models repeat a call until `max_tokens`); OpenAI defaults to true.
+    pub parallel_tool_calls: Option<bool>,
     /// `{"type": "text"}`, `{"type": "json_object"}` (any JSON object) or `{"type":
     /// "json_schema", "json_schema": {"name", "schema", "strict"}}`: decoding is constrained,
     /// so the answer is valid by construction.
@@ -68,6 +78,14 @@ pub struct ChatMessage {
     /// Optional participant name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// An assistant message's tool calls (`{"id", "type": "function", "function": {"name",
+    /// "arguments"}}`), as an earlier answer returned them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub tool_calls: Option<Vec<serde_json::Value>>,
+    /// A `tool` message's call id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
 }
 
 /// Message content: a string or a list of parts.
@@ -123,7 +141,7 @@ pub struct ChatChoice {
     pub message: AssistantMessage,
     /// Always null (log probabilities are not supported yet).
     pub logprobs: Option<serde_json::Value>,
-    /// `stop` or `length`.
+    /// `stop`, `length` or `tool_calls`.
     pub finish_reason: String,
 }
 
@@ -132,10 +150,60 @@ pub struct ChatChoice {
 pub struct AssistantMessage {
     /// Always `assistant`.
     pub role: String,
-    /// The generated text.
-    pub content: String,
+    /// The generated text; null when the answer is only tool calls.
+    pub content: Option<String>,
     /// Always null.
     pub refusal: Option<String>,
+    /// The tools the model called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+}
+
+/// A call the model made.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct ToolCall {
+    /// `call_...`; a `tool` message answers it by this id.
+    pub id: String,
+    /// Always `function`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The function and its arguments.
+    pub function: FunctionCall,
+}
+
+/// A called function.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct FunctionCall {
+    /// The tool's name.
+    pub name: String,
+    /// The arguments, JSON text.
+    pub arguments: String,
+}
+
+/// A piece of a streamed tool call: `id`, `type` and `name` once, then argument fragments.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct ToolCallDelta {
+    /// Which call of the answer (0, 1, ...).
+    pub index: u32,
+    /// The call's id, on its first piece.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `function`, on its first piece.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The name (first piece) or more of the arguments.
+    pub function: FunctionDelta,
+}
+
+/// The function part of a [`ToolCallDelta`].
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct FunctionDelta {
+    /// The tool's name, on the call's first piece.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// More of the arguments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<String>,
 }
 
 /// One server-sent event of a streamed chat completion.
@@ -186,4 +254,7 @@ pub struct Delta {
     /// New text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// Pieces of tool calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallDelta>>,
 }

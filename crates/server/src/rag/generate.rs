@@ -120,7 +120,7 @@ pub async fn generate(
         Chat::Stream(res) => Ok(res),
         Chat::Done { model, summary, body } => {
             let choice = body.choices.into_iter().next();
-            let answer = choice.as_ref().map(|c| c.message.content.clone()).unwrap_or_default();
+            let answer = choice.as_ref().map(|c| c.message.content.clone()).unwrap_or_default().unwrap_or_default();
             if let (Some(id), Some(rag)) = (&session, app.rag.clone()) {
                 let turns = vec![("user".to_string(), prompt), ("assistant".to_string(), answer.clone())];
                 let id = id.clone();

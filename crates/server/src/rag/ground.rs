@@ -77,7 +77,7 @@ pub fn add_sources(messages: &mut Vec<TemplateMessage>, sources: &[Citation]) {
     }
     match messages.first_mut() {
         Some(m) if m.role == "system" => m.content = format!("{}\n\n{text}", m.content),
-        _ => messages.insert(0, TemplateMessage { role: "system".into(), content: text }),
+        _ => messages.insert(0, TemplateMessage { role: "system".into(), content: text, ..Default::default() }),
     }
 }
 
@@ -103,12 +103,12 @@ mod tests {
 
     #[test]
     fn sources_are_numbered_with_their_place() {
-        let mut m = vec![TemplateMessage { role: "user".into(), content: "q".into() }];
+        let mut m = vec![TemplateMessage { role: "user".into(), content: "q".into(), ..Default::default() }];
         add_sources(&mut m, &[cite(1, Some(2), None), cite(2, None, Some("Intro"))]);
         assert_eq!(m[0].role, "system");
         assert!(m[0].content.contains("[1] (d.pdf, page 2) fact 1"));
         assert!(m[0].content.contains(r#"[2] (d.pdf, section "Intro") fact 2"#));
-        let mut m = vec![TemplateMessage { role: "system".into(), content: "Be brief.".into() }];
+        let mut m = vec![TemplateMessage { role: "system".into(), content: "Be brief.".into(), ..Default::default() }];
         add_sources(&mut m, &[]);
         assert_eq!(m.len(), 1);
         assert!(m[0].content.starts_with("Be brief.") && m[0].content.contains("no matching sources"));

@@ -97,18 +97,20 @@ impl ToolParser {
         out
     }
 
-    /// Ends the answer: flushes held text. False when a call was cut off midway (its
-    /// arguments incomplete).
+    /// Ends the answer: flushes held text. False when the last call was cut off midway (its
+    /// arguments incomplete). An opener cut off before its call's name is content when no
+    /// call came before it, and dropped after complete calls.
     pub fn finish(&mut self) -> (Vec<ToolEvent>, bool) {
         let mut out = Vec::new();
         let rest = std::mem::take(&mut self.buf);
         match self.state {
-            State::Text if self.calls > 0 && rest.trim().is_empty() => {}
+            State::Text if self.calls > 0 && self.opener().starts_with(rest.trim()) => {}
             State::Text => push_content(&mut out, rest),
+            State::Head if self.calls > 0 => {}
             State::Head => push_content(&mut out, std::mem::take(&mut self.raw) + &rest),
             State::Whole => {
                 let raw = std::mem::take(&mut self.raw) + &rest;
-                if !self.whole_call(&raw, &mut out) {
+                if !self.whole_call(&raw, &mut out) && self.calls == 0 {
                     push_content(&mut out, raw);
                 }
             }
@@ -464,14 +466,19 @@ pub struct Parsed {
     pub calls: Vec<ToolCall>,
 }
 
-/// Reads a whole answer. A call cut off midway (at `length`) makes the whole answer content.
+/// Reads a whole answer. A call cut off midway (at `length`) is dropped; when it is the only
+/// one, the whole answer is content.
 pub fn parse_output(family: ToolFamily, text: &str) -> Parsed {
     let mut p = ToolParser::new(family);
     let mut events = p.push(text);
     let (rest, complete) = p.finish();
     events.extend(rest);
     if !complete {
-        return Parsed { content: Some(text.to_string()), calls: Vec::new() };
+        let cut = p.calls - 1;
+        if cut == 0 {
+            return Parsed { content: Some(text.to_string()), calls: Vec::new() };
+        }
+        events.retain(|e| !matches!(e, ToolEvent::Start { index, .. } | ToolEvent::Args { index, .. } if *index == cut));
     }
     let mut content = String::new();
     let mut calls: Vec<ToolCall> = Vec::new();

@@ -79,6 +79,12 @@ fn a_call_cut_off_at_length_is_content() {
     // Cut before the name: nothing was announced, so it stays text.
     let text = "<tool_call>\n{\"na";
     assert_eq!(parse_output(ToolFamily::Hermes, text).content.as_deref(), Some(text));
+    // After complete calls, a cut-off one is dropped, announced or not.
+    let one = "<tool_call>{\"name\": \"a\", \"arguments\": {}}</tool_call>\n";
+    for tail in ["<tool_ca", "<tool_call>{\"name\": \"a\", \"argu", "<tool_call>{\"name\": \"a\", \"arguments\": {\"x"] {
+        let p = parse_output(ToolFamily::Hermes, &format!("{one}{tail}"));
+        assert_eq!((p.content.as_deref(), calls(&p)), (None, vec![("a", "{}")]), "{tail}");
+    }
 }
 
 #[test]
