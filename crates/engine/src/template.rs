@@ -130,7 +130,8 @@ impl ChatTemplate {
 
     fn builtin(name: &str) -> Self {
         // The built-in templates are constants covered by unit tests.
-        Self::compile(builtin_source(name).to_string()).unwrap_or_else(|_| Self { env: Environment::new(), family: ToolFamily::Generic })
+        Self::compile(builtin_source(name).to_string())
+            .unwrap_or_else(|_| Self { env: Environment::new(), family: ToolFamily::Generic })
     }
 
     fn compile(src: String) -> Result<Self, minijinja::Error> {
@@ -248,11 +249,17 @@ mod tests {
                    [{{ m.tool_call_id }}:{{ m.content }}]{% else %}{{ m.content }}{% endif %}{% endfor %}";
         let t = ChatTemplate::new(&TemplateSource::Gguf(src.into()), "qwen2");
         assert_eq!(t.family(), ToolFamily::Hermes);
-        let call = serde_json::json!({"id": "c1", "type": "function", "function": {"name": "f", "arguments": {"a": 1}}});
+        let call =
+            serde_json::json!({"id": "c1", "type": "function", "function": {"name": "f", "arguments": {"a": 1}}});
         let m = vec![
             TemplateMessage { role: "user".into(), content: "q".into(), ..Default::default() },
             TemplateMessage { role: "assistant".into(), tool_calls: Some(vec![call]), ..Default::default() },
-            TemplateMessage { role: "tool".into(), content: "r".into(), tool_call_id: Some("c1".into()), ..Default::default() },
+            TemplateMessage {
+                role: "tool".into(),
+                content: "r".into(),
+                tool_call_id: Some("c1".into()),
+                ..Default::default()
+            },
         ];
         let tools = vec![serde_json::json!({"type": "function", "function": {"name": "f"}})];
         let out = t.render(&m, Some(&tools), false, "", "").unwrap();

@@ -66,7 +66,10 @@ pub async fn run(
     let constraint = crate::structured::constraint(req.response_format.as_ref(), req.grammar.as_deref())?;
     let tools = crate::tools::tool_request(req.tools.as_deref(), req.tool_choice.as_ref(), req.parallel_tool_calls)?;
     if tools.is_some() && constraint.is_some() {
-        return Err(ApiError::unsupported("response_format", "response_format together with tools is not supported yet"));
+        return Err(ApiError::unsupported(
+            "response_format",
+            "response_format together with tools is not supported yet",
+        ));
     }
     let grammar = crate::structured::grammar(&app.models, constraint.as_ref(), req.ignore_eos)?;
     let admission = generate::admit(app, caller)?;
@@ -227,7 +230,8 @@ impl ChatStream {
 
 impl StreamFormat for ChatStream {
     fn opening(&mut self) -> Vec<String> {
-        vec![self.chunk(Delta { role: Some("assistant".into()), content: Some(String::new()), ..Delta::default() }, None)]
+        vec![self
+            .chunk(Delta { role: Some("assistant".into()), content: Some(String::new()), ..Delta::default() }, None)]
     }
 
     fn text(&mut self, text: String) -> Vec<String> {

@@ -28,7 +28,10 @@ pub fn tool_request(
     let tools: Vec<Tool> = tools.iter().enumerate().map(|(i, t)| tool(i, t)).collect::<Result<_, _>>()?;
     for (i, t) in tools.iter().enumerate() {
         if tools[..i].iter().any(|u| u.name == t.name) {
-            return Err(ApiError::invalid(&format!("tools[{i}].function.name"), format!("tool `{}` is given twice", t.name)));
+            return Err(ApiError::invalid(
+                &format!("tools[{i}].function.name"),
+                format!("tool `{}` is given twice", t.name),
+            ));
         }
     }
     let choice = match choice {
@@ -68,9 +71,12 @@ fn tool(i: usize, t: &Value) -> Result<Tool, ApiError> {
     let parameters = match f.get("parameters") {
         None | Some(Value::Null) => json!({"type": "object", "properties": {}}),
         Some(p @ Value::Object(_)) => p.clone(),
-        Some(_) => return Err(ApiError::invalid(&at(".function.parameters"), "`parameters` must be a JSON Schema object")),
+        Some(_) => {
+            return Err(ApiError::invalid(&at(".function.parameters"), "`parameters` must be a JSON Schema object"))
+        }
     };
-    let parameters = if f.get("strict").and_then(Value::as_bool) == Some(true) { strict(&parameters) } else { parameters };
+    let parameters =
+        if f.get("strict").and_then(Value::as_bool) == Some(true) { strict(&parameters) } else { parameters };
     Ok(Tool { name: name.to_string(), description, parameters })
 }
 
@@ -103,7 +109,10 @@ pub fn history_calls(param: &str, calls: &[Value]) -> Result<Vec<Value>, ApiErro
             let f = c.get("function");
             let name = f.and_then(|f| f.get("name")).and_then(Value::as_str);
             let Some(name) = name else {
-                return Err(ApiError::invalid(&format!("{param}[{j}].function.name"), "a tool call needs a function name"));
+                return Err(ApiError::invalid(
+                    &format!("{param}[{j}].function.name"),
+                    "a tool call needs a function name",
+                ));
             };
             let args = match f.and_then(|f| f.get("arguments")) {
                 Some(Value::String(s)) => serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone())),
@@ -197,6 +206,9 @@ mod tests {
         let calls = [json!({"id": "c", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}})];
         assert_eq!(history_calls("m", &calls).unwrap()[0]["function"]["arguments"], json!({"a": 1}));
         let bad = [json!({"id": "c"})];
-        assert_eq!(param(history_calls("messages[1].tool_calls", &bad)).as_deref(), Some("messages[1].tool_calls[0].function.name"));
+        assert_eq!(
+            param(history_calls("messages[1].tool_calls", &bad)).as_deref(),
+            Some("messages[1].tool_calls[0].function.name")
+        );
     }
 }

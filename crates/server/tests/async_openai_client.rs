@@ -95,3 +95,58 @@ async fn embeddings_float_and_base64() {
     let cos: f32 = decoded.iter().zip(&r.data[0].embedding).map(|(a, b)| a * b).sum();
     assert!(cos > 0.99999, "{cos}");
 }
+
+fn weather_request(stream: bool) -> async_openai::types::chat::CreateChatCompletionRequest {
+    use async_openai::types::chat::{
+        ChatCompletionTool, ChatCompletionToolChoiceOption, ChatCompletionTools, FunctionObject, ToolChoiceOptions,
+    };
+    let parameters = serde_json::json!({"type": "object", "properties": {"city": {"type": "string", "maxLength": 30}}, "required": ["city"], "additionalProperties": false});
+    let tool = FunctionObject {
+        name: "get_weather".into(),
+        description: Some("Current weather in a city".into()),
+        parameters: Some(parameters),
+        strict: Some(true),
+    };
+    CreateChatCompletionRequestArgs::default()
+        .model(SMOL)
+        .temperature(0.0)
+        .max_completion_tokens(60u32)
+        .stream(stream)
+        .tools(vec![ChatCompletionTools::Function(ChatCompletionTool { function: tool })])
+        .tool_choice(ChatCompletionToolChoiceOption::Mode(ToolChoiceOptions::Required))
+        .messages([ChatCompletionRequestUserMessageArgs::default()
+            .content("What is the weather in Paris?")
+            .build()
+            .unwrap()
+            .into()])
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn tool_calls_whole_and_streamed_agree() {
+    use async_openai::types::chat::{ChatCompletionMessageToolCalls, FinishReason};
+    let c = client().await;
+    let r = c.chat().create(weather_request(false)).await.unwrap();
+    assert_eq!(r.choices[0].finish_reason, Some(FinishReason::ToolCalls));
+    let calls = r.choices[0].message.tool_calls.clone().unwrap();
+    let ChatCompletionMessageToolCalls::Function(call) = &calls[0] else { panic!("{calls:?}") };
+    assert_eq!(call.function.name, "get_weather");
+    let args: serde_json::Value = serde_json::from_str(&call.function.arguments).unwrap();
+    assert!(args["city"].is_string() && args.as_object().unwrap().len() == 1, "{args}");
+
+    let mut s = c.chat().create_stream(weather_request(true)).await.unwrap();
+    let (mut name, mut arguments, mut finish) = (String::new(), String::new(), None);
+    while let Some(chunk) = s.next().await {
+        for ch in chunk.unwrap().choices {
+            finish = ch.finish_reason.or(finish);
+            for piece in ch.delta.tool_calls.unwrap_or_default() {
+                let f = piece.function.unwrap();
+                name += f.name.as_deref().unwrap_or("");
+                arguments += f.arguments.as_deref().unwrap_or("");
+            }
+        }
+    }
+    assert_eq!(finish, Some(FinishReason::ToolCalls));
+    assert_eq!((name.as_str(), arguments.as_str()), (call.function.name.as_str(), call.function.arguments.as_str()));
+}

@@ -59,10 +59,8 @@ pub fn tool_grammar(family: ToolFamily, tools: &[(String, Grammar)], parallel: b
     let key = family.args_key();
     let mut g = String::new();
     let alternatives: Vec<String> = (0..tools.len()).map(|i| format!("t{i}-call")).collect();
-    let body = format!(
-        "\"{{\" tool-ws \"\\\"name\\\"\" tool-ws \":\" tool-ws ({}) tool-ws \"}}\"",
-        alternatives.join(" | ")
-    );
+    let body =
+        format!("\"{{\" tool-ws \"\\\"name\\\"\" tool-ws \":\" tool-ws ({}) tool-ws \"}}\"", alternatives.join(" | "));
     let root = match family {
         ToolFamily::Llama3 => "root ::= tool-body\n".to_string(),
         ToolFamily::Mistral => {
@@ -105,7 +103,8 @@ mod tests {
 
     #[test]
     fn prefixing_renames_rules_only() {
-        let g = "root ::= \"{\" space item{1,3} [a-z\\]] <[12]> # note: root\nitem ::= \"x\\\"y\" | root\nspace ::= \" \"?";
+        let g =
+            "root ::= \"{\" space item{1,3} [a-z\\]] <[12]> # note: root\nitem ::= \"x\\\"y\" | root\nspace ::= \" \"?";
         let p = prefix_rules(g, "t0-");
         assert_eq!(
             p,

@@ -155,7 +155,8 @@ mod tests {
     fn families_are_detected_from_template_text() {
         let qwen = "{%- if tools %}<tools>{% for tool in tools %}{{ tool | tojson }}{% endfor %}</tools> <tool_call>";
         assert_eq!(ToolFamily::detect(qwen), ToolFamily::Hermes);
-        let mistral = "{%- if tools is defined %}[AVAILABLE_TOOLS]{{ tools|tojson }}[/AVAILABLE_TOOLS]{% endif %}[TOOL_CALLS]";
+        let mistral =
+            "{%- if tools is defined %}[AVAILABLE_TOOLS]{{ tools|tojson }}[/AVAILABLE_TOOLS]{% endif %}[TOOL_CALLS]";
         assert_eq!(ToolFamily::detect(mistral), ToolFamily::Mistral);
         let llama = "{%- if tools is not none %}Respond in the format {\"name\": function name, \"parameters\": dictionary}<|python_tag|>";
         assert_eq!(ToolFamily::detect(llama), ToolFamily::Llama3);

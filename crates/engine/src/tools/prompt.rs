@@ -96,7 +96,9 @@ mod tests {
     fn tools_join_the_system_message_or_make_one() {
         let out = generic_messages(&[msg("system", "Be brief."), msg("user", "hi")], Some(&[tool()]));
         assert_eq!(out.len(), 2);
-        assert!(out[0].content.starts_with("Be brief.\n\nYou can call tools.") && out[0].content.contains("get_weather"));
+        assert!(
+            out[0].content.starts_with("Be brief.\n\nYou can call tools.") && out[0].content.contains("get_weather")
+        );
         let out = generic_messages(&[msg("user", "hi")], Some(&[tool()]));
         assert_eq!((out[0].role.as_str(), out[1].content.as_str()), ("system", "hi"));
     }
@@ -108,7 +110,10 @@ mod tests {
         let res = |c: &str| TemplateMessage { tool_call_id: Some("call_1".into()), ..msg("tool", c) };
         let out = generic_messages(&[msg("user", "weather?"), asked, res("sunny"), res("warm")], None);
         assert_eq!(out.len(), 3, "{out:?}");
-        assert_eq!(out[1].content, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}\n</tool_call>");
+        assert_eq!(
+            out[1].content,
+            "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}\n</tool_call>"
+        );
         assert!(out[1].tool_calls.is_none());
         assert_eq!(out[2].role, "user");
         assert_eq!(out[2].content, "<tool_response>\nsunny\n</tool_response>\n<tool_response>\nwarm\n</tool_response>");

@@ -78,7 +78,15 @@ macro_rules! step {
 impl ToolParser {
     /// A parser for a model of `family`.
     pub fn new(family: ToolFamily) -> Self {
-        Self { family, state: State::Text, buf: String::new(), raw: String::new(), calls: 0, begun: false, in_list: false }
+        Self {
+            family,
+            state: State::Text,
+            buf: String::new(),
+            raw: String::new(),
+            calls: 0,
+            begun: false,
+            in_list: false,
+        }
     }
 
     fn opener(&self) -> &'static str {
@@ -307,7 +315,10 @@ fn trim_end_if(s: String, trim: bool) -> String {
 
 /// Length of the longest suffix of `s` that is a proper prefix of `word`.
 fn partial_suffix(s: &str, word: &str) -> usize {
-    (1..word.len().min(s.len() + 1)).rev().find(|&n| s.is_char_boundary(s.len() - n) && word.starts_with(&s[s.len() - n..])).unwrap_or(0)
+    (1..word.len().min(s.len() + 1))
+        .rev()
+        .find(|&n| s.is_char_boundary(s.len() - n) && word.starts_with(&s[s.len() - n..]))
+        .unwrap_or(0)
 }
 
 /// Reads `{"name": "<name>", "<key>":` (whitespace anywhere); the name and the bytes used.
@@ -478,7 +489,8 @@ pub fn parse_output(family: ToolFamily, text: &str) -> Parsed {
         if cut == 0 {
             return Parsed { content: Some(text.to_string()), calls: Vec::new() };
         }
-        events.retain(|e| !matches!(e, ToolEvent::Start { index, .. } | ToolEvent::Args { index, .. } if *index == cut));
+        events
+            .retain(|e| !matches!(e, ToolEvent::Start { index, .. } | ToolEvent::Args { index, .. } if *index == cut));
     }
     let mut content = String::new();
     let mut calls: Vec<ToolCall> = Vec::new();

@@ -81,7 +81,8 @@ fn a_call_cut_off_at_length_is_content() {
     assert_eq!(parse_output(ToolFamily::Hermes, text).content.as_deref(), Some(text));
     // After complete calls, a cut-off one is dropped, announced or not.
     let one = "<tool_call>{\"name\": \"a\", \"arguments\": {}}</tool_call>\n";
-    for tail in ["<tool_ca", "<tool_call>{\"name\": \"a\", \"argu", "<tool_call>{\"name\": \"a\", \"arguments\": {\"x"] {
+    for tail in ["<tool_ca", "<tool_call>{\"name\": \"a\", \"argu", "<tool_call>{\"name\": \"a\", \"arguments\": {\"x"]
+    {
         let p = parse_output(ToolFamily::Hermes, &format!("{one}{tail}"));
         assert_eq!((p.content.as_deref(), calls(&p)), (None, vec![("a", "{}")]), "{tail}");
     }
@@ -94,7 +95,8 @@ fn malformed_blocks_are_content_and_reordered_keys_still_parse() {
     assert_eq!((p.content.as_deref(), p.calls.len()), (Some(bad), 0));
     let reordered = "<tool_call>{\"arguments\": {\"a\": 1}, \"name\": \"f\"}</tool_call>";
     assert_eq!(calls(&parse_output(ToolFamily::Hermes, reordered)), vec![("f", r#"{"a":1}"#)]);
-    let wrapped = "<tool_call>{\"type\": \"function\", \"function\": {\"name\": \"f\", \"arguments\": \"{}\"}}</tool_call>";
+    let wrapped =
+        "<tool_call>{\"type\": \"function\", \"function\": {\"name\": \"f\", \"arguments\": \"{}\"}}</tool_call>";
     assert_eq!(calls(&parse_output(ToolFamily::Hermes, wrapped)), vec![("f", "{}")]);
 }
 
