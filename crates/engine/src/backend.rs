@@ -150,6 +150,13 @@ pub trait Backend {
     fn decode(&mut self, batch: &[BatchItem]) -> Result<(), String>;
     /// Samples the next token of `slot` from the logits of batch row `row`.
     fn sample(&mut self, slot: usize, row: usize) -> Token;
+    /// Log-probabilities from batch row `row`'s logits (the model's distribution, before any
+    /// sampler): `token`'s, and the `top` most likely tokens' (most likely first). Valid until
+    /// the next decode.
+    fn logprobs(&self, row: usize, token: Token, top: usize) -> (f32, Vec<(Token, f32)>) {
+        let _ = (row, token, top);
+        (0.0, Vec::new())
+    }
     /// Drops the KV cells of `slot` from position `keep` on; false if the cache cannot do a
     /// partial removal (the caller then clears the whole slot with `keep = 0`).
     fn truncate_kv(&mut self, slot: usize, keep: u32) -> bool;

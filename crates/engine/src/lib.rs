@@ -52,7 +52,7 @@ pub use handle::ModelHandle;
 pub use lifecycle::KeepAlive;
 pub use manager::{EngineSettings, ModelManager, ResidentModel};
 pub use registry::{ModelInfo, ModelKind, Registry, TemplateSource};
-pub use request::{Completion, Event, FinishReason, GenerateRequest, PromptInput};
+pub use request::{Completion, Event, FinishReason, GenerateRequest, PromptInput, TokenLogprob, TopLogprob};
 pub use sampling::{SamplingDefaults, SamplingInput, SamplingParams};
 pub use template::TemplateMessage;
 pub use tools::{Tool, ToolCall, ToolChoice, ToolEvent, ToolFamily, ToolParser, ToolRequest};

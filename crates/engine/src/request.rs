@@ -30,6 +30,36 @@ pub struct GenerateRequest {
     pub stop: Vec<String>,
     /// Keep generating past end-of-generation tokens (benchmarks).
     pub ignore_eos: bool,
+    /// Report each generated token's log-probability and this many alternatives (0-20);
+    /// `None` reports nothing (and costs nothing).
+    pub logprobs: Option<u32>,
+}
+
+/// Most alternatives one token's log-probability report may list.
+pub const MAX_TOP_LOGPROBS: u32 = 20;
+
+/// A token's log-probability under the model (its distribution before the sampling chain).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprob {
+    /// The token's text (invalid UTF-8 replaced; see `bytes`).
+    pub token: String,
+    /// The token's bytes.
+    pub bytes: Vec<u8>,
+    /// Natural log of its probability.
+    pub logprob: f32,
+    /// The most likely tokens at this position, most likely first.
+    pub top: Vec<TopLogprob>,
+}
+
+/// One alternative of a [`TokenLogprob`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopLogprob {
+    /// The token's text.
+    pub token: String,
+    /// The token's bytes.
+    pub bytes: Vec<u8>,
+    /// Natural log of its probability.
+    pub logprob: f32,
 }
 
 /// Why generation ended.
@@ -89,6 +119,9 @@ pub enum Event {
     },
     /// New text (complete UTF-8, stop strings removed).
     Text(String),
+    /// The log-probabilities of the tokens whose text the next [`Event::Text`] completes
+    /// (only with `logprobs`); their `token`s concatenate to the text sent.
+    Logprobs(Vec<TokenLogprob>),
     /// Generation ended normally.
     Done {
         /// Why it ended.

@@ -1,7 +1,7 @@
 //! One running request on the worker: its prompt, progress, detokenizer and event sender.
 
 use crate::backend::Token;
-use crate::request::{Completion, Event, FinishReason};
+use crate::request::{Completion, Event, FinishReason, TokenLogprob};
 use crate::stop::StopMatcher;
 use crate::utf8::Utf8Decoder;
 use std::time::Instant;
@@ -51,6 +51,45 @@ pub(crate) struct Sequence {
     pub(crate) first_token: Option<Instant>,
     /// When its last token was sampled.
     pub(crate) last_token: Option<Instant>,
+    /// Log-probabilities waiting for their text, when the request asked for them.
+    pub(crate) logprobs: Option<Logprobs>,
+}
+
+/// Token log-probabilities held until their text goes out (stop strings hold text back).
+#[derive(Debug, Default)]
+pub(crate) struct Logprobs {
+    /// Alternatives per token.
+    pub(crate) top: usize,
+    held: std::collections::VecDeque<TokenLogprob>,
+    /// Bytes of text sent so far.
+    sent: usize,
+    /// Bytes of the tokens whose log-probabilities went out.
+    covered: usize,
+}
+
+impl Logprobs {
+    /// For a request that wants `top` alternatives per token.
+    pub(crate) fn new(top: usize) -> Self {
+        Self { top, ..Self::default() }
+    }
+
+    /// Holds a sampled token's report.
+    pub(crate) fn hold(&mut self, lp: TokenLogprob) {
+        self.held.push_back(lp);
+    }
+
+    /// The reports whose tokens `text` (about to be sent) completes.
+    fn release(&mut self, text: &str) -> Vec<TokenLogprob> {
+        self.sent += text.len();
+        let mut out = Vec::new();
+        while self.held.front().is_some_and(|lp| self.covered + lp.bytes.len() <= self.sent) {
+            if let Some(lp) = self.held.pop_front() {
+                self.covered += lp.bytes.len();
+                out.push(lp);
+            }
+        }
+        out
+    }
 }
 
 impl Sequence {
@@ -61,8 +100,9 @@ impl Sequence {
 
     /// Sends an event; false when the client is gone.
     pub(crate) fn send(&self, event: Event) -> bool {
-        // The worker only schedules a sequence whose channel has room for two events (text +
-        // done), so `Full` cannot happen here; treat it like a gone client rather than block.
+        // The worker only schedules a sequence whose channel has room for three events
+        // (log-probabilities, text and done), so `Full` cannot happen here; treat it like a
+        // gone client rather than block.
         self.events.try_send(event).is_ok()
     }
 
@@ -77,7 +117,7 @@ impl Sequence {
         self.generated += 1;
         let text = self.decoder.push(piece);
         let out = self.stop.push(&text);
-        if !out.emit.is_empty() && !self.send(Event::Text(out.emit)) {
+        if !self.send_text(out.emit) {
             return Next::Cancelled;
         }
         if out.stopped {
@@ -96,16 +136,31 @@ impl Sequence {
         let out = self.stop.push(&tail);
         tail = out.emit;
         if out.stopped {
-            if !tail.is_empty() && !self.send(Event::Text(tail)) {
+            if !self.send_text(tail) {
                 return Next::Cancelled;
             }
             return Next::Finished(FinishReason::Stop);
         }
         tail.push_str(&self.stop.finish());
-        if !tail.is_empty() && !self.send(Event::Text(tail)) {
+        if !self.send_text(tail) {
             return Next::Cancelled;
         }
         Next::Finished(reason)
+    }
+
+    /// Sends text (nothing if empty), preceded by the log-probabilities it completes; false
+    /// when the client is gone.
+    fn send_text(&mut self, text: String) -> bool {
+        if text.is_empty() {
+            return true;
+        }
+        if let Some(lp) = self.logprobs.as_mut() {
+            let done = lp.release(&text);
+            if !done.is_empty() && !self.send(Event::Logprobs(done)) {
+                return false;
+            }
+        }
+        self.send(Event::Text(text))
     }
 
     /// Counts and timings so far.
@@ -119,5 +174,30 @@ impl Sequence {
             prompt_ms: ms(self.admitted, first),
             generation_ms: self.last_token.map_or(0.0, |l| ms(first, l)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lp(t: &str) -> TokenLogprob {
+        TokenLogprob { token: t.into(), bytes: t.as_bytes().to_vec(), logprob: -1.0, top: Vec::new() }
+    }
+
+    #[test]
+    fn reports_go_out_with_the_text_that_completes_them() {
+        let mut l = Logprobs::new(0);
+        for t in ["Hel", "lo", " ST"] {
+            l.hold(lp(t));
+        }
+        // A stop matcher held "lo" back: only "Hel" is complete.
+        let first: Vec<String> = l.release("Hel").into_iter().map(|t| t.token).collect();
+        assert_eq!(first, ["Hel"]);
+        assert!(l.release("l").is_empty(), "half of a token sends nothing yet");
+        let second: Vec<String> = l.release("o").into_iter().map(|t| t.token).collect();
+        assert_eq!(second, ["lo"]);
+        // " ST" began a stop string and is never sent: its report stays behind.
+        assert!(l.release("").is_empty());
     }
 }

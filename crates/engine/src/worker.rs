@@ -8,7 +8,7 @@
 use crate::backend::{Backend, BackendInfo, BatchItem, Token};
 use crate::command::{self, Command};
 use crate::error::EngineError;
-use crate::request::{Event, GenerateRequest, PromptInput};
+use crate::request::{Event, GenerateRequest, PromptInput, TokenLogprob, TopLogprob};
 use crate::scheduler::{self, SeqView, SlotState};
 use crate::sequence::{Next, Sequence};
 use crate::stop::StopMatcher;
@@ -236,6 +236,7 @@ impl Worker<'_> {
             admitted: Instant::now(),
             first_token: None,
             last_token: None,
+            logprobs: req.logprobs.map(|k| crate::sequence::Logprobs::new(k as usize)),
             prompt,
         };
         if let Err(e) = started {
@@ -288,7 +289,7 @@ impl Worker<'_> {
         let views: Vec<SeqView> = self
             .active
             .iter()
-            .map(|s| SeqView { prefill_left: s.prefill_left(), stalled: s.events.capacity() < 2 })
+            .map(|s| SeqView { prefill_left: s.prefill_left(), stalled: s.events.capacity() < 3 })
             .collect();
         let plan = scheduler::plan_batch(&views, self.info.n_batch, self.cfg.prefill_chunk);
         if plan.is_empty() {
@@ -354,9 +355,29 @@ impl Worker<'_> {
         let tok = self.backend.sample(slot, row);
         let piece = self.backend.piece(tok);
         let eog = self.backend.is_eog(tok);
+        if let (Some(k), false) = (self.active[i].logprobs.as_ref().map(|l| l.top), eog) {
+            let lp = self.logprob(row, tok, &piece, k);
+            if let Some(l) = self.active[i].logprobs.as_mut() {
+                l.hold(lp);
+            }
+        }
         // The sampled token needs one more KV cell before the next one can be sampled.
         let left = (self.info.n_ctx as usize).saturating_sub(self.slots[slot].cached.len() + 1);
         self.active[i].on_token(tok, &piece, eog, left)
+    }
+
+    /// A sampled token's log-probability report.
+    fn logprob(&self, row: usize, tok: Token, piece: &[u8], top: usize) -> TokenLogprob {
+        let (logprob, alts) = self.backend.logprobs(row, tok, top);
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let top = alts
+            .into_iter()
+            .map(|(t, l)| {
+                let bytes = self.backend.piece(t);
+                TopLogprob { token: text(&bytes), bytes, logprob: l }
+            })
+            .collect();
+        TokenLogprob { token: text(piece), bytes: piece.to_vec(), logprob, top }
     }
 
     /// Removes finished and cancelled sequences (highest index first, so indices stay valid).

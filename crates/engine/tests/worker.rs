@@ -130,6 +130,7 @@ fn req(text: &str, max_tokens: Option<u32>, stop: &[&str]) -> GenerateRequest {
         max_tokens,
         stop: stop.iter().map(|s| s.to_string()).collect(),
         ignore_eos: false,
+        logprobs: None,
     }
 }
 

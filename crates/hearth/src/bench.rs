@@ -129,6 +129,7 @@ async fn raw_once(models: Arc<ModelManager>, model: String, tokens: Vec<u32>, ma
         max_tokens: Some(max),
         stop: vec![],
         ignore_eos: true,
+        logprobs: None,
     };
     let start = Instant::now();
     let mut rx = match models.get(&model).await.and_then(|h| h.submit(req)) {
@@ -141,7 +142,7 @@ async fn raw_once(models: Arc<ModelManager>, model: String, tokens: Vec<u32>, ma
             Event::Text(_) => t.token(start, &mut last),
             Event::Done { .. } => return t,
             Event::Error(e) => return Trace { error: Some(e.to_string()), ..t },
-            Event::Started { .. } => {}
+            Event::Started { .. } | Event::Logprobs(_) => {}
         }
     }
     Trace { error: Some("engine closed the stream".into()), ..t }
@@ -426,6 +427,7 @@ async fn interference(a: &BenchArgs, long: usize, models: Arc<ModelManager>) -> 
             max_tokens: Some(100_000.min(h.loaded.n_ctx.saturating_sub(17))),
             stop: vec![],
             ignore_eos: true,
+            logprobs: None,
         };
         let mut rx = h.submit(req)?;
         let stop = stop.clone();
@@ -435,7 +437,7 @@ async fn interference(a: &BenchArgs, long: usize, models: Arc<ModelManager>) -> 
                 match ev {
                     Event::Text(_) => times.push(Instant::now()),
                     Event::Done { .. } | Event::Error(_) => break,
-                    Event::Started { .. } => {}
+                    Event::Started { .. } | Event::Logprobs(_) => {}
                 }
                 if stop.load(Ordering::Relaxed) {
                     break;

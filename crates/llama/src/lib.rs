@@ -165,6 +165,27 @@ impl BackendLoader for LlamaLoader {
     }
 }
 
+/// `token`'s log-probability under `logits` and the `top` most likely tokens' (most likely
+/// first), in one pass for the normaliser and a partial selection for the top.
+fn log_softmax_report(logits: &[f32], token: Token, top: usize) -> (f32, Vec<(Token, f32)>) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if logits.is_empty() || !max.is_finite() {
+        return (f32::NEG_INFINITY, Vec::new());
+    }
+    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+    let norm = max + sum.ln() as f32;
+    let lp = |t: usize| logits[t] - norm;
+    let chosen = logits.get(token as usize).map_or(f32::NEG_INFINITY, |l| l - norm);
+    let k = top.min(logits.len());
+    let mut ids: Vec<usize> = (0..logits.len()).collect();
+    if k > 0 && k < ids.len() {
+        ids.select_nth_unstable_by(k - 1, |a, b| logits[*b].total_cmp(&logits[*a]));
+    }
+    ids.truncate(k);
+    ids.sort_by(|a, b| logits[*b].total_cmp(&logits[*a]));
+    (chosen, ids.into_iter().map(|t| (t as Token, lp(t))).collect())
+}
+
 /// Every `pattern` string in a schema.
 fn patterns(v: &serde_json::Value) -> Vec<&str> {
     let mut out = Vec::new();
@@ -366,6 +387,10 @@ impl Backend for LlamaCppBackend<'_> {
             }
             None => LlamaSampler::greedy().sample(ctx, row as i32).0 as u32,
         }
+    }
+
+    fn logprobs(&self, row: usize, token: Token, top: usize) -> (f32, Vec<(Token, f32)>) {
+        log_softmax_report(self.ctx.get_logits_ith(row as i32), token, top)
     }
 
     fn truncate_kv(&mut self, slot: usize, keep: u32) -> bool {

@@ -10,7 +10,7 @@ use crate::validate;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
-use hearth_engine::{Completion, FinishReason, ModelKind, ToolEvent, ToolParser};
+use hearth_engine::{Completion, FinishReason, ModelKind, TokenLogprob, ToolEvent, ToolParser};
 use hearth_protocol::openai::ErrorBody;
 use hearth_protocol::openai::{
     AssistantMessage, ChatChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChunkChoice,
@@ -90,6 +90,7 @@ pub async fn run(
     let mut gen = validate::chat_request(&handle, req, &messages, offered, &app.models.settings().sampling)?;
     gen.sampling.grammar = grammar;
     let parser = tools.is_some().then(|| ToolParser::new(family));
+    let want_logprobs = gen.logprobs.is_some();
     let started = generate::start(app, &handle, gen, admission).await?;
     let model = handle.info.id.clone();
     if stream {
@@ -103,6 +104,7 @@ pub async fn run(
             on_answer,
             parser,
             called: false,
+            logprobs: want_logprobs.then(Vec::new),
         };
         return Ok(Chat::Stream(generate::sse_response(model, started, fmt)));
     }
@@ -132,7 +134,7 @@ pub async fn run(
                 refusal: None,
                 tool_calls: calls.map(crate::tools::wire_calls),
             },
-            logprobs: None,
+            logprobs: want_logprobs.then(|| crate::logprobs::chat(&done.logprobs)),
             finish_reason: finish.into(),
         }],
         usage: generate::usage(&done.completion),
@@ -184,11 +186,18 @@ struct ChatStream {
     parser: Option<ToolParser>,
     /// A tool call has begun (the answer ends with `tool_calls`).
     called: bool,
+    /// With `logprobs`: reports not yet sent, for the next chunk with text.
+    logprobs: Option<Vec<TokenLogprob>>,
 }
 
 impl ChatStream {
     fn chunk(&mut self, delta: Delta, finish: Option<&str>) -> String {
-        let choice = ChunkChoice { index: 0, delta, logprobs: None, finish_reason: finish.map(Into::into) };
+        let has_text = delta.content.as_ref().is_some_and(|c| !c.is_empty()) || delta.tool_calls.is_some();
+        let logprobs = match self.logprobs.as_mut() {
+            Some(l) if has_text && !l.is_empty() => Some(crate::logprobs::chat(&std::mem::take(l))),
+            _ => None,
+        };
+        let choice = ChunkChoice { index: 0, delta, logprobs, finish_reason: finish.map(Into::into) };
         self.frame(vec![choice], self.include_usage.then_some(None), None)
     }
 
@@ -244,6 +253,12 @@ impl StreamFormat for ChatStream {
                 self.tool_chunks(events)
             }
             None => vec![self.chunk(Delta { content: Some(text), ..Delta::default() }, None)],
+        }
+    }
+
+    fn logprobs(&mut self, tokens: Vec<TokenLogprob>) {
+        if let Some(l) = self.logprobs.as_mut() {
+            l.extend(tokens);
         }
     }
 

@@ -30,6 +30,7 @@ pub async fn completions(
     let constraint = crate::structured::constraint(req.response_format.as_ref(), req.grammar.as_deref())?;
     let grammar = crate::structured::grammar(&app.models, constraint.as_ref(), req.ignore_eos)?;
     let (mut gen, echo) = validate::completion_request(req, &app.models.settings().sampling)?;
+    let want_logprobs = gen.logprobs.is_some();
     gen.sampling.grammar = grammar;
     let admission = generate::admit(&app, caller)?;
     let handle = app.models.acquire(&name, Some(ModelKind::Causal), keep_alive).await?;
@@ -40,6 +41,8 @@ pub async fn completions(
         model: handle.info.id.clone(),
         include_usage,
         echo,
+        logprobs: want_logprobs.then(Vec::new),
+        offset: 0,
     };
     if stream {
         return Ok(generate::sse_response(fmt.model.clone(), started, fmt));
@@ -47,6 +50,9 @@ pub async fn completions(
     let done = generate::collect(started).await?;
     let text = fmt.echo.take().unwrap_or_default() + &done.text;
     let mut body = fmt.object(text, Some(done.finish));
+    if want_logprobs {
+        body.choices[0].logprobs = Some(crate::logprobs::completion(&done.logprobs, 0));
+    }
     body.usage = Some(Some(generate::usage(&done.completion)));
     body.timings = Some(generate::timings(&done.completion));
     Ok(generate::answer(fmt.model.clone(), done.summary, body))
@@ -60,6 +66,10 @@ struct TextStream {
     include_usage: bool,
     /// Prompt text to send first when `echo` was asked for.
     echo: Option<String>,
+    /// With `logprobs`: the reports for the next text.
+    logprobs: Option<Vec<hearth_engine::TokenLogprob>>,
+    /// Bytes of text streamed so far (for `text_offset`).
+    offset: usize,
 }
 
 impl TextStream {
@@ -97,7 +107,18 @@ impl StreamFormat for TextStream {
     }
 
     fn text(&mut self, text: String) -> Vec<String> {
-        vec![self.frame(text, None)]
+        let lp = self.logprobs.as_mut().map(|l| crate::logprobs::completion(&std::mem::take(l), self.offset));
+        self.offset += text.len();
+        let mut o = self.object(text, None);
+        o.usage = self.include_usage.then_some(None);
+        o.choices[0].logprobs = lp;
+        vec![generate::sse_frame(&serde_json::to_string(&o).unwrap_or_default())]
+    }
+
+    fn logprobs(&mut self, tokens: Vec<hearth_engine::TokenLogprob>) {
+        if let Some(l) = self.logprobs.as_mut() {
+            l.extend(tokens);
+        }
     }
 
     fn done(&mut self, finish: FinishReason, completion: &Completion) -> Vec<String> {

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::Bytes;
-use hearth_engine::{Completion, EngineError, Event, FinishReason, GenerateRequest, ModelHandle};
+use hearth_engine::{Completion, EngineError, Event, FinishReason, GenerateRequest, ModelHandle, TokenLogprob};
 use hearth_protocol::openai::{PromptTokensDetails, Timings, Usage};
 use std::convert::Infallible;
 use std::time::Instant;
@@ -143,6 +143,8 @@ pub async fn start(
 pub struct Collected {
     /// All generated text.
     pub text: String,
+    /// Its tokens' log-probabilities, when the request asked for them.
+    pub logprobs: Vec<TokenLogprob>,
     /// Why it ended.
     pub finish: FinishReason,
     /// Counts and timings.
@@ -157,6 +159,7 @@ pub struct Collected {
 /// The engine's error if generation fails midway.
 pub async fn collect(mut s: Started) -> Result<Collected, ApiError> {
     let mut text = String::new();
+    let mut logprobs = Vec::new();
     loop {
         let next = tokio::select! {
             next = tokio::time::timeout_at(s.deadline, s.rx.recv()) => next.map_err(|_| ApiError::Timeout)?,
@@ -167,9 +170,10 @@ pub async fn collect(mut s: Started) -> Result<Collected, ApiError> {
                 s.clock.token();
                 text.push_str(&t);
             }
+            Some(Event::Logprobs(l)) => logprobs.extend(l),
             Some(Event::Done { finish, completion }) => {
                 let summary = s.clock.done(finish, &completion);
-                return Ok(Collected { text, finish, completion, summary });
+                return Ok(Collected { text, logprobs, finish, completion, summary });
             }
             Some(Event::Error(e)) => return Err(e.into()),
             Some(Event::Started { .. }) => {}
@@ -227,6 +231,10 @@ pub trait StreamFormat: Send + 'static {
     fn opening(&mut self) -> Vec<String>;
     /// Frames for new text.
     fn text(&mut self, text: String) -> Vec<String>;
+    /// The log-probabilities of the tokens the next text completes (only with `logprobs`).
+    fn logprobs(&mut self, tokens: Vec<TokenLogprob>) {
+        let _ = tokens;
+    }
     /// Frames that close a successful stream (before `[DONE]`).
     fn done(&mut self, finish: FinishReason, completion: &Completion) -> Vec<String>;
 }
@@ -266,6 +274,10 @@ pub fn sse_response<F: StreamFormat>(model: String, started: Started, mut fmt: F
                     (fmt.text(t), false)
                 }
                 Some(Event::Started { .. }) => (Vec::new(), false),
+                Some(Event::Logprobs(l)) => {
+                    fmt.logprobs(l);
+                    (Vec::new(), false)
+                }
                 Some(Event::Done { finish, completion }) => {
                     let summary = clock.done(finish, &completion);
                     let ms = t0.elapsed().as_secs_f64() * 1000.0;

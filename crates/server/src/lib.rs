@@ -22,6 +22,7 @@ pub mod extract;
 pub mod generate;
 pub mod health;
 pub mod lifecycle;
+pub mod logprobs;
 pub mod metrics;
 pub mod middleware;
 pub mod models;

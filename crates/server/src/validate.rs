@@ -120,9 +120,7 @@ fn template_messages(messages: &[ChatMessage]) -> Result<Vec<TemplateMessage>, A
 /// A 400 naming the first field at fault.
 pub fn check_chat(req: &ChatCompletionRequest) -> Result<Vec<TemplateMessage>, ApiError> {
     single_choice(req.n)?;
-    if req.logprobs == Some(true) {
-        return Err(ApiError::unsupported("logprobs", "logprobs are not supported yet"));
-    }
+    crate::logprobs::chat_request(req.logprobs, req.top_logprobs)?;
     template_messages(&req.messages)
 }
 
@@ -142,6 +140,7 @@ pub fn chat_request(
         None => max_tokens("max_tokens", req.max_tokens)?,
     };
     let stop = stops(req.stop)?;
+    let logprobs = crate::logprobs::chat_request(req.logprobs, req.top_logprobs)?;
     let sampling = sampling(req.sampling, d)?;
     let text = handle.render_chat(messages, tools)?;
     Ok(GenerateRequest {
@@ -150,6 +149,7 @@ pub fn chat_request(
         max_tokens: max,
         stop,
         ignore_eos: req.ignore_eos,
+        logprobs,
     })
 }
 
@@ -162,8 +162,12 @@ pub fn completion_request(
     d: &SamplingDefaults,
 ) -> Result<(GenerateRequest, Option<String>), ApiError> {
     single_choice(req.n)?;
-    if req.logprobs.as_ref().is_some_and(|v| !v.is_null()) {
-        return Err(ApiError::unsupported("logprobs", "logprobs are not supported yet"));
+    let logprobs = crate::logprobs::completion_request(req.logprobs.as_ref())?;
+    if logprobs.is_some() && req.echo {
+        return Err(ApiError::unsupported(
+            "echo",
+            "echo together with logprobs (the prompt's log-probabilities) is not supported yet",
+        ));
     }
     if req.suffix.as_ref().is_some_and(|s| !s.is_empty()) {
         return Err(ApiError::unsupported("suffix", "suffix is not supported"));
@@ -187,6 +191,7 @@ pub fn completion_request(
         max_tokens: max,
         stop: stops(req.stop)?,
         ignore_eos: req.ignore_eos,
+        logprobs,
     };
     Ok((generate, echo))
 }

@@ -24,8 +24,10 @@ pub struct ChatCompletionRequest {
     pub stop: Option<StopSpec>,
     /// Number of choices; only 1 is supported.
     pub n: Option<i64>,
-    /// Log probabilities are not supported yet; `true` is refused.
+    /// Report each answer token's log-probability (`choices[].logprobs.content`).
     pub logprobs: Option<bool>,
+    /// Also list this many most likely tokens at each position (0-20; needs `logprobs`).
+    pub top_logprobs: Option<i64>,
     /// Functions the model may call: `{"type": "function", "function": {"name", "description",
     /// "parameters", "strict"}}`. Calls come back in `message.tool_calls`; their arguments
     /// follow the parameters' schema (decoding is constrained once a call begins).
@@ -139,7 +141,8 @@ pub struct ChatChoice {
     pub index: u32,
     /// The answer.
     pub message: AssistantMessage,
-    /// Always null (log probabilities are not supported yet).
+    /// With `logprobs`: `{"content": [{"token", "logprob", "bytes", "top_logprobs"}], "refusal": null}`.
+    #[schema(value_type = Option<Object>)]
     pub logprobs: Option<serde_json::Value>,
     /// `stop`, `length` or `tool_calls`.
     pub finish_reason: String,
@@ -239,7 +242,8 @@ pub struct ChunkChoice {
     pub index: u32,
     /// What this chunk adds.
     pub delta: Delta,
-    /// Always null.
+    /// With `logprobs`: the log-probabilities of this chunk's tokens.
+    #[schema(value_type = Option<Object>)]
     pub logprobs: Option<serde_json::Value>,
     /// Null until the last content chunk.
     pub finish_reason: Option<String>,

@@ -28,7 +28,9 @@ pub struct CompletionRequest {
     pub echo: bool,
     /// Text appended after the completion.
     pub suffix: Option<String>,
-    /// Log probabilities are not supported yet; a value is refused.
+    /// Report each token's log-probability and this many alternatives (0-20):
+    /// `choices[].logprobs` has `tokens`, `token_logprobs`, `top_logprobs` and `text_offset`.
+    #[schema(value_type = Option<i64>)]
     pub logprobs: Option<serde_json::Value>,
     /// As in chat: `json_object` or `json_schema` constrains the text (a Hearth extension on
     /// this legacy endpoint, as in vLLM and llama-server).
@@ -90,7 +92,8 @@ pub struct CompletionChoice {
     pub index: u32,
     /// The generated text.
     pub text: String,
-    /// Always null.
+    /// With `logprobs`: this choice's (or chunk's) token log-probabilities.
+    #[schema(value_type = Option<Object>)]
     pub logprobs: Option<serde_json::Value>,
     /// `stop` or `length`; null on intermediate stream chunks.
     pub finish_reason: Option<String>,
