@@ -157,6 +157,12 @@ pub trait Backend {
         let _ = (row, token, top);
         (0.0, Vec::new())
     }
+    /// Makes `dst`'s KV cells a copy of all of `src`'s (another choice from the same prompt);
+    /// false if the cache cannot (the caller then evaluates the prompt again).
+    fn copy_kv(&mut self, src: usize, dst: usize) -> bool {
+        let _ = (src, dst);
+        false
+    }
     /// Drops the KV cells of `slot` from position `keep` on; false if the cache cannot do a
     /// partial removal (the caller then clears the whole slot with `keep = 0`).
     fn truncate_kv(&mut self, slot: usize, keep: u32) -> bool;

@@ -20,6 +20,8 @@ pub(crate) enum Command {
         req: GenerateRequest,
         /// Where the sequence's events go.
         events: mpsc::Sender<Event>,
+        /// Where the events of more choices from the same prompt go (`n > 1`).
+        forks: Vec<mpsc::Sender<Event>>,
     },
     /// Embed or rerank inputs.
     Embed {

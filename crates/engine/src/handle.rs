@@ -145,9 +145,30 @@ impl ModelHandle {
     /// [`EngineError::Overloaded`] when the queue is full, [`EngineError::Unavailable`] when
     /// the worker is gone.
     pub fn submit(&self, req: GenerateRequest) -> Result<mpsc::Receiver<Event>, EngineError> {
+        let mut rx = self.submit_n(req, 1)?;
+        rx.pop().ok_or(EngineError::WorkerFailed)
+    }
+
+    /// Queues `n` choices from one prompt: the prompt is evaluated once and its KV cells are
+    /// copied to the other choices' sequences, each with its own sampler and seed (`seed + i`).
+    /// One receiver per choice; dropping any cancels that choice.
+    ///
+    /// # Errors
+    /// As [`ModelHandle::submit`]; [`EngineError::InvalidParam`] naming `n` when the model
+    /// has fewer slots than `n`.
+    pub fn submit_n(&self, req: GenerateRequest, n: usize) -> Result<Vec<mpsc::Receiver<Event>>, EngineError> {
+        if n == 0 || n > self.loaded.n_slots {
+            let most = self.loaded.n_slots;
+            return Err(EngineError::invalid(
+                "n",
+                format!("n must be between 1 and {most} (this model's parallel slots)"),
+            ));
+        }
         let (events, rx) = mpsc::channel(EVENT_BUFFER);
-        self.send_work(Command::Generate { req, events })?;
-        Ok(rx)
+        let (forks, mut more): (Vec<_>, Vec<_>) = (1..n).map(|_| mpsc::channel(EVENT_BUFFER)).unzip();
+        self.send_work(Command::Generate { req, events, forks })?;
+        more.insert(0, rx);
+        Ok(more)
     }
 
     /// Queues an embedding or rerank request; the pooled outputs arrive on the returned

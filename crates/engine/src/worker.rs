@@ -39,12 +39,22 @@ pub struct WorkerStats {
 /// How long to wait for commands when every sequence is stalled on a slow client.
 const STALL_WAIT: Duration = Duration::from_millis(2);
 
+mod fork;
+
+/// A generation request off the command channel: its events, and its other choices' (n > 1).
+struct Queued {
+    req: GenerateRequest,
+    events: mpsc::Sender<Event>,
+    forks: Vec<mpsc::Sender<Event>>,
+}
+
 /// A request taken off the queue and tokenized, waiting for room in the KV cache.
 struct Held {
     req: GenerateRequest,
     prompt: Vec<Token>,
     max_tokens: u32,
     events: mpsc::Sender<Event>,
+    forks: Vec<mpsc::Sender<Event>>,
 }
 
 struct Worker<'b> {
@@ -55,10 +65,12 @@ struct Worker<'b> {
     /// Requests taken off the channel, in arrival order; bounded by the handle, which refuses
     /// work once `stats.waiting` reaches the queue limit. The channel is drained every step so
     /// tokenizer lookups are answered without waiting for a free slot.
-    pending: VecDeque<(GenerateRequest, mpsc::Sender<Event>)>,
+    pending: VecDeque<Queued>,
     /// At most one request waits for KV room; the rest wait behind it in `pending`, so
     /// requests are admitted in arrival order.
     held: Option<Held>,
+    /// Choices waiting for their first choice's prompt (n > 1), in reserved slots.
+    forks: Vec<fork::ForkPlan>,
     stats: &'b WorkerStats,
     cfg: WorkerConfig,
     step: u64,
@@ -79,13 +91,23 @@ pub(crate) struct WorkerConfig {
 pub(crate) fn run(backend: &mut dyn Backend, rx: &Receiver<Command>, stats: &WorkerStats, cfg: WorkerConfig) {
     let info = backend.info();
     let slots = vec![SlotState::default(); info.n_slots.max(1)];
-    let mut w =
-        Worker { backend, info, slots, active: Vec::new(), pending: VecDeque::new(), held: None, stats, cfg, step: 0 };
+    let mut w = Worker {
+        backend,
+        info,
+        slots,
+        active: Vec::new(),
+        pending: VecDeque::new(),
+        held: None,
+        forks: Vec::new(),
+        stats,
+        cfg,
+        step: 0,
+    };
     while command::drain(rx, w.is_idle(), |cmd| w.take(cmd)) {
         w.try_admit_held();
         while w.held.is_none() && w.active.len() < w.slots.len() {
-            let Some((req, events)) = w.pending.pop_front() else { break };
-            w.accept(req, events);
+            let Some(q) = w.pending.pop_front() else { break };
+            w.accept(q);
         }
         w.drop_cancelled();
         if !w.step() {
@@ -109,7 +131,7 @@ impl Worker<'_> {
     fn take(&mut self, cmd: Command) {
         match command::answer_lookup(&*self.backend, self.info.n_vocab, cmd) {
             None => {}
-            Some(Command::Generate { req, events }) => self.pending.push_back((req, events)),
+            Some(Command::Generate { req, events, forks }) => self.pending.push_back(Queued { req, events, forks }),
             Some(Command::Embed { reply, .. }) => {
                 self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
                 let _ = reply.send(Err(EngineError::WrongModelKind(
@@ -121,7 +143,8 @@ impl Worker<'_> {
     }
 
     /// Starts a queued request: tokenize, check limits, admit to a free slot.
-    fn accept(&mut self, req: GenerateRequest, events: mpsc::Sender<Event>) {
+    fn accept(&mut self, q: Queued) {
+        let Queued { req, events, forks } = q;
         self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
         if events.is_closed() {
             self.finished(true);
@@ -129,7 +152,7 @@ impl Worker<'_> {
         }
         match self.prepare(&req) {
             Ok((prompt, max_tokens)) => {
-                self.held = Some(Held { req, prompt, max_tokens, events });
+                self.held = Some(Held { req, prompt, max_tokens, events, forks });
                 self.try_admit_held();
             }
             Err(e) => {
@@ -187,7 +210,14 @@ impl Worker<'_> {
             return;
         }
         let Some((slot, reuse)) = scheduler::pick_slot(&self.slots, &h.prompt) else { return };
-        let need = h.prompt.len() + h.max_tokens as usize;
+        let Some(fork_slots) = self.fork_slots(slot, h.forks.len()) else { return };
+        // Every choice may fill its context; a copied prompt shares cells only in a unified
+        // cache, so count it per choice.
+        let need = (h.prompt.len() + h.max_tokens as usize) * (1 + fork_slots.len());
+        for &f in &fork_slots {
+            self.backend.truncate_kv(f, 0);
+            self.slots[f].cached.clear();
+        }
         let mut idle: Vec<usize> = (0..self.slots.len())
             .filter(|&i| i != slot && !self.slots[i].busy && !self.slots[i].cached.is_empty())
             .collect();
@@ -205,13 +235,13 @@ impl Worker<'_> {
             return;
         }
         if let Some(h) = self.held.take() {
-            self.admit(slot, reuse, h);
+            self.admit(slot, reuse, h, fork_slots);
         }
     }
 
     /// Starts the held request in `slot`, reusing the first `reuse` cached tokens.
-    fn admit(&mut self, slot: usize, mut reuse: usize, h: Held) {
-        let Held { req, prompt, max_tokens, events } = h;
+    fn admit(&mut self, slot: usize, mut reuse: usize, h: Held, fork_slots: Vec<usize>) {
+        let Held { req, prompt, max_tokens, events, forks } = h;
         if !self.backend.truncate_kv(slot, reuse as u32) {
             self.backend.truncate_kv(slot, 0);
             reuse = 0;
@@ -221,29 +251,16 @@ impl Worker<'_> {
         s.busy = true;
         s.last_used = self.step;
         let started = self.backend.start_sequence(slot, &req.sampling);
-        let seq = Sequence {
-            slot,
-            n_eval: reuse,
-            pending: None,
-            max_tokens,
-            reserved: prompt.len() + max_tokens as usize,
-            ignore_eos: req.ignore_eos,
-            generated: 0,
-            cached: reuse as u32,
-            decoder: Utf8Decoder::default(),
-            stop: StopMatcher::new(req.stop),
-            events,
-            admitted: Instant::now(),
-            first_token: None,
-            last_token: None,
-            logprobs: req.logprobs.map(|k| crate::sequence::Logprobs::new(k as usize)),
-            prompt,
-        };
+        let seq = new_sequence(slot, reuse, &req, prompt, max_tokens, events);
         if let Err(e) = started {
             // Before any token: the client gets a 400, the slot keeps its cached prefix.
+            for f in &forks {
+                let _ = f.try_send(Event::Error(EngineError::InvalidGrammar(e.clone())));
+            }
             seq.send(Event::Error(EngineError::InvalidGrammar(e)));
             self.release(seq, false);
         } else if seq.send(Event::Started { prompt_tokens: seq.prompt.len() as u32, cached_tokens: reuse as u32 }) {
+            self.plan_forks(slot, &req, &seq, fork_slots, forks);
             self.active.push(seq);
         } else {
             self.release(seq, true);
@@ -266,6 +283,7 @@ impl Worker<'_> {
     /// Ends a sequence. A cancelled or failed one loses its KV cells; a finished one leaves
     /// them for the next request with the same prefix.
     fn release(&mut self, seq: Sequence, clear: bool) {
+        self.drop_forks(seq.slot);
         let slot = &mut self.slots[seq.slot];
         slot.busy = false;
         slot.last_used = self.step;
@@ -318,6 +336,8 @@ impl Worker<'_> {
                 s.n_eval += n;
             }
         }
+        let mut rows = rows;
+        rows.extend(self.start_forks(&rows));
         let outcomes: Vec<(usize, Next)> = rows.into_iter().map(|(i, row)| (i, self.sample(i, row))).collect();
         self.retire(outcomes);
         true
@@ -411,5 +431,34 @@ impl Worker<'_> {
             seq.send(Event::Error(err.clone()));
             self.release(seq, true);
         }
+    }
+}
+
+/// A sequence for `req` in `slot`, with the first `reuse` prompt tokens already in its cache.
+fn new_sequence(
+    slot: usize,
+    reuse: usize,
+    req: &GenerateRequest,
+    prompt: Vec<Token>,
+    max_tokens: u32,
+    events: mpsc::Sender<Event>,
+) -> Sequence {
+    Sequence {
+        slot,
+        n_eval: reuse,
+        pending: None,
+        max_tokens,
+        reserved: prompt.len() + max_tokens as usize,
+        ignore_eos: req.ignore_eos,
+        generated: 0,
+        cached: reuse as u32,
+        decoder: Utf8Decoder::default(),
+        stop: StopMatcher::new(req.stop.clone()),
+        events,
+        admitted: Instant::now(),
+        first_token: None,
+        last_token: None,
+        logprobs: req.logprobs.map(|k| crate::sequence::Logprobs::new(k as usize)),
+        prompt,
     }
 }

@@ -393,6 +393,14 @@ impl Backend for LlamaCppBackend<'_> {
         log_softmax_report(self.ctx.get_logits_ith(row as i32), token, top)
     }
 
+    fn copy_kv(&mut self, src: usize, dst: usize) -> bool {
+        // Whole sequences only: llama.cpp asserts (and aborts) on a partial copy between
+        // streams of a non-unified cache.
+        src < self.info.n_slots
+            && dst < self.info.n_slots
+            && self.ctx.copy_kv_cache_seq(src as i32, dst as i32, None, None).is_ok()
+    }
+
     fn truncate_kv(&mut self, slot: usize, keep: u32) -> bool {
         let p0 = if keep == 0 { None } else { Some(keep) };
         self.ctx.clear_kv_cache_seq(Some(slot as u32), p0, None).unwrap_or(false)

@@ -10,7 +10,7 @@ use crate::validate;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
-use hearth_engine::{Completion, FinishReason, ModelKind, TokenLogprob, ToolEvent, ToolParser};
+use hearth_engine::{Completion, FinishReason, ModelKind, TokenLogprob, ToolEvent, ToolFamily, ToolParser};
 use hearth_protocol::openai::ErrorBody;
 use hearth_protocol::openai::{
     AssistantMessage, ChatChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChunkChoice,
@@ -80,6 +80,7 @@ pub async fn run(
         None => None,
     };
     let stream = req.stream;
+    let n = validate::choices(req.n)?;
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
     let family = handle.tool_family();
     let grammar = match &tools {
@@ -91,7 +92,7 @@ pub async fn run(
     gen.sampling.grammar = grammar;
     let parser = tools.is_some().then(|| ToolParser::new(family));
     let want_logprobs = gen.logprobs.is_some();
-    let started = generate::start(app, &handle, gen, admission).await?;
+    let started = generate::start_n(app, &handle, gen, n, admission).await?;
     let model = handle.info.id.clone();
     if stream {
         let fmt = ChatStream {
@@ -108,40 +109,58 @@ pub async fn run(
         };
         return Ok(Chat::Stream(generate::sse_response(model, started, fmt)));
     }
-    let done = generate::collect(started).await?;
-    let (content, calls) = match parser {
-        Some(_) => {
-            let p = hearth_engine::tools::parse_output(family, &done.text);
-            (p.content, Some(p.calls).filter(|c| !c.is_empty()))
-        }
-        None => (Some(done.text), None),
-    };
-    let finish = match done.finish {
-        FinishReason::Stop if calls.is_some() => "tool_calls",
-        f => f.as_str(),
-    };
+    let all = generate::collect_n(started).await?;
+    let tools = parser.map(|_| family);
+    let (usage, timings, summary) = totals(&all);
+    let choices = all.into_iter().enumerate().map(|(i, c)| choice(i, c, tools, want_logprobs)).collect();
     let body = ChatCompletionResponse {
         id: generate::new_id("chatcmpl"),
         object: "chat.completion".into(),
         created: generate::now_secs(),
         model: model.clone(),
         system_fingerprint: crate::FINGERPRINT.into(),
-        choices: vec![ChatChoice {
-            index: 0,
-            message: AssistantMessage {
-                role: "assistant".into(),
-                content,
-                refusal: None,
-                tool_calls: calls.map(crate::tools::wire_calls),
-            },
-            logprobs: want_logprobs.then(|| crate::logprobs::chat(&done.logprobs)),
-            finish_reason: finish.into(),
-        }],
-        usage: generate::usage(&done.completion),
-        timings: generate::timings(&done.completion),
+        choices,
+        usage,
+        timings,
         citations,
     };
-    Ok(Chat::Done { model, summary: done.summary, body: Box::new(body) })
+    Ok(Chat::Done { model, summary, body: Box::new(body) })
+}
+
+/// One choice of a whole answer: tool calls read out when tools were offered.
+fn choice(index: usize, c: generate::Collected, tools: Option<ToolFamily>, logprobs: bool) -> ChatChoice {
+    let (content, calls) = match tools {
+        Some(family) => {
+            let p = hearth_engine::tools::parse_output(family, &c.text);
+            (p.content, Some(p.calls).filter(|c| !c.is_empty()))
+        }
+        None => (Some(c.text), None),
+    };
+    let finish = match c.finish {
+        FinishReason::Stop if calls.is_some() => "tool_calls",
+        f => f.as_str(),
+    };
+    ChatChoice {
+        index: index as u32,
+        message: AssistantMessage {
+            role: "assistant".into(),
+            content,
+            refusal: None,
+            tool_calls: calls.map(crate::tools::wire_calls),
+        },
+        logprobs: logprobs.then(|| crate::logprobs::chat(&c.logprobs)),
+        finish_reason: finish.into(),
+    }
+}
+
+/// Usage over all choices (the prompt once, every choice's tokens), the first choice's
+/// timings, and the summary for the log.
+fn totals(all: &[generate::Collected]) -> (Usage, Timings, crate::middleware::Summary) {
+    let mut total = all.first().map(|c| c.completion.clone()).unwrap_or_default();
+    total.completion_tokens = all.iter().map(|c| c.completion.completion_tokens).sum();
+    let first = all.first().map(|c| (generate::timings(&c.completion), c.summary.clone()));
+    let (timings, summary) = first.unwrap_or_else(|| (generate::timings(&total), Default::default()));
+    (generate::usage(&total), timings, summary)
 }
 
 /// Retrieves sources for the last user message and puts them in a system message.

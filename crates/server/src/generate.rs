@@ -22,6 +22,8 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 pub struct Started {
     /// Its remaining events.
     pub rx: mpsc::Receiver<Event>,
+    /// The events of further choices from the same prompt (`n > 1`).
+    pub more: Vec<mpsc::Receiver<Event>>,
     /// Tokens in the prompt.
     pub prompt_tokens: u32,
     /// The admission permit, released when the answer (or its stream) ends.
@@ -112,6 +114,20 @@ pub async fn start(
     req: GenerateRequest,
     admission: Admission,
 ) -> Result<Started, ApiError> {
+    start_n(app, handle, req, 1, admission).await
+}
+
+/// As [`start`], for `n` choices from one prompt.
+///
+/// # Errors
+/// As [`start`].
+pub async fn start_n(
+    app: &AppState,
+    handle: &ModelHandle,
+    req: GenerateRequest,
+    n: usize,
+    admission: Admission,
+) -> Result<Started, ApiError> {
     let Admission { permit, caller } = admission;
     if app.log_prompts {
         match &req.prompt {
@@ -121,13 +137,23 @@ pub async fn start(
     }
     let arrived = Instant::now();
     let deadline = tokio::time::Instant::from_std(arrived + app.limits.request_timeout);
-    let mut rx = handle.submit(req)?;
+    let mut all = handle.submit_n(req, n)?.into_iter();
+    let mut rx = all.next().ok_or(EngineError::WorkerFailed)?;
     // Dropping `rx` on timeout cancels the queued request in the engine.
     let first = tokio::time::timeout(app.limits.queue_timeout, rx.recv()).await.map_err(|_| ApiError::QueueTimeout)?;
     match first {
         Some(Event::Started { prompt_tokens, .. }) => {
             let clock = TokenClock { caller, ..TokenClock::new(&handle.info.id, arrived) };
-            Ok(Started { rx, prompt_tokens, permit, clock, deadline, stop: app.stop.clone() })
+            let mut more: Vec<_> = all.collect();
+            for r in &mut more {
+                // The engine admits all choices together: their Started is already there.
+                match r.recv().await {
+                    Some(Event::Started { .. }) => {}
+                    Some(Event::Error(e)) => return Err(e.into()),
+                    _ => return Err(EngineError::WorkerFailed.into()),
+                }
+            }
+            Ok(Started { rx, more, prompt_tokens, permit, clock, deadline, stop: app.stop.clone() })
         }
         Some(Event::Error(e)) => Err(e.into()),
         Some(other) => {
@@ -157,23 +183,62 @@ pub struct Collected {
 ///
 /// # Errors
 /// The engine's error if generation fails midway.
-pub async fn collect(mut s: Started) -> Result<Collected, ApiError> {
+pub async fn collect(s: Started) -> Result<Collected, ApiError> {
+    let mut all = collect_n(s).await?;
+    all.truncate(1);
+    all.pop().ok_or_else(|| EngineError::WorkerFailed.into())
+}
+
+/// Collects every choice of an admitted request, in order; each choice's summary is its own,
+/// and the metrics and the key's tokens count all of them once.
+///
+/// # Errors
+/// The engine's error if any choice fails.
+pub async fn collect_n(mut s: Started) -> Result<Vec<Collected>, ApiError> {
+    let (deadline, stop) = (s.deadline, s.stop.clone());
+    let more = std::mem::take(&mut s.more);
+    let others = futures::future::join_all(more.into_iter().map(|mut rx| {
+        let mut stop = stop.clone();
+        async move { drain(&mut rx, deadline, &mut stop, None).await }
+    }));
+    let (first, others) = tokio::join!(drain(&mut s.rx, deadline, &mut s.stop, Some(&mut s.clock)), others);
+    let mut all = vec![first?];
+    for o in others {
+        all.push(o?);
+    }
+    let mut total = all[0].completion.clone();
+    total.completion_tokens = all.iter().map(|c| c.completion.completion_tokens).sum();
+    let summary = s.clock.done(all[0].finish, &total);
+    for c in &mut all {
+        c.summary = summary.clone();
+    }
+    Ok(all)
+}
+
+/// Reads one choice's events to its end.
+async fn drain(
+    rx: &mut mpsc::Receiver<Event>,
+    deadline: tokio::time::Instant,
+    stop: &mut crate::shutdown::StopSignal,
+    mut clock: Option<&mut TokenClock>,
+) -> Result<Collected, ApiError> {
     let mut text = String::new();
     let mut logprobs = Vec::new();
     loop {
         let next = tokio::select! {
-            next = tokio::time::timeout_at(s.deadline, s.rx.recv()) => next.map_err(|_| ApiError::Timeout)?,
-            () = crate::shutdown::stopped(&mut s.stop) => return Err(ApiError::ShuttingDown),
+            next = tokio::time::timeout_at(deadline, rx.recv()) => next.map_err(|_| ApiError::Timeout)?,
+            () = crate::shutdown::stopped(stop) => return Err(ApiError::ShuttingDown),
         };
         match next {
             Some(Event::Text(t)) => {
-                s.clock.token();
+                if let Some(c) = clock.as_deref_mut() {
+                    c.token();
+                }
                 text.push_str(&t);
             }
             Some(Event::Logprobs(l)) => logprobs.extend(l),
             Some(Event::Done { finish, completion }) => {
-                let summary = s.clock.done(finish, &completion);
-                return Ok(Collected { text, logprobs, finish, completion, summary });
+                return Ok(Collected { text, logprobs, finish, completion, summary: Summary::default() });
             }
             Some(Event::Error(e)) => return Err(e.into()),
             Some(Event::Started { .. }) => {}

@@ -48,6 +48,21 @@ fn max_tokens(param: &str, v: Option<i64>) -> Result<Option<u32>, ApiError> {
     }
 }
 
+/// Most choices one chat request may ask for.
+const MAX_CHOICES: i64 = 8;
+
+/// A chat request's `n` (1-8; also at most the model's slots, checked on submission).
+///
+/// # Errors
+/// A 400 naming `n`.
+pub fn choices(n: Option<i64>) -> Result<usize, ApiError> {
+    match n {
+        None => Ok(1),
+        Some(k @ 1..=MAX_CHOICES) => Ok(k as usize),
+        Some(k) => Err(ApiError::invalid("n", format!("n must be between 1 and {MAX_CHOICES}, got {k}"))),
+    }
+}
+
 fn single_choice(n: Option<i64>) -> Result<(), ApiError> {
     match n {
         None | Some(1) => Ok(()),
@@ -119,7 +134,9 @@ fn template_messages(messages: &[ChatMessage]) -> Result<Vec<TemplateMessage>, A
 /// # Errors
 /// A 400 naming the first field at fault.
 pub fn check_chat(req: &ChatCompletionRequest) -> Result<Vec<TemplateMessage>, ApiError> {
-    single_choice(req.n)?;
+    if choices(req.n)? > 1 && req.stream {
+        return Err(ApiError::unsupported("n", "n > 1 is not supported with stream: true yet"));
+    }
     crate::logprobs::chat_request(req.logprobs, req.top_logprobs)?;
     template_messages(&req.messages)
 }
@@ -252,10 +269,11 @@ mod tests {
     }
 
     #[test]
-    fn n_greater_than_one_and_too_many_stops() {
+    fn n_out_of_range_and_too_many_stops() {
         let e =
-            check_chat(&chat(serde_json::json!({"messages": [{"role": "user", "content": "x"}], "n": 2}))).unwrap_err();
+            check_chat(&chat(serde_json::json!({"messages": [{"role": "user", "content": "x"}], "n": 9}))).unwrap_err();
         assert_eq!(param(e).as_deref(), Some("n"));
+        assert!(check_chat(&chat(serde_json::json!({"messages": [{"role": "user", "content": "x"}], "n": 3}))).is_ok());
         let e = stops(Some(StopSpec::Many(vec!["a".into(); 5]))).unwrap_err();
         assert_eq!(param(e).as_deref(), Some("stop"));
     }

@@ -227,3 +227,60 @@ async fn fifty_cancelled_streams_leave_full_capacity() {
         post(&url, "/v1/completions", json!({"model": SMOL, "prompt": "Once upon a time", "max_tokens": 1})).await;
     assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 0, "cancelled sequences left no KV cells");
 }
+
+// n > 1: the prompt is evaluated once; the other choices start from a copy of its KV cells
+// (they report the whole prompt as cached) and sample with their own seeds.
+#[tokio::test]
+async fn choices_share_one_prompt_evaluation() {
+    use hearth_engine::{Event, GenerateRequest, KeepAlive, ModelKind, PromptInput, SamplingParams};
+    let models = manager(EngineSettings { ctx_size: 4096, parallel: 4, threads: 2, ..Default::default() });
+    let handle = models.acquire(SMOL, Some(ModelKind::Causal), KeepAlive::Default).await.unwrap();
+    let sampling =
+        SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.0, seed: 3, ..SamplingParams::greedy() };
+    let prompt = "Write a long story about a dragon who learns to cook. ".repeat(8);
+    let req = GenerateRequest {
+        prompt: PromptInput::Text { text: prompt, add_special: true },
+        sampling,
+        max_tokens: Some(12),
+        stop: Vec::new(),
+        ignore_eos: true,
+        logprobs: None,
+    };
+    let mut done = Vec::new();
+    for mut rx in handle.submit_n(req, 4).unwrap() {
+        let mut text = String::new();
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                Event::Text(t) => text += &t,
+                Event::Done { completion, .. } => done.push((text.clone(), completion)),
+                Event::Error(e) => panic!("{e}"),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(done.len(), 4);
+    let prompt_tokens = done[0].1.prompt_tokens;
+    assert!(prompt_tokens > 80);
+    assert_eq!(done[0].1.cached_tokens, 0, "the first choice evaluates the prompt");
+    for (_, c) in &done[1..] {
+        assert_eq!(c.cached_tokens, prompt_tokens, "the other choices copy its cells");
+        assert_eq!(c.completion_tokens, 12);
+    }
+    let distinct: std::collections::HashSet<&str> = done.iter().map(|(t, _)| t.as_str()).collect();
+    assert!(distinct.len() > 1, "each choice samples with its own seed: {done:?}");
+    assert!(
+        handle.submit_n(GenerateRequest { max_tokens: Some(1), ..done_request() }, 5).is_err(),
+        "more than the slots"
+    );
+}
+
+fn done_request() -> hearth_engine::GenerateRequest {
+    hearth_engine::GenerateRequest {
+        prompt: hearth_engine::PromptInput::Text { text: "x".into(), add_special: true },
+        sampling: hearth_engine::SamplingParams::greedy(),
+        max_tokens: None,
+        stop: Vec::new(),
+        ignore_eos: false,
+        logprobs: None,
+    }
+}

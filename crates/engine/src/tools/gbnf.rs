@@ -80,11 +80,17 @@ pub fn tool_grammar(family: ToolFamily, tools: &[(String, Grammar)], parallel: b
         g.push_str(&format!(
             "t{i}-call ::= \"\\\"{name}\\\"\" tool-ws \",\" tool-ws \"\\\"{key}\\\"\" tool-ws \":\" tool-ws t{i}-root\n"
         ));
-        g.push_str(&prefix_rules(&args.gbnf, &format!("t{i}-")));
+        g.push_str(&prefix_rules(&compact(&args.gbnf), &format!("t{i}-")));
         g.push('\n');
     }
     let triggers = if lazy { vec![trigger(family).to_string()] } else { Vec::new() };
     Grammar { gbnf: g.into(), triggers }
+}
+
+/// The converter's whitespace rule lets a value run to dozens of blanks per separator, which
+/// a small model can fill its whole budget with; call arguments get at most one space.
+fn compact(gbnf: &str) -> String {
+    gbnf.lines().map(|l| if l.starts_with("space ::=") { "space ::= \" \"?" } else { l }).collect::<Vec<_>>().join("\n")
 }
 
 /// The pattern (matched against the whole output so far; the grammar starts at its first
@@ -121,6 +127,9 @@ mod tests {
         assert!(g.gbnf.contains("t1-call ::= \"\\\"b_2\\\"\""), "{}", g.gbnf);
         assert!(g.gbnf.contains("root ::= tool-block (tool-ws tool-block)*"));
         assert_eq!(g.triggers.len(), 1);
+        let spaced = Grammar::strict("root ::= \"{\" space \"}\"\nspace ::= | \" \" | \"\\n\"{1,2} [ \\t]{0,20}");
+        let g = tool_grammar(ToolFamily::Hermes, &[("s".into(), spaced)], false, false);
+        assert!(g.gbnf.contains("t0-space ::= \" \"?\n") && !g.gbnf.contains("{0,20}"), "{}", g.gbnf);
         let single = tool_grammar(ToolFamily::Llama3, &tools[..1], true, false);
         assert!(single.gbnf.starts_with("root ::= tool-body\n") && single.triggers.is_empty());
         assert!(single.gbnf.contains("\\\"parameters\\\""));

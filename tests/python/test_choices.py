@@ -1,0 +1,37 @@
+"""`n` choices through OpenAI's Python SDK (strict response validation): n=3 gives three
+choices with their indexes, sampled with their own seeds from one prompt evaluation; usage
+counts the prompt once and every choice's tokens; n beyond the model's slots is a 400."""
+
+import openai
+import pytest
+
+MODEL = "SmolLM2-135M-Instruct.Q4_1"
+ASK = [{"role": "user", "content": "Write a one-line poem about the sea."}]
+
+
+def test_three_choices(client):
+    r = client.chat.completions.create(model=MODEL, messages=ASK, n=3, seed=7, temperature=1.0, max_tokens=24)
+    assert [c.index for c in r.choices] == [0, 1, 2]
+    texts = [c.message.content for c in r.choices]
+    assert all(texts) and len(set(texts)) > 1, texts
+    one = client.chat.completions.create(model=MODEL, messages=ASK, seed=7, temperature=1.0, max_tokens=24)
+    assert r.usage.prompt_tokens == one.usage.prompt_tokens
+    lengths = [len(t) for t in texts]
+    assert r.usage.completion_tokens >= 3 and r.usage.completion_tokens <= 3 * 24, lengths
+
+
+def test_choices_with_tools_and_logprobs(client):
+    tools = [{"type": "function", "function": {"name": "noop", "parameters": {"type": "object", "properties": {}}}}]
+    r = client.chat.completions.create(
+        model=MODEL, messages=ASK, n=2, tools=tools, tool_choice="required", logprobs=True, max_tokens=40
+    )
+    assert len(r.choices) == 2
+    for c in r.choices:
+        assert c.finish_reason == "tool_calls" and c.message.tool_calls[0].function.name == "noop"
+        assert c.logprobs.content
+
+
+def test_too_many_choices_is_400(client):
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model=MODEL, messages=ASK, n=9, max_tokens=2)
+    assert e.value.body["param"] == "n"
