@@ -21,9 +21,10 @@ def test_three_choices(client):
 
 
 def test_choices_with_tools_and_logprobs(client):
-    tools = [{"type": "function", "function": {"name": "noop", "parameters": {"type": "object", "properties": {}}}}]
+    params = {"type": "object", "properties": {}, "additionalProperties": False}
+    tools = [{"type": "function", "function": {"name": "noop", "parameters": params}}]
     r = client.chat.completions.create(
-        model=MODEL, messages=ASK, n=2, tools=tools, tool_choice="required", logprobs=True, max_tokens=40
+        model=MODEL, messages=ASK, n=2, tools=tools, tool_choice="required", logprobs=True, seed=1, max_tokens=40
     )
     assert len(r.choices) == 2
     for c in r.choices:
