@@ -36,3 +36,25 @@ def test_too_many_choices_is_400(client):
     with pytest.raises(openai.BadRequestError) as e:
         client.chat.completions.create(model=MODEL, messages=ASK, n=9, max_tokens=2)
     assert e.value.body["param"] == "n"
+
+
+def test_streamed_choices_carry_their_index(client):
+    texts, finishes = {}, {}
+    usage = None
+    stream = client.chat.completions.create(
+        model=MODEL, messages=ASK, n=3, seed=4, temperature=1.0, max_tokens=16, stream=True,
+        stream_options={"include_usage": True},
+    )
+    for chunk in stream:
+        if chunk.usage:
+            usage = chunk.usage
+        for c in chunk.choices:
+            texts[c.index] = texts.get(c.index, "") + (c.delta.content or "")
+            if c.finish_reason:
+                assert c.index not in finishes, "one finish per choice"
+                finishes[c.index] = c.finish_reason
+    assert sorted(texts) == [0, 1, 2] and sorted(finishes) == [0, 1, 2]
+    assert all(texts.values()) and len(set(texts.values())) > 1, texts
+    whole = client.chat.completions.create(model=MODEL, messages=ASK, n=3, seed=4, temperature=1.0, max_tokens=16)
+    assert [texts[i] for i in range(3)] == [c.message.content for c in whole.choices], "same seeds, same choices"
+    assert usage.completion_tokens == whole.usage.completion_tokens

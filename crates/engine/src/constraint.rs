@@ -236,7 +236,7 @@ fn check_keyword(obj: &Map<String, Value>, k: &str, v: &Value, path: &str, depth
         "required" if !v.as_array().is_some_and(|r| r.iter().all(Value::is_string)) => {
             return Err(refuse(path, k, "must be an array of property names"));
         }
-        "enum" if !v.as_array().is_some_and(|e| !e.is_empty()) => {
+        "enum" if v.as_array().is_none_or(|e| e.is_empty()) => {
             return Err(refuse(path, k, "must be a non-empty array"))
         }
         "$ref" => {
@@ -256,7 +256,7 @@ fn check_keyword(obj: &Map<String, Value>, k: &str, v: &Value, path: &str, depth
                 return Err(refuse(path, "format", "supports only date, time, date-time and uuid"));
             }
         }
-        "minItems" | "maxItems" | "minLength" | "maxLength" if !v.as_u64().is_some_and(|n| n <= u32::MAX as u64) => {
+        "minItems" | "maxItems" | "minLength" | "maxLength" if v.as_u64().is_none_or(|n| n > u32::MAX as u64) => {
             return Err(refuse(path, k, "must be a non-negative integer"));
         }
         "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => {

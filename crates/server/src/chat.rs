@@ -1,20 +1,20 @@
 //! `POST /v1/chat/completions`.
 
 use crate::auth::Caller;
+use crate::chat_stream::ChatStream;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::generate::{self, StreamFormat};
+use crate::generate;
 use crate::middleware::Summary;
 use crate::state::AppState;
 use crate::validate;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
-use hearth_engine::{Completion, FinishReason, ModelKind, TokenLogprob, ToolEvent, ToolFamily, ToolParser};
+use hearth_engine::{FinishReason, ModelKind, ToolFamily};
 use hearth_protocol::openai::ErrorBody;
 use hearth_protocol::openai::{
-    AssistantMessage, ChatChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChunkChoice,
-    Delta, RagOptions, Timings, Usage,
+    AssistantMessage, ChatChoice, ChatCompletionRequest, ChatCompletionResponse, RagOptions, Timings, Usage,
 };
 
 /// Handles a chat completion, streamed or not.
@@ -90,29 +90,17 @@ pub async fn run(
     let offered = tools.as_ref().map(|t| t.tools.as_slice());
     let mut gen = validate::chat_request(&handle, req, &messages, offered, &app.models.settings().sampling)?;
     gen.sampling.grammar = grammar;
-    let parser = tools.is_some().then(|| ToolParser::new(family));
+    let tool_family = tools.is_some().then_some(family);
     let want_logprobs = gen.logprobs.is_some();
     let started = generate::start_n(app, &handle, gen, n, admission).await?;
     let model = handle.info.id.clone();
     if stream {
-        let fmt = ChatStream {
-            id: generate::new_id("chatcmpl"),
-            created: generate::now_secs(),
-            model: model.clone(),
-            include_usage,
-            citations,
-            answer: String::new(),
-            on_answer,
-            parser,
-            called: false,
-            logprobs: want_logprobs.then(Vec::new),
-        };
+        let fmt = ChatStream::new(model.clone(), include_usage, citations, on_answer, tool_family, want_logprobs);
         return Ok(Chat::Stream(generate::sse_response(model, started, fmt)));
     }
     let all = generate::collect_n(started).await?;
-    let tools = parser.map(|_| family);
     let (usage, timings, summary) = totals(&all);
-    let choices = all.into_iter().enumerate().map(|(i, c)| choice(i, c, tools, want_logprobs)).collect();
+    let choices = all.into_iter().enumerate().map(|(i, c)| choice(i, c, tool_family, want_logprobs)).collect();
     let body = ChatCompletionResponse {
         id: generate::new_id("chatcmpl"),
         object: "chat.completion".into(),
@@ -188,116 +176,4 @@ async fn ground(
     let sources = crate::rag::ground::retrieve(app, &rag, handle, &opts.collection, &question, top_k, budget).await?;
     crate::rag::ground::add_sources(messages, &sources);
     Ok(sources.iter().filter_map(|s| serde_json::to_value(s).ok()).collect())
-}
-
-/// Frames chat completion chunks.
-struct ChatStream {
-    id: String,
-    created: u64,
-    model: String,
-    include_usage: bool,
-    /// Sent with the first chunk (retrieval), then none.
-    citations: Option<Vec<serde_json::Value>>,
-    /// The text so far, kept only when `on_answer` wants it.
-    answer: String,
-    on_answer: Option<OnAnswer>,
-    /// Reads tool calls out of the text when the request offers tools.
-    parser: Option<ToolParser>,
-    /// A tool call has begun (the answer ends with `tool_calls`).
-    called: bool,
-    /// With `logprobs`: reports not yet sent, for the next chunk with text.
-    logprobs: Option<Vec<TokenLogprob>>,
-}
-
-impl ChatStream {
-    fn chunk(&mut self, delta: Delta, finish: Option<&str>) -> String {
-        let has_text = delta.content.as_ref().is_some_and(|c| !c.is_empty()) || delta.tool_calls.is_some();
-        let logprobs = match self.logprobs.as_mut() {
-            Some(l) if has_text && !l.is_empty() => Some(crate::logprobs::chat(&std::mem::take(l))),
-            _ => None,
-        };
-        let choice = ChunkChoice { index: 0, delta, logprobs, finish_reason: finish.map(Into::into) };
-        self.frame(vec![choice], self.include_usage.then_some(None), None)
-    }
-
-    /// Chunks for the tool parser's events: content as text, calls as `tool_calls` pieces.
-    fn tool_chunks(&mut self, events: Vec<ToolEvent>) -> Vec<String> {
-        let mut out = Vec::with_capacity(events.len());
-        for e in events {
-            let delta = match crate::tools::delta_piece(&e) {
-                Some(piece) => {
-                    self.called = true;
-                    Delta { tool_calls: Some(vec![piece]), ..Delta::default() }
-                }
-                None => match e {
-                    ToolEvent::Content(t) => Delta { content: Some(t), ..Delta::default() },
-                    _ => continue,
-                },
-            };
-            out.push(self.chunk(delta, None));
-        }
-        out
-    }
-
-    fn frame(&mut self, choices: Vec<ChunkChoice>, usage: Option<Option<Usage>>, timings: Option<Timings>) -> String {
-        let citations = self.citations.take();
-        let c = ChatCompletionChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: self.created,
-            model: self.model.clone(),
-            system_fingerprint: crate::FINGERPRINT.into(),
-            choices,
-            usage,
-            timings,
-            citations,
-        };
-        generate::sse_frame(&serde_json::to_string(&c).unwrap_or_default())
-    }
-}
-
-impl StreamFormat for ChatStream {
-    fn opening(&mut self) -> Vec<String> {
-        vec![self
-            .chunk(Delta { role: Some("assistant".into()), content: Some(String::new()), ..Delta::default() }, None)]
-    }
-
-    fn text(&mut self, text: String) -> Vec<String> {
-        if self.on_answer.is_some() {
-            self.answer.push_str(&text);
-        }
-        match self.parser.as_mut() {
-            Some(p) => {
-                let events = p.push(&text);
-                self.tool_chunks(events)
-            }
-            None => vec![self.chunk(Delta { content: Some(text), ..Delta::default() }, None)],
-        }
-    }
-
-    fn logprobs(&mut self, tokens: Vec<TokenLogprob>) {
-        if let Some(l) = self.logprobs.as_mut() {
-            l.extend(tokens);
-        }
-    }
-
-    fn done(&mut self, finish: FinishReason, completion: &Completion) -> Vec<String> {
-        if let Some(f) = self.on_answer.take() {
-            f(std::mem::take(&mut self.answer));
-        }
-        let mut out = match self.parser.as_mut().map(ToolParser::finish) {
-            Some((events, _)) => self.tool_chunks(events),
-            None => Vec::new(),
-        };
-        let finish = match finish {
-            FinishReason::Stop if self.called => "tool_calls",
-            f => f.as_str(),
-        };
-        out.push(self.chunk(Delta::default(), Some(finish)));
-        if self.include_usage {
-            let usage = Some(Some(generate::usage(completion)));
-            out.push(self.frame(Vec::new(), usage, Some(generate::timings(completion))));
-        }
-        out
-    }
 }

@@ -99,14 +99,14 @@ impl TextStream {
 }
 
 impl StreamFormat for TextStream {
-    fn opening(&mut self) -> Vec<String> {
+    fn opening(&mut self, _choices: usize) -> Vec<String> {
         match self.echo.take() {
             Some(p) => vec![self.frame(p, None)],
             None => Vec::new(),
         }
     }
 
-    fn text(&mut self, text: String) -> Vec<String> {
+    fn text(&mut self, _index: usize, text: String) -> Vec<String> {
         let lp = self.logprobs.as_mut().map(|l| crate::logprobs::completion(&std::mem::take(l), self.offset));
         self.offset += text.len();
         let mut o = self.object(text, None);
@@ -115,14 +115,18 @@ impl StreamFormat for TextStream {
         vec![generate::sse_frame(&serde_json::to_string(&o).unwrap_or_default())]
     }
 
-    fn logprobs(&mut self, tokens: Vec<hearth_engine::TokenLogprob>) {
+    fn logprobs(&mut self, _index: usize, tokens: Vec<hearth_engine::TokenLogprob>) {
         if let Some(l) = self.logprobs.as_mut() {
             l.extend(tokens);
         }
     }
 
-    fn done(&mut self, finish: FinishReason, completion: &Completion) -> Vec<String> {
-        let mut out = vec![self.frame(String::new(), Some(finish))];
+    fn finish(&mut self, _index: usize, finish: FinishReason) -> Vec<String> {
+        vec![self.frame(String::new(), Some(finish))]
+    }
+
+    fn done(&mut self, completion: &Completion) -> Vec<String> {
+        let mut out = Vec::new();
         if self.include_usage {
             let mut o = self.object(String::new(), None);
             o.choices.clear();

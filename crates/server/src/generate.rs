@@ -6,16 +6,14 @@ use crate::error::ApiError;
 use crate::metrics::{self, metrics};
 use crate::middleware::{ServedModel, Summary};
 use crate::state::AppState;
-use axum::body::Body;
-use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use bytes::Bytes;
 use hearth_engine::{Completion, EngineError, Event, FinishReason, GenerateRequest, ModelHandle, TokenLogprob};
 use hearth_protocol::openai::{PromptTokensDetails, Timings, Usage};
-use std::convert::Infallible;
 use std::time::Instant;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
+
+pub use crate::sse::{sse_error, sse_frame, sse_response, StreamFormat};
 
 /// A request the engine has admitted.
 #[derive(Debug)]
@@ -275,96 +273,6 @@ pub fn timings(c: &Completion) -> Timings {
         predicted_per_second: c.tokens_per_second(),
         cached_n: c.cached_tokens,
     }
-}
-
-/// One SSE event carrying `json`.
-pub fn sse_frame(json: &str) -> String {
-    format!("data: {json}\n\n")
-}
-
-/// An SSE error event (after the first byte no status code can be sent any more).
-pub fn sse_error(e: ApiError) -> String {
-    if e.parts().0.is_server_error() {
-        tracing::error!(error = ?e, "stream failed");
-    }
-    sse_frame(&serde_json::to_string(&e.body()).unwrap_or_default())
-}
-
-/// Turns engine events into SSE frames for one endpoint.
-pub trait StreamFormat: Send + 'static {
-    /// Frames sent before any token (e.g. the role chunk).
-    fn opening(&mut self) -> Vec<String>;
-    /// Frames for new text.
-    fn text(&mut self, text: String) -> Vec<String>;
-    /// The log-probabilities of the tokens the next text completes (only with `logprobs`).
-    fn logprobs(&mut self, tokens: Vec<TokenLogprob>) {
-        let _ = tokens;
-    }
-    /// Frames that close a successful stream (before `[DONE]`).
-    fn done(&mut self, finish: FinishReason, completion: &Completion) -> Vec<String>;
-}
-
-/// The streaming response: opening frames, a frame per event, `[DONE]` after success; an
-/// error midway becomes a `data: {"error": ...}` event and ends the stream. Dropping the body
-/// (client gone) drops the receiver, which cancels the sequence in the engine.
-pub fn sse_response<F: StreamFormat>(model: String, started: Started, mut fmt: F) -> Response {
-    let opening = Bytes::from(fmt.opening().concat());
-    // The stream outlives the handler; it logs its summary line in the request's span.
-    let span = tracing::Span::current();
-    let served = ServedModel(model.clone());
-    let t0 = Instant::now();
-    let Started { rx, permit, clock, deadline, stop, .. } = started;
-    let state = (rx, fmt, clock, (permit, stop), false);
-    let rest = futures::stream::unfold(state, move |(mut rx, mut fmt, mut clock, (permit, mut stop), ended)| {
-        let (span, model) = (span.clone(), model.clone());
-        async move {
-            if ended {
-                return None;
-            }
-            let cut = |e: ApiError| span.in_scope(|| Bytes::from(sse_error(e)));
-            // Out of time or shutting down: an error event, then the receiver is dropped
-            // (which cancels the sequence).
-            let next = tokio::select! {
-                next = tokio::time::timeout_at(deadline, rx.recv()) => next,
-                () = crate::shutdown::stopped(&mut stop) => {
-                    return Some((Ok(cut(ApiError::ShuttingDown)), (rx, fmt, clock, (permit, stop), true)));
-                }
-            };
-            let Ok(next) = next else {
-                return Some((Ok(cut(ApiError::Timeout)), (rx, fmt, clock, (permit, stop), true)));
-            };
-            let (frames, end) = match next {
-                Some(Event::Text(t)) => {
-                    clock.token();
-                    (fmt.text(t), false)
-                }
-                Some(Event::Started { .. }) => (Vec::new(), false),
-                Some(Event::Logprobs(l)) => {
-                    fmt.logprobs(l);
-                    (Vec::new(), false)
-                }
-                Some(Event::Done { finish, completion }) => {
-                    let summary = clock.done(finish, &completion);
-                    let ms = t0.elapsed().as_secs_f64() * 1000.0;
-                    span.in_scope(|| summary.log("POST", "stream", 200, &model, ms));
-                    let mut f = fmt.done(finish, &completion);
-                    f.push(sse_frame("[DONE]"));
-                    (f, true)
-                }
-                Some(Event::Error(e)) => (vec![span.in_scope(|| sse_error(e.into()))], true),
-                None => (vec![span.in_scope(|| sse_error(EngineError::WorkerFailed.into()))], true),
-            };
-            Some((Ok::<Bytes, Infallible>(Bytes::from(frames.concat())), (rx, fmt, clock, (permit, stop), end)))
-        }
-    });
-    let body = futures::StreamExt::chain(futures::stream::once(async move { Ok::<Bytes, Infallible>(opening) }), rest);
-    let mut res = Response::new(Body::from_stream(body));
-    res.extensions_mut().insert(served);
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    res
 }
 
 /// A fresh id with the given prefix.

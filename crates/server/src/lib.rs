@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod chat;
+mod chat_stream;
 pub mod completions;
 pub mod conversations;
 pub mod embeddings;
@@ -30,6 +31,7 @@ pub mod openapi;
 pub mod rag;
 pub mod rerank;
 pub mod shutdown;
+pub mod sse;
 pub mod state;
 pub mod structured;
 pub mod tokenize;

@@ -134,9 +134,7 @@ fn template_messages(messages: &[ChatMessage]) -> Result<Vec<TemplateMessage>, A
 /// # Errors
 /// A 400 naming the first field at fault.
 pub fn check_chat(req: &ChatCompletionRequest) -> Result<Vec<TemplateMessage>, ApiError> {
-    if choices(req.n)? > 1 && req.stream {
-        return Err(ApiError::unsupported("n", "n > 1 is not supported with stream: true yet"));
-    }
+    choices(req.n)?;
     crate::logprobs::chat_request(req.logprobs, req.top_logprobs)?;
     template_messages(&req.messages)
 }
