@@ -25,9 +25,18 @@ pub enum Constraint {
 pub struct Grammar {
     /// The GBNF text.
     pub gbnf: std::sync::Arc<str>,
-    /// Empty: the grammar holds from the first token. Otherwise it is lazy: it engages once
-    /// the output so far matches one of these patterns, from the pattern's first group on.
-    pub triggers: Vec<String>,
+    /// Empty: the grammar holds from the first token. Otherwise it is lazy: it engages where
+    /// the output first shows one of these, and holds from there on.
+    pub triggers: Vec<Trigger>,
+}
+
+/// What engages a lazy grammar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// This text anywhere in the output.
+    Word(String),
+    /// This text at the start of the output (after whitespace).
+    AtStart(String),
 }
 
 impl Grammar {

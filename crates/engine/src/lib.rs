@@ -45,7 +45,7 @@ mod worker;
 
 pub use backend::{Backend, BackendInfo, BackendLoader, BatchItem, LoadSpec, Pooling, SpecialTokens, Token};
 pub use command::TokenPiece;
-pub use constraint::{Constraint, Grammar};
+pub use constraint::{Constraint, Grammar, Trigger};
 pub use embed::{EmbedInput, EmbedOutput, EmbedRequest};
 pub use error::EngineError;
 pub use handle::ModelHandle;

@@ -27,6 +27,8 @@ use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use llama_cpp_2::token::LlamaToken;
 use std::num::NonZeroU32;
+
+mod lazy;
 use std::sync::OnceLock;
 
 /// llama.cpp's limit on parallel sequences in one context.
@@ -165,6 +167,24 @@ impl BackendLoader for LlamaLoader {
     }
 }
 
+/// Feeds a freely sampled token to a slot's lazy grammar; engages it at its trigger.
+fn watch_trigger(s: &mut SlotSampler, model: &LlamaModel, t: LlamaToken) {
+    let Some(l) = s.lazy.as_mut() else { return };
+    let piece = String::from_utf8_lossy(&model.vocab().token_to_piece(t, true, None)).into_owned();
+    match l.push(model, t, &piece) {
+        Some(Ok(g)) => {
+            s.grammar = Some(g);
+            s.lazy = None;
+        }
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "tool grammar not engaged; the answer goes on unconstrained");
+            s.lazy = None;
+        }
+        None if !l.alive() => s.lazy = None,
+        None => {}
+    }
+}
+
 /// `token`'s log-probability under `logits` and the `top` most likely tokens' (most likely
 /// first), in one pass for the normaliser and a partial selection for the top.
 fn log_softmax_report(logits: &[f32], token: Token, top: usize) -> (f32, Vec<(Token, f32)>) {
@@ -212,6 +232,8 @@ fn patterns(v: &serde_json::Value) -> Vec<&str> {
 struct SlotSampler {
     chain: LlamaSampler,
     grammar: Option<LlamaSampler>,
+    /// A lazy grammar waiting for its trigger (tool calls under `auto`).
+    lazy: Option<lazy::Lazy>,
     /// What says when the pre-filter is exact.
     tail: Tail,
 }
@@ -333,16 +355,19 @@ impl Backend for LlamaCppBackend<'_> {
         let chain = self.sampler_chain(params);
         let grammar = match &params.grammar {
             None => None,
-            Some(Grammar { gbnf, triggers }) if triggers.is_empty() => Some(
-                LlamaSampler::grammar(self.model, gbnf, "root")
+            Some(g) if g.triggers.is_empty() => Some(
+                LlamaSampler::grammar(self.model, &g.gbnf, "root")
                     .map_err(|e| format!("llama.cpp could not parse it ({e})"))?,
             ),
-            // Lazy (tool calls under tool_choice auto): the patterns are Hearth's own.
-            Some(Grammar { gbnf, triggers }) => Some(
-                LlamaSampler::grammar_lazy_patterns(self.model, gbnf, "root", triggers, &[])
-                    .map_err(|e| format!("llama.cpp could not parse it ({e})"))?,
-            ),
+            // Lazy: made when its trigger appears (see `lazy`); parsed once now so that a bad
+            // grammar is the client's 400 before any token.
+            Some(g) => {
+                LlamaSampler::grammar(self.model, &g.gbnf, "root")
+                    .map_err(|e| format!("llama.cpp could not parse it ({e})"))?;
+                None
+            }
         };
+        let lazy = params.grammar.as_ref().filter(|g| !g.triggers.is_empty()).map(lazy::Lazy::new);
         if let Some(s) = self.samplers.get_mut(slot) {
             let tail = Tail {
                 temperature: params.temperature,
@@ -355,7 +380,7 @@ impl Backend for LlamaCppBackend<'_> {
                     || params.presence_penalty != 0.0
                     || params.frequency_penalty != 0.0,
             };
-            *s = Some(SlotSampler { chain, grammar, tail });
+            *s = Some(SlotSampler { chain, grammar, lazy, tail });
         }
         Ok(())
     }
@@ -378,9 +403,15 @@ impl Backend for LlamaCppBackend<'_> {
 
     fn sample(&mut self, slot: usize, row: usize) -> Token {
         let ctx = &self.ctx;
+        let model = self.model;
         match self.samplers.get_mut(slot).and_then(Option::as_mut) {
+            Some(s @ SlotSampler { grammar: None, lazy: Some(_), .. }) => {
+                let t = s.chain.sample(ctx, row as i32);
+                watch_trigger(s, model, t);
+                t.0 as u32
+            }
             Some(SlotSampler { chain, grammar: None, .. }) => chain.sample(ctx, row as i32).0 as u32,
-            Some(SlotSampler { chain, grammar: Some(g), tail }) => {
+            Some(SlotSampler { chain, grammar: Some(g), tail, .. }) => {
                 let vocab = self.model.vocab();
                 let end = if vocab.eos().0 >= 0 { vocab.eos() } else { vocab.eot() };
                 sample_constrained(ctx, row as i32, chain, g, end, *tail).0 as u32

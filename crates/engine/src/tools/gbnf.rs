@@ -2,7 +2,7 @@
 //! the backend converts from its JSON Schema, checked like any `json_schema`).
 
 use super::ToolFamily;
-use crate::constraint::Grammar;
+use crate::constraint::{Grammar, Trigger};
 
 /// Renames every rule of `gbnf` (definitions and references) to `prefix` + name, leaving
 /// string literals, character classes, repetition counts, token references and comments as
@@ -83,7 +83,7 @@ pub fn tool_grammar(family: ToolFamily, tools: &[(String, Grammar)], parallel: b
         g.push_str(&prefix_rules(&compact(&args.gbnf), &format!("t{i}-")));
         g.push('\n');
     }
-    let triggers = if lazy { vec![trigger(family).to_string()] } else { Vec::new() };
+    let triggers = if lazy { vec![trigger(family)] } else { Vec::new() };
     Grammar { gbnf: g.into(), triggers }
 }
 
@@ -93,13 +93,12 @@ fn compact(gbnf: &str) -> String {
     gbnf.lines().map(|l| if l.starts_with("space ::=") { "space ::= \" \"?" } else { l }).collect::<Vec<_>>().join("\n")
 }
 
-/// The pattern (matched against the whole output so far; the grammar starts at its first
-/// group) that engages a lazy tool grammar.
-fn trigger(family: ToolFamily) -> &'static str {
+/// What engages a lazy tool grammar: the family's call opener.
+fn trigger(family: ToolFamily) -> Trigger {
     match family {
-        ToolFamily::Hermes | ToolFamily::Generic => r"[\s\S]*?(<tool_call>)[\s\S]*",
-        ToolFamily::Mistral => r"[\s\S]*?(\[TOOL_CALLS\])[\s\S]*",
-        ToolFamily::Llama3 => r"\s*(\{\s*\x22)[\s\S]*",
+        ToolFamily::Hermes | ToolFamily::Generic => Trigger::Word("<tool_call>".into()),
+        ToolFamily::Mistral => Trigger::Word("[TOOL_CALLS]".into()),
+        ToolFamily::Llama3 => Trigger::AtStart("{".into()),
     }
 }
 
