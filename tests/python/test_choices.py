@@ -32,6 +32,13 @@ def test_choices_with_tools_and_logprobs(client):
         assert c.logprobs.content
 
 
+def test_more_choices_than_slots(client):
+    # The test server runs 4 slots: choices 4 and 5 run as a second group once slots free up.
+    r = client.chat.completions.create(model=MODEL, messages=ASK, n=6, seed=2, temperature=1.0, max_tokens=12)
+    assert [c.index for c in r.choices] == list(range(6))
+    assert all(c.message.content for c in r.choices)
+
+
 def test_too_many_choices_is_400(client):
     with pytest.raises(openai.BadRequestError) as e:
         client.chat.completions.create(model=MODEL, messages=ASK, n=9, max_tokens=2)

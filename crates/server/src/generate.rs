@@ -135,7 +135,16 @@ pub async fn start_n(
     }
     let arrived = Instant::now();
     let deadline = tokio::time::Instant::from_std(arrived + app.limits.request_timeout);
-    let mut all = handle.submit_n(req, n)?.into_iter();
+    // Choices beyond the model's slots go in later groups (seeds continuing), which run as slots
+    // free up and find the prompt in the prefix cache by then.
+    let group = n.clamp(1, handle.loaded.n_slots.max(1));
+    let mut all = handle.submit_n(req.clone(), group)?.into_iter();
+    let mut later = Vec::new();
+    for start in (group..n).step_by(group) {
+        let mut r = req.clone();
+        r.sampling.seed = r.sampling.seed.wrapping_add(start as u32);
+        later.extend(handle.submit_n(r, group.min(n - start))?);
+    }
     let mut rx = all.next().ok_or(EngineError::WorkerFailed)?;
     // Dropping `rx` on timeout cancels the queued request in the engine.
     let first = tokio::time::timeout(app.limits.queue_timeout, rx.recv()).await.map_err(|_| ApiError::QueueTimeout)?;
@@ -144,13 +153,15 @@ pub async fn start_n(
             let clock = TokenClock { caller, ..TokenClock::new(&handle.info.id, arrived) };
             let mut more: Vec<_> = all.collect();
             for r in &mut more {
-                // The engine admits all choices together: their Started is already there.
+                // The engine admits a group's choices together: their Started is already there.
                 match r.recv().await {
                     Some(Event::Started { .. }) => {}
                     Some(Event::Error(e)) => return Err(e.into()),
                     _ => return Err(EngineError::WorkerFailed.into()),
                 }
             }
+            // Later groups' Started come when they run; the readers skip it.
+            more.extend(later);
             Ok(Started { rx, more, prompt_tokens, permit, clock, deadline, stop: app.stop.clone() })
         }
         Some(Event::Error(e)) => Err(e.into()),

@@ -51,7 +51,7 @@ fn max_tokens(param: &str, v: Option<i64>) -> Result<Option<u32>, ApiError> {
 /// Most choices one chat request may ask for.
 const MAX_CHOICES: i64 = 8;
 
-/// A chat request's `n` (1-8; also at most the model's slots, checked on submission).
+/// A chat request's `n` (1-8; choices beyond the model's slots run in a later group).
 ///
 /// # Errors
 /// A 400 naming `n`.

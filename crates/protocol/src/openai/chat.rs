@@ -22,7 +22,8 @@ pub struct ChatCompletionRequest {
     pub max_completion_tokens: Option<i64>,
     /// Stop sequences.
     pub stop: Option<StopSpec>,
-    /// Number of choices; only 1 is supported.
+    /// Number of choices (1-8), sampled from one evaluation of the prompt with seeds
+    /// `seed`, `seed + 1`, ...; usage counts the prompt once and every choice's tokens.
     pub n: Option<i64>,
     /// Report each answer token's log-probability (`choices[].logprobs.content`).
     pub logprobs: Option<bool>,
