@@ -144,8 +144,7 @@ fn choice(index: usize, c: generate::Collected, tools: Option<ToolFamily>, logpr
 /// Usage over all choices (the prompt once, every choice's tokens), the first choice's
 /// timings, and the summary for the log.
 fn totals(all: &[generate::Collected]) -> (Usage, Timings, crate::middleware::Summary) {
-    let mut total = all.first().map(|c| c.completion.clone()).unwrap_or_default();
-    total.completion_tokens = all.iter().map(|c| c.completion.completion_tokens).sum();
+    let total = generate::total(all);
     let first = all.first().map(|c| (generate::timings(&c.completion), c.summary.clone()));
     let (timings, summary) = first.unwrap_or_else(|| (generate::timings(&total), Default::default()));
     (generate::usage(&total), timings, summary)

@@ -215,13 +215,19 @@ pub async fn collect_n(mut s: Started) -> Result<Vec<Collected>, ApiError> {
     for o in others {
         all.push(o?);
     }
-    let mut total = all[0].completion.clone();
-    total.completion_tokens = all.iter().map(|c| c.completion.completion_tokens).sum();
-    let summary = s.clock.done(all[0].finish, &total);
+    let summary = s.clock.done(all[0].finish, &total(&all));
     for c in &mut all {
         c.summary = summary.clone();
     }
     Ok(all)
+}
+
+/// The counts of several choices from one prompt: the first choice's, with every choice's
+/// generated tokens.
+pub fn total(all: &[Collected]) -> Completion {
+    let mut total = all.first().map(|c| c.completion.clone()).unwrap_or_default();
+    total.completion_tokens = all.iter().map(|c| c.completion.completion_tokens).sum();
+    total
 }
 
 /// Reads one choice's events to its end.
