@@ -85,6 +85,14 @@ pub enum EngineError {
         /// Why (internal detail, logged; not sent to clients).
         reason: String,
     },
+    /// The model's file could not be removed.
+    #[error("model `{model}` could not be deleted: {kind}")]
+    DeleteFailed {
+        /// The model id.
+        model: String,
+        /// Why (logged; not sent to clients).
+        kind: std::io::ErrorKind,
+    },
     /// The model is of the wrong kind for the request (e.g. chat with an embedding model).
     #[error("{0}")]
     WrongModelKind(String),

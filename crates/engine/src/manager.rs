@@ -48,6 +48,8 @@ pub struct ModelManager {
     usage: Mutex<HashMap<String, Usage>>,
     /// Held while deciding evictions and loading, so two loads cannot both claim the same room.
     admission: tokio::sync::Mutex<()>,
+    /// Ids whose files were deleted through the API (the registry is read once at start).
+    deleted: Mutex<std::collections::HashSet<String>>,
 }
 
 impl ModelManager {
@@ -66,6 +68,7 @@ impl ModelManager {
             loaded: Mutex::new(HashMap::new()),
             usage: Mutex::new(HashMap::new()),
             admission: tokio::sync::Mutex::new(()),
+            deleted: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -169,7 +172,35 @@ impl ModelManager {
             ("", None) => return Err(EngineError::NoDefaultModel),
             (n, _) => n,
         };
-        self.registry.resolve(name)
+        let info = self.registry.resolve(name)?;
+        if self.is_deleted(&info.id) {
+            return Err(EngineError::ModelNotFound { model: name.to_string() });
+        }
+        Ok(info)
+    }
+
+    fn is_deleted(&self, id: &str) -> bool {
+        self.deleted.lock().unwrap_or_else(PoisonError::into_inner).contains(id)
+    }
+
+    /// Every model that can be served, sorted by id.
+    pub fn models(&self) -> Vec<ModelInfo> {
+        self.registry.models().filter(|m| !self.is_deleted(&m.id)).cloned().collect()
+    }
+
+    /// Unloads a model and removes its file (a link in the models folder: only the link).
+    ///
+    /// # Errors
+    /// Not found, [`EngineError::Busy`] while it has running requests, or
+    /// [`EngineError::DeleteFailed`] when the file cannot be removed.
+    pub async fn delete(&self, name: &str) -> Result<(), EngineError> {
+        let info = self.resolve(name)?.clone();
+        self.unload(&info.id).await?;
+        std::fs::remove_file(&info.path)
+            .map_err(|e| EngineError::DeleteFailed { model: info.id.clone(), kind: e.kind() })?;
+        self.deleted.lock().unwrap_or_else(PoisonError::into_inner).insert(info.id.clone());
+        tracing::info!(model = %info.id, path = %info.path.display(), "model deleted");
+        Ok(())
     }
 
     /// The handle of a causal model, loading it first if needed.

@@ -94,6 +94,8 @@ pub struct Completion {
     pub prompt_ms: f64,
     /// Milliseconds from the first to the last sampled token.
     pub generation_ms: f64,
+    /// The stop string that ended generation (`None`: end-of-generation token or a limit).
+    pub stop_sequence: Option<String>,
 }
 
 impl Completion {

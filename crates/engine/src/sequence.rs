@@ -173,6 +173,7 @@ impl Sequence {
             completion_tokens: self.generated,
             prompt_ms: ms(self.admitted, first),
             generation_ms: self.last_token.map_or(0.0, |l| ms(first, l)),
+            stop_sequence: self.stop.matched().map(str::to_string),
         }
     }
 }

@@ -10,6 +10,8 @@ pub struct StopMatcher {
     stops: Vec<String>,
     /// Text received but not yet released, because it may begin a stop string.
     held: String,
+    /// The stop string that ended generation.
+    matched: Option<String>,
 }
 
 /// What [`StopMatcher::push`] found.
@@ -25,7 +27,7 @@ impl StopMatcher {
     /// A matcher for these stop strings (empty strings are ignored).
     pub fn new(stops: Vec<String>) -> Self {
         let stops = stops.into_iter().filter(|s| !s.is_empty()).collect();
-        Self { stops, held: String::new() }
+        Self { stops, held: String::new(), matched: None }
     }
 
     /// Adds generated text; returns what may be released and whether a stop string matched.
@@ -34,9 +36,10 @@ impl StopMatcher {
         if self.stops.is_empty() {
             return StopOutcome { emit: std::mem::take(&mut self.held), stopped: false };
         }
-        if let Some(at) = self.first_match() {
+        if let Some((at, stop)) = self.first_match() {
             let emit = self.held[..at].to_string();
             self.held.clear();
+            self.matched = Some(stop);
             return StopOutcome { emit, stopped: true };
         }
         let keep = self.partial_suffix_len();
@@ -51,9 +54,15 @@ impl StopMatcher {
         std::mem::take(&mut self.held)
     }
 
-    /// Byte offset of the earliest complete stop string in the held text.
-    fn first_match(&self) -> Option<usize> {
-        self.stops.iter().filter_map(|s| self.held.find(s.as_str())).min()
+    /// The stop string that ended generation, if one did.
+    pub fn matched(&self) -> Option<&str> {
+        self.matched.as_deref()
+    }
+
+    /// Byte offset of the earliest complete stop string in the held text, and that string.
+    fn first_match(&self) -> Option<(usize, String)> {
+        let found = self.stops.iter().filter_map(|s| self.held.find(s.as_str()).map(|at| (at, s))).min();
+        found.map(|(at, s)| (at, s.clone()))
     }
 
     /// Length of the longest suffix of the held text that is a proper prefix of a stop string.

@@ -53,7 +53,8 @@ pub fn builtin_for_arch(arch: &str) -> &'static str {
     }
 }
 
-fn builtin_source(name: &str) -> &'static str {
+/// The Jinja source of a built-in template.
+pub fn builtin_source(name: &str) -> &'static str {
     match name {
         "gemma" => GEMMA,
         _ => CHATML,

@@ -4,6 +4,9 @@
 //!
 //! - [`openai`]: the OpenAI-compatible API (`/v1/chat/completions`, `/v1/completions`,
 //!   `/v1/embeddings`, `/v1/models`, error bodies);
+//! - [`ollama`]: Ollama's API (`/api/chat`, `/api/generate`, `/api/tags`, ...);
+//! - [`anthropic`]: Anthropic's Messages (`/v1/messages`);
+//! - [`responses`]: OpenAI's Responses (`/v1/responses`);
 //! - [`conversations`]: `/api/v1/conversations` (kept for the browser UI);
 //! - [`rerank`]: `/v1/rerank` (Jina/Cohere shape);
 //! - [`tokenize`]: `/tokenize` and `/detokenize` (llama-server shape).
@@ -15,7 +18,10 @@
 //! assert_eq!(req.messages.len(), 1);
 //! ```
 
+pub mod anthropic;
 pub mod conversations;
+pub mod ollama;
 pub mod openai;
 pub mod rerank;
+pub mod responses;
 pub mod tokenize;

@@ -214,21 +214,26 @@ impl Keys {
 
     /// Whether `path` is open without a key.
     pub fn is_public(&self, path: &str) -> bool {
-        let route = crate::middleware::endpoint_of(&axum::http::Method::GET, path);
-        let access = crate::ROUTES.iter().find(|r| r.path == route).map(|r| r.access);
-        match access {
-            Some(crate::Access::Probe) => self.public_health,
-            Some(crate::Access::Docs) => self.public_docs,
-            Some(crate::Access::Ui) => true,
-            _ => route == "/metrics" && self.public_metrics,
+        let route = crate::routes::find("GET", path);
+        match route.map(|r| (r.access, r.path)) {
+            Some((crate::Access::Probe, _)) => self.public_health,
+            Some((crate::Access::Docs, _)) => self.public_docs,
+            Some((crate::Access::Ui, _)) => true,
+            Some((_, "/metrics")) => self.public_metrics,
+            _ => false,
         }
     }
 }
 
+/// The key a request presents: `Authorization: Bearer KEY`, or Anthropic's `x-api-key: KEY`.
 fn bearer(req: &Request) -> Option<&str> {
-    let v = req.headers().get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    let h = req.headers();
+    let from_auth = h.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+        let (scheme, token) = v.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    });
+    let from_x = || h.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim);
+    from_auth.filter(|t| !t.is_empty()).or_else(from_x).filter(|t| !t.is_empty())
 }
 
 /// The middleware: no keys configured, a public route, or a valid key within its limits.

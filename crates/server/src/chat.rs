@@ -51,17 +51,34 @@ pub enum Chat {
 /// Called with the whole answer text when a streamed answer ends (e.g. to store a session).
 pub type OnAnswer = Box<dyn FnOnce(String) + Send + 'static>;
 
-/// Runs a chat request (with retrieval when `rag` is set); `on_answer` gets a streamed
-/// answer's text when the stream ends.
+/// A chat request the engine has admitted, for any protocol to frame.
+pub struct Prepared {
+    /// The model that answers.
+    pub model: String,
+    /// The admitted request's events.
+    pub started: generate::Started,
+    /// How tool calls are read out of the text, when tools were offered.
+    pub tools: Option<ToolFamily>,
+    /// Whether log-probabilities were asked for.
+    pub logprobs: bool,
+    /// The sources given to the model (with `rag`).
+    pub citations: Option<Vec<serde_json::Value>>,
+    /// A streamed answer ends with a usage chunk.
+    pub include_usage: bool,
+    /// Stream the answer.
+    pub stream: bool,
+}
+
+/// Validates a chat request (the wire form every chat protocol translates into), loads the
+/// model, renders the prompt and submits it; returns once the engine admitted it.
 ///
 /// # Errors
 /// As [`chat_completions`].
-pub async fn run(
+pub async fn prepare(
     app: &AppState,
     caller: Option<Extension<Caller>>,
     req: ChatCompletionRequest,
-    on_answer: Option<OnAnswer>,
-) -> Result<Chat, ApiError> {
+) -> Result<Prepared, ApiError> {
     let mut messages = validate::check_chat(&req)?;
     let constraint = crate::structured::constraint(req.response_format.as_ref(), req.grammar.as_deref())?;
     let tools = crate::tools::tool_request(req.tools.as_deref(), req.tool_choice.as_ref(), req.parallel_tool_calls)?;
@@ -79,8 +96,7 @@ pub async fn run(
         Some(opts) => Some(ground(app, &handle, opts, &req, &mut messages).await?),
         None => None,
     };
-    let stream = req.stream;
-    let n = validate::choices(req.n)?;
+    let (stream, n) = (req.stream, validate::choices(req.n)?);
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
     let family = handle.tool_family();
     let grammar = match &tools {
@@ -90,17 +106,32 @@ pub async fn run(
     let offered = tools.as_ref().map(|t| t.tools.as_slice());
     let mut gen = validate::chat_request(&handle, req, &messages, offered, &app.models.settings().sampling)?;
     gen.sampling.grammar = grammar;
-    let tool_family = tools.is_some().then_some(family);
-    let want_logprobs = gen.logprobs.is_some();
+    let logprobs = gen.logprobs.is_some();
     let started = generate::start_n(app, &handle, gen, n, admission).await?;
-    let model = handle.info.id.clone();
+    let tools = tools.is_some().then_some(family);
+    Ok(Prepared { model: handle.info.id.clone(), started, tools, logprobs, citations, include_usage, stream })
+}
+
+/// Runs a chat request (with retrieval when `rag` is set); `on_answer` gets a streamed
+/// answer's text when the stream ends.
+///
+/// # Errors
+/// As [`chat_completions`].
+pub async fn run(
+    app: &AppState,
+    caller: Option<Extension<Caller>>,
+    req: ChatCompletionRequest,
+    on_answer: Option<OnAnswer>,
+) -> Result<Chat, ApiError> {
+    let Prepared { model, started, tools, logprobs, citations, include_usage, stream } =
+        prepare(app, caller, req).await?;
     if stream {
-        let fmt = ChatStream::new(model.clone(), include_usage, citations, on_answer, tool_family, want_logprobs);
-        return Ok(Chat::Stream(generate::sse_response(model, started, fmt)));
+        let fmt = ChatStream::new(model.clone(), include_usage, citations, on_answer, tools, logprobs);
+        return Ok(Chat::Stream(generate::stream_response(model, started, fmt)));
     }
     let all = generate::collect_n(started).await?;
     let (usage, timings, summary) = totals(&all);
-    let choices = all.into_iter().enumerate().map(|(i, c)| choice(i, c, tool_family, want_logprobs)).collect();
+    let choices = all.into_iter().enumerate().map(|(i, c)| choice(i, c, tools, logprobs)).collect();
     let body = ChatCompletionResponse {
         id: generate::new_id("chatcmpl"),
         object: "chat.completion".into(),
@@ -115,15 +146,21 @@ pub async fn run(
     Ok(Chat::Done { model, summary, body: Box::new(body) })
 }
 
+/// A whole answer's content and tool calls (read out when tools were offered).
+pub fn read_answer(tools: Option<ToolFamily>, text: String) -> (Option<String>, Vec<hearth_engine::ToolCall>) {
+    match tools {
+        Some(family) => {
+            let p = hearth_engine::tools::parse_output(family, &text);
+            (p.content, p.calls)
+        }
+        None => (Some(text), Vec::new()),
+    }
+}
+
 /// One choice of a whole answer: tool calls read out when tools were offered.
 fn choice(index: usize, c: generate::Collected, tools: Option<ToolFamily>, logprobs: bool) -> ChatChoice {
-    let (content, calls) = match tools {
-        Some(family) => {
-            let p = hearth_engine::tools::parse_output(family, &c.text);
-            (p.content, Some(p.calls).filter(|c| !c.is_empty()))
-        }
-        None => (Some(c.text), None),
-    };
+    let (content, calls) = read_answer(tools, c.text);
+    let calls = Some(calls).filter(|c| !c.is_empty());
     let finish = match c.finish {
         FinishReason::Stop if calls.is_some() => "tool_calls",
         f => f.as_str(),

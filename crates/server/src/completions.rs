@@ -1,6 +1,7 @@
 //! `POST /v1/completions` (legacy text completion).
 
 use crate::auth::Caller;
+use crate::chat::Prepared;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::generate::{self, StreamFormat};
@@ -23,29 +24,20 @@ pub async fn completions(
     caller: Option<Extension<Caller>>,
     ApiJson(req): ApiJson<CompletionRequest>,
 ) -> Result<Response, ApiError> {
-    let name = req.model.clone();
-    let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
-    let stream = req.stream;
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
-    let constraint = crate::structured::constraint(req.response_format.as_ref(), req.grammar.as_deref())?;
-    let grammar = crate::structured::grammar(&app.models, constraint.as_ref(), req.ignore_eos)?;
-    let (mut gen, echo) = validate::completion_request(req, &app.models.settings().sampling)?;
-    let want_logprobs = gen.logprobs.is_some();
-    gen.sampling.grammar = grammar;
-    let admission = generate::admit(&app, caller)?;
-    let handle = app.models.acquire(&name, Some(ModelKind::Causal), keep_alive).await?;
-    let started = generate::start(&app, &handle, gen, admission).await?;
+    let (p, echo) = prepare(&app, caller, req).await?;
+    let (started, want_logprobs, stream) = (p.started, p.logprobs, p.stream);
     let mut fmt = TextStream {
         id: generate::new_id("cmpl"),
         created: generate::now_secs(),
-        model: handle.info.id.clone(),
+        model: p.model,
         include_usage,
         echo,
         logprobs: want_logprobs.then(Vec::new),
         offset: 0,
     };
     if stream {
-        return Ok(generate::sse_response(fmt.model.clone(), started, fmt));
+        return Ok(generate::stream_response(fmt.model.clone(), started, fmt));
     }
     let done = generate::collect(started).await?;
     let text = fmt.echo.take().unwrap_or_default() + &done.text;
@@ -56,6 +48,32 @@ pub async fn completions(
     body.usage = Some(Some(generate::usage(&done.completion)));
     body.timings = Some(generate::timings(&done.completion));
     Ok(generate::answer(fmt.model.clone(), done.summary, body))
+}
+
+/// Validates a completion request, loads the model and submits the prompt; returns once the
+/// engine admitted it, with the prompt text to echo (when asked).
+///
+/// # Errors
+/// As [`completions`].
+pub async fn prepare(
+    app: &AppState,
+    caller: Option<Extension<Caller>>,
+    req: CompletionRequest,
+) -> Result<(Prepared, Option<String>), ApiError> {
+    let name = req.model.clone();
+    let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
+    let stream = req.stream;
+    let constraint = crate::structured::constraint(req.response_format.as_ref(), req.grammar.as_deref())?;
+    let grammar = crate::structured::grammar(&app.models, constraint.as_ref(), req.ignore_eos)?;
+    let (mut gen, echo) = validate::completion_request(req, &app.models.settings().sampling)?;
+    let logprobs = gen.logprobs.is_some();
+    gen.sampling.grammar = grammar;
+    let admission = generate::admit(app, caller)?;
+    let handle = app.models.acquire(&name, Some(ModelKind::Causal), keep_alive).await?;
+    let started = generate::start(app, &handle, gen, admission).await?;
+    let model = handle.info.id.clone();
+    let p = Prepared { model, started, tools: None, logprobs, citations: None, include_usage: false, stream };
+    Ok((p, echo))
 }
 
 /// Frames text completion chunks.

@@ -40,6 +40,20 @@ pub async fn embeddings(
     caller: Option<Extension<Caller>>,
     ApiJson(req): ApiJson<EmbeddingRequest>,
 ) -> Result<Response, ApiError> {
+    let (body, summary) = create(&app, caller, req).await?;
+    Ok(generate::answer(body.model.clone(), summary, body))
+}
+
+/// Embeds a request's inputs (for every protocol that embeds), with the log line's summary.
+///
+/// # Errors
+/// As [`embeddings`].
+pub async fn create(
+    app: &AppState,
+    caller: Option<Extension<Caller>>,
+    req: EmbeddingRequest,
+) -> Result<(EmbeddingResponse, Summary), ApiError> {
+    let app = app.clone();
     let name = only_model_of_kind(&app, &req.model, false)?;
     let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
     let valid = check(req)?;
@@ -74,7 +88,7 @@ pub async fn embeddings(
     let usage = EmbeddingUsage { prompt_tokens: out.prompt_tokens, total_tokens: out.prompt_tokens };
     let model = handle.info.id.to_string();
     let summary = Summary { prompt_tokens: out.prompt_tokens, ..Summary::default() };
-    Ok(generate::answer(model.clone(), summary, EmbeddingResponse { object: "list".into(), data, model, usage }))
+    Ok((EmbeddingResponse { object: "list".into(), data, model, usage }, summary))
 }
 
 /// Runs an embedding request under the queue timeout.

@@ -1,6 +1,10 @@
 //! `ApiError`: every failure a client can see, mapped to a status and OpenAI's error body.
 
+use crate::routes::Protocol;
+use axum::body::Body;
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hearth_engine::EngineError;
 use hearth_protocol::openai::{ErrorBody, ErrorDetail};
@@ -127,6 +131,13 @@ impl ApiError {
                     Some("model_load_failed"),
                     format!("model `{model}` could not be loaded (the file may be corrupt or truncated); see the server log"),
                 ),
+                E::DeleteFailed { model, .. } => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    Some("model".into()),
+                    Some("model_delete_failed"),
+                    format!("model `{model}` could not be deleted; see the server log"),
+                ),
                 E::InvalidGrammar(_) => {
                     (StatusCode::BAD_REQUEST, inv, Some("grammar".into()), Some("invalid_grammar"), e.to_string())
                 }
@@ -245,7 +256,9 @@ impl IntoResponse for ApiError {
         }
         let reason = code.unwrap_or(if status.is_server_error() { "server_error" } else { "invalid_request" });
         crate::metrics::metrics().inc(crate::metrics::REJECTED, &[("reason", reason)], 1);
-        let mut res = (status, axum::Json(self.body())).into_response();
+        let body = self.body();
+        let mut res = (status, axum::Json(&body)).into_response();
+        res.extensions_mut().insert(Said(body));
         if let ApiError::RateLimited { retry_after } = self {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         } else if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
@@ -253,6 +266,53 @@ impl IntoResponse for ApiError {
         }
         res
     }
+}
+
+/// An error response's body, kept on the response so that [`in_protocol`] can give it the
+/// shape of the route's protocol.
+#[derive(Debug, Clone)]
+pub struct Said(pub ErrorBody);
+
+/// Anthropic's error type for a status.
+pub fn anthropic_kind(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 405 | 415 | 422 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        504 => "timeout_error",
+        _ => "api_error",
+    }
+}
+
+/// An error body in a protocol's shape.
+pub fn shaped(protocol: Protocol, status: StatusCode, body: &ErrorBody) -> serde_json::Value {
+    let message = body.error.message.clone();
+    match protocol {
+        Protocol::OpenAi => serde_json::to_value(body).unwrap_or_default(),
+        Protocol::Ollama => serde_json::json!({ "error": message }),
+        Protocol::Anthropic => {
+            serde_json::json!({"type": "error", "error": {"type": anthropic_kind(status), "message": message}})
+        }
+    }
+}
+
+/// The layer that gives every error of a route (the handler's, and the auth, limit and
+/// timeout layers') its protocol's shape: Ollama's `{"error": "..."}`, Anthropic's
+/// `{"type": "error", ...}`; OpenAI's everywhere else.
+pub async fn in_protocol(req: Request, next: Next) -> Response {
+    let protocol =
+        crate::routes::find(req.method().as_str(), req.uri().path()).map_or(Protocol::OpenAi, |r| r.protocol);
+    let res = next.run(req).await;
+    let said = res.extensions().get::<Said>().cloned();
+    let (Some(Said(body)), false) = (said, protocol == Protocol::OpenAi) else { return res };
+    let (mut parts, _) = res.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let json = shaped(protocol, parts.status, &body);
+    Response::from_parts(parts, Body::from(serde_json::to_vec(&json).unwrap_or_default()))
 }
 
 #[cfg(test)]

@@ -20,6 +20,38 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A JSON body whatever its `Content-Type` (Ollama accepts `curl -d` without one); a bad body
+/// is an [`ApiError`].
+#[derive(Debug)]
+pub struct AnyJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AnyJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(b) => b,
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => return Err(ApiError::PayloadTooLarge),
+            Err(e) => {
+                return Err(ApiError::BadRequest { message: e.body_text(), param: None, code: "invalid_request" })
+            }
+        };
+        let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { &b"{}"[..] } else { &bytes[..] };
+        serde_json::from_slice(bytes).map(AnyJson).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => ApiError::BadRequest {
+                message: format!("the body does not match the expected schema: {e}"),
+                param: None,
+                code: "invalid_value",
+            },
+            _ => ApiError::BadRequest {
+                message: format!("the body is not valid JSON: {e}"),
+                param: None,
+                code: "invalid_json",
+            },
+        })
+    }
+}
+
 fn from_rejection(r: JsonRejection) -> ApiError {
     match r {
         JsonRejection::MissingJsonContentType(_) => {

@@ -13,7 +13,7 @@ use hearth_protocol::openai::{PromptTokensDetails, Timings, Usage};
 use std::time::Instant;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
-pub use crate::sse::{sse_error, sse_frame, sse_response, StreamFormat};
+pub use crate::sse::{sse_error, sse_frame, stream_response, StreamFormat};
 
 /// A request the engine has admitted.
 #[derive(Debug)]

@@ -65,16 +65,7 @@ fn request_id(req: &Request) -> String {
 
 /// The endpoint label of a path: a route of the router, or `other` (bounded cardinality).
 pub fn endpoint_of(method: &Method, path: &str) -> &'static str {
-    crate::ROUTES
-        .iter()
-        .find(|r| route_matches(r.path, path) && r.method == method.as_str())
-        .or_else(|| crate::ROUTES.iter().find(|r| route_matches(r.path, path)))
-        .map_or("other", |r| r.path)
-}
-
-fn route_matches(template: &str, path: &str) -> bool {
-    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
-    t.len() == p.len() && t.iter().zip(&p).all(|(a, b)| a.starts_with('{') || a == b)
+    crate::routes::find(method.as_str(), path).map_or("other", |r| r.path)
 }
 
 /// The middleware.
@@ -94,7 +85,10 @@ pub async fn observe(req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, v);
     }
-    let streaming = res.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let streaming = res.headers().get("content-type").is_some_and(|v| {
+        let v = v.as_bytes();
+        v.starts_with(b"text/event-stream") || v.starts_with(b"application/x-ndjson")
+    });
     if !streaming && endpoint != "/metrics" && !endpoint.starts_with("/health") {
         let summary = res.extensions().get::<Summary>().cloned().unwrap_or_default();
         span.in_scope(|| summary.log(method.as_str(), endpoint, status, &model, ms));
@@ -123,11 +117,13 @@ pub fn cors(origins: &[String]) -> CorsLayer {
         return layer;
     }
     layer
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
         .allow_headers([
             axum::http::header::AUTHORIZATION,
             axum::http::header::CONTENT_TYPE,
             axum::http::HeaderName::from_static(REQUEST_ID),
+            axum::http::HeaderName::from_static("x-api-key"),
+            axum::http::HeaderName::from_static("anthropic-version"),
         ])
         .expose_headers([axum::http::HeaderName::from_static(REQUEST_ID)])
 }

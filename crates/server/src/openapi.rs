@@ -1,5 +1,5 @@
-//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations and
-//! the protocol types, at `/openapi.json`, and Swagger UI at `/docs/` (its files are vendored
+//! The OpenAPI 3.1 document, generated from the route table (each route's handler
+//! annotation, `#[utoipa::path]`) and the protocol types, at `/openapi.json`, and Swagger UI at `/docs/` (its files are vendored
 //! into the binary; nothing is fetched at run time).
 
 use axum::extract::Path;
@@ -9,49 +9,11 @@ use std::sync::{Arc, OnceLock};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::OpenApi;
 
-/// Routes served under another path too, documented under both.
-const ALIASES: &[(&str, &str)] = &[("/embeddings", "/v1/embeddings"), ("/rerank", "/v1/rerank")];
+use crate::routes::{Docs, ROUTES};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Hearth", description = "OpenAI-compatible API for GGUF models served by llama.cpp, with embeddings, rerank, tokenization and model lifecycle."),
-    paths(
-        crate::chat::chat_completions,
-        crate::completions::completions,
-        crate::embeddings::embeddings,
-        crate::rerank::rerank,
-        crate::tokenize::tokenize,
-        crate::tokenize::detokenize,
-        crate::models::list_models,
-        crate::models::get_model,
-        crate::lifecycle::load,
-        crate::lifecycle::unload,
-        crate::lifecycle::loaded,
-        crate::health::health,
-        crate::health::live,
-        crate::health::ready,
-        crate::health::metrics,
-        crate::rag::routes::create_collection,
-        crate::rag::routes::list_collections,
-        crate::rag::routes::get_collection,
-        crate::rag::routes::delete_collection,
-        crate::rag::routes::upload,
-        crate::rag::routes::list_documents,
-        crate::rag::routes::get_document,
-        crate::rag::routes::delete_document,
-        crate::rag::routes::search,
-        crate::rag::routes::get_job,
-        crate::rag::generate::generate,
-        crate::rag::generate::generate_upload,
-        crate::rag::generate::list_sessions,
-        crate::rag::generate::get_session,
-        crate::rag::generate::delete_session,
-        crate::conversations::list,
-        crate::conversations::create,
-        crate::conversations::get,
-        crate::conversations::update,
-        crate::conversations::delete,
-    ),
+    info(title = "Hearth", description = "One server, several wire protocols over the same engine: OpenAI's Chat Completions, Completions, Responses and Embeddings; Ollama's `/api/*`; Anthropic's Messages; rerank, tokenization, model lifecycle and retrieval. The paths come from the route table (`crates/server/src/routes.rs`)."),
     components(schemas(hearth_protocol::openai::ChatCompletionChunk)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -73,16 +35,31 @@ pub fn document() -> &'static str {
     DOC.get_or_init(|| {
         let mut doc = ApiDoc::openapi();
         doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-        for (alias, path) in ALIASES {
-            if let Some(item) = doc.paths.paths.get(*path).cloned() {
-                doc.paths.paths.insert((*alias).to_string(), item);
-            }
-        }
+        add_routes(&mut doc);
         doc.to_json().unwrap_or_else(|e| {
             tracing::error!(error = %e, "could not serialise the OpenAPI document");
             "{}".into()
         })
     })
+}
+
+/// Every documented route's operation, and its aliases under their own paths.
+fn add_routes(doc: &mut utoipa::openapi::OpenApi) {
+    let components = doc.components.get_or_insert_with(Default::default);
+    for r in ROUTES {
+        if let Docs::Op(f) = r.docs {
+            let o = f();
+            components.schemas.extend(o.schemas);
+            doc.paths.add_path_operation(r.path, o.methods, o.operation);
+        }
+    }
+    for r in ROUTES {
+        if let Docs::Alias(of) = r.docs {
+            if let Some(item) = doc.paths.paths.get(of).cloned() {
+                doc.paths.paths.insert(r.path.to_string(), item);
+            }
+        }
+    }
 }
 
 /// `GET /openapi.json`.

@@ -1,5 +1,6 @@
-//! Streamed answers: engine events framed as server-sent events, one or several choices
-//! merged into one stream (each chunk carries its choice's index).
+//! Streamed answers: engine events framed by a protocol's [`StreamFormat`] (server-sent
+//! events, or Ollama's NDJSON), one or several choices merged into one stream (each chunk
+//! carries its choice's index).
 
 use crate::error::ApiError;
 use crate::generate::{Started, TokenClock};
@@ -38,9 +39,23 @@ pub trait StreamFormat: Send + 'static {
     }
     /// Frames that end choice `index`.
     fn finish(&mut self, index: usize, finish: FinishReason) -> Vec<String>;
-    /// Frames that close a successful stream once every choice ended (before `[DONE]`);
+    /// Frames that close a successful stream once every choice ended (before [`end`]);
     /// `total` counts all choices' tokens.
+    ///
+    /// [`end`]: StreamFormat::end
     fn done(&mut self, total: &Completion) -> Vec<String>;
+    /// The stream's last frames: OpenAI's `data: [DONE]`.
+    fn end(&mut self) -> Vec<String> {
+        vec![sse_frame("[DONE]")]
+    }
+    /// The frame of an error that ends the stream.
+    fn error(&mut self, e: ApiError) -> String {
+        sse_error(e)
+    }
+    /// The response's `Content-Type`.
+    fn content_type(&self) -> &'static str {
+        "text/event-stream"
+    }
 }
 
 /// One choice's events up to its end (`Done` or `Error`), or a `None` if its channel closed
@@ -105,30 +120,32 @@ impl<F: StreamFormat> Flow<F> {
                     let total = Completion { completion_tokens: self.generated, ..first };
                     log(&self.clock.done(finish, &total));
                     frames.extend(self.fmt.done(&total));
-                    frames.push(sse_frame("[DONE]"));
+                    frames.extend(self.fmt.end());
                     self.ended = true;
                 }
                 frames
             }
             Some(Event::Error(e)) => {
                 self.ended = true;
-                vec![sse_error(e.into())]
+                vec![self.fmt.error(e.into())]
             }
             None => {
                 self.ended = true;
-                vec![sse_error(EngineError::WorkerFailed.into())]
+                vec![self.fmt.error(EngineError::WorkerFailed.into())]
             }
         }
     }
 }
 
-/// The streaming response: opening frames, a frame per event, `[DONE]` after every choice
-/// ended; an error midway becomes a `data: {"error": ...}` event and ends the stream. Dropping
-/// the body (client gone) drops the receivers, which cancels the sequences in the engine.
-pub fn sse_response<F: StreamFormat>(model: String, started: Started, mut fmt: F) -> Response {
+/// The streaming response: opening frames, a frame per event, the format's end after every
+/// choice ended; an error midway becomes the format's error frame and ends the stream.
+/// Dropping the body (client gone) drops the receivers, which cancels the sequences in the
+/// engine.
+pub fn stream_response<F: StreamFormat>(model: String, started: Started, mut fmt: F) -> Response {
     let Started { rx, more, permit, clock, deadline, stop, .. } = started;
     let n = 1 + more.len();
     let opening = Bytes::from(fmt.opening(n).concat());
+    let content_type = fmt.content_type();
     // The stream outlives the handler; it logs its summary line in the request's span.
     let span = tracing::Span::current();
     let served = ServedModel(model.clone());
@@ -155,7 +172,7 @@ pub fn sse_response<F: StreamFormat>(model: String, started: Started, mut fmt: F
                         Next::Shutdown => ApiError::ShuttingDown,
                         _ => EngineError::WorkerFailed.into(),
                     };
-                    vec![span.in_scope(|| sse_error(e))]
+                    vec![span.in_scope(|| flow.fmt.error(e))]
                 }
                 Next::Event(Some((i, e))) => {
                     let ms = t0.elapsed().as_secs_f64() * 1000.0;
@@ -170,7 +187,7 @@ pub fn sse_response<F: StreamFormat>(model: String, started: Started, mut fmt: F
     let mut res = Response::new(Body::from_stream(body));
     res.extensions_mut().insert(served);
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     res

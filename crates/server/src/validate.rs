@@ -8,8 +8,8 @@ use hearth_protocol::openai::{
     ChatCompletionRequest, ChatMessage, CompletionRequest, MessageContent, Prompt, SamplingFields, StopSpec,
 };
 
-/// OpenAI accepts at most this many stop strings.
-const MAX_STOPS: usize = 4;
+/// Most stop strings a request may give (OpenAI accepts 4; Ollama and Anthropic clients send more).
+const MAX_STOPS: usize = 16;
 /// OpenAI's default `max_tokens` for `/v1/completions`.
 const COMPLETIONS_DEFAULT_MAX_TOKENS: u32 = 16;
 const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool"];
@@ -272,7 +272,7 @@ mod tests {
             check_chat(&chat(serde_json::json!({"messages": [{"role": "user", "content": "x"}], "n": 9}))).unwrap_err();
         assert_eq!(param(e).as_deref(), Some("n"));
         assert!(check_chat(&chat(serde_json::json!({"messages": [{"role": "user", "content": "x"}], "n": 3}))).is_ok());
-        let e = stops(Some(StopSpec::Many(vec!["a".into(); 5]))).unwrap_err();
+        let e = stops(Some(StopSpec::Many(vec!["a".into(); 17]))).unwrap_err();
         assert_eq!(param(e).as_deref(), Some("stop"));
     }
 

@@ -1,0 +1,151 @@
+//! A streamed message as Anthropic's named server-sent events: `message_start`, then per
+//! content block `content_block_start`, `content_block_delta`s (`text_delta` or
+//! `input_json_delta`) and `content_block_stop`, then `message_delta` (stop reason, output
+//! tokens) and `message_stop`. An error midway is an `error` event.
+
+use crate::error::ApiError;
+use crate::generate::StreamFormat;
+use hearth_engine::{Completion, FinishReason, ToolEvent, ToolFamily, ToolParser};
+use serde_json::{json, Value};
+
+/// The open content block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Block {
+    Text,
+    Tool,
+}
+
+/// Frames one message's events.
+pub(crate) struct Events {
+    id: String,
+    model: String,
+    prompt_tokens: u32,
+    parser: Option<ToolParser>,
+    /// The open block and its index.
+    open: Option<(Block, usize)>,
+    /// Blocks opened so far.
+    blocks: usize,
+    called: bool,
+    finish: FinishReason,
+}
+
+fn event(name: &str, data: &Value) -> String {
+    format!("event: {name}\ndata: {data}\n\n")
+}
+
+impl Events {
+    pub(crate) fn new(id: String, model: String, prompt_tokens: u32, tools: Option<ToolFamily>) -> Self {
+        let parser = tools.map(ToolParser::new);
+        Self { id, model, prompt_tokens, parser, open: None, blocks: 0, called: false, finish: FinishReason::Stop }
+    }
+
+    fn close(&mut self, out: &mut Vec<String>) {
+        if let Some((_, index)) = self.open.take() {
+            out.push(event("content_block_stop", &json!({"type": "content_block_stop", "index": index})));
+        }
+    }
+
+    fn start(&mut self, block: Block, content_block: Value, out: &mut Vec<String>) -> usize {
+        self.close(out);
+        let index = self.blocks;
+        self.blocks += 1;
+        self.open = Some((block, index));
+        let data = json!({"type": "content_block_start", "index": index, "content_block": content_block});
+        out.push(event("content_block_start", &data));
+        index
+    }
+
+    fn text_delta(&mut self, text: String, out: &mut Vec<String>) {
+        if text.is_empty() {
+            return;
+        }
+        let index = match self.open {
+            Some((Block::Text, i)) => i,
+            _ => self.start(Block::Text, json!({"type": "text", "text": ""}), out),
+        };
+        let data =
+            json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}});
+        out.push(event("content_block_delta", &data));
+    }
+
+    fn on(&mut self, events: Vec<ToolEvent>, out: &mut Vec<String>) {
+        for e in events {
+            match e {
+                ToolEvent::Content(t) => self.text_delta(t, out),
+                ToolEvent::Start { id, name, .. } => {
+                    self.called = true;
+                    self.start(Block::Tool, json!({"type": "tool_use", "id": id, "name": name, "input": {}}), out);
+                }
+                ToolEvent::Args { text, .. } => {
+                    if let Some((Block::Tool, index)) = self.open {
+                        let delta = json!({"type": "input_json_delta", "partial_json": text});
+                        out.push(event(
+                            "content_block_delta",
+                            &json!({"type": "content_block_delta", "index": index, "delta": delta}),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl StreamFormat for Events {
+    fn opening(&mut self, _choices: usize) -> Vec<String> {
+        let message = json!({
+            "id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
+            "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": self.prompt_tokens, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+        });
+        vec![event("message_start", &json!({"type": "message_start", "message": message}))]
+    }
+
+    fn text(&mut self, _index: usize, text: String) -> Vec<String> {
+        let mut out = Vec::new();
+        match self.parser.as_mut() {
+            Some(p) => {
+                let events = p.push(&text);
+                self.on(events, &mut out);
+            }
+            None => self.text_delta(text, &mut out),
+        }
+        out
+    }
+
+    fn finish(&mut self, _index: usize, finish: FinishReason) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some((events, _)) = self.parser.as_mut().map(ToolParser::finish) {
+            self.on(events, &mut out);
+        }
+        if self.blocks == 0 {
+            // An empty answer still has its (empty) text block, as Anthropic sends it.
+            self.start(Block::Text, json!({"type": "text", "text": ""}), &mut out);
+        }
+        self.close(&mut out);
+        self.finish = finish;
+        out
+    }
+
+    fn done(&mut self, total: &Completion) -> Vec<String> {
+        let reason = super::stop_reason(self.finish, total, self.called);
+        let u = super::usage(total);
+        let delta = json!({
+            "type": "message_delta",
+            "delta": {"stop_reason": reason, "stop_sequence": total.stop_sequence},
+            "usage": {"output_tokens": u.output_tokens, "input_tokens": u.input_tokens, "cache_read_input_tokens": u.cache_read_input_tokens},
+        });
+        vec![event("message_delta", &delta), event("message_stop", &json!({"type": "message_stop"}))]
+    }
+
+    fn end(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn error(&mut self, e: ApiError) -> String {
+        if e.parts().0.is_server_error() {
+            tracing::error!(error = ?e, "stream failed");
+        }
+        let status = e.parts().0;
+        event("error", &crate::error::shaped(crate::Protocol::Anthropic, status, &e.body()))
+    }
+}

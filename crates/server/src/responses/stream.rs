@@ -1,0 +1,184 @@
+//! A streamed response as typed server-sent events, each with its `sequence_number`:
+//! `response.created`, `response.in_progress`, per output item `response.output_item.added`,
+//! its text (`response.content_part.added`, `response.output_text.delta`s, `..done`) or
+//! arguments (`response.function_call_arguments.delta`s, `..done`), `response.output_item.done`,
+//! then `response.completed` (or `response.incomplete`). An error midway is an `error` event.
+
+use super::{call_item, message_item, object, text_part, usage, Echo};
+use crate::error::ApiError;
+use crate::generate::{self, StreamFormat};
+use hearth_engine::{Completion, FinishReason, ToolEvent, ToolFamily, ToolParser};
+use serde_json::{json, Value};
+
+/// The open output item.
+enum Item {
+    /// A message: its id and text so far.
+    Text { id: String, text: String },
+    /// A call: its item id, call id, name and arguments so far.
+    Call { id: String, call_id: String, name: String, args: String },
+}
+
+/// Frames one response's events.
+pub(crate) struct Events {
+    id: String,
+    model: String,
+    echo: Echo,
+    parser: Option<ToolParser>,
+    seq: u64,
+    open: Option<Item>,
+    /// Finished output items.
+    output: Vec<Value>,
+    finish: FinishReason,
+}
+
+impl Events {
+    pub(crate) fn new(id: String, model: String, echo: Echo, tools: Option<ToolFamily>) -> Self {
+        let parser = tools.map(ToolParser::new);
+        Self { id, model, echo, parser, seq: 0, open: None, output: Vec::new(), finish: FinishReason::Stop }
+    }
+
+    fn emit(&mut self, kind: &str, mut data: Value) -> String {
+        data["type"] = kind.into();
+        data["sequence_number"] = self.seq.into();
+        self.seq += 1;
+        format!("event: {kind}\ndata: {data}\n\n")
+    }
+
+    fn index(&self) -> usize {
+        self.output.len()
+    }
+
+    fn close(&mut self, out: &mut Vec<String>) {
+        let i = self.index();
+        let item = match self.open.take() {
+            None => return,
+            Some(Item::Text { id, text }) => {
+                let at = json!({"item_id": id, "output_index": i, "content_index": 0});
+                out.push(self.emit("response.output_text.done", merge(&at, json!({"text": text, "logprobs": []}))));
+                out.push(self.emit("response.content_part.done", merge(&at, json!({"part": text_part(&text)}))));
+                message_item(&id, &text, "completed")
+            }
+            Some(Item::Call { id, call_id, name, args }) => {
+                let data = json!({"item_id": id, "output_index": i, "arguments": args, "name": name});
+                out.push(self.emit("response.function_call_arguments.done", data));
+                call_item(&id, &call_id, &name, &args, "completed")
+            }
+        };
+        out.push(self.emit("response.output_item.done", json!({"output_index": i, "item": item})));
+        self.output.push(item);
+    }
+
+    fn text_delta(&mut self, delta: String, out: &mut Vec<String>) {
+        if delta.is_empty() {
+            return;
+        }
+        if !matches!(self.open, Some(Item::Text { .. })) {
+            self.close(out);
+            let id = generate::new_id("msg");
+            let i = self.index();
+            out.push(self.emit(
+                "response.output_item.added",
+                json!({"output_index": i, "item": message_item(&id, "", "in_progress")}),
+            ));
+            let part = json!({"item_id": id, "output_index": i, "content_index": 0, "part": text_part("")});
+            out.push(self.emit("response.content_part.added", part));
+            self.open = Some(Item::Text { id, text: String::new() });
+        }
+        let i = self.index();
+        if let Some(Item::Text { id, text }) = self.open.as_mut() {
+            text.push_str(&delta);
+            let data = json!({"item_id": id, "output_index": i, "content_index": 0, "delta": delta, "logprobs": []});
+            out.push(self.emit("response.output_text.delta", data));
+        }
+    }
+
+    fn on(&mut self, events: Vec<ToolEvent>, out: &mut Vec<String>) {
+        for e in events {
+            match e {
+                ToolEvent::Content(t) => self.text_delta(t, out),
+                ToolEvent::Start { id: call_id, name, .. } => {
+                    self.close(out);
+                    let id = generate::new_id("fc");
+                    let i = self.index();
+                    let item = call_item(&id, &call_id, &name, "", "in_progress");
+                    out.push(self.emit("response.output_item.added", json!({"output_index": i, "item": item})));
+                    self.open = Some(Item::Call { id, call_id, name, args: String::new() });
+                }
+                ToolEvent::Args { text, .. } => {
+                    let i = self.index();
+                    if let Some(Item::Call { id, args, .. }) = self.open.as_mut() {
+                        args.push_str(&text);
+                        let data = json!({"item_id": id, "output_index": i, "delta": text});
+                        out.push(self.emit("response.function_call_arguments.delta", data));
+                    }
+                }
+            }
+        }
+    }
+
+    fn response(&self, status: &str, total: Option<&Completion>) -> Value {
+        let o = object(&self.echo, &self.id, &self.model, status, self.output.clone(), total.map(usage));
+        serde_json::to_value(o).unwrap_or_default()
+    }
+}
+
+fn merge(a: &Value, b: Value) -> Value {
+    let mut a = a.clone();
+    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
+}
+
+impl StreamFormat for Events {
+    fn opening(&mut self, _choices: usize) -> Vec<String> {
+        let r = self.response("in_progress", None);
+        vec![
+            self.emit("response.created", json!({"response": r})),
+            self.emit("response.in_progress", json!({"response": r})),
+        ]
+    }
+
+    fn text(&mut self, _index: usize, text: String) -> Vec<String> {
+        let mut out = Vec::new();
+        match self.parser.as_mut() {
+            Some(p) => {
+                let events = p.push(&text);
+                self.on(events, &mut out);
+            }
+            None => self.text_delta(text, &mut out),
+        }
+        out
+    }
+
+    fn finish(&mut self, _index: usize, finish: FinishReason) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some((events, _)) = self.parser.as_mut().map(ToolParser::finish) {
+            self.on(events, &mut out);
+        }
+        self.close(&mut out);
+        self.finish = finish;
+        out
+    }
+
+    fn done(&mut self, total: &Completion) -> Vec<String> {
+        let (kind, status) = match self.finish {
+            FinishReason::Stop => ("response.completed", "completed"),
+            FinishReason::Length => ("response.incomplete", "incomplete"),
+        };
+        let r = self.response(status, Some(total));
+        vec![self.emit(kind, json!({"response": r}))]
+    }
+
+    fn end(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn error(&mut self, e: ApiError) -> String {
+        if e.parts().0.is_server_error() {
+            tracing::error!(error = ?e, "stream failed");
+        }
+        let d = e.body().error;
+        self.emit("error", json!({"code": d.code, "message": d.message, "param": d.param}))
+    }
+}
