@@ -47,3 +47,23 @@ def test_with_structured_output_fills_a_model():
     assert isinstance(p, Person)
     tool_way = chat(max_tokens=80).with_structured_output(Person, method="function_calling").invoke("Invent a person.")
     assert isinstance(tool_way, Person)
+
+
+def test_chat_ollama_invoke_and_stream():
+    """LangChain's ChatOllama (langchain-ollama) against Hearth's Ollama API."""
+    from langchain_ollama import ChatOllama
+
+    llm = ChatOllama(model=MODEL, base_url=os.environ["HEARTH_URL"], temperature=0, num_predict=12)
+    msg = llm.invoke("Name a colour.")
+    assert msg.content
+    assert msg.usage_metadata["output_tokens"] >= 1
+    chunks = list(llm.stream("Name a colour."))
+    assert "".join(c.content for c in chunks) == msg.content
+
+
+def test_chat_ollama_structured_output():
+    from langchain_ollama import ChatOllama
+
+    llm = ChatOllama(model=MODEL, base_url=os.environ["HEARTH_URL"], temperature=0, num_predict=120)
+    person = llm.with_structured_output(Person, method="json_schema").invoke("Describe a person.")
+    assert isinstance(person, Person)
