@@ -191,7 +191,7 @@ impl ApiError {
                 inv,
                 None,
                 Some("missing_api_key"),
-                "You didn't provide an API key. Send it in the Authorization header as `Bearer YOUR_KEY`.".into(),
+                "You didn't provide an API key. Send it as `Authorization: Bearer YOUR_KEY` (or `x-api-key: YOUR_KEY`).".into(),
             ),
             ApiError::Unauthorized { provided: true } => (
                 StatusCode::UNAUTHORIZED,

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use hearth_server::auth::{hash_key, ApiKey, AuthConfig};
-use hearth_server::{Access, AppState, Limits, ROUTES};
+use hearth_server::{Access, AppState, Limits, Protocol, ROUTES};
 use serde_json::json;
 use std::time::Duration;
 
@@ -44,6 +44,15 @@ async fn call(url: &str, method: &str, path: &str, bearer: Option<&str>) -> reqw
     req.send().await.unwrap()
 }
 
+/// A 401 body in the route's protocol's shape (OpenAI's carries the code).
+fn assert_unauthorized(protocol: Protocol, body: &serde_json::Value, code: &str) {
+    match protocol {
+        Protocol::OpenAi => assert_eq!(error_of(body)["code"], code),
+        Protocol::Ollama => assert!(body["error"].as_str().is_some_and(|m| m.contains("API key")), "{body}"),
+        Protocol::Anthropic => assert_eq!(body["error"]["type"], "authentication_error", "{body}"),
+    }
+}
+
 #[tokio::test]
 async fn every_route_needs_a_key_except_public_probes() {
     let url = with_keys(vec![key("alice", "sk-alice", None, None)], true).await;
@@ -55,13 +64,15 @@ async fn every_route_needs_a_key_except_public_probes() {
         }
         assert_eq!(res.status(), 401, "{} {} without a key", r.method, r.path);
         let body: serde_json::Value = res.json().await.unwrap();
-        assert_eq!(error_of(&body)["code"], "missing_api_key");
+        assert_unauthorized(r.protocol, &body, "missing_api_key");
         let res = call(&url, r.method, r.path, Some("sk-wrong")).await;
         assert_eq!(res.status(), 401, "{} {} with a wrong key", r.method, r.path);
         let body: serde_json::Value = res.json().await.unwrap();
-        assert_eq!(error_of(&body)["code"], "invalid_api_key");
+        assert_unauthorized(r.protocol, &body, "invalid_api_key");
         let res = call(&url, r.method, r.path, Some("sk-alice")).await;
         assert_ne!(res.status(), 401, "{} {} with the key", r.method, r.path);
+        // The handler the table gives a route answers the method the table says.
+        assert_ne!(res.status(), 405, "{} {} is served for another method", r.method, r.path);
     }
     // With public health and docs off, probes and docs need the key too.
     let url = with_keys(vec![key("alice", "sk-alice", None, None)], false).await;

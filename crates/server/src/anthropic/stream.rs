@@ -149,3 +149,59 @@ impl StreamFormat for Events {
         event("error", &crate::error::shaped(crate::Protocol::Anthropic, status, &e.body()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(tools: Option<ToolFamily>, pieces: &[&str], finish: FinishReason) -> Vec<(String, Value)> {
+        let mut f = Events::new("msg_1".into(), "m".into(), 7, tools);
+        let mut out = f.opening(1);
+        for p in pieces {
+            out.extend(f.text(0, (*p).to_string()));
+        }
+        out.extend(f.finish(0, finish));
+        out.extend(f.done(&Completion { prompt_tokens: 7, completion_tokens: 3, ..Completion::default() }));
+        out.iter()
+            .map(|e| {
+                let (name, data) = e.trim_end().split_once('\n').unwrap();
+                (
+                    name.trim_start_matches("event: ").to_string(),
+                    serde_json::from_str(data.trim_start_matches("data: ")).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn text_then_tool_use_blocks_in_order() {
+        let ev = events(
+            Some(ToolFamily::Hermes),
+            &["Sure. ", "<tool_call>\n{\"name\": \"w\", \"arguments\": {\"a\": 1}}\n</tool_call>"],
+            FinishReason::Stop,
+        );
+        let names: Vec<&str> = ev.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names.first(), Some(&"message_start"));
+        assert_eq!(&names[names.len() - 2..], ["message_delta", "message_stop"]);
+        let starts: Vec<&Value> = ev.iter().filter(|(n, _)| n == "content_block_start").map(|(_, d)| d).collect();
+        assert_eq!(starts.len(), 2);
+        assert_eq!((starts[0]["index"].as_u64(), starts[0]["content_block"]["type"].as_str()), (Some(0), Some("text")));
+        assert_eq!((starts[1]["index"].as_u64(), starts[1]["content_block"]["name"].as_str()), (Some(1), Some("w")));
+        let json: String = ev.iter().filter_map(|(_, d)| d["delta"]["partial_json"].as_str()).collect();
+        assert_eq!(serde_json::from_str::<Value>(&json).unwrap()["a"], 1);
+        assert_eq!(ev.iter().filter(|(n, _)| n == "content_block_stop").count(), 2);
+        assert_eq!(ev[ev.len() - 2].1["delta"]["stop_reason"], "tool_use");
+        assert!(ev.iter().all(|(n, d)| d["type"] == n.as_str()));
+    }
+
+    #[test]
+    fn an_empty_answer_has_one_empty_text_block() {
+        let ev = events(None, &[], FinishReason::Length);
+        let names: Vec<&str> = ev.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["message_start", "content_block_start", "content_block_stop", "message_delta", "message_stop"]
+        );
+        assert_eq!(ev[3].1["delta"]["stop_reason"], "max_tokens");
+    }
+}

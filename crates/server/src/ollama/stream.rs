@@ -180,3 +180,49 @@ impl StreamFormat for Ndjson {
         "application/x-ndjson"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(f: &mut Ndjson, pieces: &[&str]) -> Vec<Value> {
+        let mut out = f.opening(1);
+        for p in pieces {
+            out.extend(f.text(0, (*p).to_string()));
+        }
+        out.extend(f.finish(0, FinishReason::Stop));
+        out.extend(f.done(&Completion { prompt_tokens: 9, completion_tokens: 4, ..Completion::default() }));
+        out.extend(f.end());
+        out.iter()
+            .map(|l| {
+                assert!(l.ends_with('\n') && !l[..l.len() - 1].contains('\n'), "one line per object: {l:?}");
+                serde_json::from_str(l).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_streamed_call_comes_whole_with_object_arguments() {
+        let mut f = Ndjson::new(Shape::Chat, "m".into(), Instant::now(), Some(ToolFamily::Hermes));
+        let lines = feed(
+            &mut f,
+            &["<tool_call>\n{\"name\": \"w\", ", "\"arguments\": {\"city\": ", "\"Oslo\"}}\n</tool_call>"],
+        );
+        let call = lines.iter().find_map(|l| l["message"]["tool_calls"].as_array().cloned()).unwrap();
+        assert_eq!(call[0]["function"]["name"], "w");
+        assert_eq!(call[0]["function"]["arguments"]["city"], "Oslo");
+        let last = lines.last().unwrap();
+        assert_eq!((last["done"].as_bool(), last["eval_count"].as_u64()), (Some(true), Some(4)));
+        assert!(last["total_duration"].is_u64() && last["prompt_eval_duration"].is_u64());
+    }
+
+    #[test]
+    fn generate_lines_carry_response_text() {
+        let mut f = Ndjson::new(Shape::Generate, "m".into(), Instant::now(), None);
+        let lines = feed(&mut f, &["Hel", "lo"]);
+        let text: String = lines.iter().filter_map(|l| l["response"].as_str()).collect();
+        assert_eq!(text, "Hello");
+        assert_eq!(lines.last().unwrap()["done_reason"], "stop");
+        assert!(lines[..lines.len() - 1].iter().all(|l| l["done"] == false));
+    }
+}

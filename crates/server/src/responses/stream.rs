@@ -182,3 +182,48 @@ impl StreamFormat for Events {
         self.emit("error", json!({"code": d.code, "message": d.message, "param": d.param}))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn echo() -> Echo {
+        Echo {
+            instructions: None,
+            max_output_tokens: None,
+            temperature: None,
+            top_p: None,
+            tool_choice: json!("auto"),
+            tools: Vec::new(),
+            text: json!({"format": {"type": "text"}}),
+            metadata: json!({}),
+            parallel_tool_calls: false,
+        }
+    }
+
+    #[test]
+    fn text_then_call_items_with_sequence_numbers() {
+        let mut f = Events::new("resp_1".into(), "m".into(), echo(), Some(ToolFamily::Hermes));
+        let mut out = f.opening(1);
+        for p in ["Checking. ", "<tool_call>\n{\"name\": \"w\", \"arguments\": {\"a\": 1}}\n</tool_call>"] {
+            out.extend(f.text(0, p.to_string()));
+        }
+        out.extend(f.finish(0, FinishReason::Stop));
+        out.extend(f.done(&Completion { prompt_tokens: 5, completion_tokens: 9, ..Completion::default() }));
+        let ev: Vec<Value> =
+            out.iter().map(|e| serde_json::from_str(e.trim_end().split_once("data: ").unwrap().1).unwrap()).collect();
+        let kinds: Vec<&str> = ev.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds[..4],
+            ["response.created", "response.in_progress", "response.output_item.added", "response.content_part.added"]
+        );
+        assert!(kinds.contains(&"response.function_call_arguments.done"));
+        assert_eq!(kinds.last(), Some(&"response.completed"));
+        assert!(ev.iter().enumerate().all(|(i, e)| e["sequence_number"] == i as u64));
+        let last = &ev.last().unwrap()["response"];
+        assert_eq!(last["output"][0]["content"][0]["text"], "Checking.");
+        assert_eq!(last["output"][1]["type"], "function_call");
+        assert_eq!(serde_json::from_str::<Value>(last["output"][1]["arguments"].as_str().unwrap()).unwrap()["a"], 1);
+        assert_eq!(last["usage"]["total_tokens"], 14);
+    }
+}
