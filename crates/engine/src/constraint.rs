@@ -260,10 +260,8 @@ fn check_keyword(obj: &Map<String, Value>, k: &str, v: &Value, path: &str, depth
             }
         }
         "pattern" if !v.is_string() => return Err(refuse(path, k, "must be a string")),
-        "format" => {
-            if !v.as_str().is_some_and(|f| FORMATS.contains(&f)) {
-                return Err(refuse(path, "format", "supports only date, time, date-time and uuid"));
-            }
+        "format" if !v.as_str().is_some_and(|f| FORMATS.contains(&f)) => {
+            return Err(refuse(path, "format", "supports only date, time, date-time and uuid"));
         }
         "minItems" | "maxItems" | "minLength" | "maxLength" if v.as_u64().is_none_or(|n| n > u32::MAX as u64) => {
             return Err(refuse(path, k, "must be a non-negative integer"));

@@ -1,6 +1,6 @@
-//! The OpenAPI 3.1 document, generated from the route table (each route's handler
-//! annotation, `#[utoipa::path]`) and the protocol types, at `/openapi.json`, and Swagger UI at `/docs/` (its files are vendored
-//! into the binary; nothing is fetched at run time).
+//! The OpenAPI 3.1 document at `/openapi.json`, generated from the route table (each route's
+//! handler annotation, `#[utoipa::path]`) and the protocol types, and Swagger UI at `/docs/`
+//! (its files are vendored into the binary; nothing is fetched at run time).
 
 use axum::extract::Path;
 use axum::http::{header, StatusCode};
