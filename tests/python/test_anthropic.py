@@ -71,7 +71,7 @@ def test_tool_use_and_result(client):
     m = client.messages.create(model=MODEL, max_tokens=80, messages=[{"role": "user", "content": "What is the weather in Paris?"}], tools=[WEATHER], tool_choice={"type": "tool", "name": "get_weather"})
     assert m.stop_reason == "tool_use"
     use = [b for b in m.content if b.type == "tool_use"]
-    assert len(use) == 1 and use[0].name == "get_weather"
+    assert len(use) == 1 and use[0].name == "get_weather", "one call unless parallel use is asked for"
     jsonschema.validate(use[0].input, WEATHER["input_schema"])
     with client.messages.stream(model=MODEL, max_tokens=80, messages=[{"role": "user", "content": "What is the weather in Paris?"}], tools=[WEATHER], tool_choice={"type": "any"}) as s:
         streamed = s.get_final_message()

@@ -25,7 +25,7 @@ def client():
 
 def test_list_show_and_ps(client):
     models = {m.model: m for m in client.list().models}
-    smol = models[MODEL]
+    smol = models[MODEL + ":latest"]
     assert smol.size > 10_000_000 and len(smol.digest) == 64
     assert smol.details.format == "gguf" and smol.details.family == "llama"
     assert smol.details.parameter_size == "135M" and smol.details.quantization_level == "Q4_1"
@@ -38,8 +38,8 @@ def test_list_show_and_ps(client):
     assert client.show(EMBED).capabilities == ["embedding"]
     client.chat(model=MODEL, messages=ASK, options={"num_predict": 2})
     ps = {m.model: m for m in client.ps().models}
-    assert ps[MODEL].context_length > 0 and ps[MODEL].size >= smol.size
-    assert ps[MODEL].expires_at is not None
+    loaded = ps[MODEL + ":latest"]
+    assert loaded.context_length > 0 and loaded.size >= smol.size and loaded.expires_at is not None
 
 
 def test_chat_whole_and_streamed_agree(client):
@@ -63,6 +63,9 @@ def test_generate_template_system_and_raw(client):
     assert raw.prompt_eval_count < 10 and raw.response
     streamed = "".join(p.response for p in client.generate(model=MODEL, prompt="The capital of France is", raw=True, stream=True, options={"num_predict": 4, "temperature": 0}))
     assert streamed == raw.response
+    # Without num_predict, Ollama generates until the end (not a completion's 16 tokens).
+    counting = client.generate(model=MODEL, prompt="1, 2, 3, 4, 5, 6,", raw=True, options={"stop": ["16,"], "temperature": 0})
+    assert counting.done_reason == "stop" and counting.eval_count > 16, counting
 
 
 def test_options_limits_stop_and_unknown_keys(client):
@@ -104,17 +107,20 @@ def test_embed_and_legacy_embeddings(client):
     assert len(r.embeddings) == 2 and len(r.embeddings[0]) == 384
     assert abs(sum(x * x for x in r.embeddings[0]) - 1) < 1e-3
     assert r.prompt_eval_count > 0
-    one = client.embeddings(model=EMBED, prompt="a cat")
-    assert max(abs(a - b) for a, b in zip(one.embedding, r.embeddings[0])) < 1e-4
+    # The legacy route returns the model's vector as it is (Ollama normalises /api/embed only).
+    one = client.embeddings(model=EMBED, prompt="a cat").embedding
+    norm = sum(x * x for x in one) ** 0.5
+    assert abs(norm - 1) > 1e-3
+    assert max(abs(a / norm - b) for a, b in zip(one, r.embeddings[0])) < 1e-4
 
 
 def test_empty_request_loads_and_keep_alive_zero_unloads(client):
     r = client.generate(model=GEMMA, prompt="")
     assert r.done and r.done_reason == "load"
-    assert GEMMA in {m.model for m in client.ps().models}
+    assert GEMMA + ":latest" in {m.model for m in client.ps().models}
     r = client.generate(model=GEMMA, prompt="", keep_alive=0)
     assert r.done_reason == "unload"
-    assert GEMMA not in {m.model for m in client.ps().models}
+    assert GEMMA + ":latest" not in {m.model for m in client.ps().models}
     r = client.chat(model=MODEL, messages=[])
     assert r.done_reason == "load"
 
@@ -150,7 +156,7 @@ def test_open_webui_connect_flow():
     with httpx.Client(base_url=URL, timeout=60) as h:
         assert "version" in h.get("/api/version").json()
         names = [m["name"] for m in h.get("/api/tags").json()["models"]]
-        assert MODEL in names
+        assert MODEL + ":latest" in names
         assert isinstance(h.get("/api/ps").json()["models"], list)
         assert h.post("/api/show", json={"model": MODEL}).status_code == 200
         with h.stream("POST", "/api/chat", json={"model": MODEL, "messages": ASK, "options": {"num_predict": 6}}) as res:
@@ -166,6 +172,12 @@ def test_open_webui_connect_flow():
         res = h.post("/api/generate/stream", json={"model": MODEL, "prompt": "hi", "options": {"num_predict": 3}})
         assert ndjson(res)[-1]["done"] is True
         assert MODEL in [m["id"] for m in h.get("/api/models").json()["data"]]
+        # JSON nulls read as Ollama's Go decoder reads them: empty.
+        nulls = [{"role": "user", "content": "weather?"}, {"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "w", "arguments": {}}}]}, {"role": "tool", "content": "sunny"}]
+        res = h.post("/api/chat", json={"model": MODEL, "messages": nulls, "stream": False, "options": {"num_predict": 4}})
+        assert res.status_code == 200, res.text
+        res = h.post("/api/generate", json={"model": MODEL, "prompt": None, "raw": None})
+        assert res.json()["done_reason"] == "load"
         # Errors are {"error": "..."}.
         res = h.post("/api/chat", json={"model": "nope", "messages": ASK})
         assert res.status_code == 404 and isinstance(res.json()["error"], str)

@@ -41,9 +41,8 @@ pub struct GenerateRequest {
     /// Model name.
     #[serde(default)]
     pub model: String,
-    /// The prompt; empty (with no images) just loads the model.
-    #[serde(default)]
-    pub prompt: String,
+    /// The prompt; empty (or null) just loads the model.
+    pub prompt: Option<String>,
     /// Text after the insertion point (fill-in-the-middle), for models that have FIM tokens.
     pub suffix: Option<String>,
     /// A system message for the template.
@@ -51,8 +50,7 @@ pub struct GenerateRequest {
     /// A template to use instead of the model's (not supported: the model's is used).
     pub template: Option<String>,
     /// Send the prompt as it is, without the template.
-    #[serde(default)]
-    pub raw: bool,
+    pub raw: Option<bool>,
     /// Base64 images (refused: no vision models).
     pub images: Option<Vec<String>>,
     /// `"json"` or a JSON Schema.
@@ -78,9 +76,9 @@ pub struct GenerateRequest {
 pub struct Message {
     /// `system`, `user`, `assistant` or `tool`.
     pub role: String,
-    /// Its text.
+    /// Its text (null on an assistant turn that only calls tools).
     #[serde(default)]
-    pub content: String,
+    pub content: Option<String>,
     /// Base64 images (refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub images: Option<Vec<String>>,
@@ -102,9 +100,8 @@ pub struct ChatRequest {
     /// Model name.
     #[serde(default)]
     pub model: String,
-    /// The conversation; empty just loads the model.
-    #[serde(default)]
-    pub messages: Vec<Message>,
+    /// The conversation; empty (or null) just loads the model.
+    pub messages: Option<Vec<Message>>,
     /// Tools: `{"type": "function", "function": {"name", "description", "parameters"}}`.
     #[schema(value_type = Option<Vec<Object>>)]
     pub tools: Option<Vec<Value>>,
@@ -198,7 +195,7 @@ pub struct Details {
 /// One model of `/api/tags`.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct TagModel {
-    /// Name (`id:latest`).
+    /// Name: the file stem with the tag `:latest`.
     pub name: String,
     /// The same.
     pub model: String,

@@ -78,6 +78,7 @@ pub async fn prepare(
     app: &AppState,
     caller: Option<Extension<Caller>>,
     req: ChatCompletionRequest,
+    rules: validate::Rules,
 ) -> Result<Prepared, ApiError> {
     let mut messages = validate::check_chat(&req)?;
     let constraint = crate::structured::constraint(req.response_format.as_ref(), req.grammar.as_deref())?;
@@ -104,7 +105,7 @@ pub async fn prepare(
         None => grammar,
     };
     let offered = tools.as_ref().map(|t| t.tools.as_slice());
-    let mut gen = validate::chat_request(&handle, req, &messages, offered, &app.models.settings().sampling)?;
+    let mut gen = validate::chat_request(&handle, req, &messages, offered, &app.models.settings().sampling, rules)?;
     gen.sampling.grammar = grammar;
     let logprobs = gen.logprobs.is_some();
     let started = generate::start_n(app, &handle, gen, n, admission).await?;
@@ -124,7 +125,7 @@ pub async fn run(
     on_answer: Option<OnAnswer>,
 ) -> Result<Chat, ApiError> {
     let Prepared { model, started, tools, logprobs, citations, include_usage, stream } =
-        prepare(app, caller, req).await?;
+        prepare(app, caller, req, validate::OPENAI).await?;
     if stream {
         let fmt = ChatStream::new(model.clone(), include_usage, citations, on_answer, tools, logprobs);
         return Ok(Chat::Stream(generate::stream_response(model, started, fmt)));

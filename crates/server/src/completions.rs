@@ -25,7 +25,7 @@ pub async fn completions(
     ApiJson(req): ApiJson<CompletionRequest>,
 ) -> Result<Response, ApiError> {
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
-    let (p, echo) = prepare(&app, caller, req).await?;
+    let (p, echo) = prepare(&app, caller, req, validate::OPENAI).await?;
     let (started, want_logprobs, stream) = (p.started, p.logprobs, p.stream);
     let mut fmt = TextStream {
         id: generate::new_id("cmpl"),
@@ -59,13 +59,14 @@ pub async fn prepare(
     app: &AppState,
     caller: Option<Extension<Caller>>,
     req: CompletionRequest,
+    rules: validate::Rules,
 ) -> Result<(Prepared, Option<String>), ApiError> {
     let name = req.model.clone();
     let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
     let stream = req.stream;
     let constraint = crate::structured::constraint(req.response_format.as_ref(), req.grammar.as_deref())?;
     let grammar = crate::structured::grammar(&app.models, constraint.as_ref(), req.ignore_eos)?;
-    let (mut gen, echo) = validate::completion_request(req, &app.models.settings().sampling)?;
+    let (mut gen, echo) = validate::completion_request(req, &app.models.settings().sampling, rules)?;
     let logprobs = gen.logprobs.is_some();
     gen.sampling.grammar = grammar;
     let admission = generate::admit(app, caller)?;

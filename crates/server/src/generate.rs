@@ -24,6 +24,8 @@ pub struct Started {
     pub more: Vec<mpsc::Receiver<Event>>,
     /// Tokens in the prompt.
     pub prompt_tokens: u32,
+    /// Of those, tokens found in the KV cache.
+    pub cached_tokens: u32,
     /// The admission permit, released when the answer (or its stream) ends.
     pub permit: OwnedSemaphorePermit,
     /// Times tokens for the latency metrics.
@@ -149,7 +151,7 @@ pub async fn start_n(
     // Dropping `rx` on timeout cancels the queued request in the engine.
     let first = tokio::time::timeout(app.limits.queue_timeout, rx.recv()).await.map_err(|_| ApiError::QueueTimeout)?;
     match first {
-        Some(Event::Started { prompt_tokens, .. }) => {
+        Some(Event::Started { prompt_tokens, cached_tokens }) => {
             let clock = TokenClock { caller, ..TokenClock::new(&handle.info.id, arrived) };
             let mut more: Vec<_> = all.collect();
             for r in &mut more {
@@ -162,7 +164,7 @@ pub async fn start_n(
             }
             // Later groups' Started come when they run; the readers skip it.
             more.extend(later);
-            Ok(Started { rx, more, prompt_tokens, permit, clock, deadline, stop: app.stop.clone() })
+            Ok(Started { rx, more, prompt_tokens, cached_tokens, permit, clock, deadline, stop: app.stop.clone() })
         }
         Some(Event::Error(e)) => Err(e.into()),
         Some(other) => {

@@ -8,10 +8,20 @@ use hearth_protocol::openai::{
     ChatCompletionRequest, ChatMessage, CompletionRequest, MessageContent, Prompt, SamplingFields, StopSpec,
 };
 
-/// Most stop strings a request may give (OpenAI accepts 4; Ollama and Anthropic clients send more).
-const MAX_STOPS: usize = 16;
-/// OpenAI's default `max_tokens` for `/v1/completions`.
-const COMPLETIONS_DEFAULT_MAX_TOKENS: u32 = 16;
+/// What differs between the protocols that share this validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// Most stop strings a request may give.
+    pub max_stops: usize,
+    /// `max_tokens` of a text completion that gives none (`None`: until the end).
+    pub completion_max_tokens: Option<u32>,
+}
+
+/// OpenAI's: at most 4 stop strings; a completion's default `max_tokens` is 16.
+pub const OPENAI: Rules = Rules { max_stops: 4, completion_max_tokens: Some(16) };
+/// Ollama's and Anthropic's clients send more stop strings (Continue sends a dozen), and
+/// Ollama's `num_predict` defaults to "until the end".
+pub const LENIENT: Rules = Rules { max_stops: 16, completion_max_tokens: None };
 const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool"];
 
 fn sampling(f: SamplingFields, d: &SamplingDefaults) -> Result<SamplingParams, ApiError> {
@@ -29,13 +39,10 @@ fn sampling(f: SamplingFields, d: &SamplingDefaults) -> Result<SamplingParams, A
     Ok(SamplingParams::validate(input, d)?)
 }
 
-fn stops(stop: Option<StopSpec>) -> Result<Vec<String>, ApiError> {
+fn stops(stop: Option<StopSpec>, max: usize) -> Result<Vec<String>, ApiError> {
     let v = stop.map(StopSpec::into_vec).unwrap_or_default();
-    if v.len() > MAX_STOPS {
-        return Err(ApiError::invalid(
-            "stop",
-            format!("at most {MAX_STOPS} stop sequences are allowed, got {}", v.len()),
-        ));
+    if v.len() > max {
+        return Err(ApiError::invalid("stop", format!("at most {max} stop sequences are allowed, got {}", v.len())));
     }
     Ok(v)
 }
@@ -149,12 +156,13 @@ pub fn chat_request(
     messages: &[TemplateMessage],
     tools: Option<&[hearth_engine::Tool]>,
     d: &SamplingDefaults,
+    rules: Rules,
 ) -> Result<GenerateRequest, ApiError> {
     let max = match req.max_completion_tokens {
         Some(_) => max_tokens("max_completion_tokens", req.max_completion_tokens)?,
         None => max_tokens("max_tokens", req.max_tokens)?,
     };
-    let stop = stops(req.stop)?;
+    let stop = stops(req.stop, rules.max_stops)?;
     let logprobs = crate::logprobs::chat_request(req.logprobs, req.top_logprobs)?;
     let sampling = sampling(req.sampling, d)?;
     let text = handle.render_chat(messages, tools)?;
@@ -175,6 +183,7 @@ pub fn chat_request(
 pub fn completion_request(
     req: CompletionRequest,
     d: &SamplingDefaults,
+    rules: Rules,
 ) -> Result<(GenerateRequest, Option<String>), ApiError> {
     single_choice(req.n)?;
     let logprobs = crate::logprobs::completion_request(req.logprobs.as_ref())?;
@@ -199,12 +208,12 @@ pub fn completion_request(
         (PromptInput::Text { text, .. }, true) => Some(text.clone()),
         _ => None,
     };
-    let max = max_tokens("max_tokens", req.max_tokens)?.or(Some(COMPLETIONS_DEFAULT_MAX_TOKENS));
+    let max = max_tokens("max_tokens", req.max_tokens)?.or(rules.completion_max_tokens);
     let generate = GenerateRequest {
         prompt,
         sampling: sampling(req.sampling, d)?,
         max_tokens: max,
-        stop: stops(req.stop)?,
+        stop: stops(req.stop, rules.max_stops)?,
         ignore_eos: req.ignore_eos,
         logprobs,
     };
@@ -272,7 +281,8 @@ mod tests {
             check_chat(&chat(serde_json::json!({"messages": [{"role": "user", "content": "x"}], "n": 9}))).unwrap_err();
         assert_eq!(param(e).as_deref(), Some("n"));
         assert!(check_chat(&chat(serde_json::json!({"messages": [{"role": "user", "content": "x"}], "n": 3}))).is_ok());
-        let e = stops(Some(StopSpec::Many(vec!["a".into(); 17]))).unwrap_err();
+        let e = stops(Some(StopSpec::Many(vec!["a".into(); 5])), OPENAI.max_stops).unwrap_err();
+        assert!(stops(Some(StopSpec::Many(vec!["a".into(); 5])), LENIENT.max_stops).is_ok());
         assert_eq!(param(e).as_deref(), Some("stop"));
     }
 
@@ -286,12 +296,12 @@ mod tests {
     fn completion_prompt_forms() {
         let d = SamplingDefaults::default();
         let r: CompletionRequest = serde_json::from_value(serde_json::json!({"prompt": [1, 2, 3]})).unwrap();
-        let (g, _) = completion_request(r, &d).unwrap();
+        let (g, _) = completion_request(r, &d, OPENAI).unwrap();
         assert_eq!(g.prompt, PromptInput::Tokens(vec![1, 2, 3]));
         assert_eq!(g.max_tokens, Some(16));
         let r: CompletionRequest = serde_json::from_value(serde_json::json!({"prompt": ["a", "b"]})).unwrap();
-        assert_eq!(param(completion_request(r, &d).unwrap_err()).as_deref(), Some("prompt"));
+        assert_eq!(param(completion_request(r, &d, OPENAI).unwrap_err()).as_deref(), Some("prompt"));
         let r: CompletionRequest = serde_json::from_value(serde_json::json!({"prompt": [-1]})).unwrap();
-        assert_eq!(param(completion_request(r, &d).unwrap_err()).as_deref(), Some("prompt"));
+        assert_eq!(param(completion_request(r, &d, OPENAI).unwrap_err()).as_deref(), Some("prompt"));
     }
 }

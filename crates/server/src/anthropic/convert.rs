@@ -58,11 +58,11 @@ pub(crate) fn messages(messages: Vec<Message>) -> Result<Vec<ChatMessage>, ApiEr
             }
             Content::Blocks(b) => b,
         };
-        let (mut text, mut calls) = (String::new(), Vec::new());
+        let (mut texts, mut calls) = (Vec::new(), Vec::new());
         for (j, b) in blocks.iter().enumerate() {
             let at = format!("messages[{i}].content[{j}]");
             match b.get("type").and_then(Value::as_str) {
-                Some("text") => text.push_str(&text_of(b, &at)?),
+                Some("text") => texts.push(text_of(b, &at)?),
                 Some("tool_use") if m.role == "assistant" => calls.push(tool_use(b, &at)?),
                 Some("tool_result") if m.role == "user" => out.push(tool_result(b, &at)?),
                 // Earlier thinking is not the model's to read again.
@@ -82,20 +82,56 @@ pub(crate) fn messages(messages: Vec<Message>) -> Result<Vec<ChatMessage>, ApiEr
                 None => return Err(ApiError::invalid(&format!("{at}.type"), "a content block needs a `type`")),
             }
         }
+        let text = texts.join("\n");
         if !text.is_empty() || !calls.is_empty() || m.role == "assistant" {
             let mut msg = message(&m.role, text);
             msg.tool_calls = Some(calls).filter(|c| !c.is_empty());
             out.push(msg);
         }
     }
-    Ok(out)
+    if out.last().is_some_and(|m| m.role == "assistant") {
+        return Err(ApiError::unsupported(
+            "messages",
+            "a final assistant message (prefill) is not supported yet; end with a user message",
+        ));
+    }
+    Ok(merged(out))
+}
+
+/// Consecutive user (or assistant) turns as one, as Anthropic reads them: chat templates
+/// often insist that roles alternate.
+fn merged(messages: Vec<ChatMessage>) -> Vec<ChatMessage> {
+    let mut out: Vec<ChatMessage> = Vec::with_capacity(messages.len());
+    for m in messages {
+        match out.last_mut() {
+            Some(last) if last.role == m.role && matches!(m.role.as_str(), "user" | "assistant") => {
+                let text = |c: &Option<MessageContent>| match c {
+                    Some(MessageContent::Text(t)) => t.clone(),
+                    _ => String::new(),
+                };
+                let joined = [text(&last.content), text(&m.content)].into_iter().filter(|t| !t.is_empty());
+                last.content = Some(MessageContent::Text(joined.collect::<Vec<_>>().join("\n\n")));
+                if let Some(calls) = m.tool_calls {
+                    last.tool_calls.get_or_insert_with(Vec::new).extend(calls);
+                }
+            }
+            _ => out.push(m),
+        }
+    }
+    out
 }
 
 fn tool_use(b: &Value, at: &str) -> Result<Value, ApiError> {
     let (Some(id), Some(name)) = (b.get("id").and_then(Value::as_str), b.get("name").and_then(Value::as_str)) else {
         return Err(ApiError::invalid(at, "a tool_use block needs `id` and `name`"));
     };
-    let input = b.get("input").cloned().unwrap_or_else(|| json!({}));
+    let input = match b.get("input") {
+        None | Some(Value::Null) => json!({}),
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(_) => {
+            return Err(ApiError::invalid(&format!("{at}.input"), "a tool_use block's `input` must be an object"))
+        }
+    };
     Ok(json!({"id": id, "type": "function", "function": {"name": name, "arguments": input.to_string()}}))
 }
 
@@ -147,12 +183,15 @@ pub(crate) fn tools(tools: Option<Vec<Value>>) -> Result<Option<Vec<Value>>, Api
         .map(Some)
 }
 
-/// `tool_choice` as chat's, and whether several calls are allowed.
+/// `tool_choice` as chat's, and whether several calls are allowed (`None`: Hearth's default,
+/// one call).
 ///
 /// # Errors
 /// A 400 for an unknown type.
 pub(crate) fn tool_choice(c: Option<&Value>) -> Result<(Option<Value>, Option<bool>), ApiError> {
     let Some(c) = c else { return Ok((None, None)) };
+    // Several calls only when asked for (`disable_parallel_tool_use: false`): Hearth's one
+    // default on every protocol, because small models repeat a call until `max_tokens`.
     let parallel = c.get("disable_parallel_tool_use").and_then(Value::as_bool).map(|d| !d);
     let choice = match c.get("type").and_then(Value::as_str) {
         Some("auto") => json!("auto"),
@@ -186,11 +225,30 @@ mod tests {
     }
 
     #[test]
+    fn consecutive_turns_merge_and_prefill_is_refused() {
+        let out = msgs(json!([
+            {"role": "user", "content": "a"},
+            {"role": "user", "content": [{"type": "text", "text": "b"}, {"type": "text", "text": "c"}]},
+            {"role": "assistant", "content": "d"},
+            {"role": "user", "content": "e"}
+        ]))
+        .unwrap();
+        assert_eq!(out.len(), 3);
+        assert!(matches!(&out[0].content, Some(MessageContent::Text(t)) if t == "a\n\nb\nc"));
+        let e = msgs(json!([{"role": "user", "content": "a"}, {"role": "assistant", "content": "The answer is"}]))
+            .unwrap_err();
+        assert_eq!(e.body().error.param.as_deref(), Some("messages"));
+        let bad = json!([{"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": [1]}]}, {"role": "user", "content": "x"}]);
+        assert_eq!(msgs(bad).unwrap_err().body().error.param.as_deref(), Some("messages[0].content[0].input"));
+    }
+
+    #[test]
     fn images_and_server_tools_are_refused() {
         let e = msgs(json!([{"role": "user", "content": [{"type": "image", "source": {}}]}])).unwrap_err();
         assert_eq!(e.body().error.param.as_deref(), Some("messages[0].content[0].type"));
         assert!(tools(Some(vec![json!({"type": "web_search_20250305", "name": "web_search"})])).is_err());
         let (c, p) = tool_choice(Some(&json!({"type": "any", "disable_parallel_tool_use": true}))).unwrap();
         assert_eq!((c, p), (Some(json!("required")), Some(false)));
+        assert_eq!(tool_choice(None).unwrap().1, None, "Hearth's default");
     }
 }

@@ -38,10 +38,10 @@ pub async fn messages(
     ApiJson(req): ApiJson<MessagesRequest>,
 ) -> Result<Response, ApiError> {
     let wire = to_chat(req)?;
-    let Prepared { model, started, tools, stream, .. } = chat::prepare(&app, caller, wire).await?;
+    let Prepared { model, started, tools, stream, .. } = chat::prepare(&app, caller, wire, validate::LENIENT).await?;
     let id = generate::new_id("msg");
     if stream {
-        let fmt = stream::Events::new(id, model.clone(), started.prompt_tokens, tools);
+        let fmt = stream::Events::new(id, model.clone(), (started.prompt_tokens, started.cached_tokens), tools);
         return Ok(generate::stream_response(model, started, fmt));
     }
     let c = generate::collect(started).await?;

@@ -19,7 +19,8 @@ enum Block {
 pub(crate) struct Events {
     id: String,
     model: String,
-    prompt_tokens: u32,
+    /// Prompt tokens, and of those read from the KV cache.
+    prompt: (u32, u32),
     parser: Option<ToolParser>,
     /// The open block and its index.
     open: Option<(Block, usize)>,
@@ -34,9 +35,9 @@ fn event(name: &str, data: &Value) -> String {
 }
 
 impl Events {
-    pub(crate) fn new(id: String, model: String, prompt_tokens: u32, tools: Option<ToolFamily>) -> Self {
+    pub(crate) fn new(id: String, model: String, prompt: (u32, u32), tools: Option<ToolFamily>) -> Self {
         let parser = tools.map(ToolParser::new);
-        Self { id, model, prompt_tokens, parser, open: None, blocks: 0, called: false, finish: FinishReason::Stop }
+        Self { id, model, prompt, parser, open: None, blocks: 0, called: false, finish: FinishReason::Stop }
     }
 
     fn close(&mut self, out: &mut Vec<String>) {
@@ -95,7 +96,7 @@ impl StreamFormat for Events {
         let message = json!({
             "id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
             "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": self.prompt_tokens, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+            "usage": {"input_tokens": self.prompt.0.saturating_sub(self.prompt.1), "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": self.prompt.1},
         });
         vec![event("message_start", &json!({"type": "message_start", "message": message}))]
     }
@@ -155,7 +156,7 @@ mod tests {
     use super::*;
 
     fn events(tools: Option<ToolFamily>, pieces: &[&str], finish: FinishReason) -> Vec<(String, Value)> {
-        let mut f = Events::new("msg_1".into(), "m".into(), 7, tools);
+        let mut f = Events::new("msg_1".into(), "m".into(), (7, 0), tools);
         let mut out = f.opening(1);
         for p in pieces {
             out.extend(f.text(0, (*p).to_string()));

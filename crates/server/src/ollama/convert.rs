@@ -106,7 +106,7 @@ pub(crate) fn messages(messages: Vec<Message>) -> Result<Vec<ChatMessage>, ApiEr
             });
             Ok(ChatMessage {
                 role: m.role,
-                content: Some(MessageContent::Text(m.content)),
+                content: Some(MessageContent::Text(m.content.unwrap_or_default())),
                 name: m.tool_name,
                 tool_calls,
                 tool_call_id: None,

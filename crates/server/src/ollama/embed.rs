@@ -47,7 +47,7 @@ pub async fn embed(
     Ok(generate::answer(out.model, summary, body))
 }
 
-/// The legacy form: one `prompt`, one `embedding`.
+/// The legacy form: one `prompt`, one `embedding`, not normalised (as in Ollama).
 ///
 /// # Errors
 /// As `/api/embed`.
@@ -61,6 +61,8 @@ pub async fn embeddings(
         model: super::model_name(&req.model).to_string(),
         input: Some(EmbeddingInput::Text(req.prompt)),
         truncate: Some(true),
+        // Ollama normalises `/api/embed` only; the legacy route returns the raw vector.
+        normalize: Some(false),
         keep_alive: req.keep_alive,
         ..EmbeddingRequest::default()
     };

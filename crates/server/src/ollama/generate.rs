@@ -35,13 +35,14 @@ pub async fn chat(
     let arrived = Instant::now();
     convert::no_thinking(req.think.as_ref(), &req.model)?;
     let model = super::model_name(&req.model).to_string();
-    if req.messages.is_empty() {
+    let messages = req.messages.unwrap_or_default();
+    if messages.is_empty() {
         return lifecycle(&app, &model, req.keep_alive.as_ref(), Shape::Chat, arrived).await;
     }
     let (sampling, max_tokens, stop) = convert::options(req.options.as_ref())?;
     let wire = ChatCompletionRequest {
         model,
-        messages: convert::messages(req.messages)?,
+        messages: convert::messages(messages)?,
         stream: req.stream.unwrap_or(true),
         max_tokens,
         stop,
@@ -51,7 +52,7 @@ pub async fn chat(
         sampling,
         ..ChatCompletionRequest::default()
     };
-    let p = chat::prepare(&app, caller, wire).await?;
+    let p = chat::prepare(&app, caller, wire, validate::LENIENT).await?;
     respond(p, Shape::Chat, arrived).await
 }
 
@@ -103,16 +104,17 @@ async fn run_generate(
         ));
     }
     let model = super::model_name(&req.model).to_string();
-    if req.prompt.is_empty() {
+    let prompt = req.prompt.unwrap_or_default();
+    if prompt.is_empty() {
         return lifecycle(app, &model, req.keep_alive.as_ref(), Shape::Generate, arrived).await;
     }
     let (sampling, max_tokens, stop) = convert::options(req.options.as_ref())?;
     let stream = req.stream.unwrap_or(true);
     let response_format = convert::format(req.format.as_ref())?;
-    let p = if req.raw {
+    let p = if req.raw.unwrap_or(false) {
         let wire = CompletionRequest {
             model,
-            prompt: Some(Prompt::Text(req.prompt)),
+            prompt: Some(Prompt::Text(prompt)),
             stream,
             max_tokens,
             stop,
@@ -121,7 +123,7 @@ async fn run_generate(
             sampling,
             ..CompletionRequest::default()
         };
-        crate::completions::prepare(app, caller, wire).await?.0
+        crate::completions::prepare(app, caller, wire, validate::LENIENT).await?.0
     } else {
         let text = |role: &str, t: String| ChatMessage {
             role: role.into(),
@@ -129,7 +131,7 @@ async fn run_generate(
             ..ChatMessage::default()
         };
         let mut messages: Vec<ChatMessage> = req.system.map(|s| text("system", s)).into_iter().collect();
-        messages.push(text("user", req.prompt));
+        messages.push(text("user", prompt));
         let wire = ChatCompletionRequest {
             model,
             messages,
@@ -141,7 +143,7 @@ async fn run_generate(
             sampling,
             ..ChatCompletionRequest::default()
         };
-        chat::prepare(app, caller, wire).await?
+        chat::prepare(app, caller, wire, validate::LENIENT).await?
     };
     respond(p, Shape::Generate, arrived).await
 }
@@ -169,7 +171,14 @@ async fn lifecycle(
     let keep = validate::keep_alive(keep_alive)?;
     let (id, reason) = if keep == KeepAlive::For(std::time::Duration::ZERO) {
         let id = app.models.resolve(model)?.id.clone();
-        app.models.unload(&id).await?;
+        match app.models.unload(&id).await {
+            Ok(_) => {}
+            // Running requests: it goes as soon as they end (an expiry of now), as in Ollama.
+            Err(hearth_engine::EngineError::Busy { .. }) => {
+                app.models.acquire(&id, None, keep).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
         (id, "unload")
     } else {
         (app.models.acquire(model, Some(ModelKind::Causal), keep).await?.info.id.clone(), "load")

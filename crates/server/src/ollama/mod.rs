@@ -31,6 +31,11 @@ pub(crate) fn model_name(name: &str) -> &str {
     name.strip_suffix(":latest").unwrap_or(name)
 }
 
+/// A model id as Ollama lists names: with its tag (`:latest`, the only one).
+fn tagged(id: &str) -> String {
+    format!("{id}:latest")
+}
+
 /// `GET /api/version`.
 #[utoipa::path(get, path = "/api/version", tag = "ollama", responses((status = 200, description = "The Ollama API version Hearth follows, and Hearth's", body = Version)))]
 pub async fn version() -> Json<Version> {
@@ -46,8 +51,8 @@ pub async fn tags(State(app): State<AppState>) -> Json<Tags> {
 
 fn tag(m: &ModelInfo) -> TagModel {
     TagModel {
-        name: m.id.clone(),
-        model: m.id.clone(),
+        name: tagged(&m.id),
+        model: tagged(&m.id),
         modified_at: time::rfc3339(m.created),
         size: m.size_bytes,
         digest: digest(m),
@@ -154,10 +159,10 @@ pub async fn ps(State(app): State<AppState>) -> Json<Ps> {
         .map(|r| {
             let m = &r.handle.info;
             // Ollama writes a far future time for a model that stays.
-            let expires = r.expires_in.map_or(u64::MAX / 2, |d| time::secs(now + d));
+            let expires = r.expires_in.and_then(|d| now.checked_add(d)).map_or(time::FAR_FUTURE, time::secs);
             PsModel {
-                name: m.id.clone(),
-                model: m.id.clone(),
+                name: tagged(&m.id),
+                model: tagged(&m.id),
                 size: r.memory_bytes,
                 digest: digest(m),
                 details: details(m),

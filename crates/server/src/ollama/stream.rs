@@ -51,7 +51,7 @@ impl Ndjson {
         let v = match self.shape {
             Shape::Chat => {
                 let message =
-                    Message { role: "assistant".into(), content: text, tool_calls: calls, ..Message::default() };
+                    Message { role: "assistant".into(), content: Some(text), tool_calls: calls, ..Message::default() };
                 let r = ChatResponse {
                     model: self.model.clone(),
                     created_at,

@@ -16,7 +16,8 @@ fn message(role: &str, text: String) -> ChatMessage {
 /// # Errors
 /// A 400 naming the item at fault (images, files, unknown item types).
 pub(crate) fn messages(instructions: Option<String>, input: Option<Input>) -> Result<Vec<ChatMessage>, ApiError> {
-    let mut out: Vec<ChatMessage> = instructions.map(|i| message("developer", i)).into_iter().collect();
+    // `system`, not `developer`: chat templates know the one and may drop the other.
+    let mut out: Vec<ChatMessage> = instructions.map(|i| message("system", i)).into_iter().collect();
     let items = match input {
         None => return Err(ApiError::invalid("input", "input is required")),
         Some(Input::Text(t)) => {
@@ -32,14 +33,19 @@ pub(crate) fn messages(instructions: Option<String>, input: Option<Input>) -> Re
             Some("function_call") => {
                 let call = function_call(item, &at)?;
                 match out.last_mut() {
-                    Some(m) if m.role == "assistant" && m.tool_calls.is_some() => {
+                    Some(m) if m.role == "assistant" => {
                         m.tool_calls.get_or_insert_with(Vec::new).push(call);
                     }
                     _ => out.push(ChatMessage { tool_calls: Some(vec![call]), ..message("assistant", String::new()) }),
                 }
             }
             Some("function_call_output") => {
-                let id = item.get("call_id").and_then(Value::as_str).unwrap_or_default();
+                let Some(id) = item.get("call_id").and_then(Value::as_str) else {
+                    return Err(ApiError::invalid(
+                        &format!("{at}.call_id"),
+                        "a function_call_output item needs `call_id`",
+                    ));
+                };
                 let text = match item.get("output") {
                     Some(Value::String(s)) => s.clone(),
                     Some(v) => parts_text(v, &format!("{at}.output"))?,
@@ -69,7 +75,7 @@ fn input_message(item: &Value, at: &str) -> Result<ChatMessage, ApiError> {
         Some(v) => parts_text(v, &format!("{at}.content"))?,
         None => return Err(ApiError::invalid(&format!("{at}.content"), "a message needs `content`")),
     };
-    Ok(message(role, text))
+    Ok(message(if role == "developer" { "system" } else { role }, text))
 }
 
 /// The text of content parts (`input_text`, `output_text`, `text`).
@@ -80,7 +86,12 @@ fn parts_text(v: &Value, at: &str) -> Result<String, ApiError> {
     let mut text = String::new();
     for (j, p) in parts.iter().enumerate() {
         match (p.get("type").and_then(Value::as_str), p.get("text").and_then(Value::as_str)) {
-            (Some("input_text" | "output_text" | "text"), Some(t)) => text.push_str(t),
+            (Some("input_text" | "output_text" | "text"), Some(t)) => {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(t);
+            }
             (Some(kind), _) => {
                 return Err(ApiError::unsupported(
                     &format!("{at}[{j}].type"),
@@ -169,7 +180,7 @@ mod tests {
         ]))
         .unwrap();
         let m = messages(Some("be brief".into()), Some(input)).unwrap();
-        assert_eq!(m.iter().map(|m| m.role.as_str()).collect::<Vec<_>>(), ["developer", "user", "assistant", "tool"]);
+        assert_eq!(m.iter().map(|m| m.role.as_str()).collect::<Vec<_>>(), ["system", "user", "assistant", "tool"]);
         assert_eq!(m[2].tool_calls.as_ref().unwrap().len(), 2);
         let bad: Input =
             serde_json::from_value(json!([{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]))

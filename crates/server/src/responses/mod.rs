@@ -46,8 +46,9 @@ pub async fn create(
     caller: Option<Extension<Caller>>,
     ApiJson(req): ApiJson<ResponsesRequest>,
 ) -> Result<Response, ApiError> {
-    let (wire, echo) = to_chat(req)?;
-    let Prepared { model, started, tools, stream, .. } = chat::prepare(&app, caller, wire).await?;
+    let (wire, echo) = to_chat(req).map_err(in_responses_terms)?;
+    let Prepared { model, started, tools, stream, .. } =
+        chat::prepare(&app, caller, wire, crate::validate::OPENAI).await.map_err(in_responses_terms)?;
     let id = generate::new_id("resp");
     if stream {
         let fmt = stream::Events::new(id, model.clone(), echo, tools);
@@ -57,10 +58,12 @@ pub async fn create(
     let (content, calls) = chat::read_answer(tools, c.text);
     let mut output: Vec<Value> = content
         .filter(|t| !t.is_empty())
-        .map(|t| message_item(&generate::new_id("msg"), &t, "completed"))
+        .map(|t| message_item(&generate::new_id("msg"), &t, item_status(c.finish)))
         .into_iter()
         .collect();
-    output.extend(calls.iter().map(|k| call_item(&generate::new_id("fc"), &k.id, &k.name, &k.arguments, "completed")));
+    output.extend(
+        calls.iter().map(|k| call_item(&generate::new_id("fc"), &k.id, &k.name, &k.arguments, item_status(c.finish))),
+    );
     let body = object(&echo, &id, &model, status(c.finish), output, Some(usage(&c.completion)));
     Ok(generate::answer(model, c.summary, body))
 }
@@ -82,6 +85,9 @@ fn to_chat(req: ResponsesRequest) -> Result<(ChatCompletionRequest, Echo), ApiEr
         return Err(ApiError::unsupported("reasoning", "reasoning is not supported by the models Hearth serves"));
     }
     let format = req.text.as_ref().and_then(|t| t.format.clone());
+    // One call unless `parallel_tool_calls: true`: Hearth's default on every protocol (OpenAI's
+    // is true), because small models repeat a call until the limit.
+    let parallel = req.parallel_tool_calls.unwrap_or(false);
     let echo = Echo {
         instructions: req.instructions.clone(),
         max_output_tokens: req.max_output_tokens,
@@ -91,7 +97,7 @@ fn to_chat(req: ResponsesRequest) -> Result<(ChatCompletionRequest, Echo), ApiEr
         tools: req.tools.clone().unwrap_or_default(),
         text: json!({"format": format.clone().unwrap_or_else(|| json!({"type": "text"}))}),
         metadata: req.metadata.clone().unwrap_or_else(|| json!({})),
-        parallel_tool_calls: req.parallel_tool_calls.unwrap_or(false),
+        parallel_tool_calls: parallel,
     };
     let mut wire = ChatCompletionRequest {
         model: req.model,
@@ -100,13 +106,37 @@ fn to_chat(req: ResponsesRequest) -> Result<(ChatCompletionRequest, Echo), ApiEr
         max_completion_tokens: req.max_output_tokens,
         tools: convert::tools(req.tools.as_deref())?,
         tool_choice: convert::tool_choice(req.tool_choice.as_ref()),
-        parallel_tool_calls: req.parallel_tool_calls,
+        parallel_tool_calls: Some(parallel),
         response_format: convert::format(format.as_ref())?,
         ..ChatCompletionRequest::default()
     };
     wire.sampling.temperature = req.temperature;
     wire.sampling.top_p = req.top_p;
     Ok((wire, echo))
+}
+
+/// An error's `param` in the Responses API's field names (the request was validated as a
+/// chat request).
+fn in_responses_terms(e: ApiError) -> ApiError {
+    let (status, _, param, code, message) = e.parts();
+    let Some(param) = param.filter(|_| status == axum::http::StatusCode::BAD_REQUEST) else { return e };
+    let renamed = match param.as_str() {
+        "max_completion_tokens" | "max_tokens" => "max_output_tokens".to_string(),
+        "messages" => "input".to_string(),
+        "response_format" => "text.format".to_string(),
+        p if p.starts_with("tools[") => p.replace(".function.", ".").replace(".function", ""),
+        p if p.starts_with("messages[") => p.replacen("messages", "input", 1),
+        _ => return e,
+    };
+    ApiError::BadRequest { message, param: Some(renamed), code: code.unwrap_or("invalid_value") }
+}
+
+/// An output item's status: `incomplete` when the limit cut the answer.
+pub(crate) fn item_status(f: FinishReason) -> &'static str {
+    match f {
+        FinishReason::Stop => "completed",
+        FinishReason::Length => "incomplete",
+    }
 }
 
 fn status(f: FinishReason) -> &'static str {
@@ -170,5 +200,20 @@ pub(crate) fn object(
         store: false,
         metadata: e.metadata.clone(),
         usage,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_responses_fields() {
+        let e = in_responses_terms(ApiError::invalid("max_completion_tokens", "x"));
+        assert_eq!(e.body().error.param.as_deref(), Some("max_output_tokens"));
+        let e = in_responses_terms(ApiError::invalid("tools[0].function.name", "x"));
+        assert_eq!(e.body().error.param.as_deref(), Some("tools[0].name"));
+        let e = in_responses_terms(ApiError::invalid("messages[2].content", "x"));
+        assert_eq!(e.body().error.param.as_deref(), Some("input[2].content"));
     }
 }

@@ -56,12 +56,12 @@ impl Events {
                 let at = json!({"item_id": id, "output_index": i, "content_index": 0});
                 out.push(self.emit("response.output_text.done", merge(&at, json!({"text": text, "logprobs": []}))));
                 out.push(self.emit("response.content_part.done", merge(&at, json!({"part": text_part(&text)}))));
-                message_item(&id, &text, "completed")
+                message_item(&id, &text, super::item_status(self.finish))
             }
             Some(Item::Call { id, call_id, name, args }) => {
                 let data = json!({"item_id": id, "output_index": i, "arguments": args, "name": name});
                 out.push(self.emit("response.function_call_arguments.done", data));
-                call_item(&id, &call_id, &name, &args, "completed")
+                call_item(&id, &call_id, &name, &args, super::item_status(self.finish))
             }
         };
         out.push(self.emit("response.output_item.done", json!({"output_index": i, "item": item})));
@@ -153,11 +153,11 @@ impl StreamFormat for Events {
 
     fn finish(&mut self, _index: usize, finish: FinishReason) -> Vec<String> {
         let mut out = Vec::new();
+        self.finish = finish;
         if let Some((events, _)) = self.parser.as_mut().map(ToolParser::finish) {
             self.on(events, &mut out);
         }
         self.close(&mut out);
-        self.finish = finish;
         out
     }
 
