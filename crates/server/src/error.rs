@@ -293,11 +293,21 @@ pub fn shaped(protocol: Protocol, status: StatusCode, body: &ErrorBody) -> serde
     let message = body.error.message.clone();
     match protocol {
         Protocol::OpenAi => serde_json::to_value(body).unwrap_or_default(),
-        Protocol::Ollama => serde_json::json!({ "error": message }),
+        Protocol::Ollama => serde_json::json!({ "error": ollama_wording(body).unwrap_or(message) }),
         Protocol::Anthropic => {
             serde_json::json!({"type": "error", "error": {"type": anthropic_kind(status), "message": message}})
         }
     }
+}
+
+/// Ollama's words for an unknown model (`model "x" not found, try pulling it first`), which
+/// clients look for to offer a pull.
+fn ollama_wording(body: &ErrorBody) -> Option<String> {
+    if body.error.code.as_deref() != Some("model_not_found") {
+        return None;
+    }
+    let name = body.error.message.split('`').nth(1)?;
+    Some(format!("model \"{name}\" not found, try pulling it first"))
 }
 
 /// The layer that gives every error of a route (the handler's, and the auth, limit and
@@ -325,6 +335,15 @@ mod tests {
         let b = e.body();
         assert_eq!(b.error.code.as_deref(), Some("context_length_exceeded"));
         assert!(b.error.message.starts_with("This model's maximum context length is 16 tokens. However, you requested 30 tokens (10 in the messages, 20 in the completion)."), "{}", b.error.message);
+    }
+
+    #[test]
+    fn ollama_says_not_found_its_own_way() {
+        let e = ApiError::from(EngineError::ModelNotFound { model: "smol:q4".into() });
+        let v = shaped(Protocol::Ollama, StatusCode::NOT_FOUND, &e.body());
+        assert_eq!(v["error"], "model \"smol:q4\" not found, try pulling it first");
+        let v = shaped(Protocol::Anthropic, StatusCode::NOT_FOUND, &e.body());
+        assert_eq!((v["type"].as_str(), v["error"]["type"].as_str()), (Some("error"), Some("not_found_error")));
     }
 
     #[test]

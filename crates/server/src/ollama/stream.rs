@@ -173,7 +173,7 @@ impl StreamFormat for Ndjson {
         if e.parts().0.is_server_error() {
             tracing::error!(error = ?e, "stream failed");
         }
-        Self::line(&serde_json::json!({ "error": e.body().error.message }))
+        Self::line(&crate::error::shaped(crate::Protocol::Ollama, e.parts().0, &e.body()))
     }
 
     fn content_type(&self) -> &'static str {
