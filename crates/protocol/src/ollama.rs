@@ -258,6 +258,17 @@ pub struct ModelRef {
     pub verbose: bool,
 }
 
+impl ModelRef {
+    /// The model named, by `model` or else the legacy `name`.
+    pub fn named(&self) -> &str {
+        if self.model.is_empty() {
+            &self.name
+        } else {
+            &self.model
+        }
+    }
+}
+
 /// `POST /api/show`.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct Show {

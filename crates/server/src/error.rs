@@ -256,9 +256,9 @@ impl IntoResponse for ApiError {
         }
         let reason = code.unwrap_or(if status.is_server_error() { "server_error" } else { "invalid_request" });
         crate::metrics::metrics().inc(crate::metrics::REJECTED, &[("reason", reason)], 1);
-        let body = self.body();
-        let mut res = (status, axum::Json(&body)).into_response();
-        res.extensions_mut().insert(Said(body));
+        let said = self.said();
+        let mut res = (status, axum::Json(&said.body)).into_response();
+        res.extensions_mut().insert(said);
         if let ApiError::RateLimited { retry_after } = self {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         } else if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
@@ -268,10 +268,32 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// An error response's body, kept on the response so that [`in_protocol`] can give it the
-/// shape of the route's protocol.
+/// What an error says, kept on its response so that [`in_protocol`] can give it the shape of
+/// the route's protocol.
 #[derive(Debug, Clone)]
-pub struct Said(pub ErrorBody);
+pub struct Said {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// OpenAI's body.
+    pub body: ErrorBody,
+    /// Ollama's words for it where they differ from OpenAI's (an unknown model reads `model
+    /// "x" not found, try pulling it first`, which clients look for to offer a pull).
+    pub ollama: String,
+}
+
+impl ApiError {
+    /// What the error says, for any protocol.
+    pub fn said(&self) -> Said {
+        let body = self.body();
+        let ollama = match self {
+            ApiError::Engine(EngineError::ModelNotFound { model }) => {
+                format!("model \"{model}\" not found, try pulling it first")
+            }
+            _ => body.error.message.clone(),
+        };
+        Said { status: self.parts().0, body, ollama }
+    }
+}
 
 /// Anthropic's error type for a status.
 pub fn anthropic_kind(status: StatusCode) -> &'static str {
@@ -289,25 +311,15 @@ pub fn anthropic_kind(status: StatusCode) -> &'static str {
 }
 
 /// An error body in a protocol's shape.
-pub fn shaped(protocol: Protocol, status: StatusCode, body: &ErrorBody) -> serde_json::Value {
-    let message = body.error.message.clone();
+pub fn shaped(protocol: Protocol, said: &Said) -> serde_json::Value {
     match protocol {
-        Protocol::OpenAi => serde_json::to_value(body).unwrap_or_default(),
-        Protocol::Ollama => serde_json::json!({ "error": ollama_wording(body).unwrap_or(message) }),
-        Protocol::Anthropic => {
-            serde_json::json!({"type": "error", "error": {"type": anthropic_kind(status), "message": message}})
-        }
+        Protocol::OpenAi => serde_json::to_value(&said.body).unwrap_or_default(),
+        Protocol::Ollama => serde_json::json!({ "error": said.ollama }),
+        Protocol::Anthropic => serde_json::json!({
+            "type": "error",
+            "error": {"type": anthropic_kind(said.status), "message": said.body.error.message},
+        }),
     }
-}
-
-/// Ollama's words for an unknown model (`model "x" not found, try pulling it first`), which
-/// clients look for to offer a pull.
-fn ollama_wording(body: &ErrorBody) -> Option<String> {
-    if body.error.code.as_deref() != Some("model_not_found") {
-        return None;
-    }
-    let name = body.error.message.split('`').nth(1)?;
-    Some(format!("model \"{name}\" not found, try pulling it first"))
 }
 
 /// The layer that gives every error of a route (the handler's, and the auth, limit and
@@ -318,10 +330,10 @@ pub async fn in_protocol(req: Request, next: Next) -> Response {
         crate::routes::find(req.method().as_str(), req.uri().path()).map_or(Protocol::OpenAi, |r| r.protocol);
     let res = next.run(req).await;
     let said = res.extensions().get::<Said>().cloned();
-    let (Some(Said(body)), false) = (said, protocol == Protocol::OpenAi) else { return res };
+    let (Some(said), false) = (said, protocol == Protocol::OpenAi) else { return res };
     let (mut parts, _) = res.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
-    let json = shaped(protocol, parts.status, &body);
+    let json = shaped(protocol, &said);
     Response::from_parts(parts, Body::from(serde_json::to_vec(&json).unwrap_or_default()))
 }
 
@@ -340,9 +352,9 @@ mod tests {
     #[test]
     fn ollama_says_not_found_its_own_way() {
         let e = ApiError::from(EngineError::ModelNotFound { model: "smol:q4".into() });
-        let v = shaped(Protocol::Ollama, StatusCode::NOT_FOUND, &e.body());
+        let v = shaped(Protocol::Ollama, &e.said());
         assert_eq!(v["error"], "model \"smol:q4\" not found, try pulling it first");
-        let v = shaped(Protocol::Anthropic, StatusCode::NOT_FOUND, &e.body());
+        let v = shaped(Protocol::Anthropic, &e.said());
         assert_eq!((v["type"].as_str(), v["error"]["type"].as_str()), (Some("error"), Some("not_found_error")));
     }
 

@@ -21,10 +21,15 @@ pub fn sse_frame(json: &str) -> String {
 
 /// An SSE error event (after the first byte no status code can be sent any more).
 pub fn sse_error(e: ApiError) -> String {
+    log_failure(&e);
+    sse_frame(&serde_json::to_string(&e.body()).unwrap_or_default())
+}
+
+/// Logs an error that ends a stream, when it is the server's fault (a client's is not news).
+pub fn log_failure(e: &ApiError) {
     if e.parts().0.is_server_error() {
         tracing::error!(error = ?e, "stream failed");
     }
-    sse_frame(&serde_json::to_string(&e.body()).unwrap_or_default())
 }
 
 /// Turns engine events into SSE frames for one endpoint.

@@ -5,7 +5,7 @@
 use crate::error::ApiError;
 use hearth_engine::constraint::strict;
 use hearth_engine::tools::valid_name;
-use hearth_engine::{Tool, ToolCall, ToolChoice, ToolEvent, ToolRequest};
+use hearth_engine::{Tool, ToolCall, ToolChoice, ToolEvent, ToolParser, ToolRequest};
 use hearth_protocol::openai::{FunctionCall, FunctionDelta, ToolCall as WireCall, ToolCallDelta};
 use serde_json::{json, Value};
 
@@ -135,6 +135,20 @@ pub fn wire_calls(calls: Vec<ToolCall>) -> Vec<WireCall> {
             function: FunctionCall { name: c.name, arguments: c.arguments },
         })
         .collect()
+}
+
+/// The events of streamed text: the tool parser's when tools were offered, else the text as
+/// content.
+pub fn events(parser: Option<&mut ToolParser>, text: String) -> Vec<ToolEvent> {
+    match parser {
+        Some(p) => p.push(&text),
+        None => vec![ToolEvent::Content(text)],
+    }
+}
+
+/// The events the tool parser still holds when the text ends (none without tools).
+pub fn rest(parser: Option<&mut ToolParser>) -> Vec<ToolEvent> {
+    parser.map(|p| p.finish().0).unwrap_or_default()
 }
 
 /// A parser event as a stream delta's tool-call piece (`None` for content).

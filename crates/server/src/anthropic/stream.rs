@@ -103,21 +103,15 @@ impl StreamFormat for Events {
 
     fn text(&mut self, _index: usize, text: String) -> Vec<String> {
         let mut out = Vec::new();
-        match self.parser.as_mut() {
-            Some(p) => {
-                let events = p.push(&text);
-                self.on(events, &mut out);
-            }
-            None => self.text_delta(text, &mut out),
-        }
+        let events = crate::tools::events(self.parser.as_mut(), text);
+        self.on(events, &mut out);
         out
     }
 
     fn finish(&mut self, _index: usize, finish: FinishReason) -> Vec<String> {
         let mut out = Vec::new();
-        if let Some((events, _)) = self.parser.as_mut().map(ToolParser::finish) {
-            self.on(events, &mut out);
-        }
+        let rest = crate::tools::rest(self.parser.as_mut());
+        self.on(rest, &mut out);
         if self.blocks == 0 {
             // An empty answer still has its (empty) text block, as Anthropic sends it.
             self.start(Block::Text, json!({"type": "text", "text": ""}), &mut out);
@@ -143,11 +137,8 @@ impl StreamFormat for Events {
     }
 
     fn error(&mut self, e: ApiError) -> String {
-        if e.parts().0.is_server_error() {
-            tracing::error!(error = ?e, "stream failed");
-        }
-        let status = e.parts().0;
-        event("error", &crate::error::shaped(crate::Protocol::Anthropic, status, &e.body()))
+        crate::sse::log_failure(&e);
+        event("error", &crate::error::shaped(crate::Protocol::Anthropic, &e.said()))
     }
 }
 

@@ -14,7 +14,7 @@ use crate::validate;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
-use hearth_engine::{Completion, FinishReason, KeepAlive, ModelKind};
+use hearth_engine::{KeepAlive, ModelKind};
 use hearth_protocol::ollama::{ChatRequest, Error, GenerateRequest, GenerateResponse};
 use hearth_protocol::openai::{ChatCompletionRequest, ChatMessage, CompletionRequest, MessageContent, Prompt};
 use serde_json::Value;
@@ -183,18 +183,9 @@ async fn lifecycle(
     } else {
         (app.models.acquire(model, Some(ModelKind::Causal), keep).await?.info.id.clone(), "load")
     };
-    let mut v = Ndjson::new(shape, id.clone(), arrived, None).object(
-        String::new(),
-        None,
-        Some((FinishReason::Stop, &Completion::default())),
-    );
+    // Done, without counts: nothing was evaluated.
+    let mut v = Ndjson::new(shape, id.clone(), arrived, None).object(String::new(), None, None);
+    v["done"] = true.into();
     v["done_reason"] = reason.into();
-    for k in
-        ["total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration", "eval_count", "eval_duration"]
-    {
-        if let Some(o) = v.as_object_mut() {
-            o.remove(k);
-        }
-    }
     Ok(generate::answer(id, Default::default(), v))
 }

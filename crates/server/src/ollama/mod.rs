@@ -97,8 +97,8 @@ fn parameter_size(n: u64) -> String {
 /// 404 for an unknown model.
 #[utoipa::path(post, path = "/api/show", tag = "ollama", request_body = ModelRef, responses((status = 200, description = "The model", body = Show), (status = 404, description = "Unknown model", body = Error)))]
 pub async fn show(State(app): State<AppState>, AnyJson(req): AnyJson<ModelRef>) -> Result<Json<Show>, ApiError> {
-    let name = if req.model.is_empty() { req.name } else { req.model };
-    let m = app.models.resolve(model_name(&name))?;
+    let name = req.named();
+    let m = app.models.resolve(model_name(name))?;
     let template = match &m.template {
         TemplateSource::Gguf(t) => t.clone(),
         TemplateSource::Builtin(name) => hearth_engine::template::builtin_source(name).to_string(),
@@ -182,12 +182,12 @@ pub async fn ps(State(app): State<AppState>) -> Json<Ps> {
 /// model, 409 while it has running requests, 500 when the file cannot be removed.
 #[utoipa::path(delete, path = "/api/delete", tag = "ollama", request_body = ModelRef, responses((status = 200, description = "Deleted"), (status = 404, description = "Unknown model", body = Error), (status = 409, description = "The model has running requests", body = Error)))]
 pub async fn delete(State(app): State<AppState>, AnyJson(req): AnyJson<ModelRef>) -> Result<(), ApiError> {
-    let name = if req.model.is_empty() { req.name } else { req.model };
+    let name = req.named();
     // Never the default model by omission: deleting takes a name.
     if name.trim().is_empty() {
         return Err(ApiError::invalid("model", "model is required"));
     }
-    app.models.delete(model_name(&name)).await?;
+    app.models.delete(model_name(name)).await?;
     Ok(())
 }
 

@@ -136,22 +136,14 @@ impl StreamFormat for Ndjson {
     }
 
     fn text(&mut self, _index: usize, text: String) -> Vec<String> {
-        match self.parser.as_mut() {
-            Some(p) => {
-                let events = p.push(&text);
-                self.on_events(events)
-            }
-            None => vec![Self::line(&self.object(text, None, None))],
-        }
+        let events = crate::tools::events(self.parser.as_mut(), text);
+        self.on_events(events)
     }
 
     fn finish(&mut self, _index: usize, finish: FinishReason) -> Vec<String> {
         self.finish = Some(finish);
-        let rest = self.parser.as_mut().map(ToolParser::finish);
-        let mut out = match rest {
-            Some((events, _)) => self.on_events(events),
-            None => Vec::new(),
-        };
+        let rest = crate::tools::rest(self.parser.as_mut());
+        let mut out = self.on_events(rest);
         if !self.calls.is_empty() {
             let calls =
                 self.calls.iter().enumerate().map(|(i, (id, n, a))| super::convert::call(i, id, n, a)).collect();
@@ -170,10 +162,8 @@ impl StreamFormat for Ndjson {
     }
 
     fn error(&mut self, e: ApiError) -> String {
-        if e.parts().0.is_server_error() {
-            tracing::error!(error = ?e, "stream failed");
-        }
-        Self::line(&crate::error::shaped(crate::Protocol::Ollama, e.parts().0, &e.body()))
+        crate::sse::log_failure(&e);
+        Self::line(&crate::error::shaped(crate::Protocol::Ollama, &e.said()))
     }
 
     fn content_type(&self) -> &'static str {

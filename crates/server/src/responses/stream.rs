@@ -141,22 +141,16 @@ impl StreamFormat for Events {
 
     fn text(&mut self, _index: usize, text: String) -> Vec<String> {
         let mut out = Vec::new();
-        match self.parser.as_mut() {
-            Some(p) => {
-                let events = p.push(&text);
-                self.on(events, &mut out);
-            }
-            None => self.text_delta(text, &mut out),
-        }
+        let events = crate::tools::events(self.parser.as_mut(), text);
+        self.on(events, &mut out);
         out
     }
 
     fn finish(&mut self, _index: usize, finish: FinishReason) -> Vec<String> {
         let mut out = Vec::new();
         self.finish = finish;
-        if let Some((events, _)) = self.parser.as_mut().map(ToolParser::finish) {
-            self.on(events, &mut out);
-        }
+        let rest = crate::tools::rest(self.parser.as_mut());
+        self.on(rest, &mut out);
         self.close(&mut out);
         out
     }
@@ -175,9 +169,7 @@ impl StreamFormat for Events {
     }
 
     fn error(&mut self, e: ApiError) -> String {
-        if e.parts().0.is_server_error() {
-            tracing::error!(error = ?e, "stream failed");
-        }
+        crate::sse::log_failure(&e);
         let d = e.body().error;
         self.emit("error", json!({"code": d.code, "message": d.message, "param": d.param}))
     }
