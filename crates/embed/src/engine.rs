@@ -116,7 +116,7 @@ impl EmbeddingEngine {
             return Err(EmbedError::NotAnEmbeddingModel(info.id));
         }
         let id = info.id.clone();
-        let spec = self.settings.load_spec(info);
+        let spec = self.settings.load_spec(info, None);
         let handle = ModelHandle::start(self.loader.clone(), spec, &self.settings)?;
         self.models.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), handle);
         self.default.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert_with(|| id.clone());

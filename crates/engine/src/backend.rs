@@ -4,7 +4,7 @@
 //! hands a [`Backend`] to the worker loop for as long as the model is loaded. A backend is not
 //! `Send` (llama.cpp contexts are not) and only plain data crosses this boundary.
 
-use crate::registry::ModelInfo;
+use crate::registry::{ModelInfo, ModelKind};
 use crate::sampling::SamplingParams;
 
 /// A token id.
@@ -104,6 +104,27 @@ pub struct BackendInfo {
     pub special: SpecialTokens,
 }
 
+/// Element type of a generative model's KV cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KvType {
+    /// 16-bit floats.
+    #[default]
+    F16,
+    /// llama.cpp's 8-bit blocks (32 values in 34 bytes). Needs flash attention for the values,
+    /// which llama.cpp turns on by itself where the device supports it (every CPU).
+    Q8_0,
+}
+
+impl KvType {
+    /// Bytes this type takes for what takes `f16_bytes` in f16.
+    pub fn bytes(self, f16_bytes: u64) -> u64 {
+        match self {
+            Self::F16 => f16_bytes,
+            Self::Q8_0 => f16_bytes.saturating_mul(34) / 64,
+        }
+    }
+}
+
 /// How a model is to be loaded.
 #[derive(Debug, Clone)]
 pub struct LoadSpec {
@@ -121,6 +142,16 @@ pub struct LoadSpec {
     pub threads: usize,
     /// Pooling, for an embedding model (generative models ignore it).
     pub pooling: Pooling,
+    /// KV cache element type (embedding models ignore it).
+    pub kv_type: KvType,
+}
+
+impl LoadSpec {
+    /// Estimated memory once loaded: the file plus, for a generative model, the KV cache.
+    pub fn memory_bytes(&self) -> u64 {
+        let cells = if self.model.kind == ModelKind::Causal { u64::from(self.n_kv) } else { 0 };
+        self.model.memory_bytes(cells, self.kv_type)
+    }
 }
 
 /// A loaded model, owned by its worker thread.

@@ -40,6 +40,8 @@ pub struct ModelHandle {
     pub stats: Arc<WorkerStats>,
     /// Seconds loading took.
     pub load_seconds: f64,
+    /// Estimated memory of the loaded model (file plus KV cache).
+    memory_bytes: u64,
     /// One reference per clone of this handle: more than the manager's own means a request
     /// holds it.
     users: Arc<()>,
@@ -64,6 +66,7 @@ impl ModelHandle {
     ) -> Result<Self, EngineError> {
         let id = spec.model.id.clone();
         let info = spec.model.clone();
+        let memory_bytes = spec.memory_bytes();
         let max_queue = settings.max_queue.max(1);
         let (tx, rx) = sync_channel(max_queue + LOOKUP_ROOM);
         let stats = Arc::new(WorkerStats::default());
@@ -72,6 +75,7 @@ impl ModelHandle {
             max_tokens_cap: settings.max_tokens_cap,
             prefill_chunk: settings.prefill_chunk,
             embed_budget: settings.embed_batch_tokens.max(1),
+            prefill_stretch: settings.prefill_stretch,
         };
         let worker_stats = stats.clone();
         let started = std::time::Instant::now();
@@ -95,14 +99,14 @@ impl ModelHandle {
             max_queue,
             stats,
             load_seconds: secs,
+            memory_bytes,
             users: Arc::new(()),
         })
     }
 
     /// Estimated memory: the file plus the KV cache.
     pub fn memory_bytes(&self) -> u64 {
-        let kv = if self.info.kind == ModelKind::Causal { u64::from(self.loaded.n_kv) } else { 0 };
-        self.info.memory_bytes(kv)
+        self.memory_bytes
     }
 
     /// Whether requests run, wait, or hold a handle. Called on a clone the manager just took

@@ -43,7 +43,7 @@ pub mod tools;
 pub mod utf8;
 mod worker;
 
-pub use backend::{Backend, BackendInfo, BackendLoader, BatchItem, LoadSpec, Pooling, SpecialTokens, Token};
+pub use backend::{Backend, BackendInfo, BackendLoader, BatchItem, KvType, LoadSpec, Pooling, SpecialTokens, Token};
 pub use command::TokenPiece;
 pub use constraint::{Constraint, Grammar, Trigger};
 pub use embed::{EmbedInput, EmbedOutput, EmbedRequest};

@@ -54,6 +54,19 @@ impl KeepAlive {
     }
 }
 
+/// Memory the system can give without swapping (`MemAvailable` of `/proc/meminfo`); `None`
+/// where that is not known.
+pub fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    parse_meminfo(&info)
+}
+
+fn parse_meminfo(info: &str) -> Option<u64> {
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 fn parse_duration(s: &str) -> Option<KeepAlive> {
     if let Ok(n) = s.parse::<f64>() {
         return KeepAlive::from_secs(n);
@@ -139,6 +152,14 @@ pub fn evictions(resident: &[Resident], incoming: u64, max_models: usize, budget
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn available_memory_from_meminfo() {
+        let info = "MemTotal:       24683520 kB\nMemFree:        19231232 kB\nMemAvailable:   24022016 kB\n";
+        assert_eq!(parse_meminfo(info), Some(24_022_016 * 1024));
+        assert_eq!(parse_meminfo("MemTotal: 1 kB\n"), None);
+        assert_eq!(parse_meminfo("MemAvailable: lots\n"), None);
+    }
 
     fn r(id: &str, memory: u64, age: u64, busy: bool) -> Resident {
         let now = Instant::now();

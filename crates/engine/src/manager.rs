@@ -254,8 +254,12 @@ impl ModelManager {
             tracing::warn!(model = %info.id, "model worker had stopped; reloading");
         }
         let _room = self.admission.lock().await;
-        let spec = self.settings.load_spec(info.clone());
-        let need = info.memory_bytes(if info.kind == ModelKind::Causal { u64::from(spec.n_kv) } else { 0 });
+        let available = match self.settings.memory_budget {
+            0 => lifecycle::available_memory(),
+            budget => Some(budget),
+        };
+        let spec = self.settings.load_spec(info.clone(), available);
+        let need = spec.memory_bytes();
         self.make_room(&info.id, need).await?;
         let (loader, settings) = (self.loader.clone(), self.settings.clone());
         let handle = tokio::task::spawn_blocking(move || ModelHandle::start(loader, spec, &settings))

@@ -3,7 +3,7 @@
 //! A model's id is its file stem. A client-supplied name is only ever looked up in the
 //! registry's map; it is never joined to a path, so `../x` or `/etc/passwd` is simply unknown.
 
-use crate::backend::Pooling;
+use crate::backend::{KvType, Pooling};
 use crate::error::EngineError;
 use crate::gguf::{self, GgufHeader};
 use std::collections::{BTreeMap, HashMap};
@@ -110,9 +110,10 @@ impl ModelInfo {
         }
     }
 
-    /// Estimated memory when loaded with `kv_cells` KV cells: the file plus the KV cache.
-    pub fn memory_bytes(&self, kv_cells: u64) -> u64 {
-        self.size_bytes.saturating_add(self.kv_bytes_per_token.saturating_mul(kv_cells))
+    /// Estimated memory when loaded with `kv_cells` KV cells of `kv_type`: the file plus the
+    /// KV cache.
+    pub fn memory_bytes(&self, kv_cells: u64, kv_type: KvType) -> u64 {
+        self.size_bytes.saturating_add(kv_type.bytes(self.kv_bytes_per_token.saturating_mul(kv_cells)))
     }
 
     /// Metadata as JSON, for `/v1/models`.
@@ -269,7 +270,8 @@ mod tests {
         let m = r.resolve("m").unwrap();
         // 2 layers x 2 KV heads x (16 + 16) x 2 bytes.
         assert_eq!(m.kv_bytes_per_token, 256);
-        assert_eq!(m.memory_bytes(10), m.size_bytes + 2560);
+        assert_eq!(m.memory_bytes(10, KvType::F16), m.size_bytes + 2560);
+        assert_eq!(m.memory_bytes(64, KvType::Q8_0), m.size_bytes + 256 * 34, "34 bytes per 32 values");
         std::fs::remove_dir_all(&d).ok();
     }
 

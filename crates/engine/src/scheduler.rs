@@ -75,6 +75,72 @@ pub fn plan_batch(seqs: &[SeqView], budget: usize, prefill_while_decoding: usize
     plan
 }
 
+/// The decode calls of a planned step: the decode tokens and the prompt chunks go to llama.cpp
+/// as two calls when both are present.
+///
+/// The streams' tokens are then sampled and sent before the prompt chunk runs, each call's
+/// cost is measured on its own (what [`StepCosts`] learns from), and the decode call attends
+/// only over the running streams' own depth: in one call with per-sequence KV streams, every
+/// sequence of a micro-batch is padded to the deepest one's cells.
+pub fn split_calls(seqs: &[SeqView], plan: Vec<(usize, usize)>) -> Vec<Vec<(usize, usize)>> {
+    let (decode, prompt): (Vec<_>, Vec<_>) = plan.iter().partition(|&&(i, _)| seqs[i].prefill_left == 0);
+    if decode.is_empty() || prompt.is_empty() {
+        return vec![plan];
+    }
+    vec![decode, prompt]
+}
+
+/// Weight of a new measurement in the moving averages of [`StepCosts`].
+const COST_WEIGHT: f64 = 0.25;
+/// Prompt tokens of a step while streams decode, before any cost has been measured.
+const FIRST_CHUNK: usize = 32;
+/// The fewest prompt tokens a step carries while streams decode, so a prompt always advances.
+const MIN_CHUNK: usize = 8;
+
+/// Measured step costs of one model's worker: the basis for sizing prompt chunks in time
+/// rather than tokens. A chunk of a given size costs more the deeper its prompt already is
+/// (attention) and the fewer tokens it has (each call reads all weights), so a fixed token
+/// count would stretch the streams' gaps as a long prompt advances.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepCosts {
+    /// Milliseconds of a decode call of the running streams (moving average).
+    decode_ms: Option<f64>,
+    /// Milliseconds per prompt token of the latest prompt calls made beside decoding streams.
+    token_ms: Option<f64>,
+}
+
+fn blend(old: Option<f64>, new: f64) -> Option<f64> {
+    if !new.is_finite() || new < 0.0 {
+        return old;
+    }
+    Some(old.map_or(new, |o| o + COST_WEIGHT * (new - o)))
+}
+
+impl StepCosts {
+    /// A decode call of the running streams took `ms`.
+    pub fn decode(&mut self, ms: f64) {
+        self.decode_ms = blend(self.decode_ms, ms);
+    }
+
+    /// A prompt call of `tokens` tokens, made while streams were decoding, took `ms`.
+    pub fn prompt(&mut self, tokens: usize, ms: f64) {
+        if tokens > 0 {
+            self.token_ms = blend(self.token_ms, ms / tokens as f64);
+        }
+    }
+
+    /// Prompt tokens the next step may carry beside decoding streams so that the step takes
+    /// about `stretch` times a decode call (the streams' gap while a prompt is admitted), at
+    /// least [`MIN_CHUNK`] and at most `cap`.
+    pub fn prompt_budget(&self, stretch: f64, cap: usize) -> usize {
+        let n = match (self.decode_ms, self.token_ms) {
+            (Some(d), Some(t)) if t > 0.0 => ((stretch - 1.0).max(0.0) * d / t).floor().min(1e9) as usize,
+            _ => FIRST_CHUNK,
+        };
+        n.max(MIN_CHUNK).min(cap.max(1))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +181,37 @@ mod tests {
         let last = [SeqView { prefill_left: 1, stalled: false }];
         assert_eq!(plan_batch(&last, 200, 512), vec![(0, 1)], "the last prompt token goes alone");
         assert_eq!(plan_batch(&seqs, 1, 512), vec![(1, 1)]);
+    }
+
+    #[test]
+    fn decode_tokens_and_prompt_chunks_are_separate_calls() {
+        let decoding = SeqView { prefill_left: 0, stalled: false };
+        let long = SeqView { prefill_left: 100, stalled: false };
+        let seqs = [long, decoding, decoding];
+        let plan = plan_batch(&seqs, 512, 32);
+        assert_eq!(split_calls(&seqs, plan), vec![vec![(1, 1), (2, 1)], vec![(0, 32)]]);
+        assert_eq!(split_calls(&[long], plan_batch(&[long], 512, 32)), vec![vec![(0, 99)]], "a lone prompt: one call");
+        assert_eq!(split_calls(&[decoding], vec![(0, 1)]), vec![vec![(0, 1)]]);
+    }
+
+    #[test]
+    fn prompt_chunks_are_sized_in_time_from_measured_costs() {
+        let mut c = StepCosts::default();
+        assert_eq!(c.prompt_budget(8.0, 512), FIRST_CHUNK, "nothing measured yet");
+        c.decode(40.0);
+        c.prompt(32, 320.0);
+        // 10 ms a prompt token; the step may take 8 x 40 ms, 40 of them the decode call.
+        assert_eq!(c.prompt_budget(8.0, 512), 28);
+        assert_eq!(c.prompt_budget(8.0, 16), 16, "the cap holds");
+        assert_eq!(c.prompt_budget(1.0, 512), MIN_CHUNK, "a prompt always advances");
+        // Deeper into the prompt its tokens cost more: the chunk shrinks to keep the step's time.
+        for _ in 0..20 {
+            c.prompt(28, 28.0 * 20.0);
+        }
+        assert_eq!(c.prompt_budget(8.0, 512), 14);
+        c.decode(f64::NAN);
+        c.prompt(10, -1.0);
+        assert_eq!(c.prompt_budget(8.0, 512), 14, "nonsense measurements are ignored");
     }
 
     #[test]

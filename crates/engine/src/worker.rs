@@ -74,6 +74,8 @@ struct Worker<'b> {
     stats: &'b WorkerStats,
     cfg: WorkerConfig,
     step: u64,
+    /// What steps have cost, for sizing prompt chunks.
+    costs: scheduler::StepCosts,
 }
 
 /// Scheduling settings of a worker.
@@ -81,10 +83,13 @@ struct Worker<'b> {
 pub(crate) struct WorkerConfig {
     /// Server-wide cap on generated tokens.
     pub(crate) max_tokens_cap: Option<u32>,
-    /// Prompt tokens per step while other sequences are decoding.
+    /// Most prompt tokens per step while other sequences are decoding.
     pub(crate) prefill_chunk: usize,
     /// Tokens packed into one embedding decode call.
     pub(crate) embed_budget: usize,
+    /// While streams decode, a step admitting a prompt chunk is sized to take about this many
+    /// times a decode call.
+    pub(crate) prefill_stretch: f64,
 }
 
 /// Runs the loop until the command channel closes and no sequence is left.
@@ -102,6 +107,7 @@ pub(crate) fn run(backend: &mut dyn Backend, rx: &Receiver<Command>, stats: &Wor
         stats,
         cfg,
         step: 0,
+        costs: scheduler::StepCosts::default(),
     };
     while command::drain(rx, w.is_idle(), |cmd| w.take(cmd)) {
         w.try_admit_held();
@@ -309,28 +315,53 @@ impl Worker<'_> {
             .iter()
             .map(|s| SeqView { prefill_left: s.prefill_left(), stalled: s.events.capacity() < 3 })
             .collect();
-        let plan = scheduler::plan_batch(&views, self.info.n_batch, self.cfg.prefill_chunk);
+        let chunk = self.costs.prompt_budget(self.cfg.prefill_stretch, self.cfg.prefill_chunk);
+        let plan = scheduler::plan_batch(&views, self.info.n_batch, chunk);
         if plan.is_empty() {
             return false;
         }
-        let (items, rows) = self.build_batch(&plan);
+        let decoding = plan.iter().any(|&(i, _)| views[i].prefill_left == 0);
+        let calls = scheduler::split_calls(&views, plan);
+        let mixed = calls.len() > 1;
+        let mut outcomes = Vec::new();
+        for (k, call) in calls.iter().enumerate() {
+            match self.run_call(call, &mut outcomes) {
+                Ok(ms) if k == 0 && decoding => self.costs.decode(ms),
+                Ok(ms) if mixed => self.costs.prompt(call.iter().map(|&(_, n)| n).sum(), ms),
+                Ok(_) => {}
+                Err(failed) => {
+                    outcomes.extend(failed);
+                    break;
+                }
+            }
+        }
+        self.retire(outcomes);
+        true
+    }
+
+    /// Evaluates one decode call of a step and samples its rows; outcomes are retired by the
+    /// caller once the whole step has run, so indices into `active` stay valid between calls.
+    /// Returns the milliseconds the decode took, or on failure the outcomes of the call's
+    /// sequences.
+    fn run_call(
+        &mut self,
+        plan: &[(usize, usize)],
+        outcomes: &mut Vec<(usize, Outcome)>,
+    ) -> Result<f64, Vec<(usize, Outcome)>> {
+        let (items, rows) = self.build_batch(plan);
         let t0 = Instant::now();
         let decoded = self.backend.decode(&items);
-        tracing::trace!(
-            tokens = items.len(),
-            seqs = plan.len(),
-            ms = t0.elapsed().as_secs_f64() * 1000.0,
-            "decode step"
-        );
+        let ms = t0.elapsed().as_secs_f64() * 1000.0;
+        tracing::trace!(tokens = items.len(), seqs = plan.len(), ms, "decode call");
         if let Err(msg) = decoded {
             tracing::error!(error = %msg, tokens = items.len(), "decode failed");
-            self.fail(plan.iter().map(|(i, _)| *i).collect(), EngineError::Decode(msg));
-            return true;
+            let err = EngineError::Decode(msg);
+            return Err(plan.iter().map(|&(i, _)| (i, Outcome::Failed(err.clone()))).collect());
         }
         for item in &items {
             self.slots[item.slot].cached.push(item.token);
         }
-        for &(i, n) in &plan {
+        for &(i, n) in plan {
             let s = &mut self.active[i];
             if s.pending.take().is_none() {
                 s.n_eval += n;
@@ -338,9 +369,8 @@ impl Worker<'_> {
         }
         let mut rows = rows;
         rows.extend(self.start_forks(&rows));
-        let outcomes: Vec<(usize, Next)> = rows.into_iter().map(|(i, row)| (i, self.sample(i, row))).collect();
-        self.retire(outcomes);
-        true
+        outcomes.extend(rows.into_iter().map(|(i, row)| (i, Outcome::Next(self.sample(i, row)))));
+        Ok(ms)
     }
 
     /// The batch items for a plan, and (sequence index, batch row) of each row with logits.
@@ -400,10 +430,21 @@ impl Worker<'_> {
         TokenLogprob { token: text(piece), bytes: piece.to_vec(), logprob, top }
     }
 
-    /// Removes finished and cancelled sequences (highest index first, so indices stay valid).
-    fn retire(&mut self, mut outcomes: Vec<(usize, Next)>) {
+    /// Removes finished, failed and cancelled sequences (highest index first, so indices stay
+    /// valid). A sequence appears at most once: a failed call ends the step.
+    fn retire(&mut self, mut outcomes: Vec<(usize, Outcome)>) {
         outcomes.sort_by_key(|o| std::cmp::Reverse(o.0));
-        for (i, next) in outcomes {
+        outcomes.dedup_by_key(|o| o.0);
+        for (i, outcome) in outcomes {
+            let next = match outcome {
+                Outcome::Next(next) => next,
+                Outcome::Failed(err) => {
+                    let seq = self.active.swap_remove(i);
+                    seq.send(Event::Error(err));
+                    self.release(seq, true);
+                    continue;
+                }
+            };
             match next {
                 Next::Continue => {}
                 Next::Cancelled => {
@@ -422,16 +463,14 @@ impl Worker<'_> {
             }
         }
     }
+}
 
-    fn fail(&mut self, mut idx: Vec<usize>, err: EngineError) {
-        idx.sort_unstable_by(|a, b| b.cmp(a));
-        idx.dedup();
-        for i in idx {
-            let seq = self.active.swap_remove(i);
-            seq.send(Event::Error(err.clone()));
-            self.release(seq, true);
-        }
-    }
+/// What became of a sequence in a step.
+enum Outcome {
+    /// It sampled a token.
+    Next(Next),
+    /// Its decode call failed.
+    Failed(EngineError),
 }
 
 /// A sequence for `req` in `slot`, with the first `reuse` prompt tokens already in its cache.

@@ -44,9 +44,12 @@ pub struct BenchArgs {
     /// KV cells of the in-process engine (see `hearth serve --help`); 0 = ctx-size x parallel.
     #[arg(long, default_value_t = 0)]
     pub kv_size: u32,
-    /// Prompt tokens per step while other streams decode (see `hearth serve --help`).
-    #[arg(long, default_value_t = 128)]
-    pub prefill_chunk: usize,
+    /// Most prompt tokens per step while other streams decode (see `hearth serve --help`).
+    #[arg(long)]
+    pub prefill_chunk: Option<usize>,
+    /// Step stretch while a prompt is admitted beside decoding streams (see `hearth serve --help`).
+    #[arg(long)]
+    pub prefill_stretch: Option<f64>,
     /// Instead of the table: TTFT of requests sharing a prefix of this many tokens (a long
     /// system prompt), the first one cold and the rest warm from the prefix cache.
     #[arg(long)]
@@ -290,7 +293,12 @@ fn serve_args(a: &BenchArgs) -> anyhow::Result<ServeArgs> {
     let mut s = crate::config::bench_serve_args(&a.models)?;
     s.scheduler.parallel = a.parallel.unwrap_or_else(|| a.concurrency.iter().copied().max().unwrap_or(1));
     s.scheduler.kv_size = a.kv_size;
-    s.scheduler.prefill_chunk = a.prefill_chunk;
+    if let Some(c) = a.prefill_chunk {
+        s.scheduler.prefill_chunk = c;
+    }
+    if let Some(x) = a.prefill_stretch {
+        s.scheduler.prefill_stretch = x;
+    }
     Ok(s)
 }
 

@@ -5,7 +5,7 @@
 //! `api_keys_file = "/etc/hearth/keys"`).
 
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
-use hearth_engine::{EngineSettings, SamplingDefaults};
+use hearth_engine::{EngineSettings, KvType, SamplingDefaults};
 use hearth_rag::location::StoreLocation;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,6 +21,7 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once at startup; boxing buys nothing")]
 pub enum Command {
     /// Serve the OpenAI-compatible HTTP API.
     Serve(ServeArgs),
@@ -197,9 +198,11 @@ pub struct ModelArgs {
     /// Comma-separated aliases, `alias=model-id` (e.g. `smollm2=SmolLM2-135M-Instruct.Q4_1`).
     #[arg(long = "alias", env = "HEARTH_ALIASES", value_delimiter = ',')]
     pub aliases: Vec<String>,
-    /// Context window per sequence, in tokens; 0 = the model's training context, capped at 4096.
-    /// Larger windows take more memory: the KV cache holds ctx-size x parallel tokens.
-    #[arg(long, env = "HEARTH_CTX_SIZE", default_value_t = 0)]
+    /// Context window per sequence, in tokens; 0 = the model's training context, capped at 4096,
+    /// and smaller (to no less than 2048) when not even one window fits in half the available
+    /// memory (see --parallel). Larger windows take more memory: the KV cache holds ctx-size x
+    /// parallel tokens.
+    #[arg(long, env = "HEARTH_CTX_SIZE", default_value_t = EngineSettings::default().ctx_size)]
     pub ctx_size: u32,
     /// CPU threads for llama.cpp. Default: all cores. More threads than cores slows decoding.
     #[arg(long, env = "HEARTH_THREADS")]
@@ -222,8 +225,10 @@ pub struct ModelArgs {
 #[derive(Debug, Args)]
 pub struct SchedulerArgs {
     /// Sequences decoded together per model. More raises aggregate throughput (batched decode)
-    /// at some cost to each stream's speed and more KV memory.
-    #[arg(long, env = "HEARTH_PARALLEL", default_value_t = 4)]
+    /// at some cost to each stream's speed and more KV memory. 0 = automatic: 4, or as many
+    /// full windows as fit when the KV cache may take half of the memory available beside the
+    /// model file (MemAvailable when the model loads, or --memory-budget when set); at least 1.
+    #[arg(long, env = "HEARTH_PARALLEL", default_value_t = EngineSettings::default().parallel)]
     pub parallel: usize,
     /// KV cache cells shared by a model's sequences; 0 = ctx-size x parallel, so every sequence
     /// can always fill its window. Smaller saves memory: a request whose prompt plus max_tokens
@@ -233,12 +238,21 @@ pub struct SchedulerArgs {
     /// Most tokens evaluated in one decode call; long prompts are split into chunks of this.
     #[arg(long, env = "HEARTH_BATCH_SIZE", default_value_t = 512)]
     pub batch_size: usize,
-    /// Prompt tokens evaluated per step while other streams are decoding. Smaller keeps running
-    /// streams smoother while a long prompt is admitted; larger gets that prompt's first token
-    /// sooner (BENCHMARKS.md has the trade-off measured). With no stream decoding, a prompt uses
-    /// the whole batch.
-    #[arg(long, env = "HEARTH_PREFILL_CHUNK", default_value_t = 128)]
+    /// Most prompt tokens evaluated in a step while other streams are decoding; within it, the
+    /// chunk is sized by --prefill-stretch. With no stream decoding, a prompt uses the whole
+    /// batch.
+    #[arg(long, env = "HEARTH_PREFILL_CHUNK", default_value_t = EngineSettings::default().prefill_chunk)]
     pub prefill_chunk: usize,
+    /// While streams are decoding and a prompt is admitted, each step is sized from measured
+    /// costs to take about this many times a plain decode step: running streams' tokens come
+    /// that much slower until the prompt's first token. Smaller keeps them smoother; larger
+    /// gets the prompt's first token sooner (BENCHMARKS.md has the trade-off measured).
+    #[arg(long, env = "HEARTH_PREFILL_STRETCH", default_value_t = EngineSettings::default().prefill_stretch)]
+    pub prefill_stretch: f64,
+    /// Element type of the KV cache: `q8_0` takes about half the memory of `f16`, at some cost
+    /// to prompt speed (BENCHMARKS.md).
+    #[arg(long, env = "HEARTH_KV_TYPE", value_enum, default_value_t = KvTypeArg::F16)]
+    pub kv_type: KvTypeArg,
     /// Requests that may wait per model when all sequences are busy; beyond it, 429.
     #[arg(long, env = "HEARTH_MAX_QUEUE", default_value_t = 64)]
     pub max_queue: usize,
@@ -474,6 +488,25 @@ pub fn home_dir(home: Option<PathBuf>) -> PathBuf {
     })
 }
 
+/// `--kv-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KvTypeArg {
+    /// 16-bit floats (llama.cpp's default).
+    F16,
+    /// 8-bit blocks: about 53% of f16's bytes.
+    #[value(name = "q8_0")]
+    Q8_0,
+}
+
+impl From<KvTypeArg> for KvType {
+    fn from(k: KvTypeArg) -> Self {
+        match k {
+            KvTypeArg::F16 => KvType::F16,
+            KvTypeArg::Q8_0 => KvType::Q8_0,
+        }
+    }
+}
+
 /// Cores available, the default thread count.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -507,12 +540,16 @@ impl ServeArgs {
                     .ok_or_else(|| anyhow::anyhow!("--alias {a:?} must be alias=model-id"))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        anyhow::ensure!((1..=256).contains(&self.scheduler.parallel), "--parallel must be 1..=256");
+        anyhow::ensure!(self.scheduler.parallel <= 256, "--parallel must be 0 (auto) or 1..=256");
         anyhow::ensure!((1..=65536).contains(&self.scheduler.batch_size), "--batch-size must be 1..=65536");
         let sch = &self.scheduler;
         anyhow::ensure!((1..=256).contains(&sch.embed_batch_inputs), "--embed-batch-inputs must be 1..=256");
         anyhow::ensure!((1..=65536).contains(&sch.embed_batch_tokens), "--embed-batch-tokens must be 1..=65536");
         anyhow::ensure!(self.scheduler.prefill_chunk >= 1, "--prefill-chunk must be at least 1");
+        anyhow::ensure!(
+            (1.0..=1000.0).contains(&self.scheduler.prefill_stretch),
+            "--prefill-stretch must be a number from 1 to 1000"
+        );
         anyhow::ensure!(self.scheduler.max_queue >= 1, "--max-queue must be at least 1");
         anyhow::ensure!(self.scheduler.max_concurrent_requests >= 1, "--max-concurrent-requests must be at least 1");
         anyhow::ensure!(
@@ -550,6 +587,8 @@ impl ServeArgs {
                 max_queue: self.scheduler.max_queue,
                 max_tokens_cap: self.scheduler.max_tokens_cap,
                 prefill_chunk: self.scheduler.prefill_chunk,
+                prefill_stretch: self.scheduler.prefill_stretch,
+                kv_type: self.scheduler.kv_type.into(),
                 sampling,
                 embed_batch_tokens: self.scheduler.embed_batch_tokens,
                 embed_max_inputs: self.scheduler.embed_batch_inputs,
@@ -612,7 +651,8 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused() {
-        assert!(parse(&["serve", "--parallel", "0"]).is_err());
+        assert!(parse(&["serve", "--parallel", "257"]).is_err());
+        assert_eq!(parse(&["serve"]).unwrap().engine.parallel, 0, "automatic by default");
         assert!(parse(&["serve", "--alias", "nope"]).is_err());
         assert!(parse(&["serve", "--host", "not an ip"]).is_err());
         assert!(parse(&["serve", "--temperature", "9"]).is_err());

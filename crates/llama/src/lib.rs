@@ -13,9 +13,9 @@
 use hearth_engine::constraint::{Constraint, Grammar};
 use hearth_engine::sampling::SamplingParams;
 use hearth_engine::{
-    Backend, BackendInfo, BackendLoader, BatchItem, LoadSpec, ModelKind, Pooling, SpecialTokens, Token,
+    Backend, BackendInfo, BackendLoader, BatchItem, KvType, LoadSpec, ModelKind, Pooling, SpecialTokens, Token,
 };
-use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
+use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams, LlamaPoolingType};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -75,8 +75,14 @@ fn context_params(spec: &LoadSpec) -> Result<LlamaContextParams, String> {
     let unified = u64::from(spec.n_kv) < u64::from(spec.n_ctx) * spec.n_slots as u64;
     let n_batch = u32::try_from(spec.n_batch.clamp(1, 1 << 16)).unwrap_or(512);
     let threads = i32::try_from(spec.threads.clamp(1, 1024)).unwrap_or(1);
+    let kv_type = match spec.kv_type {
+        KvType::F16 => KvCacheType::F16,
+        KvType::Q8_0 => KvCacheType::Q8_0,
+    };
     Ok(LlamaContextParams::default()
         .with_n_ctx(Some(total))
+        .with_type_k(kv_type)
+        .with_type_v(kv_type)
         .with_n_batch(n_batch)
         .with_n_ubatch(n_batch.min(512))
         .with_n_seq_max(spec.n_slots as u32)

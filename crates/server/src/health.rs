@@ -73,7 +73,7 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         g(metrics::ACTIVE_SEQUENCES, h.stats.active.load(Ordering::Relaxed) as f64);
         g(metrics::KV_CELLS_USED, h.stats.kv_used.load(Ordering::Relaxed) as f64);
         g(metrics::KV_CELLS, kv as f64);
-        g(metrics::MODEL_MEMORY_BYTES, h.info.memory_bytes(kv) as f64);
+        g(metrics::MODEL_MEMORY_BYTES, h.memory_bytes() as f64);
         g(metrics::MODEL_LOAD_SECONDS, h.load_seconds);
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], metrics::render(&gauges)).into_response()

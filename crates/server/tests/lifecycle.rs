@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use futures::StreamExt;
-use hearth_engine::{EngineSettings, ModelManager, Registry};
+use hearth_engine::{EngineSettings, KvType, ModelManager, Registry};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -18,8 +18,8 @@ fn settings() -> EngineSettings {
 fn one_at_a_time() -> Arc<ModelManager> {
     let scanned = Registry::scan(&models_dir(), &[SMOL.into(), GEMMA.into()], &[]).unwrap();
     let kv = 512;
-    let biggest = scanned.models().map(|m| m.memory_bytes(kv)).max().unwrap();
-    let both: u64 = scanned.models().map(|m| m.memory_bytes(kv)).sum();
+    let biggest = scanned.models().map(|m| m.memory_bytes(kv, KvType::F16)).max().unwrap();
+    let both: u64 = scanned.models().map(|m| m.memory_bytes(kv, KvType::F16)).sum();
     assert!(biggest + (1 << 20) < both);
     let s = EngineSettings { memory_budget: biggest + (1 << 20), ..settings() };
     let loader = hearth_llama::LlamaLoader::new().unwrap();
