@@ -44,18 +44,37 @@ pub struct TokenClock {
     last: Option<Instant>,
     /// Milliseconds from arrival to the first text.
     first_ms: Option<f64>,
-    /// The key charged for the tokens.
+    /// The key charged for the tokens, as they are produced.
     caller: Option<Caller>,
+    /// Tokens charged to the key so far.
+    charged: u64,
 }
 
 impl TokenClock {
     /// A clock for a request to `model` that arrived at `arrived`.
     pub fn new(model: &str, arrived: Instant) -> Self {
-        Self { model: model.to_string(), arrived, last: None, first_ms: None, caller: None }
+        Self { model: model.to_string(), arrived, last: None, first_ms: None, caller: None, charged: 0 }
     }
 
-    /// Records the arrival of text.
+    /// A clock that charges `caller` for the request's tokens as they are produced, starting
+    /// with its `prompt_tokens`: a stream that is cancelled, times out or fails still pays for
+    /// the work it caused.
+    pub fn charged_to(mut self, caller: Option<Caller>, prompt_tokens: u32) -> Self {
+        self.caller = caller;
+        self.charge(u64::from(prompt_tokens));
+        self
+    }
+
+    fn charge(&mut self, tokens: u64) {
+        if let Some(caller) = &self.caller {
+            caller.charge(tokens);
+            self.charged += tokens;
+        }
+    }
+
+    /// Records the arrival of text (a token, charged to the key).
     pub fn token(&mut self) {
+        self.charge(1);
         let now = Instant::now();
         let (name, since) = match self.last {
             None => (metrics::TTFT_SECONDS, self.arrived),
@@ -72,8 +91,10 @@ impl TokenClock {
         let m = metrics();
         m.inc(metrics::PROMPT_TOKENS, &[("model", &self.model)], u64::from(c.prompt_tokens));
         m.inc(metrics::GENERATED_TOKENS, &[("model", &self.model)], u64::from(c.completion_tokens));
+        // What the text events did not count (tokens without text, the other choices of n > 1).
+        let used = u64::from(c.prompt_tokens) + u64::from(c.completion_tokens);
         if let Some(caller) = &self.caller {
-            caller.charge(u64::from(c.prompt_tokens) + u64::from(c.completion_tokens));
+            caller.charge(used.saturating_sub(self.charged));
         }
         Summary {
             prompt_tokens: c.prompt_tokens,
@@ -152,7 +173,7 @@ pub async fn start_n(
     let first = tokio::time::timeout(app.limits.queue_timeout, rx.recv()).await.map_err(|_| ApiError::QueueTimeout)?;
     match first {
         Some(Event::Started { prompt_tokens, cached_tokens }) => {
-            let clock = TokenClock { caller, ..TokenClock::new(&handle.info.id, arrived) };
+            let clock = TokenClock::new(&handle.info.id, arrived).charged_to(caller, prompt_tokens);
             let mut more: Vec<_> = all.collect();
             for r in &mut more {
                 // The engine admits a group's choices together: their Started is already there.

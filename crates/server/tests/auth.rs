@@ -127,6 +127,27 @@ async fn tokens_per_minute_count_prompt_and_completion() {
 }
 
 #[tokio::test]
+async fn tokens_of_a_cancelled_stream_are_charged() {
+    use futures::StreamExt;
+    let url = with_keys(vec![key("dave", "sk-dave", None, Some(50))], true).await;
+    let c = reqwest::Client::new();
+    let body = json!({"model": SMOL, "prompt": "Once upon a time", "max_tokens": 400, "ignore_eos": true,
+        "temperature": 0, "stream": true});
+    let res = c.post(format!("{url}/v1/completions")).bearer_auth("sk-dave").json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut stream = res.bytes_stream();
+    let mut events = 0;
+    while events < 80 {
+        let chunk = stream.next().await.expect("more events").unwrap();
+        events += String::from_utf8_lossy(&chunk).matches("data: {").count();
+    }
+    // The client goes away after about 80 tokens, with no usage ever sent to it.
+    drop(stream);
+    let again = c.post(format!("{url}/v1/completions")).bearer_auth("sk-dave").json(&body).send().await.unwrap();
+    assert_eq!(again.status(), 429, "the 80 tokens it received were charged against 50 a minute");
+}
+
+#[tokio::test]
 async fn cors_only_for_configured_origins() {
     let state = AppState::new(shared(), Limits::default()).with_cors(vec!["https://app.example".into()]);
     let url = serve_state(state).await;
