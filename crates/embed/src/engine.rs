@@ -226,7 +226,8 @@ impl EmbeddingEngine {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
-        let rx = h.submit_embed(EmbedRequest { inputs, truncate: self.truncate })?;
+        let valid = h.validate_embed_blocking(EmbedRequest { inputs, truncate: self.truncate })?;
+        let rx = h.submit_embed(valid)?;
         let out = rx.blocking_recv().map_err(|_| EngineError::WorkerFailed)??;
         Ok(out.vectors)
     }

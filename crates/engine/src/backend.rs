@@ -158,15 +158,9 @@ impl LoadSpec {
 pub trait Backend {
     /// Facts about the loaded model.
     fn info(&self) -> BackendInfo;
-    /// Tokenizes text; special tokens in the text are parsed.
-    fn tokenize(&self, text: &str, add_special: bool) -> Vec<Token>;
-    /// The bytes of a token (may be part of a UTF-8 character).
+    /// The bytes of a token (may be part of a UTF-8 character). Prompts arrive tokenized (see
+    /// [`BackendLoader::vocab`]); a backend only turns its own output back into text.
     fn piece(&self, token: Token) -> Vec<u8>;
-    /// The text of a sequence of tokens (invalid UTF-8 replaced).
-    fn detokenize(&self, tokens: &[Token]) -> String {
-        let bytes: Vec<u8> = tokens.iter().flat_map(|&t| self.piece(t)).collect();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
     /// Whether the token ends generation.
     fn is_eog(&self, token: Token) -> bool;
     /// Prepares the sampler of a slot for a new request (with its grammar, if any).
@@ -217,6 +211,13 @@ pub trait BackendLoader: Send + Sync + 'static {
     /// # Errors
     /// A message saying why the model could not be loaded.
     fn run(&self, spec: &LoadSpec, serve: &mut dyn FnMut(&mut dyn Backend)) -> Result<(), String>;
+
+    /// Loads `model`'s vocabulary alone (no weights), for tokenizing on the request's side:
+    /// shared read-only by every request, so no prompt is tokenized on the model's thread.
+    ///
+    /// # Errors
+    /// A message saying why the vocabulary could not be read.
+    fn vocab(&self, model: &ModelInfo) -> Result<std::sync::Arc<dyn crate::tokenizer::Vocab>, String>;
 
     /// The grammar that makes a model's output satisfy `c` (checked already by
     /// [`crate::constraint`]); called on the request's side, never on a worker. The default

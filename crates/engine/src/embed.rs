@@ -4,6 +4,7 @@
 
 use crate::backend::{SpecialTokens, Token};
 use crate::error::EngineError;
+use crate::tokenizer::Tokenizer;
 
 /// One input of an embedding or rerank request.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +29,74 @@ pub struct EmbedRequest {
     pub inputs: Vec<EmbedInput>,
     /// Cut inputs longer than the model's window instead of rejecting the request.
     pub truncate: bool,
+}
+
+/// An embedding or rerank request ready for a worker: every input tokenized and fitted to the
+/// model's window. Built by [`crate::ModelHandle::embed`]'s validation on the request's side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidEmbedRequest {
+    /// Each input's tokens (none empty, none longer than the window).
+    pub inputs: Vec<Vec<Token>>,
+}
+
+impl EmbedRequest {
+    /// Tokenizes and fits every input to `limit` tokens, or rejects the whole request. `rank`
+    /// says the model is a cross-encoder (pairs only). A query shared by consecutive pairs is
+    /// tokenized once.
+    ///
+    /// # Errors
+    /// [`EngineError::WrongModelKind`] for inputs of the other kind of model, and what [`fit`]
+    /// refuses.
+    pub fn validate(self, tok: &Tokenizer, rank: bool, limit: usize) -> Result<ValidEmbedRequest, EngineError> {
+        let special = tok.special();
+        let mut out = Vec::with_capacity(self.inputs.len());
+        let mut last_query: Option<(String, Vec<Token>)> = None;
+        for (index, input) in self.inputs.into_iter().enumerate() {
+            let tokens = match input {
+                EmbedInput::Pair { .. } if !rank => {
+                    return Err(EngineError::WrongModelKind("this model is not a reranker".into()))
+                }
+                EmbedInput::Text(_) | EmbedInput::Tokens(_) if rank => {
+                    let msg = "this model is a reranker (cross-encoder); use /v1/rerank";
+                    return Err(EngineError::WrongModelKind(msg.into()));
+                }
+                EmbedInput::Pair { query, document } => {
+                    let q = match last_query.take() {
+                        Some((text, tokens)) if text == query => (text, tokens),
+                        _ => {
+                            let tokens = tok.tokenize(&query, false);
+                            (query, tokens)
+                        }
+                    };
+                    let d = tok.tokenize(&document, false);
+                    let tokens = pair(&q.1, &d, special, self.truncate.then_some(limit));
+                    last_query = Some(q);
+                    tokens
+                }
+                EmbedInput::Text(text) => tok.tokenize(&text, true),
+                EmbedInput::Tokens(t) => {
+                    tok.check(&t, "input").map_err(|_| {
+                        EngineError::invalid("input", format!("input {index} has a token id outside the vocabulary"))
+                    })?;
+                    t
+                }
+            };
+            out.push(fit(tokens, limit, special, self.truncate, index)?);
+        }
+        Ok(ValidEmbedRequest { inputs: out })
+    }
+
+    /// Bytes of text to tokenize.
+    pub fn text_bytes(&self) -> usize {
+        self.inputs
+            .iter()
+            .map(|i| match i {
+                EmbedInput::Text(t) => t.len(),
+                EmbedInput::Pair { query, document } => query.len() + document.len(),
+                EmbedInput::Tokens(_) => 0,
+            })
+            .sum()
+    }
 }
 
 /// The raw pooled outputs of a request, one per input, in input order.

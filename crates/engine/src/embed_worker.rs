@@ -1,15 +1,15 @@
 //! The worker loop of an embedding model: inputs of all waiting requests are packed into
 //! decode calls under a token budget, so one call serves many inputs and many requests.
 //!
-//! Each step: take every command off the channel (lookups are answered at once), drop
+//! Each step: take every command off the channel (pings are answered at once), drop
 //! requests whose caller is gone, pick the next inputs ([`embed::plan`]: one from every waiting
 //! request first, then in arrival order) up to the token budget (attention over a packed call
 //! grows with its square, so a modest budget is faster than one huge call),
 //! evaluate them in one call, and answer each request once all its inputs are done.
 
-use crate::backend::{Backend, BackendInfo, Pooling, Token};
+use crate::backend::{Backend, BackendInfo, Token};
 use crate::command::{self, Command};
-use crate::embed::{self, EmbedInput, EmbedOutput, EmbedRequest};
+use crate::embed::{self, EmbedOutput};
 use crate::error::EngineError;
 use crate::worker::WorkerStats;
 use std::collections::VecDeque;
@@ -40,8 +40,6 @@ struct EmbedWorker<'b> {
     model: String,
     backend: &'b mut dyn Backend,
     info: BackendInfo,
-    /// Most tokens one input may have.
-    limit: usize,
     /// Tokens packed into one call (a longer input goes alone).
     budget: usize,
     /// Requests in arrival order, at most [`MAX_JOBS`].
@@ -52,10 +50,9 @@ struct EmbedWorker<'b> {
 /// Runs the loop until the command channel closes and no request is left.
 pub(crate) fn run(model: &str, backend: &mut dyn Backend, rx: &Receiver<Command>, stats: &WorkerStats, budget: usize) {
     let info = backend.info();
-    let limit = (info.n_ctx as usize).min(info.n_batch).max(1);
     let budget = budget.clamp(1, info.n_batch.max(1));
     let model = model.to_string();
-    let mut w = EmbedWorker { model, backend, info, limit, budget, jobs: VecDeque::new(), stats };
+    let mut w = EmbedWorker { model, backend, info, budget, jobs: VecDeque::new(), stats };
     while command::drain(rx, w.jobs.is_empty(), |cmd| w.take(cmd)) {
         w.drop_cancelled();
         w.step();
@@ -65,67 +62,28 @@ pub(crate) fn run(model: &str, backend: &mut dyn Backend, rx: &Receiver<Command>
 
 impl EmbedWorker<'_> {
     fn take(&mut self, cmd: Command) {
-        match command::answer_lookup(&*self.backend, self.info.n_vocab, cmd) {
-            None => {}
-            Some(Command::Embed { req, reply }) => {
+        match cmd {
+            Command::Ping { reply } => {
+                let _ = reply.send(());
+            }
+            Command::Embed { req, reply } => {
+                // Inputs were tokenized and fitted on the request's side (`EmbedRequest::validate`).
                 self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
                 if self.jobs.len() >= MAX_JOBS {
                     let _ = reply.send(Err(EngineError::Overloaded { model: self.model.clone() }));
                     self.finished(false);
                     return;
                 }
-                match self.prepare(req) {
-                    Ok(inputs) => {
-                        let outputs = Vec::with_capacity(inputs.len());
-                        self.jobs.push_back(Job { inputs, outputs, next: 0, reply });
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                        self.finished(false);
-                    }
-                }
+                let inputs = req.inputs;
+                let outputs = Vec::with_capacity(inputs.len());
+                self.jobs.push_back(Job { inputs, outputs, next: 0, reply });
             }
-            Some(Command::Generate { events, .. }) => {
+            Command::Generate { events, .. } => {
                 self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
                 let msg = "this is an embedding model and cannot generate text";
                 let _ = events.try_send(crate::request::Event::Error(EngineError::WrongModelKind(msg.into())));
             }
-            Some(other) => tracing::error!(?other, "unexpected command"),
         }
-    }
-
-    /// Tokenizes and fits every input, or rejects the whole request.
-    fn prepare(&self, req: EmbedRequest) -> Result<Vec<Vec<Token>>, EngineError> {
-        let rank = self.info.pooling == Some(Pooling::Rank);
-        let special = &self.info.special;
-        let mut out = Vec::with_capacity(req.inputs.len());
-        for (index, input) in req.inputs.into_iter().enumerate() {
-            let tokens = match input {
-                EmbedInput::Pair { .. } if !rank => {
-                    return Err(EngineError::WrongModelKind("this model is not a reranker".into()))
-                }
-                EmbedInput::Text(_) | EmbedInput::Tokens(_) if rank => {
-                    let msg = "this model is a reranker (cross-encoder); use /v1/rerank";
-                    return Err(EngineError::WrongModelKind(msg.into()));
-                }
-                EmbedInput::Pair { query, document } => {
-                    let q = self.backend.tokenize(&query, false);
-                    let d = self.backend.tokenize(&document, false);
-                    let limit = req.truncate.then_some(self.limit);
-                    embed::pair(&q, &d, special, limit)
-                }
-                EmbedInput::Text(text) => self.backend.tokenize(&text, true),
-                EmbedInput::Tokens(t) => {
-                    if let Some(bad) = t.iter().find(|&&t| t >= self.info.n_vocab) {
-                        let msg = format!("token id {bad} in input {index} is outside the vocabulary");
-                        return Err(EngineError::invalid("input", msg));
-                    }
-                    t
-                }
-            };
-            out.push(embed::fit(tokens, self.limit, special, req.truncate, index)?);
-        }
-        Ok(out)
     }
 
     fn drop_cancelled(&mut self) {

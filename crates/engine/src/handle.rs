@@ -1,12 +1,13 @@
 //! A loaded model: its worker thread and the handle through which requests reach it.
 
-use crate::backend::{BackendInfo, BackendLoader, LoadSpec, Token};
+use crate::backend::{BackendInfo, BackendLoader, LoadSpec, Pooling, Token};
 use crate::command::{Command, TokenPiece};
-use crate::embed::{EmbedOutput, EmbedRequest};
+use crate::embed::{EmbedOutput, EmbedRequest, ValidEmbedRequest};
 use crate::error::EngineError;
 use crate::registry::{ModelInfo, ModelKind};
-use crate::request::{Event, GenerateRequest};
+use crate::request::{Event, GenerateRequest, RenderedPrompt, ValidGenerateRequest};
 use crate::template::{ChatTemplate, TemplateMessage};
+use crate::tokenizer::Tokenizer;
 use crate::tools::Tool;
 use crate::worker::{self, WorkerConfig, WorkerStats};
 use crate::{embed_worker, settings::EngineSettings};
@@ -20,8 +21,12 @@ use tokio::sync::{mpsc, oneshot};
 /// sequence once this many events are unread.
 const EVENT_BUFFER: usize = 64;
 
-/// Channel room beyond the work queue, for tokenizer lookups.
+/// Channel room beyond the work queue, for pings.
 const LOOKUP_ROOM: usize = 64;
+
+/// Text up to this many bytes is tokenized on the calling task (well under a millisecond);
+/// longer text on a blocking thread, so the async runtime keeps running.
+const INLINE_TOKENIZE_BYTES: usize = 4096;
 
 /// A handle on a loaded model's worker. Cheap to clone; the worker stops when the last clone
 /// is dropped and its queued work is done.
@@ -32,6 +37,12 @@ pub struct ModelHandle {
     /// What the loaded model reported.
     pub loaded: Arc<BackendInfo>,
     template: Arc<ChatTemplate>,
+    /// The model's vocabulary, for tokenizing on the request's side.
+    tokenizer: Tokenizer,
+    /// Long texts tokenized at once (each on a blocking thread); more wait their turn.
+    tokenizing: Arc<tokio::sync::Semaphore>,
+    /// Server-wide cap on generated tokens.
+    max_tokens_cap: Option<u32>,
     /// Into the worker; bounded (work by `max_queue`, plus room for lookups).
     tx: SyncSender<Command>,
     /// Work requests that may wait for the worker before new ones get `Overloaded`.
@@ -71,8 +82,10 @@ impl ModelHandle {
         let (tx, rx) = sync_channel(max_queue + LOOKUP_ROOM);
         let stats = Arc::new(WorkerStats::default());
         let (ready_tx, ready_rx) = sync_channel::<Result<BackendInfo, String>>(1);
+        let tokenizer = Tokenizer::new(
+            loader.vocab(&spec.model).map_err(|reason| EngineError::ModelLoad { model: id.clone(), reason })?,
+        );
         let cfg = WorkerConfig {
-            max_tokens_cap: settings.max_tokens_cap,
             prefill_chunk: settings.prefill_chunk,
             embed_budget: settings.embed_batch_tokens.max(1),
             prefill_stretch: settings.prefill_stretch,
@@ -95,6 +108,11 @@ impl ModelHandle {
             info: Arc::new(info),
             loaded: Arc::new(loaded),
             template,
+            tokenizer,
+            tokenizing: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            )),
+            max_tokens_cap: settings.max_tokens_cap,
             tx,
             max_queue,
             stats,
@@ -122,24 +140,96 @@ impl ModelHandle {
         !self.stats.dead.load(Ordering::Acquire)
     }
 
-    /// Renders a conversation with the model's chat template, offering `tools` if given.
+    /// The model's tokenizer (usable from any thread).
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Renders a conversation with the model's chat template, offering `tools` if given, and
+    /// marks where the client's text landed so that only the template spells control tokens.
     ///
     /// # Errors
-    /// [`EngineError::TemplateRejected`] when the template refuses the conversation.
-    pub fn render_chat(&self, messages: &[TemplateMessage], tools: Option<&[Tool]>) -> Result<String, EngineError> {
+    /// [`EngineError::TemplateRejected`] when the template refuses the conversation, and
+    /// [`EngineError::InvalidParam`] when a message spells a control token in text the template
+    /// rewrites (so it cannot be kept apart from the template's own markers).
+    pub fn render_chat(
+        &self,
+        messages: &[TemplateMessage],
+        tools: Option<&[Tool]>,
+    ) -> Result<RenderedPrompt, EngineError> {
         let (bos, eos) = (&self.loaded.bos, &self.loaded.eos);
-        if self.template.family().in_template() {
+        let text = if self.template.family().in_template() {
             let wire = tools.map(crate::tools::template_tools);
-            self.template.render(messages, wire.as_deref(), true, bos, eos)
+            self.template.render(messages, wire.as_deref(), true, bos, eos)?
         } else {
             // A template that knows no tools gets them (and any tool turns) written out.
-            self.template.render(&crate::tools::generic_messages(messages, tools), None, true, bos, eos)
+            self.template.render(&crate::tools::generic_messages(messages, tools), None, true, bos, eos)?
+        };
+        let pieces: Vec<(usize, String)> = messages
+            .iter()
+            .enumerate()
+            .flat_map(|(i, m)| crate::template::client_text(m).map(move |t| (i, t)))
+            .collect();
+        let strs: Vec<&str> = pieces.iter().map(|(_, t)| t.as_str()).collect();
+        let mut untrusted = Vec::with_capacity(pieces.len());
+        for ((i, piece), at) in pieces.iter().zip(crate::template::locate(&text, &strs)) {
+            match at {
+                Some(r) => untrusted.push(r),
+                None => {
+                    if let Some(ctl) = self.tokenizer.spelled_control(piece) {
+                        return Err(EngineError::invalid(
+                            "messages",
+                            format!(
+                                "message {i} contains `{ctl}`, a control token of this model, in text its chat \
+                                 template rewrites; remove it"
+                            ),
+                        ));
+                    }
+                }
+            }
         }
+        Ok(RenderedPrompt { text, untrusted })
     }
 
     /// How the model's chat template writes tool calls.
     pub fn tool_family(&self) -> crate::tools::ToolFamily {
         self.template.family()
+    }
+
+    /// Runs `f` with the tokenizer: on this task for short text (`bytes`), else on a blocking
+    /// thread, at most one per core at once across this model's requests.
+    async fn tokenizing<T: Send + 'static>(
+        &self,
+        bytes: usize,
+        f: impl FnOnce(&Tokenizer) -> T + Send + 'static,
+    ) -> Result<T, EngineError> {
+        if bytes <= INLINE_TOKENIZE_BYTES {
+            return Ok(f(&self.tokenizer));
+        }
+        let _permit = self.tokenizing.acquire().await.map_err(|_| self.gone())?;
+        let tok = self.tokenizer.clone();
+        tokio::task::spawn_blocking(move || f(&tok)).await.map_err(|e| {
+            tracing::error!(error = %e, model = %self.info.id, "tokenizing failed");
+            EngineError::WorkerFailed
+        })
+    }
+
+    /// Tokenizes and checks a request against the window and the server's cap, off the
+    /// model's thread: the worker only ever receives token ids.
+    ///
+    /// # Errors
+    /// What [`GenerateRequest::validate`] refuses.
+    pub async fn validate(&self, req: GenerateRequest) -> Result<ValidGenerateRequest, EngineError> {
+        let (n_ctx, cap) = (self.loaded.n_ctx, self.max_tokens_cap);
+        self.tokenizing(req.text_bytes(), move |t| req.validate(t, n_ctx, cap)).await?
+    }
+
+    /// [`ModelHandle::validate`], then [`ModelHandle::submit`].
+    ///
+    /// # Errors
+    /// As both.
+    pub async fn generate(&self, req: GenerateRequest) -> Result<mpsc::Receiver<Event>, EngineError> {
+        self.submit(self.validate(req).await?)
     }
 
     /// Queues a generation request; events arrive on the returned receiver. Dropping the
@@ -148,7 +238,7 @@ impl ModelHandle {
     /// # Errors
     /// [`EngineError::Overloaded`] when the queue is full, [`EngineError::Unavailable`] when
     /// the worker is gone.
-    pub fn submit(&self, req: GenerateRequest) -> Result<mpsc::Receiver<Event>, EngineError> {
+    pub fn submit(&self, req: ValidGenerateRequest) -> Result<mpsc::Receiver<Event>, EngineError> {
         let mut rx = self.submit_n(req, 1)?;
         rx.pop().ok_or(EngineError::WorkerFailed)
     }
@@ -160,7 +250,7 @@ impl ModelHandle {
     /// # Errors
     /// As [`ModelHandle::submit`]; [`EngineError::InvalidParam`] naming `n` when the model
     /// has fewer slots than `n`.
-    pub fn submit_n(&self, req: GenerateRequest, n: usize) -> Result<Vec<mpsc::Receiver<Event>>, EngineError> {
+    pub fn submit_n(&self, req: ValidGenerateRequest, n: usize) -> Result<Vec<mpsc::Receiver<Event>>, EngineError> {
         if n == 0 || n > self.loaded.n_slots {
             let most = self.loaded.n_slots;
             return Err(EngineError::invalid(
@@ -175,46 +265,104 @@ impl ModelHandle {
         Ok(more)
     }
 
-    /// Queues an embedding or rerank request; the pooled outputs arrive on the returned
-    /// receiver. Dropping the receiver cancels the request before its next batch.
+    /// Tokenizes and fits an embedding or rerank request's inputs, off the model's thread.
+    ///
+    /// # Errors
+    /// What [`EmbedRequest::validate`] refuses; [`EngineError::WrongModelKind`] for a
+    /// generative model.
+    pub async fn validate_embed(&self, req: EmbedRequest) -> Result<ValidEmbedRequest, EngineError> {
+        let (rank, limit) = self.embed_shape()?;
+        self.tokenizing(req.text_bytes(), move |t| req.validate(t, rank, limit)).await?
+    }
+
+    /// [`ModelHandle::validate_embed`] on the calling thread, for callers that may block.
+    ///
+    /// # Errors
+    /// As [`ModelHandle::validate_embed`].
+    pub fn validate_embed_blocking(&self, req: EmbedRequest) -> Result<ValidEmbedRequest, EngineError> {
+        let (rank, limit) = self.embed_shape()?;
+        req.validate(&self.tokenizer, rank, limit)
+    }
+
+    /// Whether the model is a reranker, and the most tokens one input may have.
+    fn embed_shape(&self) -> Result<(bool, usize), EngineError> {
+        if self.info.kind != ModelKind::Embedding {
+            return Err(EngineError::WrongModelKind(
+                "this model generates text and does not produce embeddings".into(),
+            ));
+        }
+        let limit = (self.loaded.n_ctx as usize).min(self.loaded.n_batch).max(1);
+        Ok((self.loaded.pooling == Some(Pooling::Rank), limit))
+    }
+
+    /// Queues a validated embedding or rerank request; the pooled outputs arrive on the
+    /// returned receiver. Dropping the receiver cancels the request before its next batch.
     ///
     /// # Errors
     /// As [`ModelHandle::submit`].
     pub fn submit_embed(
         &self,
-        req: EmbedRequest,
+        req: ValidEmbedRequest,
     ) -> Result<oneshot::Receiver<Result<EmbedOutput, EngineError>>, EngineError> {
         let (reply, rx) = oneshot::channel();
         self.send_work(Command::Embed { req, reply })?;
         Ok(rx)
     }
 
-    /// Embeds or reranks (see [`ModelHandle::submit_embed`]) and waits for the outputs.
+    /// Validates, embeds or reranks, and waits for the outputs.
     ///
     /// # Errors
     /// Queue errors, invalid or too long inputs, or a failed decode.
     pub async fn embed(&self, req: EmbedRequest) -> Result<EmbedOutput, EngineError> {
-        self.submit_embed(req)?.await.map_err(|_| self.gone())?
+        let valid = self.validate_embed(req).await?;
+        self.submit_embed(valid)?.await.map_err(|_| self.gone())?
     }
 
-    /// Tokenizes `text`; each token comes with its bytes.
+    /// Tokenizes `text` (control tokens spelled in it are parsed); each token comes with its
+    /// bytes.
     ///
     /// # Errors
-    /// [`EngineError::Overloaded`] or [`EngineError::Unavailable`].
+    /// [`EngineError::WorkerFailed`] if tokenizing failed.
     pub async fn tokenize(&self, text: String, add_special: bool) -> Result<Vec<TokenPiece>, EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Tokenize { text, add_special, reply })?;
-        rx.await.map_err(|_| self.gone())
+        self.tokenizing(text.len(), move |t| {
+            t.tokenize(&text, add_special).into_iter().map(|id| (id, t.piece(id))).collect()
+        })
+        .await
+    }
+
+    /// How many tokens `text` takes as text (no BOS/EOS, no control tokens parsed).
+    ///
+    /// # Errors
+    /// [`EngineError::WorkerFailed`] if tokenizing failed.
+    pub async fn count_tokens(&self, text: String) -> Result<usize, EngineError> {
+        self.tokenizing(text.len(), move |t| t.tokenize_text(&text, false).len()).await
+    }
+
+    /// How many tokens a rendered chat prompt takes (BOS included), as a request would.
+    ///
+    /// # Errors
+    /// [`EngineError::WorkerFailed`] if tokenizing failed.
+    pub async fn count_prompt(&self, prompt: RenderedPrompt) -> Result<usize, EngineError> {
+        self.tokenizing(prompt.text.len(), move |t| t.tokenize_marked(&prompt.text, &prompt.untrusted, true).len())
+            .await
     }
 
     /// The text of `tokens`.
     ///
     /// # Errors
-    /// [`EngineError::InvalidParam`] for ids outside the vocabulary, or queue errors.
+    /// [`EngineError::InvalidParam`] for ids outside the vocabulary.
     pub async fn detokenize(&self, tokens: Vec<Token>) -> Result<String, EngineError> {
+        self.tokenizing(tokens.len(), move |t| t.detokenize(&tokens)).await?
+    }
+
+    /// Whether the worker answers a command now (health checks).
+    ///
+    /// # Errors
+    /// [`EngineError::Overloaded`] or [`EngineError::Unavailable`].
+    pub async fn ping(&self) -> Result<(), EngineError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Detokenize { tokens, reply })?;
-        rx.await.map_err(|_| self.gone())?
+        self.send(Command::Ping { reply })?;
+        rx.await.map_err(|_| self.gone())
     }
 
     /// Sends a work command if the queue has room (counted in `stats.waiting`).

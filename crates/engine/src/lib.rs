@@ -7,6 +7,7 @@
 //! Modules:
 //! - [`registry`], [`gguf`]: what models exist, read from GGUF headers without loading weights;
 //! - [`template`]: chat templates (Jinja via minijinja, or built-in);
+//! - [`tokenizer`]: a model's vocabulary on the request's side (prompts reach workers as ids);
 //! - [`sampling`], [`request`]: validated requests and the events that come back;
 //! - [`manager`]: lazy loading, eviction and unloading ([`lifecycle`] decides);
 //!   [`ModelHandle`]: a loaded model's worker thread;
@@ -39,6 +40,7 @@ mod sequence;
 mod settings;
 pub mod stop;
 pub mod template;
+pub mod tokenizer;
 pub mod tools;
 pub mod utf8;
 mod worker;
@@ -46,14 +48,18 @@ mod worker;
 pub use backend::{Backend, BackendInfo, BackendLoader, BatchItem, KvType, LoadSpec, Pooling, SpecialTokens, Token};
 pub use command::TokenPiece;
 pub use constraint::{Constraint, Grammar, Trigger};
-pub use embed::{EmbedInput, EmbedOutput, EmbedRequest};
+pub use embed::{EmbedInput, EmbedOutput, EmbedRequest, ValidEmbedRequest};
 pub use error::EngineError;
 pub use handle::ModelHandle;
 pub use lifecycle::KeepAlive;
 pub use manager::{EngineSettings, ModelManager, ResidentModel};
 pub use registry::{ModelInfo, ModelKind, Registry, TemplateSource};
-pub use request::{Completion, Event, FinishReason, GenerateRequest, PromptInput, TokenLogprob, TopLogprob};
+pub use request::{
+    Completion, Event, FinishReason, GenerateRequest, PromptInput, RenderedPrompt, TokenLogprob, TopLogprob,
+    ValidGenerateRequest,
+};
 pub use sampling::{SamplingDefaults, SamplingInput, SamplingParams};
 pub use template::TemplateMessage;
+pub use tokenizer::{Tokenizer, Vocab};
 pub use tools::{Tool, ToolCall, ToolChoice, ToolEvent, ToolFamily, ToolParser, ToolRequest};
 pub use worker::WorkerStats;

@@ -1,20 +1,56 @@
 //! What goes into the engine and what comes out of it: plain data, no llama or HTTP types.
 
+use crate::backend::Token;
 use crate::error::EngineError;
 use crate::sampling::SamplingParams;
+use crate::tokenizer::Tokenizer;
+use std::ops::Range;
 
 /// The prompt of a generation request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PromptInput {
-    /// Text to tokenize (special tokens in it are parsed).
+    /// Text the client wrote whole (a raw completion prompt): control tokens spelled in it are
+    /// parsed.
     Text {
-        /// The prompt text (already templated for chat).
+        /// The prompt text.
         text: String,
         /// Let the tokenizer add BOS/EOS as the model wants.
         add_special: bool,
     },
+    /// A conversation rendered by the model's chat template.
+    Chat(RenderedPrompt),
     /// Token ids given by the client.
     Tokens(Vec<u32>),
+}
+
+/// A prompt rendered by a chat template, with the byte ranges that came from the client
+/// (message text, tool results, documents). Only the template's own text may spell control
+/// tokens; in these ranges they are tokenized as text.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RenderedPrompt {
+    /// The whole prompt.
+    pub text: String,
+    /// The client's ranges of `text`, sorted and not overlapping.
+    pub untrusted: Vec<Range<usize>>,
+}
+
+/// A generation request ready for a worker: its prompt tokenized and checked against the
+/// vocabulary, and its length against the context window. Built by
+/// [`crate::ModelHandle::validate`]; the worker accepts nothing else.
+#[derive(Debug, Clone)]
+pub struct ValidGenerateRequest {
+    /// The prompt's tokens (at least one).
+    pub prompt: Vec<Token>,
+    /// Most tokens to generate (within the window and the server's cap).
+    pub max_tokens: u32,
+    /// How to sample.
+    pub sampling: SamplingParams,
+    /// Stop strings, never emitted.
+    pub stop: Vec<String>,
+    /// Keep generating past end-of-generation tokens (benchmarks).
+    pub ignore_eos: bool,
+    /// Report log-probabilities with this many alternatives.
+    pub logprobs: Option<u32>,
 }
 
 /// A validated generation request: sampling checked, stop strings bounded.
@@ -33,6 +69,57 @@ pub struct GenerateRequest {
     /// Report each generated token's log-probability and this many alternatives (0-20);
     /// `None` reports nothing (and costs nothing).
     pub logprobs: Option<u32>,
+}
+
+impl GenerateRequest {
+    /// Tokenizes the prompt and checks it against the window of `n_ctx` tokens; `cap` is the
+    /// server's limit on generated tokens. Runs on the request's side (see `ModelHandle`).
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidParam`] for an empty prompt or ids outside the vocabulary,
+    /// [`EngineError::ContextLengthExceeded`] when prompt and `max_tokens` do not fit.
+    pub fn validate(self, tok: &Tokenizer, n_ctx: u32, cap: Option<u32>) -> Result<ValidGenerateRequest, EngineError> {
+        let prompt = match self.prompt {
+            PromptInput::Text { text, add_special } => tok.tokenize(&text, add_special),
+            PromptInput::Chat(p) => tok.tokenize_marked(&p.text, &p.untrusted, true),
+            PromptInput::Tokens(t) => {
+                tok.check(&t, "prompt")?;
+                t
+            }
+        };
+        if prompt.is_empty() {
+            return Err(EngineError::invalid("prompt", "the prompt is empty"));
+        }
+        let p = u32::try_from(prompt.len()).unwrap_or(u32::MAX);
+        let room = n_ctx.saturating_sub(p);
+        let max_tokens = match self.max_tokens {
+            Some(m) if m > room => {
+                return Err(EngineError::ContextLengthExceeded { prompt_tokens: p, max_tokens: m, n_ctx })
+            }
+            Some(m) => m,
+            None if room == 0 => {
+                return Err(EngineError::ContextLengthExceeded { prompt_tokens: p, max_tokens: 1, n_ctx })
+            }
+            None => room,
+        };
+        Ok(ValidGenerateRequest {
+            prompt,
+            max_tokens: cap.map_or(max_tokens, |c| max_tokens.min(c)),
+            sampling: self.sampling,
+            stop: self.stop,
+            ignore_eos: self.ignore_eos,
+            logprobs: self.logprobs,
+        })
+    }
+
+    /// Bytes of prompt text to tokenize (to decide where tokenizing runs).
+    pub fn text_bytes(&self) -> usize {
+        match &self.prompt {
+            PromptInput::Text { text, .. } => text.len(),
+            PromptInput::Chat(p) => p.text.len(),
+            PromptInput::Tokens(_) => 0,
+        }
+    }
 }
 
 /// Most alternatives one token's log-probability report may list.

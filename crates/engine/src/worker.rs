@@ -8,7 +8,7 @@
 use crate::backend::{Backend, BackendInfo, BatchItem, Token};
 use crate::command::{self, Command};
 use crate::error::EngineError;
-use crate::request::{Event, GenerateRequest, PromptInput, TokenLogprob, TopLogprob};
+use crate::request::{Event, TokenLogprob, TopLogprob, ValidGenerateRequest};
 use crate::scheduler::{self, SeqView, SlotState};
 use crate::sequence::{Next, Sequence};
 use crate::stop::StopMatcher;
@@ -42,17 +42,9 @@ const STALL_WAIT: Duration = Duration::from_millis(2);
 mod fork;
 
 /// A generation request off the command channel: its events, and its other choices' (n > 1).
+/// Taken off the queue, it is held until the KV cache has room for it.
 struct Queued {
-    req: GenerateRequest,
-    events: mpsc::Sender<Event>,
-    forks: Vec<mpsc::Sender<Event>>,
-}
-
-/// A request taken off the queue and tokenized, waiting for room in the KV cache.
-struct Held {
-    req: GenerateRequest,
-    prompt: Vec<Token>,
-    max_tokens: u32,
+    req: ValidGenerateRequest,
     events: mpsc::Sender<Event>,
     forks: Vec<mpsc::Sender<Event>>,
 }
@@ -68,7 +60,7 @@ struct Worker<'b> {
     pending: VecDeque<Queued>,
     /// At most one request waits for KV room; the rest wait behind it in `pending`, so
     /// requests are admitted in arrival order.
-    held: Option<Held>,
+    held: Option<Queued>,
     /// Choices waiting for their first choice's prompt (n > 1), in reserved slots.
     forks: Vec<fork::ForkPlan>,
     stats: &'b WorkerStats,
@@ -81,8 +73,6 @@ struct Worker<'b> {
 /// Scheduling settings of a worker.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct WorkerConfig {
-    /// Server-wide cap on generated tokens.
-    pub(crate) max_tokens_cap: Option<u32>,
     /// Most prompt tokens per step while other sequences are decoding.
     pub(crate) prefill_chunk: usize,
     /// Tokens packed into one embedding decode call.
@@ -133,72 +123,33 @@ impl Worker<'_> {
         self.active.is_empty() && self.held.is_none() && self.pending.is_empty()
     }
 
-    /// Takes a command off the channel: lookups are answered now, generation is queued.
+    /// Takes a command off the channel: pings are answered now, generation is queued.
     fn take(&mut self, cmd: Command) {
-        match command::answer_lookup(&*self.backend, self.info.n_vocab, cmd) {
-            None => {}
-            Some(Command::Generate { req, events, forks }) => self.pending.push_back(Queued { req, events, forks }),
-            Some(Command::Embed { reply, .. }) => {
+        match cmd {
+            Command::Ping { reply } => {
+                let _ = reply.send(());
+            }
+            Command::Generate { req, events, forks } => self.pending.push_back(Queued { req, events, forks }),
+            Command::Embed { reply, .. } => {
                 self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
                 let _ = reply.send(Err(EngineError::WrongModelKind(
                     "this model generates text and does not produce embeddings".into(),
                 )));
             }
-            Some(other) => tracing::error!(?other, "unexpected command"),
         }
     }
 
-    /// Starts a queued request: tokenize, check limits, admit to a free slot.
+    /// Starts a queued request (tokenized and checked by its handle): admit it to a free slot,
+    /// or hold it until the KV cache has room.
     fn accept(&mut self, q: Queued) {
-        let Queued { req, events, forks } = q;
         self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
-        if events.is_closed() {
+        if q.events.is_closed() {
             self.finished(true);
             return;
         }
-        match self.prepare(&req) {
-            Ok((prompt, max_tokens)) => {
-                self.held = Some(Held { req, prompt, max_tokens, events, forks });
-                self.try_admit_held();
-            }
-            Err(e) => {
-                let _ = events.try_send(Event::Error(e));
-                self.finished(false);
-            }
-        }
+        self.held = Some(q);
+        self.try_admit_held();
         self.stats.active.store(self.active.len(), Ordering::Relaxed);
-    }
-
-    fn prepare(&self, req: &GenerateRequest) -> Result<(Vec<Token>, u32), EngineError> {
-        let prompt = match &req.prompt {
-            PromptInput::Text { text, add_special } => self.backend.tokenize(text, *add_special),
-            PromptInput::Tokens(t) => {
-                if let Some(bad) = t.iter().find(|&&t| t >= self.info.n_vocab) {
-                    return Err(EngineError::invalid(
-                        "prompt",
-                        format!("token id {bad} is outside the vocabulary (size {})", self.info.n_vocab),
-                    ));
-                }
-                t.clone()
-            }
-        };
-        if prompt.is_empty() {
-            return Err(EngineError::invalid("prompt", "the prompt is empty"));
-        }
-        let n_ctx = self.info.n_ctx;
-        let p = prompt.len() as u32;
-        let room = n_ctx.saturating_sub(p);
-        let max_tokens = match req.max_tokens {
-            Some(m) if m > room => {
-                return Err(EngineError::ContextLengthExceeded { prompt_tokens: p, max_tokens: m, n_ctx })
-            }
-            Some(m) => m,
-            None if room == 0 => {
-                return Err(EngineError::ContextLengthExceeded { prompt_tokens: p, max_tokens: 1, n_ctx })
-            }
-            None => room,
-        };
-        Ok((prompt, self.cfg.max_tokens_cap.map_or(max_tokens, |c| max_tokens.min(c))))
     }
 
     /// KV cells reserved by running sequences (prompt + max_tokens each).
@@ -215,11 +166,11 @@ impl Worker<'_> {
             self.finished(true);
             return;
         }
-        let Some((slot, reuse)) = scheduler::pick_slot(&self.slots, &h.prompt) else { return };
+        let Some((slot, reuse)) = scheduler::pick_slot(&self.slots, &h.req.prompt) else { return };
         let Some(fork_slots) = self.fork_slots(slot, h.forks.len()) else { return };
         // Every choice may fill its context; a copied prompt shares cells only in a unified
         // cache, so count it per choice.
-        let need = (h.prompt.len() + h.max_tokens as usize) * (1 + fork_slots.len());
+        let need = (h.req.prompt.len() + h.req.max_tokens as usize) * (1 + fork_slots.len());
         for &f in &fork_slots {
             self.backend.truncate_kv(f, 0);
             self.slots[f].cached.clear();
@@ -246,8 +197,9 @@ impl Worker<'_> {
     }
 
     /// Starts the held request in `slot`, reusing the first `reuse` cached tokens.
-    fn admit(&mut self, slot: usize, mut reuse: usize, h: Held, fork_slots: Vec<usize>) {
-        let Held { req, prompt, max_tokens, events, forks } = h;
+    fn admit(&mut self, slot: usize, mut reuse: usize, h: Queued, fork_slots: Vec<usize>) {
+        let Queued { mut req, events, forks } = h;
+        let (prompt, max_tokens) = (std::mem::take(&mut req.prompt), req.max_tokens);
         if !self.backend.truncate_kv(slot, reuse as u32) {
             self.backend.truncate_kv(slot, 0);
             reuse = 0;
@@ -477,7 +429,7 @@ enum Outcome {
 fn new_sequence(
     slot: usize,
     reuse: usize,
-    req: &GenerateRequest,
+    req: &ValidGenerateRequest,
     prompt: Vec<Token>,
     max_tokens: u32,
     events: mpsc::Sender<Event>,

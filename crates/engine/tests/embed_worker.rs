@@ -6,6 +6,7 @@
 #![allow(clippy::await_holding_lock)]
 
 use hearth_engine::backend::{Backend, BackendInfo, BackendLoader, BatchItem, LoadSpec, Token};
+use hearth_engine::tokenizer::testing::ByteVocab;
 use hearth_engine::{
     EmbedInput, EmbedRequest, EngineError, EngineSettings, ModelInfo, ModelKind, ModelManager, Pooling, Registry,
     SamplingParams, SpecialTokens, TemplateSource,
@@ -45,14 +46,6 @@ impl Backend for FakeEmbed {
                 add_sep: false,
             },
             ..Default::default()
-        }
-    }
-    fn tokenize(&self, text: &str, add_special: bool) -> Vec<Token> {
-        let body = text.bytes().map(|b| Token::from(b) + 10);
-        if add_special {
-            std::iter::once(CLS).chain(body).chain(std::iter::once(SEP)).collect()
-        } else {
-            body.collect()
         }
     }
     fn piece(&self, token: Token) -> Vec<u8> {
@@ -95,6 +88,10 @@ impl BackendLoader for Loader {
         let (calls, firsts, gate) = (self.calls.clone(), self.firsts.clone(), self.gate.clone());
         serve(&mut FakeEmbed { spec: spec.clone(), calls, firsts, gate });
         Ok(())
+    }
+    /// Text bytes + 10, wrapped in CLS (1) and SEP (2).
+    fn vocab(&self, _model: &ModelInfo) -> Result<Arc<dyn hearth_engine::Vocab>, String> {
+        Ok(Arc::new(ByteVocab { controls: Vec::new(), add_bos: true, add_eos: true }))
     }
 }
 
@@ -199,11 +196,11 @@ async fn a_small_request_is_not_stuck_behind_a_large_one() {
     let m = manager(loader.clone(), Pooling::Mean, 32, 8);
     let h = m.get_embedding("emb").await.unwrap();
     let gate = loader.gate.lock().unwrap();
-    let big = h.submit_embed(texts(&["bb"; 100])).unwrap();
+    let big = h.submit_embed(h.validate_embed(texts(&["bb"; 100])).await.unwrap()).unwrap();
     while h.stats.waiting.load(std::sync::atomic::Ordering::Relaxed) > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
-    let small = h.submit_embed(texts(&["ss"])).unwrap();
+    let small = h.submit_embed(h.validate_embed(texts(&["ss"])).await.unwrap()).unwrap();
     drop(gate);
     small.await.unwrap().unwrap();
     big.await.unwrap().unwrap();
@@ -251,8 +248,9 @@ async fn cancelled_requests_are_skipped_and_counted() {
     let m = manager(loader.clone(), Pooling::Mean, 512, 64);
     let h = m.get_embedding("emb").await.unwrap();
     let gate = loader.gate.lock().unwrap();
-    let busy = h.submit_embed(texts(&["busy"])).unwrap();
-    let dropped: Vec<_> = (0..5).map(|_| h.submit_embed(texts(&["gone"])).unwrap()).collect();
+    let busy = h.submit_embed(h.validate_embed(texts(&["busy"])).await.unwrap()).unwrap();
+    let gone = h.validate_embed(texts(&["gone"])).await.unwrap();
+    let dropped: Vec<_> = (0..5).map(|_| h.submit_embed(gone.clone()).unwrap()).collect();
     drop(dropped);
     drop(gate);
     busy.await.unwrap().unwrap();
@@ -272,7 +270,7 @@ async fn cancelled_requests_are_skipped_and_counted() {
 }
 
 #[tokio::test]
-async fn tokenize_and_detokenize_answer_at_once() {
+async fn tokenize_and_detokenize_on_the_request_side() {
     let m = manager(Arc::new(Loader::default()), Pooling::Mean, 64, 8);
     let h = m.get_any("emb").await.unwrap();
     let t = h.tokenize("ab".into(), true).await.unwrap();

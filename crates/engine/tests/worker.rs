@@ -1,10 +1,14 @@
 //! The worker loop and manager against a small fake backend: scheduling, cancellation,
 //! backpressure and recovery from a panicking worker, without llama.cpp.
+//!
+//! A test holds the fake backend's gate (a std mutex) across awaits on purpose: the worker runs
+//! on its own thread and blocks on it.
+#![allow(clippy::await_holding_lock)]
 
 use hearth_engine::backend::{Backend, BackendInfo, BackendLoader, BatchItem, LoadSpec, Token};
 use hearth_engine::{
     EngineError, EngineSettings, Event, FinishReason, GenerateRequest, ModelInfo, ModelKind, ModelManager, PromptInput,
-    Registry, SamplingParams, TemplateSource,
+    Registry, SamplingParams, TemplateSource, Vocab,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -26,6 +30,8 @@ struct Fake {
     batches: Arc<std::sync::Mutex<Vec<usize>>>,
     /// Tokens currently held per slot (a model of the KV cache).
     kv: Vec<usize>,
+    /// Every decode call waits for it.
+    gate: Arc<std::sync::Mutex<()>>,
 }
 
 impl Backend for Fake {
@@ -39,9 +45,6 @@ impl Backend for Fake {
             ..Default::default()
         }
     }
-    fn tokenize(&self, text: &str, _add_special: bool) -> Vec<Token> {
-        text.bytes().map(Token::from).collect()
-    }
     fn piece(&self, token: Token) -> Vec<u8> {
         vec![token as u8]
     }
@@ -53,6 +56,7 @@ impl Backend for Fake {
     }
     fn decode(&mut self, batch: &[BatchItem]) -> Result<(), String> {
         assert!(batch.len() <= 16, "batch over n_batch");
+        let _open = self.gate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if batch.iter().any(|b| b.token == PANIC_TOKEN) {
             panic!("fake backend panics on token {PANIC_TOKEN}");
         }
@@ -78,10 +82,32 @@ impl Backend for Fake {
     }
 }
 
+/// Tokens are bytes; no special tokens.
+struct FakeVocab;
+
+impl Vocab for FakeVocab {
+    fn n_vocab(&self) -> u32 {
+        1024
+    }
+    fn tokenize_text(&self, text: &str) -> Vec<Token> {
+        text.bytes().map(Token::from).collect()
+    }
+    fn piece(&self, token: Token) -> Vec<u8> {
+        vec![token as u8]
+    }
+    fn controls(&self) -> Vec<(String, Token)> {
+        Vec::new()
+    }
+    fn special(&self) -> hearth_engine::SpecialTokens {
+        hearth_engine::SpecialTokens::default()
+    }
+}
+
 #[derive(Default)]
 struct FakeLoader {
     loads: AtomicUsize,
     batches: Arc<std::sync::Mutex<Vec<usize>>>,
+    gate: Arc<std::sync::Mutex<()>>,
 }
 
 impl BackendLoader for FakeLoader {
@@ -95,8 +121,12 @@ impl BackendLoader for FakeLoader {
             last: vec![0; n],
             batches: self.batches.clone(),
             kv: vec![0; n],
+            gate: self.gate.clone(),
         });
         Ok(())
+    }
+    fn vocab(&self, _model: &ModelInfo) -> Result<Arc<dyn Vocab>, String> {
+        Ok(Arc::new(FakeVocab))
     }
 }
 
@@ -151,7 +181,7 @@ async fn run(rx: &mut tokio::sync::mpsc::Receiver<Event>) -> (String, Option<Eve
 async fn generates_until_eog_and_counts_tokens() {
     let m = manager(Arc::new(FakeLoader::default()), 2, 8);
     let h = m.get("").await.unwrap();
-    let (text, done) = run(&mut h.submit(req("w", None, &[])).unwrap()).await;
+    let (text, done) = run(&mut h.generate(req("w", None, &[])).await.unwrap()).await;
     assert_eq!(text, "xyz");
     match done {
         Some(Event::Done { finish: FinishReason::Stop, completion }) => {
@@ -166,10 +196,10 @@ async fn generates_until_eog_and_counts_tokens() {
 async fn max_tokens_and_stop_strings() {
     let m = manager(Arc::new(FakeLoader::default()), 2, 8);
     let h = m.get("fake").await.unwrap();
-    let (text, done) = run(&mut h.submit(req("a", Some(4), &[])).unwrap()).await;
+    let (text, done) = run(&mut h.generate(req("a", Some(4), &[])).await.unwrap()).await;
     assert_eq!(text, "bcde");
     assert!(matches!(done, Some(Event::Done { finish: FinishReason::Length, .. })));
-    let (text, done) = run(&mut h.submit(req("a", None, &["ef"])).unwrap()).await;
+    let (text, done) = run(&mut h.generate(req("a", None, &["ef"])).await.unwrap()).await;
     assert_eq!(text, "bcd");
     assert!(matches!(done, Some(Event::Done { finish: FinishReason::Stop, .. })));
 }
@@ -178,11 +208,9 @@ async fn max_tokens_and_stop_strings() {
 async fn context_limit_is_checked_before_admission() {
     let m = manager(Arc::new(FakeLoader::default()), 1, 8);
     let h = m.get("fake").await.unwrap();
-    let (_, done) = run(&mut h.submit(req(&"a".repeat(1000), Some(30), &[])).unwrap()).await;
-    assert_eq!(
-        done,
-        Some(Event::Error(EngineError::ContextLengthExceeded { prompt_tokens: 1000, max_tokens: 30, n_ctx: 1024 }))
-    );
+    let err = h.generate(req(&"a".repeat(1000), Some(30), &[])).await.unwrap_err();
+    assert_eq!(err, EngineError::ContextLengthExceeded { prompt_tokens: 1000, max_tokens: 30, n_ctx: 1024 });
+    assert_eq!(h.stats.waiting.load(Ordering::Relaxed), 0, "refused before it reached the worker");
 }
 
 #[tokio::test]
@@ -190,7 +218,10 @@ async fn concurrent_sequences_share_batches_and_long_prompts_are_chunked() {
     let loader = Arc::new(FakeLoader::default());
     let m = manager(loader.clone(), 4, 8);
     let h = m.get("fake").await.unwrap();
-    let mut rxs: Vec<_> = (0..4).map(|_| h.submit(req(&"a".repeat(40), Some(20), &[])).unwrap()).collect();
+    let mut rxs = Vec::new();
+    for _ in 0..4 {
+        rxs.push(h.generate(req(&"a".repeat(40), Some(20), &[])).await.unwrap());
+    }
     for rx in &mut rxs {
         let (_, done) = run(rx).await;
         assert!(matches!(done, Some(Event::Done { finish: FinishReason::Length, .. })), "{done:?}");
@@ -207,7 +238,7 @@ async fn dropped_receiver_cancels_within_a_step_and_frees_the_slot() {
     // More events than the channel holds: the unread sequence stalls instead of finishing.
     let mut long = req("a", Some(500), &[]);
     long.ignore_eos = true;
-    let mut rx = h.submit(long).unwrap();
+    let mut rx = h.generate(long).await.unwrap();
     assert!(matches!(rx.recv().await, Some(Event::Started { .. })));
     drop(rx);
     for _ in 0..500 {
@@ -217,7 +248,7 @@ async fn dropped_receiver_cancels_within_a_step_and_frees_the_slot() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(h.stats.cancelled.load(Ordering::Relaxed), 1);
-    let (text, _) = run(&mut h.submit(req("w", None, &[])).unwrap()).await;
+    let (text, _) = run(&mut h.generate(req("w", None, &[])).await.unwrap()).await;
     assert_eq!(text, "xyz", "the only slot is free again");
 }
 
@@ -231,7 +262,7 @@ async fn full_queue_is_overloaded() {
     for _ in 0..50 {
         let mut long = req("a", Some(500), &[]);
         long.ignore_eos = true;
-        match h.submit(long) {
+        match h.generate(long).await {
             Ok(rx) => held.push(rx),
             Err(EngineError::Overloaded { .. }) => {
                 overloaded = true;
@@ -250,7 +281,7 @@ async fn panicking_worker_fails_its_request_and_is_reloaded() {
     let h = m.get("fake").await.unwrap();
     let mut boom = req("", None, &[]);
     boom.prompt = PromptInput::Tokens(vec![1, PANIC_TOKEN]);
-    let (_, done) = run(&mut h.submit(boom).unwrap()).await;
+    let (_, done) = run(&mut h.generate(boom).await.unwrap()).await;
     assert_eq!(done, None, "the event channel closes without Done");
     for _ in 0..500 {
         if !h.is_alive() {
@@ -261,7 +292,7 @@ async fn panicking_worker_fails_its_request_and_is_reloaded() {
     assert!(!h.is_alive());
     let h2 = m.get("fake").await.unwrap();
     assert_eq!(loader.loads.load(Ordering::SeqCst), 2, "reloaded on next use");
-    let (text, _) = run(&mut h2.submit(req("w", None, &[])).unwrap()).await;
+    let (text, _) = run(&mut h2.generate(req("w", None, &[])).await.unwrap()).await;
     assert_eq!(text, "xyz");
 }
 
@@ -274,13 +305,43 @@ async fn request_that_does_not_fit_the_kv_pool_waits_instead_of_failing() {
     // The first one outlives the channel's buffer, so it stays active until it is read.
     let mut long = req(&"a".repeat(100), Some(500), &[]);
     long.ignore_eos = true;
-    let mut first = h.submit(long).unwrap();
+    let mut first = h.generate(long).await.unwrap();
     assert!(matches!(first.recv().await, Some(Event::Started { .. })));
-    let mut second = h.submit(req(&"b".repeat(100), Some(500), &[])).unwrap();
+    let mut second = h.generate(req(&"b".repeat(100), Some(500), &[])).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(h.stats.active.load(Ordering::Relaxed), 1, "the second request waits for KV room");
     let (_, done) = run(&mut first).await;
     assert!(matches!(done, Some(Event::Done { .. })), "{done:?}");
     let (_, done) = run(&mut second).await;
+    assert!(matches!(done, Some(Event::Done { .. })), "{done:?}");
+}
+
+// Prompts are tokenized on the request's side: while the model's worker is stuck in a decode
+// call, tokenizing, detokenizing and validating a long prompt still answer at once.
+#[tokio::test]
+async fn tokenizing_never_waits_for_the_model_worker() {
+    let loader = Arc::new(FakeLoader::default());
+    let m = manager(loader.clone(), 2, 8);
+    let h = m.get("fake").await.unwrap();
+    let closed = loader.gate.lock().unwrap();
+    let mut busy = req("a", Some(5), &[]);
+    busy.ignore_eos = true;
+    let mut rx = h.generate(busy).await.unwrap();
+    for _ in 0..500 {
+        if h.stats.active.load(Ordering::Relaxed) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let quick = Duration::from_secs(5);
+    let t = tokio::time::timeout(quick, h.tokenize("hello".into(), false)).await.expect("tokenize waited").unwrap();
+    assert_eq!(t.len(), 5);
+    let text = tokio::time::timeout(quick, h.detokenize(vec![104, 105])).await.expect("detokenize waited").unwrap();
+    assert_eq!(text, "hi");
+    let long = req(&"b".repeat(200_000), Some(4), &[]);
+    let err = tokio::time::timeout(quick, h.validate(long)).await.expect("validate waited").unwrap_err();
+    assert!(matches!(err, EngineError::ContextLengthExceeded { prompt_tokens: 200_000, .. }), "{err:?}");
+    drop(closed);
+    let (_, done) = run(&mut rx).await;
     assert!(matches!(done, Some(Event::Done { .. })), "{done:?}");
 }

@@ -135,7 +135,8 @@ async fn raw_once(models: Arc<ModelManager>, model: String, tokens: Vec<u32>, ma
         logprobs: None,
     };
     let start = Instant::now();
-    let mut rx = match models.get(&model).await.and_then(|h| h.submit(req)) {
+    let handle = models.get(&model).await;
+    let mut rx = match async { handle?.generate(req).await }.await {
         Ok(rx) => rx,
         Err(e) => return Trace { error: Some(e.to_string()), ..t },
     };
@@ -437,7 +438,7 @@ async fn interference(a: &BenchArgs, long: usize, models: Arc<ModelManager>) -> 
             ignore_eos: true,
             logprobs: None,
         };
-        let mut rx = h.submit(req)?;
+        let mut rx = h.generate(req).await?;
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
             let mut times = Vec::new();

@@ -13,7 +13,8 @@
 use hearth_engine::constraint::{Constraint, Grammar};
 use hearth_engine::sampling::SamplingParams;
 use hearth_engine::{
-    Backend, BackendInfo, BackendLoader, BatchItem, KvType, LoadSpec, ModelKind, Pooling, SpecialTokens, Token,
+    Backend, BackendInfo, BackendLoader, BatchItem, KvType, LoadSpec, ModelInfo, ModelKind, Pooling, SpecialTokens,
+    Token, Vocab,
 };
 use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams, LlamaPoolingType};
 use llama_cpp_2::context::LlamaContext;
@@ -29,6 +30,7 @@ use llama_cpp_2::token::LlamaToken;
 use std::num::NonZeroU32;
 
 mod lazy;
+mod vocab;
 use std::sync::OnceLock;
 
 /// llama.cpp's limit on parallel sequences in one context.
@@ -145,6 +147,10 @@ impl BackendLoader for LlamaLoader {
         let mut b = LlamaCppBackend::new(&model, ctx, spec);
         serve(&mut b);
         Ok(())
+    }
+
+    fn vocab(&self, model: &ModelInfo) -> Result<std::sync::Arc<dyn Vocab>, String> {
+        Ok(std::sync::Arc::new(vocab::VocabOnly::load(&model.path)?))
     }
 
     fn grammar(&self, c: &Constraint) -> Result<Grammar, String> {
@@ -341,14 +347,6 @@ impl Backend for LlamaCppBackend<'_> {
         self.info.clone()
     }
 
-    fn tokenize(&self, text: &str, add_special: bool) -> Vec<Token> {
-        let bos = self.model.vocab().bos();
-        let bos_text = &self.info.bos;
-        // A template that already wrote BOS must not get a second one from the tokenizer.
-        let add = add_special && !(bos.0 >= 0 && !bos_text.is_empty() && text.starts_with(bos_text.as_str()));
-        self.model.vocab().tokenize(text.as_bytes(), add, true).into_iter().map(|t| t.0 as u32).collect()
-    }
-
     fn piece(&self, token: Token) -> Vec<u8> {
         self.model.vocab().token_to_piece(LlamaToken(token as i32), false, None)
     }
@@ -441,11 +439,6 @@ impl Backend for LlamaCppBackend<'_> {
     fn truncate_kv(&mut self, slot: usize, keep: u32) -> bool {
         let p0 = if keep == 0 { None } else { Some(keep) };
         self.ctx.clear_kv_cache_seq(Some(slot as u32), p0, None).unwrap_or(false)
-    }
-
-    fn detokenize(&self, tokens: &[Token]) -> String {
-        let tokens: Vec<LlamaToken> = tokens.iter().map(|&t| LlamaToken(t as i32)).collect();
-        String::from_utf8_lossy(&self.model.vocab().detokenize(&tokens, false, false)).into_owned()
     }
 
     fn embed(&mut self, inputs: &[&[Token]]) -> Result<Vec<Vec<f32>>, String> {

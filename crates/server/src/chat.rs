@@ -207,7 +207,7 @@ async fn ground(
     // The whole conversation counts against the context, not only the question.
     let mut conversation_tokens = 0;
     for m in messages.iter() {
-        conversation_tokens += handle.tokenize(m.content.clone(), false).await?.len() + 4;
+        conversation_tokens += handle.count_tokens(m.content.clone()).await? + 4;
     }
     let budget = crate::rag::ground::budget(handle, max_tokens, conversation_tokens);
     let sources = crate::rag::ground::retrieve(app, &rag, handle, &opts.collection, &question, top_k, budget).await?;

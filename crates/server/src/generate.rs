@@ -8,7 +8,10 @@ use crate::middleware::{ServedModel, Summary};
 use crate::state::AppState;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use hearth_engine::{Completion, EngineError, Event, FinishReason, GenerateRequest, ModelHandle, TokenLogprob};
+use hearth_engine::{
+    Completion, EngineError, Event, FinishReason, GenerateRequest, ModelHandle, PromptInput, RenderedPrompt,
+    TokenLogprob,
+};
 use hearth_protocol::openai::{PromptTokensDetails, Timings, Usage};
 use std::time::Instant;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
@@ -152,11 +155,15 @@ pub async fn start_n(
     let Admission { permit, caller } = admission;
     if app.log_prompts {
         match &req.prompt {
-            hearth_engine::PromptInput::Text { text, .. } => tracing::debug!(prompt = %text, "prompt"),
-            hearth_engine::PromptInput::Tokens(t) => tracing::debug!(prompt_tokens = ?t, "prompt"),
+            PromptInput::Text { text, .. } | PromptInput::Chat(RenderedPrompt { text, .. }) => {
+                tracing::debug!(prompt = %text, "prompt");
+            }
+            PromptInput::Tokens(t) => tracing::debug!(prompt_tokens = ?t, "prompt"),
         }
     }
     let arrived = Instant::now();
+    // Tokenized and checked here, off the model's thread; the worker gets token ids.
+    let req = handle.validate(req).await?;
     let deadline = tokio::time::Instant::from_std(arrived + app.limits.request_timeout);
     // Choices beyond the model's slots go in later groups (seeds continuing), which run as slots
     // free up and find the prompt in the prefix cache by then.

@@ -49,7 +49,7 @@ pub async fn ready(State(app): State<AppState>) -> Response {
     };
     let handle = app.models.loaded().into_iter().find(|h| h.info.id == default);
     let answered = match handle {
-        Some(h) => tokio::time::timeout(PING_TIMEOUT, h.tokenize(String::new(), false)).await.is_ok_and(|r| r.is_ok()),
+        Some(h) => tokio::time::timeout(PING_TIMEOUT, h.ping()).await.is_ok_and(|r| r.is_ok()),
         None => false,
     };
     if answered {

@@ -165,9 +165,8 @@ pub fn chat_request(
     let stop = stops(req.stop, rules.max_stops)?;
     let logprobs = crate::logprobs::chat_request(req.logprobs, req.top_logprobs)?;
     let sampling = sampling(req.sampling, d)?;
-    let text = handle.render_chat(messages, tools)?;
     Ok(GenerateRequest {
-        prompt: PromptInput::Text { text, add_special: true },
+        prompt: PromptInput::Chat(handle.render_chat(messages, tools)?),
         sampling,
         max_tokens: max,
         stop,

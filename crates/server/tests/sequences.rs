@@ -247,7 +247,7 @@ async fn choices_share_one_prompt_evaluation() {
         logprobs: None,
     };
     let mut done = Vec::new();
-    for mut rx in handle.submit_n(req, 4).unwrap() {
+    for mut rx in handle.submit_n(handle.validate(req).await.unwrap(), 4).unwrap() {
         let mut text = String::new();
         while let Some(ev) = rx.recv().await {
             match ev {
@@ -269,7 +269,9 @@ async fn choices_share_one_prompt_evaluation() {
     let distinct: std::collections::HashSet<&str> = done.iter().map(|(t, _)| t.as_str()).collect();
     assert!(distinct.len() > 1, "each choice samples with its own seed: {done:?}");
     assert!(
-        handle.submit_n(GenerateRequest { max_tokens: Some(1), ..done_request() }, 5).is_err(),
+        handle
+            .submit_n(handle.validate(GenerateRequest { max_tokens: Some(1), ..done_request() }).await.unwrap(), 5)
+            .is_err(),
         "more than the slots"
     );
 }

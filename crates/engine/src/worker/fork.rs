@@ -6,7 +6,7 @@
 use super::{new_sequence, Worker};
 use crate::backend::Token;
 use crate::error::EngineError;
-use crate::request::{Event, GenerateRequest};
+use crate::request::{Event, ValidGenerateRequest};
 use crate::sequence::Sequence;
 use tokio::sync::mpsc;
 
@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 pub(super) struct ForkPlan {
     /// The slot of the choice that evaluates the prompt.
     main: usize,
-    req: GenerateRequest,
+    req: ValidGenerateRequest,
     prompt: Vec<Token>,
     max_tokens: u32,
     /// Reserved slot and event sender of each further choice.
@@ -38,7 +38,7 @@ impl Worker<'_> {
     pub(super) fn plan_forks(
         &mut self,
         main: usize,
-        req: &GenerateRequest,
+        req: &ValidGenerateRequest,
         seq: &Sequence,
         slots: Vec<usize>,
         senders: Vec<mpsc::Sender<Event>>,

@@ -50,7 +50,7 @@ async fn history(app: &AppState, model: &str, session: &str, max_tokens: usize) 
     let mut used = 0;
     let mut kept = Vec::new();
     for t in turns.into_iter().rev() {
-        let n = handle.tokenize(t.content.clone(), false).await?.len() + 4;
+        let n = handle.count_tokens(t.content.clone()).await? + 4;
         if used + n > budget {
             break;
         }

@@ -41,7 +41,7 @@ pub async fn retrieve(
     let mut used = 0;
     let mut out = Vec::new();
     for h in hits {
-        let tokens = chat.tokenize(h.text.clone(), false).await?.len() + 16;
+        let tokens = chat.count_tokens(h.text.clone()).await? + 16;
         if used + tokens > budget {
             break;
         }

@@ -95,7 +95,7 @@ async fn chunk_document(handle: &ModelHandle, doc: &ParsedDocument, rag: &Rag) -
         if counts.contains_key(&b.text) {
             continue;
         }
-        let n = handle.tokenize(b.text.clone(), false).await?.len();
+        let n = handle.count_tokens(b.text.clone()).await?;
         tokens += n;
         chars += b.text.chars().count();
         counts.insert(b.text.clone(), n);
