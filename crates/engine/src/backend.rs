@@ -219,6 +219,11 @@ pub trait BackendLoader: Send + Sync + 'static {
     /// A message saying why the vocabulary could not be read.
     fn vocab(&self, model: &ModelInfo) -> Result<std::sync::Arc<dyn crate::tokenizer::Vocab>, String>;
 
+    /// Called first on each thread that does background work for requests (tokenizing long
+    /// prompts), to give it a lower CPU priority than the model's own threads. The default
+    /// does nothing.
+    fn background_thread(&self) {}
+
     /// The grammar that makes a model's output satisfy `c` (checked already by
     /// [`crate::constraint`]); called on the request's side, never on a worker. The default
     /// takes GBNF as given and converts nothing else.

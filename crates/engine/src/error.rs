@@ -35,6 +35,17 @@ pub enum EngineError {
         /// The model's context window per sequence.
         n_ctx: u32,
     },
+    /// The prompt's text is so long that it cannot fit the window whatever its tokens (refused
+    /// before tokenizing it).
+    #[error(
+        "This model's maximum context length is {n_ctx} tokens. However, your messages are at least {min_tokens} tokens. Please reduce the length of the messages."
+    )]
+    PromptTooLong {
+        /// Fewest tokens the prompt's text can take.
+        min_tokens: u64,
+        /// The model's context window per sequence.
+        n_ctx: u32,
+    },
     /// An embedding or rerank input is longer than the model's window.
     #[error(
         "This model's maximum context length is {limit} tokens, however input {index} has {tokens} tokens. Please shorten the input, or set `truncate` to true."

@@ -7,6 +7,7 @@ use crate::error::EngineError;
 use crate::registry::{ModelInfo, ModelKind};
 use crate::request::{Event, GenerateRequest, RenderedPrompt, ValidGenerateRequest};
 use crate::template::{ChatTemplate, TemplateMessage};
+use crate::tokenize_pool::{PoolError, TokenizePool};
 use crate::tokenizer::Tokenizer;
 use crate::tools::Tool;
 use crate::worker::{self, WorkerConfig, WorkerStats};
@@ -25,8 +26,11 @@ const EVENT_BUFFER: usize = 64;
 const LOOKUP_ROOM: usize = 64;
 
 /// Text up to this many bytes is tokenized on the calling task (well under a millisecond);
-/// longer text on a blocking thread, so the async runtime keeps running.
+/// longer text on the model's tokenizing threads, so the async runtime keeps running.
 const INLINE_TOKENIZE_BYTES: usize = 4096;
+
+/// Long texts that may wait for a model's tokenizing threads before more are refused.
+const TOKENIZE_QUEUE: usize = 64;
 
 /// A handle on a loaded model's worker. Cheap to clone; the worker stops when the last clone
 /// is dropped and its queued work is done.
@@ -39,8 +43,8 @@ pub struct ModelHandle {
     template: Arc<ChatTemplate>,
     /// The model's vocabulary, for tokenizing on the request's side.
     tokenizer: Tokenizer,
-    /// Long texts tokenized at once (each on a blocking thread); more wait their turn.
-    tokenizing: Arc<tokio::sync::Semaphore>,
+    /// Threads that tokenize long texts (one per two cores), behind a bounded queue.
+    pool: Arc<TokenizePool>,
     /// Server-wide cap on generated tokens.
     max_tokens_cap: Option<u32>,
     /// Into the worker; bounded (work by `max_queue`, plus room for lookups).
@@ -82,9 +86,13 @@ impl ModelHandle {
         let (tx, rx) = sync_channel(max_queue + LOOKUP_ROOM);
         let stats = Arc::new(WorkerStats::default());
         let (ready_tx, ready_rx) = sync_channel::<Result<BackendInfo, String>>(1);
-        let tokenizer = Tokenizer::new(
-            loader.vocab(&spec.model).map_err(|reason| EngineError::ModelLoad { model: id.clone(), reason })?,
-        );
+        let load_error = |reason: String| EngineError::ModelLoad { model: id.clone(), reason };
+        let tokenizer = Tokenizer::new(loader.vocab(&spec.model).map_err(load_error)?);
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let background = loader.clone();
+        let init = Arc::new(move || background.background_thread());
+        let pool = TokenizePool::start(&id, &tokenizer, cores / 2, TOKENIZE_QUEUE, init)
+            .map_err(|e| load_error(e.to_string()))?;
         let cfg = WorkerConfig {
             prefill_chunk: settings.prefill_chunk,
             embed_budget: settings.embed_batch_tokens.max(1),
@@ -109,9 +117,7 @@ impl ModelHandle {
             loaded: Arc::new(loaded),
             template,
             tokenizer,
-            tokenizing: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-            )),
+            pool: Arc::new(pool),
             max_tokens_cap: settings.max_tokens_cap,
             tx,
             max_queue,
@@ -196,9 +202,13 @@ impl ModelHandle {
         self.template.family()
     }
 
-    /// Runs `f` with the tokenizer: on this task for short text (`bytes`), else on a blocking
-    /// thread, at most one per core at once across this model's requests.
-    async fn tokenizing<T: Send + 'static>(
+    /// Runs `f` with the tokenizer: on this task for short text (`bytes`), else on the model's
+    /// tokenizing threads (so building a large answer from the tokens belongs in `f` too).
+    ///
+    /// # Errors
+    /// [`EngineError::Overloaded`] when too many long texts wait, [`EngineError::WorkerFailed`]
+    /// when `f` panicked.
+    pub async fn with_tokenizer<T: Send + 'static>(
         &self,
         bytes: usize,
         f: impl FnOnce(&Tokenizer) -> T + Send + 'static,
@@ -206,11 +216,9 @@ impl ModelHandle {
         if bytes <= INLINE_TOKENIZE_BYTES {
             return Ok(f(&self.tokenizer));
         }
-        let _permit = self.tokenizing.acquire().await.map_err(|_| self.gone())?;
-        let tok = self.tokenizer.clone();
-        tokio::task::spawn_blocking(move || f(&tok)).await.map_err(|e| {
-            tracing::error!(error = %e, model = %self.info.id, "tokenizing failed");
-            EngineError::WorkerFailed
+        self.pool.run(f).await.map_err(|e| match e {
+            PoolError::Full => EngineError::Overloaded { model: self.info.id.clone() },
+            PoolError::Failed => EngineError::WorkerFailed,
         })
     }
 
@@ -221,7 +229,8 @@ impl ModelHandle {
     /// What [`GenerateRequest::validate`] refuses.
     pub async fn validate(&self, req: GenerateRequest) -> Result<ValidGenerateRequest, EngineError> {
         let (n_ctx, cap) = (self.loaded.n_ctx, self.max_tokens_cap);
-        self.tokenizing(req.text_bytes(), move |t| req.validate(t, n_ctx, cap)).await?
+        req.refuse_early(&self.tokenizer, n_ctx)?;
+        self.with_tokenizer(req.text_bytes(), move |t| req.validate(t, n_ctx, cap)).await?
     }
 
     /// [`ModelHandle::validate`], then [`ModelHandle::submit`].
@@ -272,7 +281,7 @@ impl ModelHandle {
     /// generative model.
     pub async fn validate_embed(&self, req: EmbedRequest) -> Result<ValidEmbedRequest, EngineError> {
         let (rank, limit) = self.embed_shape()?;
-        self.tokenizing(req.text_bytes(), move |t| req.validate(t, rank, limit)).await?
+        self.with_tokenizer(req.text_bytes(), move |t| req.validate(t, rank, limit)).await?
     }
 
     /// [`ModelHandle::validate_embed`] on the calling thread, for callers that may block.
@@ -324,7 +333,7 @@ impl ModelHandle {
     /// # Errors
     /// [`EngineError::WorkerFailed`] if tokenizing failed.
     pub async fn tokenize(&self, text: String, add_special: bool) -> Result<Vec<TokenPiece>, EngineError> {
-        self.tokenizing(text.len(), move |t| {
+        self.with_tokenizer(text.len(), move |t| {
             t.tokenize(&text, add_special).into_iter().map(|id| (id, t.piece(id))).collect()
         })
         .await
@@ -335,7 +344,7 @@ impl ModelHandle {
     /// # Errors
     /// [`EngineError::WorkerFailed`] if tokenizing failed.
     pub async fn count_tokens(&self, text: String) -> Result<usize, EngineError> {
-        self.tokenizing(text.len(), move |t| t.tokenize_text(&text, false).len()).await
+        self.with_tokenizer(text.len(), move |t| t.tokenize_text(&text, false).len()).await
     }
 
     /// How many tokens a rendered chat prompt takes (BOS included), as a request would.
@@ -343,7 +352,7 @@ impl ModelHandle {
     /// # Errors
     /// [`EngineError::WorkerFailed`] if tokenizing failed.
     pub async fn count_prompt(&self, prompt: RenderedPrompt) -> Result<usize, EngineError> {
-        self.tokenizing(prompt.text.len(), move |t| t.tokenize_marked(&prompt.text, &prompt.untrusted, true).len())
+        self.with_tokenizer(prompt.text.len(), move |t| t.tokenize_marked(&prompt.text, &prompt.untrusted, true).len())
             .await
     }
 
@@ -352,7 +361,7 @@ impl ModelHandle {
     /// # Errors
     /// [`EngineError::InvalidParam`] for ids outside the vocabulary.
     pub async fn detokenize(&self, tokens: Vec<Token>) -> Result<String, EngineError> {
-        self.tokenizing(tokens.len(), move |t| t.detokenize(&tokens)).await?
+        self.with_tokenizer(tokens.len(), move |t| t.detokenize(&tokens)).await?
     }
 
     /// Whether the worker answers a command now (health checks).

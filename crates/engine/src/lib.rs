@@ -40,6 +40,7 @@ mod sequence;
 mod settings;
 pub mod stop;
 pub mod template;
+mod tokenize_pool;
 pub mod tokenizer;
 pub mod tools;
 pub mod utf8;

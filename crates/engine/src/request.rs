@@ -112,6 +112,19 @@ impl GenerateRequest {
         })
     }
 
+    /// Refuses a prompt whose text cannot fit a window of `n_ctx` tokens however it
+    /// tokenizes, before anything is tokenized.
+    ///
+    /// # Errors
+    /// [`EngineError::PromptTooLong`].
+    pub fn refuse_early(&self, tok: &Tokenizer, n_ctx: u32) -> Result<(), EngineError> {
+        let min_tokens = tok.min_tokens(self.text_bytes());
+        if min_tokens > u64::from(n_ctx) {
+            return Err(EngineError::PromptTooLong { min_tokens, n_ctx });
+        }
+        Ok(())
+    }
+
     /// Bytes of prompt text to tokenize (to decide where tokenizing runs).
     pub fn text_bytes(&self) -> usize {
         match &self.prompt {

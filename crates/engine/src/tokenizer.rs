@@ -39,7 +39,13 @@ struct Inner {
     ids: Vec<Token>,
     special: SpecialTokens,
     n_vocab: u32,
+    /// Most bytes of text one token spells.
+    max_piece: usize,
 }
+
+/// How many times its own length one token may consume of the input text (normalisers that
+/// drop or fold characters); the bound of [`Tokenizer::min_tokens`] allows for it.
+const INPUT_PER_PIECE: usize = 4;
 
 impl std::fmt::Debug for Tokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -68,7 +74,15 @@ impl Tokenizer {
             }
         };
         let (special, n_vocab) = (vocab.special(), vocab.n_vocab());
-        Self { inner: Arc::new(Inner { vocab, finder, ids, special, n_vocab }) }
+        let longest_control = texts.iter().map(String::len).max().unwrap_or(0);
+        let max_piece = (0..n_vocab).map(|t| vocab.piece(t).len()).max().unwrap_or(0).max(longest_control).max(1);
+        Self { inner: Arc::new(Inner { vocab, finder, ids, special, n_vocab, max_piece }) }
+    }
+
+    /// The fewest tokens `bytes` of text can take: a bound found without tokenizing, so a
+    /// prompt far beyond the window is refused at once.
+    pub fn min_tokens(&self, bytes: usize) -> u64 {
+        (bytes / (self.inner.max_piece * INPUT_PER_PIECE)) as u64
     }
 
     /// Vocabulary size.
@@ -288,6 +302,17 @@ mod tests {
         assert_eq!(v, Some(1));
         assert_eq!(t.tokenize("x", true), vec![1, u32::from(b'x') + 10]);
         assert_eq!(t.tokenize_text("x", false), vec![u32::from(b'x') + 10]);
+    }
+
+    #[test]
+    fn the_fewest_tokens_a_text_can_take_is_a_lower_bound() {
+        let t = chatml();
+        // Pieces are one byte, controls up to 12: a text of n bytes takes at least n / 12
+        // tokens, and the bound allows 4 times that.
+        let text = "<|im_start|>".repeat(100);
+        assert_eq!(t.tokenize(&text, false).len(), 100);
+        assert!(t.min_tokens(text.len()) <= 100);
+        assert_eq!(t.min_tokens(48 * 1000), 1000);
     }
 
     #[test]

@@ -338,9 +338,13 @@ async fn tokenizing_never_waits_for_the_model_worker() {
     assert_eq!(t.len(), 5);
     let text = tokio::time::timeout(quick, h.detokenize(vec![104, 105])).await.expect("detokenize waited").unwrap();
     assert_eq!(text, "hi");
-    let long = req(&"b".repeat(200_000), Some(4), &[]);
+    let long = req(&"b".repeat(1000), Some(30), &[]);
     let err = tokio::time::timeout(quick, h.validate(long)).await.expect("validate waited").unwrap_err();
-    assert!(matches!(err, EngineError::ContextLengthExceeded { prompt_tokens: 200_000, .. }), "{err:?}");
+    assert!(matches!(err, EngineError::ContextLengthExceeded { prompt_tokens: 1000, .. }), "{err:?}");
+    // Far too long to fit however it tokenizes: refused without tokenizing.
+    let huge = req(&"b".repeat(200_000), Some(4), &[]);
+    let err = tokio::time::timeout(quick, h.validate(huge)).await.expect("validate waited").unwrap_err();
+    assert_eq!(err, EngineError::PromptTooLong { min_tokens: 50_000, n_ctx: 1024 });
     drop(closed);
     let (_, done) = run(&mut rx).await;
     assert!(matches!(done, Some(Event::Done { .. })), "{done:?}");

@@ -149,6 +149,10 @@ impl BackendLoader for LlamaLoader {
         Ok(())
     }
 
+    fn background_thread(&self) {
+        vocab::lower_priority();
+    }
+
     fn vocab(&self, model: &ModelInfo) -> Result<std::sync::Arc<dyn Vocab>, String> {
         Ok(std::sync::Arc::new(vocab::VocabOnly::load(&model.path)?))
     }

@@ -71,6 +71,26 @@ impl Vocab for VocabOnly {
     }
 }
 
+/// How much lower than the model's threads background threads run: a core shared by a model
+/// thread and a tokenizing one splits about 3:1 (Linux's nice weights 1024 and 335), so a long
+/// prompt being tokenized takes a quarter of a core from running streams, and all idle time.
+/// Measured against nice 0, 10 and 19 in BENCHMARKS.md ("Tokenizing on the request's side").
+const BACKGROUND_NICE: libc::c_int = 5;
+
+/// Lowers the calling thread's CPU priority (Linux keeps a nice value per thread). Threads it
+/// starts inherit the value, so it is called only on threads that start none.
+pub(crate) fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: setpriority reads no memory of ours; `who` 0 is the calling thread.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) };
+        if rc != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "could not lower a background thread's priority");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -94,7 +94,7 @@ impl ApiError {
                 E::InvalidParam { param, message } => {
                     (StatusCode::BAD_REQUEST, inv, Some(param.clone()), Some("invalid_value"), message.clone())
                 }
-                E::ContextLengthExceeded { .. } => (
+                E::ContextLengthExceeded { .. } | E::PromptTooLong { .. } => (
                     StatusCode::BAD_REQUEST,
                     inv,
                     Some("messages".into()),

@@ -5,6 +5,8 @@ use crate::extract::ApiJson;
 use crate::state::AppState;
 use crate::validate;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hearth_protocol::openai::ErrorBody;
 use hearth_protocol::tokenize::{
@@ -19,21 +21,34 @@ use hearth_protocol::tokenize::{
 pub async fn tokenize(
     State(app): State<AppState>,
     ApiJson(req): ApiJson<TokenizeRequest>,
-) -> Result<Json<TokenizeResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let content = req.content.ok_or_else(|| ApiError::invalid("content", "content is required"))?;
     let handle = app.models.get_any(&req.model).await?;
-    let tokens = handle.tokenize(content, req.add_special).await?;
-    let tokens = tokens
-        .into_iter()
-        .map(|(id, bytes)| match req.with_pieces {
-            false => TokenEntry::Id(id),
-            true => {
-                let piece = String::from_utf8(bytes).map_or_else(|e| Piece::Bytes(e.into_bytes()), Piece::Text);
-                TokenEntry::WithPiece { id, piece }
-            }
+    let (add_special, with_pieces) = (req.add_special, req.with_pieces);
+    // The answer of a long text is large: it is built and serialised with the tokens, off the
+    // async runtime.
+    let body = handle
+        .with_tokenizer(content.len(), move |t| {
+            let tokens = t
+                .tokenize(&content, add_special)
+                .into_iter()
+                .map(|id| match with_pieces {
+                    false => TokenEntry::Id(id),
+                    true => {
+                        let piece =
+                            String::from_utf8(t.piece(id)).map_or_else(|e| Piece::Bytes(e.into_bytes()), Piece::Text);
+                        TokenEntry::WithPiece { id, piece }
+                    }
+                })
+                .collect();
+            serde_json::to_vec(&TokenizeResponse { tokens })
         })
-        .collect();
-    Ok(Json(TokenizeResponse { tokens }))
+        .await?
+        .map_err(|e| {
+            tracing::error!(error = %e, "could not serialise a tokenize answer");
+            ApiError::Internal
+        })?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// The text of `tokens`.

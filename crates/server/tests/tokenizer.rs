@@ -63,3 +63,22 @@ async fn a_raw_prompt_keeps_its_control_tokens() {
     assert_eq!(ids.first(), Some(&id_of(&h, "<|im_start|>")));
     assert_eq!(ids.last(), Some(&id_of(&h, "<|im_end|>")));
 }
+
+// A long text goes to the model's tokenizing threads and comes back as the same ids; a prompt
+// that cannot fit the window however it tokenizes is refused without tokenizing it.
+#[tokio::test]
+async fn long_texts_are_tokenized_off_the_runtime_and_hopeless_ones_refused() {
+    let models = shared();
+    let url = serve(models.clone()).await;
+    let h = models.acquire(SMOL, Some(ModelKind::Causal), KeepAlive::Default).await.unwrap();
+    let text = "The keeper wrote about ships, weather and gulls. ".repeat(2000);
+    let (status, v) = post(&url, "/tokenize", serde_json::json!({"model": SMOL, "content": text})).await;
+    assert_eq!(status, 200, "{v}");
+    let ids: Vec<u32> = v["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+    assert_eq!(ids, h.tokenizer().tokenize(&text, false));
+    let huge = "x".repeat(4 << 20);
+    let (status, v) = post(&url, "/v1/chat/completions", chat(SMOL, &huge, serde_json::json!({}))).await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(error_of(&v)["code"], "context_length_exceeded");
+    assert!(error_of(&v)["message"].as_str().unwrap().contains("at least"), "{v}");
+}
