@@ -1,14 +1,10 @@
 //! Messages from handles to a model's worker.
 
-use crate::backend::Token;
 use crate::embed::{EmbedOutput, ValidEmbedRequest};
 use crate::error::EngineError;
 use crate::request::{Event, ValidGenerateRequest};
 use std::sync::mpsc::Receiver;
 use tokio::sync::{mpsc, oneshot};
-
-/// A token and its bytes (part of a UTF-8 character for byte-level vocabularies).
-pub type TokenPiece = (Token, Vec<u8>);
 
 /// Messages handles send to a worker. Workers answer every command; a reply whose receiver is
 /// gone is dropped without effect. Prompts arrive tokenized: a worker never tokenizes.

@@ -1,7 +1,7 @@
 //! A loaded model: its worker thread and the handle through which requests reach it.
 
 use crate::backend::{BackendInfo, BackendLoader, LoadSpec, Pooling, Token};
-use crate::command::{Command, TokenPiece};
+use crate::command::Command;
 use crate::embed::{EmbedOutput, EmbedRequest, ValidEmbedRequest};
 use crate::error::EngineError;
 use crate::registry::{ModelInfo, ModelKind};
@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 const EVENT_BUFFER: usize = 64;
 
 /// Channel room beyond the work queue, for pings.
-const LOOKUP_ROOM: usize = 64;
+const PING_ROOM: usize = 64;
 
 /// Text up to this many bytes is tokenized on the calling task (well under a millisecond);
 /// longer text on the model's tokenizing threads, so the async runtime keeps running.
@@ -47,7 +47,7 @@ pub struct ModelHandle {
     pool: Arc<TokenizePool>,
     /// Server-wide cap on generated tokens.
     max_tokens_cap: Option<u32>,
-    /// Into the worker; bounded (work by `max_queue`, plus room for lookups).
+    /// Into the worker; bounded (work by `max_queue`, plus room for pings).
     tx: SyncSender<Command>,
     /// Work requests that may wait for the worker before new ones get `Overloaded`.
     max_queue: usize,
@@ -83,7 +83,7 @@ impl ModelHandle {
         let info = spec.model.clone();
         let memory_bytes = spec.memory_bytes();
         let max_queue = settings.max_queue.max(1);
-        let (tx, rx) = sync_channel(max_queue + LOOKUP_ROOM);
+        let (tx, rx) = sync_channel(max_queue + PING_ROOM);
         let stats = Arc::new(WorkerStats::default());
         let (ready_tx, ready_rx) = sync_channel::<Result<BackendInfo, String>>(1);
         let load_error = |reason: String| EngineError::ModelLoad { model: id.clone(), reason };
@@ -325,18 +325,6 @@ impl ModelHandle {
     pub async fn embed(&self, req: EmbedRequest) -> Result<EmbedOutput, EngineError> {
         let valid = self.validate_embed(req).await?;
         self.submit_embed(valid)?.await.map_err(|_| self.gone())?
-    }
-
-    /// Tokenizes `text` (control tokens spelled in it are parsed); each token comes with its
-    /// bytes.
-    ///
-    /// # Errors
-    /// [`EngineError::WorkerFailed`] if tokenizing failed.
-    pub async fn tokenize(&self, text: String, add_special: bool) -> Result<Vec<TokenPiece>, EngineError> {
-        self.with_tokenizer(text.len(), move |t| {
-            t.tokenize(&text, add_special).into_iter().map(|id| (id, t.piece(id))).collect()
-        })
-        .await
     }
 
     /// How many tokens `text` takes as text (no BOS/EOS, no control tokens parsed).

@@ -47,7 +47,6 @@ pub mod utf8;
 mod worker;
 
 pub use backend::{Backend, BackendInfo, BackendLoader, BatchItem, KvType, LoadSpec, Pooling, SpecialTokens, Token};
-pub use command::TokenPiece;
 pub use constraint::{Constraint, Grammar, Trigger};
 pub use embed::{EmbedInput, EmbedOutput, EmbedRequest, ValidEmbedRequest};
 pub use error::EngineError;

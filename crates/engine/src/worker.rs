@@ -56,7 +56,7 @@ struct Worker<'b> {
     active: Vec<Sequence>,
     /// Requests taken off the channel, in arrival order; bounded by the handle, which refuses
     /// work once `stats.waiting` reaches the queue limit. The channel is drained every step so
-    /// tokenizer lookups are answered without waiting for a free slot.
+    /// pings are answered without waiting for a free slot.
     pending: VecDeque<Queued>,
     /// At most one request waits for KV room; the rest wait behind it in `pending`, so
     /// requests are admitted in arrival order.
