@@ -39,6 +39,10 @@ pub struct ValidEmbedRequest {
     pub inputs: Vec<Vec<Token>>,
 }
 
+/// Most tokens (after truncation) all inputs of one embedding or rerank request may hold: the
+/// work one request may ask of the model's worker.
+pub const MAX_REQUEST_TOKENS: usize = 1 << 18;
+
 impl EmbedRequest {
     /// Tokenizes and fits every input to `limit` tokens, or rejects the whole request. `rank`
     /// says the model is a cross-encoder (pairs only). A query shared by consecutive pairs is
@@ -51,6 +55,7 @@ impl EmbedRequest {
         let special = tok.special();
         let mut out = Vec::with_capacity(self.inputs.len());
         let mut last_query: Option<(String, Vec<Token>)> = None;
+        let mut total = 0usize;
         for (index, input) in self.inputs.into_iter().enumerate() {
             let tokens = match input {
                 EmbedInput::Pair { .. } if !rank => {
@@ -81,7 +86,13 @@ impl EmbedRequest {
                     t
                 }
             };
-            out.push(fit(tokens, limit, special, self.truncate, index)?);
+            let fitted = fit(tokens, limit, special, self.truncate, index)?;
+            total += fitted.len();
+            if total > MAX_REQUEST_TOKENS {
+                let msg = format!("the inputs of one request may hold at most {MAX_REQUEST_TOKENS} tokens in all");
+                return Err(EngineError::invalid(if rank { "documents" } else { "input" }, msg));
+            }
+            out.push(fitted);
         }
         Ok(ValidEmbedRequest { inputs: out })
     }
@@ -228,6 +239,22 @@ mod tests {
         assert_eq!(fit(t, 4, &BERT, true, 0).unwrap(), [101, 5, 6, 102]);
         assert_eq!(fit(vec![1, 2, 3], 2, &SpecialTokens::default(), true, 0).unwrap(), [1, 2]);
         assert!(fit(vec![], 2, &BERT, true, 0).is_err());
+    }
+
+    #[test]
+    fn one_request_may_not_ask_for_unbounded_work() {
+        let tok = crate::Tokenizer::new(std::sync::Arc::new(crate::tokenizer::testing::ByteVocab::default()));
+        let pairs = |n: usize| EmbedRequest {
+            inputs: (0..n)
+                .map(|_| EmbedInput::Pair { query: "q".into(), document: "d".repeat(500) })
+                .collect(),
+            truncate: true,
+        };
+        let per_pair = pairs(1).validate(&tok, true, 512).unwrap().inputs[0].len();
+        let fit = MAX_REQUEST_TOKENS / per_pair;
+        assert!(pairs(fit).validate(&tok, true, 512).is_ok());
+        let e = pairs(fit + 1).validate(&tok, true, 512).unwrap_err();
+        assert!(matches!(&e, EngineError::InvalidParam { param, .. } if param == "documents"), "{e:?}");
     }
 
     #[test]

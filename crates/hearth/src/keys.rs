@@ -1,13 +1,17 @@
 //! The API keys file: one key per line, `#` comments and blank lines ignored.
 //!
 //! ```text
-//! # name:key[:rpm=N][:tpm=N]            a key in clear (hashed when read)
-//! # name:sha256:HEX[:rpm=N][:tpm=N]     a key stored as its SHA-256 (`hearth hash-key`)
-//! alice:sk-alice-secret:rpm=60:tpm=100000
+//! # name:key[:rpm=N][:tpm=N][:admin][:models=ID,ID]   a key in clear (hashed when read)
+//! # name:sha256:HEX[...]                              a key stored as its SHA-256 (`hearth hash-key`)
+//! ops:sk-ops-secret:admin
+//! alice:sk-alice-secret:rpm=60:tpm=100000:models=SmolLM2-135M-Instruct.Q4_1
 //! ci:sha256:3b7f...e1
 //! ```
-//! Keys must not contain `:`. A key without its own `rpm`/`tpm` gets the server-wide
-//! `--rate-limit-rpm` / `--rate-limit-tpm` (0 = unlimited).
+//! Keys must not contain `:`; names are letters, digits, `-`, `_`, `.` and `@` (what a key
+//! creates is stored under its name). A key without its own `rpm`/`tpm` gets the server-wide
+//! `--rate-limit-rpm` / `--rate-limit-tpm` (0 = unlimited). `admin` keys load and unload
+//! models, read `/metrics` and see every key's collections, sessions, jobs and
+//! conversations; `models=` limits a key to those model ids (others are 404 to it).
 
 use hearth_server::auth::{hash_key, ApiKey};
 
@@ -26,7 +30,8 @@ fn nonzero<T: PartialEq + Default>(v: T) -> Option<T> {
 
 /// A key given on the command line (`--api-key`), named `key-` and the first 8 hex digits of
 /// its SHA-256: a stable name (what it owns stays its own when other keys are added or
-/// removed) that does not reveal the key.
+/// removed) that does not reveal the key. It is an admin key: the operator's, as
+/// llama-server's `--api-key` is.
 pub fn from_flag(key: &str, d: DefaultLimits) -> ApiKey {
     let sha256 = hash_key(key);
     ApiKey {
@@ -34,6 +39,8 @@ pub fn from_flag(key: &str, d: DefaultLimits) -> ApiKey {
         sha256,
         requests_per_minute: nonzero(d.rpm),
         tokens_per_minute: nonzero(d.tpm),
+        admin: true,
+        models: None,
     }
 }
 
@@ -58,6 +65,10 @@ fn parse_line(line: &str, d: DefaultLimits) -> anyhow::Result<ApiKey> {
     let mut fields = line.split(':');
     let name = fields.next().unwrap_or_default().trim();
     anyhow::ensure!(!name.is_empty(), "a key needs a name (name:key)");
+    anyhow::ensure!(
+        hearth_server::owner::valid_owner(name),
+        "a key's name is 1-64 letters, digits, '-', '_', '.' or '@'"
+    );
     let secret = fields.next().map(str::trim).filter(|s| !s.is_empty());
     let secret = secret.ok_or_else(|| anyhow::anyhow!("no key after the name"))?;
     let sha256 = if secret == "sha256" {
@@ -66,15 +77,32 @@ fn parse_line(line: &str, d: DefaultLimits) -> anyhow::Result<ApiKey> {
     } else {
         hash_key(secret)
     };
-    let (mut rpm, mut tpm) = (nonzero(d.rpm), nonzero(d.tpm));
-    for f in fields {
-        match f.trim().split_once('=') {
-            Some(("rpm", v)) => rpm = nonzero(v.parse().map_err(|_| anyhow::anyhow!("rpm must be a number"))?),
-            Some(("tpm", v)) => tpm = nonzero(v.parse().map_err(|_| anyhow::anyhow!("tpm must be a number"))?),
-            _ => anyhow::bail!("unknown field (expected rpm=N or tpm=N; keys must not contain ':')"),
+    let mut key = ApiKey {
+        name: name.to_string(),
+        sha256,
+        requests_per_minute: nonzero(d.rpm),
+        tokens_per_minute: nonzero(d.tpm),
+        admin: false,
+        models: None,
+    };
+    for f in fields.map(str::trim) {
+        match f.split_once('=') {
+            _ if f == "admin" => key.admin = true,
+            Some(("rpm", v)) => {
+                key.requests_per_minute = nonzero(v.parse().map_err(|_| anyhow::anyhow!("rpm must be a number"))?)
+            }
+            Some(("tpm", v)) => {
+                key.tokens_per_minute = nonzero(v.parse().map_err(|_| anyhow::anyhow!("tpm must be a number"))?)
+            }
+            Some(("models", v)) => {
+                let ids: Vec<String> = v.split(',').map(str::trim).filter(|m| !m.is_empty()).map(String::from).collect();
+                anyhow::ensure!(!ids.is_empty(), "models= needs at least one model id");
+                key.models = Some(ids);
+            }
+            _ => anyhow::bail!("unknown field (expected rpm=N, tpm=N, admin or models=A,B; keys must not contain ':')"),
         }
     }
-    Ok(ApiKey { name: name.to_string(), sha256, requests_per_minute: rpm, tokens_per_minute: tpm })
+    Ok(key)
 }
 
 fn parse_hex(hex: &str) -> Option<[u8; 32]> {
@@ -107,11 +135,22 @@ mod tests {
         assert_eq!((keys[0].requests_per_minute, keys[0].tokens_per_minute), (Some(60), Some(1000)));
         assert_eq!(keys[1].sha256, hash_key("sk-ci"));
         assert_eq!((keys[1].requests_per_minute, keys[1].tokens_per_minute), (Some(10), None), "defaults");
+        assert!(!keys[0].admin && keys[0].models.is_none());
+    }
+
+    #[test]
+    fn admin_keys_and_model_scopes() {
+        let keys = parse("ops:sk-o:admin\nbob@x.org:sk-b:models=a, b:rpm=5\n", DefaultLimits::default()).unwrap();
+        assert!(keys[0].admin && keys[0].models.is_none());
+        assert!(!keys[1].admin);
+        assert_eq!(keys[1].models.as_deref(), Some(&["a".to_string(), "b".to_string()][..]));
+        assert_eq!(keys[1].requests_per_minute, Some(5));
+        assert!(from_flag("sk-flag", DefaultLimits::default()).admin, "the operator's key");
     }
 
     #[test]
     fn bad_lines_name_the_line_not_the_key() {
-        for bad in ["alice", ":sk", "a:sha256:abc", "a:k:rpm=x", "a:k:what=1", "a:k\na:j"] {
+        for bad in ["alice", ":sk", "a:sha256:abc", "a:k:rpm=x", "a:k:what=1", "a:k\na:j", "a/b:k", "a b:k", "a:k:models="] {
             let e = parse(bad, DefaultLimits::default()).unwrap_err().to_string();
             assert!(e.contains("line"), "{bad}: {e}");
             assert!(!e.contains("sk"), "{e}");

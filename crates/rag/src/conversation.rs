@@ -38,6 +38,8 @@ pub struct Conversation {
 /// A conversation in a list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConversationSummary {
+    /// Its owner (`""`: an admin key's, or the open mode's).
+    pub owner: String,
     /// Its id.
     pub id: String,
     /// Title.
@@ -73,14 +75,14 @@ pub trait ConversationStore: Send + Sync {
     /// [`StoreError::Invalid`] for a bad id, title or message; database failures.
     fn create_conversation(&self, owner: &str, c: &Conversation) -> Result<(), StoreError>;
 
-    /// `owner`'s conversations, newest first; with `query`, those whose title or message text
-    /// contains it (case-insensitive).
+    /// `owner`'s conversations (every owner's for `None`), newest first; with `query`, those
+    /// whose title or message text contains it (case-insensitive).
     ///
     /// # Errors
     /// Database failures.
     fn list_conversations(
         &self,
-        owner: &str,
+        owner: Option<&str>,
         query: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ConversationSummary>, StoreError>;
@@ -216,17 +218,6 @@ pub fn search_key(query: &str) -> Option<String> {
     (!q.is_empty()).then_some(q)
 }
 
-/// The summary of a conversation.
-pub fn summary(c: &Conversation) -> ConversationSummary {
-    ConversationSummary {
-        id: c.id.clone(),
-        title: c.title.clone(),
-        created_at: c.created_at,
-        updated_at: c.updated_at,
-        version: c.version,
-        message_count: c.messages.len() as u64,
-    }
-}
 
 #[cfg(test)]
 mod tests {

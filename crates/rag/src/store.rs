@@ -320,11 +320,24 @@ pub fn rrf(lists: &[Vec<i64>], k: f32) -> Vec<(i64, f32)> {
 /// How long finished and abandoned job records are kept, in seconds.
 pub(crate) const JOB_TTL: i64 = 7 * 24 * 3600;
 
-/// Checks a new collection's name and embedding width.
-pub(crate) fn check_collection(name: &str, dim: usize) -> Result<(), StoreError> {
-    let ok = !name.is_empty()
+/// Whether `name` may own what a store keeps: 1-64 letters, digits, `-`, `_`, `.` or `@`,
+/// starting with a letter or digit. A collection or session of an owner is stored as
+/// `owner/name`.
+pub fn valid_owner(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
+}
+
+/// Checks a new collection's name (`name`, or `owner/name`) and embedding width.
+pub(crate) fn check_collection(name: &str, dim: usize) -> Result<(), StoreError> {
+    let local = match name.split_once('/') {
+        Some((owner, local)) if valid_owner(owner) => local,
+        _ => name,
+    };
+    let ok = !local.is_empty()
+        && local.len() <= 64
+        && local.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !ok {
         return Err(StoreError::Invalid(
             "a collection name is 1-64 characters of letters, digits, '-', '_' or '.'".into(),
@@ -336,9 +349,9 @@ pub(crate) fn check_collection(name: &str, dim: usize) -> Result<(), StoreError>
     Ok(())
 }
 
-/// Checks a session id.
+/// Checks a session id (with its owner's `owner/` before it: 1-128 characters after that).
 pub(crate) fn check_session(id: &str) -> Result<(), StoreError> {
-    let ok = !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic());
+    let ok = !id.is_empty() && id.len() <= 128 + 65 && id.chars().all(|c| c.is_ascii_graphic());
     if ok {
         Ok(())
     } else {

@@ -32,19 +32,19 @@ fn suite(s: &dyn ConversationStore) {
     s.create_conversation("bob", &conv("conv-b1", "Bob's", "secret plans \u{0} with a NUL")).unwrap();
     // Each owner sees only their own, newest first (same second: latest created first).
     let ids = |v: Vec<hearth_rag::conversation::ConversationSummary>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
-    assert_eq!(ids(s.list_conversations("alice", None, 50).unwrap()), ["conv-a2", "conv-a1"]);
-    assert_eq!(ids(s.list_conversations("bob", None, 50).unwrap()), ["conv-b1"]);
-    assert!(s.list_conversations("", None, 50).unwrap().is_empty(), "the open owner sees nobody's");
+    assert_eq!(ids(s.list_conversations(Some("alice"), None, 50).unwrap()), ["conv-a2", "conv-a1"]);
+    assert_eq!(ids(s.list_conversations(Some("bob"), None, 50).unwrap()), ["conv-b1"]);
+    assert!(s.list_conversations(Some(""), None, 50).unwrap().is_empty(), "the open owner sees nobody's");
     assert!(s.conversation("bob", "conv-a1").unwrap().is_none(), "another owner's is not found");
     assert!(s.update_conversation("bob", "conv-a1", &ConversationUpdate::default()).unwrap().is_none());
     assert!(!s.delete_conversation("bob", "conv-a1").unwrap());
     // Search looks in titles and messages, case-insensitively, within the owner's only.
-    assert_eq!(ids(s.list_conversations("alice", Some("FRANCE"), 50).unwrap()), ["conv-a1"]);
-    assert_eq!(ids(s.list_conversations("alice", Some("rust"), 50).unwrap()), ["conv-a2"]);
-    assert!(s.list_conversations("alice", Some("secret"), 50).unwrap().is_empty());
-    assert_eq!(ids(s.list_conversations("alice", Some("  "), 50).unwrap()).len(), 2, "blank query = all");
-    assert_eq!(s.list_conversations("alice", None, 1).unwrap().len(), 1, "limit");
-    assert_eq!(s.list_conversations("alice", Some("%"), 50).unwrap().len(), 0, "no pattern syntax");
+    assert_eq!(ids(s.list_conversations(Some("alice"), Some("FRANCE"), 50).unwrap()), ["conv-a1"]);
+    assert_eq!(ids(s.list_conversations(Some("alice"), Some("rust"), 50).unwrap()), ["conv-a2"]);
+    assert!(s.list_conversations(Some("alice"), Some("secret"), 50).unwrap().is_empty());
+    assert_eq!(ids(s.list_conversations(Some("alice"), Some("  "), 50).unwrap()).len(), 2, "blank query = all");
+    assert_eq!(s.list_conversations(Some("alice"), None, 1).unwrap().len(), 1, "limit");
+    assert_eq!(s.list_conversations(Some("alice"), Some("%"), 50).unwrap().len(), 0, "no pattern syntax");
     // Round trip keeps everything the client stored.
     let got = s.conversation("alice", "conv-a1").unwrap().unwrap();
     assert_eq!(got, conv("conv-a1", "Geography", "Capital of France?"));
@@ -60,7 +60,7 @@ fn suite(s: &dyn ConversationStore) {
     let up = ConversationUpdate { messages: Some(msgs), expected_version: Some(2), ..Default::default() };
     let c = s.update_conversation("alice", "conv-a1", &up).unwrap().unwrap();
     assert_eq!((c.version, c.messages.len(), c.title.as_str()), (3, 1, "Renamed"));
-    assert!(s.list_conversations("alice", Some("france"), 50).unwrap().is_empty(), "search follows the messages");
+    assert!(s.list_conversations(Some("alice"), Some("france"), 50).unwrap().is_empty(), "search follows the messages");
     let bad = ConversationUpdate { messages: Some(vec![json!({"role": "user"})]), ..Default::default() };
     assert!(matches!(s.update_conversation("alice", "conv-a1", &bad), Err(StoreError::Invalid(_))));
     assert_eq!(s.conversation("alice", "conv-a1").unwrap().unwrap().version, 3, "a refused update changes nothing");
@@ -78,7 +78,7 @@ fn suite(s: &dyn ConversationStore) {
 fn after_restart(s: &dyn ConversationStore) {
     let c = s.conversation("alice", "conv-a1").unwrap().unwrap();
     assert_eq!((c.title.as_str(), c.version), ("Renamed", 3));
-    assert_eq!(s.list_conversations("bob", Some("plans"), 10).unwrap().len(), 1);
+    assert_eq!(s.list_conversations(Some("bob"), Some("plans"), 10).unwrap().len(), 1);
 }
 
 #[test]

@@ -17,7 +17,7 @@ use std::time::Instant;
 use subtle::ConstantTimeEq;
 
 /// One API key as configured.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct ApiKey {
     /// A name for logs and metrics (never the key).
     pub name: String,
@@ -27,6 +27,10 @@ pub struct ApiKey {
     pub requests_per_minute: Option<u32>,
     /// Tokens (prompt + generated) per minute; `None` = unlimited.
     pub tokens_per_minute: Option<u64>,
+    /// May load and unload models, read `/metrics` and see every key's objects.
+    pub admin: bool,
+    /// The only models (by id) the key may use and see; `None` = all.
+    pub models: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for ApiKey {
@@ -36,6 +40,8 @@ impl std::fmt::Debug for ApiKey {
             .field("sha256", &"<redacted>")
             .field("requests_per_minute", &self.requests_per_minute)
             .field("tokens_per_minute", &self.tokens_per_minute)
+            .field("admin", &self.admin)
+            .field("models", &self.models)
             .finish()
     }
 }
@@ -96,6 +102,10 @@ struct Limiter {
 pub struct Caller {
     /// The key's name.
     pub name: String,
+    /// An admin key.
+    pub admin: bool,
+    /// The models it may use (`None`: all).
+    pub models: Option<Arc<[String]>>,
     limiter: Arc<Mutex<Limiter>>,
 }
 
@@ -183,7 +193,12 @@ impl Keys {
                     requests: k.requests_per_minute.map(|n| Bucket::new(f64::from(n))),
                     tokens: k.tokens_per_minute.map(|n| Bucket::new(n as f64)),
                 };
-                let caller = Caller { name: k.name.clone(), limiter: Arc::new(Mutex::new(limiter)) };
+                let caller = Caller {
+                    name: k.name.clone(),
+                    admin: k.admin,
+                    models: k.models.as_deref().map(Arc::from),
+                    limiter: Arc::new(Mutex::new(limiter)),
+                };
                 (k, caller)
             })
             .collect();
@@ -219,7 +234,7 @@ impl Keys {
             Some((crate::Access::Probe, _)) => self.public_health,
             Some((crate::Access::Docs, _)) => self.public_docs,
             Some((crate::Access::Ui, _)) => true,
-            Some((_, "/metrics")) => self.public_metrics,
+            Some((crate::Access::Admin, "/metrics")) => self.public_metrics,
             _ => false,
         }
     }
@@ -249,6 +264,11 @@ pub async fn require_key(State(app): State<AppState>, mut req: Request, next: Ne
             Some(c) => c,
         },
     };
+    let admin_only = crate::routes::find(req.method().as_str(), req.uri().path())
+        .is_some_and(|r| r.access == crate::Access::Admin);
+    if admin_only && !caller.admin {
+        return ApiError::Forbidden("this operation needs an admin API key".into()).into_response();
+    }
     if let Err(retry_after) = caller.admit() {
         let mut res = ApiError::RateLimited { retry_after }.into_response();
         caller.headers(res.headers_mut());
@@ -271,6 +291,7 @@ mod tests {
             sha256: hash_key("sk-alice"),
             requests_per_minute: rpm,
             tokens_per_minute: tpm,
+            ..ApiKey::default()
         };
         Keys::new(AuthConfig { keys: vec![key], public_health: true, public_metrics: false, public_docs: true })
     }

@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::generate;
 use crate::middleware::Summary;
+use crate::owner::Principal;
 use crate::state::AppState;
 use crate::validate;
 use axum::extract::State;
@@ -90,11 +91,12 @@ pub async fn prepare(
         ));
     }
     let grammar = crate::structured::grammar(&app.models, constraint.as_ref(), req.ignore_eos)?;
+    let who = Principal::of(caller.as_ref().map(|c| &c.0));
     let admission = generate::admit(app, caller)?;
     let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
-    let handle = app.models.acquire(&req.model, Some(ModelKind::Causal), keep_alive).await?;
+    let handle = who.models(&app.models).acquire(&req.model, Some(ModelKind::Causal), keep_alive).await?;
     let citations = match &req.rag {
-        Some(opts) => Some(ground(app, &handle, opts, &req, &mut messages).await?),
+        Some(opts) => Some(ground(app, &handle, (&who, opts), &req, &mut messages).await?),
         None => None,
     };
     let (stream, n) = (req.stream, validate::choices(req.n)?);
@@ -192,7 +194,7 @@ fn totals(all: &[generate::Collected]) -> (Usage, Timings, crate::middleware::Su
 async fn ground(
     app: &AppState,
     handle: &hearth_engine::ModelHandle,
-    opts: &RagOptions,
+    (who, opts): (&Principal, &RagOptions),
     req: &ChatCompletionRequest,
     messages: &mut Vec<hearth_engine::TemplateMessage>,
 ) -> Result<Vec<serde_json::Value>, ApiError> {
@@ -210,7 +212,9 @@ async fn ground(
         conversation_tokens += handle.count_tokens(m.content.clone()).await? + 4;
     }
     let budget = crate::rag::ground::budget(handle, max_tokens, conversation_tokens);
-    let sources = crate::rag::ground::retrieve(app, &rag, handle, &opts.collection, &question, top_k, budget).await?;
+    let stored = who.qualify(&opts.collection);
+    let collection = (stored.as_str(), opts.collection.as_str());
+    let sources = crate::rag::ground::retrieve(app, &rag, handle, collection, &question, top_k, budget).await?;
     crate::rag::ground::add_sources(messages, &sources);
     Ok(sources.iter().filter_map(|s| serde_json::to_value(s).ok()).collect())
 }

@@ -3,7 +3,7 @@
 //! conversation belongs to the key (by name) that created it: another key gets 404 for it and
 //! never sees it in a list.
 
-use crate::auth::Caller;
+use crate::owner::Principal;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::rag::routes::blocking;
@@ -13,7 +13,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use hearth_protocol::conversations::{
     ConversationDeleted, ConversationList, ConversationObject, ConversationSummaryObject, CreateConversation,
     UpdateConversation,
@@ -32,9 +32,10 @@ fn store(app: &AppState) -> Result<Arc<dyn ConversationStore>, ApiError> {
     })
 }
 
-/// The owner of what a request creates or reads: the key's name, `""` without keys.
-fn owner(caller: Option<Extension<Caller>>) -> String {
-    caller.map(|Extension(c)| c.name).unwrap_or_default()
+/// The owner and id of the conversation a request names (an admin may name `alice/ID`).
+fn located(who: &Principal, id: &str) -> (String, String) {
+    let (owner, id) = who.locate(id);
+    (owner.to_string(), id.to_string())
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -79,17 +80,18 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ListQuery), responses((status = 200, description = "Conversations, newest first", body = ConversationList), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "No store", body = ErrorBody)))]
 pub async fn list(
     State(app): State<AppState>,
-    caller: Option<Extension<Caller>>,
+    who: Principal,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<ConversationList>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::invalid("query", format!("bad query string: {}", e.body_text())))?;
-    let (store, who) = (store(&app)?, owner(caller));
+    let store = store(&app)?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    let rows = blocking(move || store.list_conversations(&who, q.q.as_deref(), limit)).await?;
+    let owner = (!who.sees_all()).then(|| who.owner().to_string());
+    let rows = blocking(move || store.list_conversations(owner.as_deref(), q.q.as_deref(), limit)).await?;
     let data = rows
         .into_iter()
         .map(|s| ConversationSummaryObject {
-            id: s.id,
+            id: who.show(&crate::owner::join(&s.owner, &s.id)).unwrap_or(s.id),
             object: "conversation".into(),
             title: s.title,
             created_at: s.created_at,
@@ -108,10 +110,10 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/v1/conversations", tag = "conversations", request_body = CreateConversation, responses((status = 201, description = "The conversation", body = ConversationObject), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "No store", body = ErrorBody)))]
 pub async fn create(
     State(app): State<AppState>,
-    caller: Option<Extension<Caller>>,
+    who: Principal,
     ApiJson(req): ApiJson<CreateConversation>,
 ) -> Result<Response, ApiError> {
-    let (store, who) = (store(&app)?, owner(caller));
+    let (store, who) = (store(&app)?, who.owner().to_string());
     let t = now();
     let c = Conversation {
         id: crate::generate::new_id("conv"),
@@ -134,11 +136,11 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations", params(("id" = String, Path, description = "Conversation id")), responses((status = 200, description = "The conversation", body = ConversationObject), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown conversation", body = ErrorBody)))]
 pub async fn get(
     State(app): State<AppState>,
-    caller: Option<Extension<Caller>>,
+    who: Principal,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ConversationObject>, ApiError> {
     let id = conversation_id(id)?;
-    let (store, who, i) = (store(&app)?, owner(caller), id.clone());
+    let (store, (who, i)) = (store(&app)?, located(&who, &id));
     blocking(move || store.conversation(&who, &i)).await?.map(|c| Json(object(c))).ok_or_else(|| not_found(&id))
 }
 
@@ -150,12 +152,12 @@ pub async fn get(
 #[utoipa::path(patch, path = "/api/v1/conversations/{id}", tag = "conversations", params(("id" = String, Path, description = "Conversation id")), request_body = UpdateConversation, responses((status = 200, description = "The conversation as changed", body = ConversationObject), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown conversation", body = ErrorBody), (status = 409, description = "Changed by another client since `version`", body = ErrorBody)))]
 pub async fn update(
     State(app): State<AppState>,
-    caller: Option<Extension<Caller>>,
+    who: Principal,
     id: Result<Path<String>, PathRejection>,
     ApiJson(req): ApiJson<UpdateConversation>,
 ) -> Result<Json<ConversationObject>, ApiError> {
     let id = conversation_id(id)?;
-    let (store, who, i) = (store(&app)?, owner(caller), id.clone());
+    let (store, (who, i)) = (store(&app)?, located(&who, &id));
     let up = ConversationUpdate {
         title: req.title,
         settings: req.settings,
@@ -175,11 +177,11 @@ pub async fn update(
 #[utoipa::path(delete, path = "/api/v1/conversations/{id}", tag = "conversations", params(("id" = String, Path, description = "Conversation id")), responses((status = 200, description = "Deleted", body = ConversationDeleted), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown conversation", body = ErrorBody)))]
 pub async fn delete(
     State(app): State<AppState>,
-    caller: Option<Extension<Caller>>,
+    who: Principal,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ConversationDeleted>, ApiError> {
     let id = conversation_id(id)?;
-    let (store, who, i) = (store(&app)?, owner(caller), id.clone());
+    let (store, (who, i)) = (store(&app)?, located(&who, &id));
     if blocking(move || store.delete_conversation(&who, &i)).await? {
         Ok(Json(ConversationDeleted { id, object: "conversation.deleted".into(), deleted: true }))
     } else {

@@ -54,11 +54,13 @@ pub async fn create(
     req: EmbeddingRequest,
 ) -> Result<(EmbeddingResponse, Summary), ApiError> {
     let app = app.clone();
-    let name = only_model_of_kind(&app, &req.model, false)?;
+    let who = crate::owner::Principal::of(caller.as_ref().map(|c| &c.0));
+    let scope = who.models(&app.models);
+    let name = only_model_of_kind(&scope, &req.model, false)?;
     let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
     let valid = check(req)?;
     let admission = generate::admit(&app, caller)?;
-    let handle = app.models.acquire(&name, Some(ModelKind::Embedding), keep_alive).await?;
+    let handle = scope.acquire(&name, Some(ModelKind::Embedding), keep_alive).await?;
     if handle.loaded.pooling == Some(Pooling::Rank) {
         let msg = format!("model `{}` is a reranker; use /v1/rerank", handle.info.id);
         return Err(EngineError::WrongModelKind(msg).into());
@@ -111,15 +113,17 @@ pub(crate) async fn run(
 
 /// The model a request names, or the only embedding model (`rerank`: the only reranker) when it
 /// names none.
-pub(crate) fn only_model_of_kind(app: &AppState, name: &str, rerank: bool) -> Result<String, ApiError> {
+pub(crate) fn only_model_of_kind(
+    scope: &crate::owner::Scoped<'_>,
+    name: &str,
+    rerank: bool,
+) -> Result<String, ApiError> {
     if !name.trim().is_empty() {
         return Ok(name.to_string());
     }
-    let mut found = app
-        .models
-        .registry()
-        .models()
-        .filter(|m| m.kind == ModelKind::Embedding && (m.pooling == Some(Pooling::Rank)) == rerank);
+    let models = scope.list();
+    let mut found =
+        models.iter().filter(|m| m.kind == ModelKind::Embedding && (m.pooling == Some(Pooling::Rank)) == rerank);
     match (found.next(), found.next()) {
         (Some(m), None) => Ok(m.id.clone()),
         _ => Err(EngineError::NoDefaultModel.into()),

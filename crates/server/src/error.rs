@@ -40,6 +40,8 @@ pub enum ApiError {
         /// Whether a key was sent at all.
         provided: bool,
     },
+    /// The API key may not do this (an admin-only operation).
+    Forbidden(String),
     /// The API key is over its requests or tokens per minute.
     RateLimited {
         /// Seconds until a request would be admitted.
@@ -200,6 +202,7 @@ impl ApiError {
                 Some("invalid_api_key"),
                 "Incorrect API key provided.".into(),
             ),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, inv, None, Some("permission_denied"), m.clone()),
             ApiError::RateLimited { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limit_error",

@@ -33,6 +33,7 @@ pub mod middleware;
 pub mod models;
 pub mod ollama;
 pub mod openapi;
+pub mod owner;
 pub mod rag;
 pub mod rerank;
 pub mod responses;
@@ -58,6 +59,9 @@ use axum::Router;
 /// `system_fingerprint` of every response.
 pub const FINGERPRINT: &str = concat!("hearth-", env!("CARGO_PKG_VERSION"));
 
+/// What an upload's body may hold beyond its files: multipart framing and text fields.
+const UPLOAD_FORM_SLACK: usize = 1 << 20;
+
 async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound(uri.path().to_string())
 }
@@ -71,7 +75,7 @@ pub fn app(state: AppState) -> Router {
         let mut h = (r.handler)();
         if r.upload {
             // Uploads have their own limit (a multipart body holds the files plus framing).
-            h = h.layer(DefaultBodyLimit::max(upload_limit.saturating_mul(4).max(state.limits.max_body_bytes)));
+            h = h.layer(DefaultBodyLimit::max(upload_limit.saturating_add(UPLOAD_FORM_SLACK).max(state.limits.max_body_bytes)));
         }
         router = router.route(r.path, h);
     }

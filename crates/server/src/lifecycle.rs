@@ -2,6 +2,7 @@
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::owner::Principal;
 use crate::state::AppState;
 use crate::validate;
 use axum::extract::State;
@@ -18,10 +19,11 @@ use std::sync::atomic::Ordering;
 #[utoipa::path(post, path = "/models/load", tag = "models", request_body = ModelLifecycleRequest, responses((status = 200, description = "Loaded: model, memory_bytes, load_seconds", body = serde_json::Value), (status = 500, description = "The file did not load", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown model", body = ErrorBody), (status = 429, description = "Too many requests or over the key's rate limit", body = ErrorBody), (status = 503, description = "Overloaded, no room, or shutting down", body = ErrorBody)))]
 pub async fn load(
     State(app): State<AppState>,
+    who: Principal,
     ApiJson(req): ApiJson<ModelLifecycleRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
-    let h = app.models.acquire(&req.model, None, keep_alive).await?;
+    let h = who.models(&app.models).acquire(&req.model, None, keep_alive).await?;
     Ok(Json(serde_json::json!({
         "model": h.info.id,
         "loaded": true,
@@ -37,20 +39,23 @@ pub async fn load(
 #[utoipa::path(post, path = "/models/unload", tag = "models", request_body = ModelLifecycleRequest, responses((status = 200, description = "model, unloaded (whether it was loaded)", body = serde_json::Value), (status = 409, description = "The model has running requests", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown model", body = ErrorBody), (status = 429, description = "Too many requests or over the key's rate limit", body = ErrorBody), (status = 503, description = "Overloaded, no room, or shutting down", body = ErrorBody)))]
 pub async fn unload(
     State(app): State<AppState>,
+    who: Principal,
     ApiJson(req): ApiJson<ModelLifecycleRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let id = app.models.resolve(&req.model)?.id.clone();
+    let id = who.models(&app.models).resolve(&req.model)?.id.clone();
     let was_loaded = app.models.unload(&id).await?;
     Ok(Json(serde_json::json!({ "model": id, "unloaded": was_loaded })))
 }
 
 /// The loaded models with memory, last use and activity.
 #[utoipa::path(get, path = "/models/loaded", tag = "models", responses((status = 200, description = "Loaded models with memory, last use and activity", body = LoadedModels)))]
-pub async fn loaded(State(app): State<AppState>) -> Json<LoadedModels> {
+pub async fn loaded(State(app): State<AppState>, who: Principal) -> Json<LoadedModels> {
+    let scope = who.models(&app.models);
     let data: Vec<LoadedModel> = app
         .models
         .resident()
         .into_iter()
+        .filter(|r| scope.allows(&r.handle.info.id))
         .map(|r| LoadedModel {
             id: r.handle.info.id.clone(),
             kind: match r.handle.info.kind {

@@ -1,6 +1,7 @@
 //! `GET /v1/models` and `GET /v1/models/{id}`.
 
 use crate::error::ApiError;
+use crate::owner::Principal;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -24,8 +25,9 @@ fn object(models: &ModelManager, m: &ModelInfo) -> ModelObject {
 
 /// Lists every model in the registry.
 #[utoipa::path(get, path = "/v1/models", tag = "openai", responses((status = 200, description = "Every model in the models directory", body = ModelList), (status = 401, description = "Missing or wrong API key", body = ErrorBody)))]
-pub async fn list_models(State(app): State<AppState>) -> Json<ModelList> {
-    let data = app.models.registry().models().map(|m| object(&app.models, m)).collect();
+pub async fn list_models(State(app): State<AppState>, who: Principal) -> Json<ModelList> {
+    let scope = who.models(&app.models);
+    let data = app.models.registry().models().filter(|m| scope.allows(&m.id)).map(|m| object(&app.models, m)).collect();
     Json(ModelList { object: "list".into(), data })
 }
 
@@ -34,7 +36,14 @@ pub async fn list_models(State(app): State<AppState>) -> Json<ModelList> {
 /// # Errors
 /// 404 `model_not_found`.
 #[utoipa::path(get, path = "/v1/models/{id}", tag = "openai", params(("id" = String, Path, description = "Model id or alias")), responses((status = 200, description = "The model", body = ModelObject), (status = 404, description = "Unknown model", body = ErrorBody)))]
-pub async fn get_model(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<ModelObject>, ApiError> {
+pub async fn get_model(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<ModelObject>, ApiError> {
     let m = app.models.registry().resolve(&id)?;
+    if !who.models(&app.models).allows(&m.id) {
+        return Err(hearth_engine::EngineError::ModelNotFound { model: id }.into());
+    }
     Ok(Json(object(&app.models, m)))
 }

@@ -28,8 +28,10 @@ pub async fn rerank(
     caller: Option<Extension<Caller>>,
     ApiJson(req): ApiJson<RerankRequest>,
 ) -> Result<Response, ApiError> {
-    let name = only_model_of_kind(&app, &req.model, true)?;
-    let info = app.models.resolve(&name)?;
+    let who = crate::owner::Principal::of(caller.as_ref().map(|c| &c.0));
+    let scope = who.models(&app.models);
+    let name = only_model_of_kind(&scope, &req.model, true)?;
+    let info = scope.resolve(&name)?;
     if info.pooling != Some(Pooling::Rank) {
         let msg = format!("model `{}` is not a reranker (cross-encoder with rank pooling)", info.id);
         return Err(EngineError::WrongModelKind(msg).into());
@@ -47,7 +49,7 @@ pub async fn rerank(
     };
     let keep_alive = crate::validate::keep_alive(req.keep_alive.as_ref())?;
     let admission = generate::admit(&app, caller)?;
-    let handle = app.models.acquire(&name, Some(ModelKind::Embedding), keep_alive).await?;
+    let handle = scope.acquire(&name, Some(ModelKind::Embedding), keep_alive).await?;
     let inputs = docs.iter().map(|d| EmbedInput::Pair { query: query.clone(), document: d.clone() }).collect();
     let embed_req = EmbedRequest { inputs, truncate: req.truncate.unwrap_or(true) };
     let out = run(&app, &handle, embed_req, &admission).await?;

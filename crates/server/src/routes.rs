@@ -16,6 +16,9 @@ use utoipa::openapi::RefOr;
 pub enum Access {
     /// An API key, when keys are configured.
     Key,
+    /// An admin API key, when keys are configured (model lifecycle, `/metrics` unless
+    /// `--public-metrics`).
+    Admin,
     /// A probe: open when `--public-health` (probes send no key).
     Probe,
     /// API documentation: open when `--public-docs`.
@@ -160,13 +163,15 @@ pub static ROUTES: &[Route] = &[
     Route::new(POST, "/api/chat", || post(ollama::chat)).ollama().doc(op::<ollama::__path_chat>),
     Route::new(POST, "/api/embed", || post(ollama::embed)).ollama().doc(op::<ollama::__path_embed>),
     Route::new(POST, "/api/embeddings", || post(ollama::embeddings)).ollama().doc(op::<ollama::__path_embeddings>),
-    Route::new(DELETE, "/api/delete", || delete(ollama::delete)).ollama().doc(op::<ollama::__path_delete>),
+    Route::new(DELETE, "/api/delete", || delete(ollama::delete)).ollama().open(Access::Admin).doc(op::<ollama::__path_delete>),
     // llama-server
     Route::new(POST, "/tokenize", || post(tokenize::tokenize)).doc(op::<tokenize::__path_tokenize>),
     Route::new(POST, "/detokenize", || post(tokenize::detokenize)).doc(op::<tokenize::__path_detokenize>),
     // Hearth: models, retrieval, sessions, conversations
-    Route::new(POST, "/models/load", || post(lifecycle::load)).doc(op::<lifecycle::__path_load>),
-    Route::new(POST, "/models/unload", || post(lifecycle::unload)).doc(op::<lifecycle::__path_unload>),
+    Route::new(POST, "/models/load", || post(lifecycle::load)).open(Access::Admin).doc(op::<lifecycle::__path_load>),
+    Route::new(POST, "/models/unload", || post(lifecycle::unload))
+        .open(Access::Admin)
+        .doc(op::<lifecycle::__path_unload>),
     Route::new(GET, "/models/loaded", || get(lifecycle::loaded)).doc(op::<lifecycle::__path_loaded>),
     Route::new(POST, "/collections", || post(rag::routes::create_collection))
         .doc(op::<rag::routes::__path_create_collection>),
@@ -205,7 +210,7 @@ pub static ROUTES: &[Route] = &[
     Route::new(DELETE, "/api/v1/conversations/{id}", || delete(conversations::delete))
         .doc(op::<conversations::__path_delete>),
     // Operations: metrics, probes, documentation, the UI
-    Route::new(GET, "/metrics", || get(health::metrics)).doc(op::<health::__path_metrics>),
+    Route::new(GET, "/metrics", || get(health::metrics)).open(Access::Admin).doc(op::<health::__path_metrics>),
     Route::new(GET, "/health", || get(health::health)).open(Access::Probe).doc(op::<health::__path_health>),
     Route::new(GET, "/healthz", || get(health::health)).open(Access::Probe).alias("/health"),
     Route::new(GET, "/health/live", || get(health::live)).open(Access::Probe).doc(op::<health::__path_live>),
@@ -270,7 +275,12 @@ mod tests {
                     );
                 }
                 Docs::Hidden => {
-                    assert_ne!(r.access, Access::Key, "{} {} is an API route without docs", r.method, r.path)
+                    assert!(
+                        !matches!(r.access, Access::Key | Access::Admin),
+                        "{} {} is an API route without docs",
+                        r.method,
+                        r.path
+                    )
                 }
             }
         }

@@ -1,6 +1,10 @@
 //! `POST /tokenize` and `POST /detokenize` for any model (llama-server's shape).
 
 use crate::error::ApiError;
+use crate::auth::Caller;
+use crate::owner::Principal;
+use axum::Extension;
+use hearth_engine::KeepAlive;
 use crate::extract::ApiJson;
 use crate::state::AppState;
 use crate::validate;
@@ -20,10 +24,13 @@ use hearth_protocol::tokenize::{
 #[utoipa::path(post, path = "/tokenize", tag = "tokenizer", request_body = TokenizeRequest, responses((status = 200, description = "Token ids (with pieces on request)", body = TokenizeResponse), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown model", body = ErrorBody), (status = 429, description = "Too many requests or over the key's rate limit", body = ErrorBody), (status = 503, description = "Overloaded, no room, or shutting down", body = ErrorBody)))]
 pub async fn tokenize(
     State(app): State<AppState>,
+    who: Principal,
+    caller: Option<Extension<Caller>>,
     ApiJson(req): ApiJson<TokenizeRequest>,
 ) -> Result<Response, ApiError> {
     let content = req.content.ok_or_else(|| ApiError::invalid("content", "content is required"))?;
-    let handle = app.models.get_any(&req.model).await?;
+    let _admitted = crate::generate::admit(&app, caller)?;
+    let handle = who.models(&app.models).acquire(&req.model, None, KeepAlive::Default).await?;
     let (add_special, with_pieces) = (req.add_special, req.with_pieces);
     // The answer of a long text is large: it is built and serialised with the tokens, off the
     // async runtime.
@@ -58,10 +65,13 @@ pub async fn tokenize(
 #[utoipa::path(post, path = "/detokenize", tag = "tokenizer", request_body = DetokenizeRequest, responses((status = 200, description = "The text", body = DetokenizeResponse), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown model", body = ErrorBody), (status = 429, description = "Too many requests or over the key's rate limit", body = ErrorBody), (status = 503, description = "Overloaded, no room, or shutting down", body = ErrorBody)))]
 pub async fn detokenize(
     State(app): State<AppState>,
+    who: Principal,
+    caller: Option<Extension<Caller>>,
     ApiJson(req): ApiJson<DetokenizeRequest>,
 ) -> Result<Json<DetokenizeResponse>, ApiError> {
     let tokens = req.tokens.ok_or_else(|| ApiError::invalid("tokens", "tokens is required"))?;
     let tokens = validate::ids("tokens", &tokens)?;
-    let handle = app.models.get_any(&req.model).await?;
+    let _admitted = crate::generate::admit(&app, caller)?;
+    let handle = who.models(&app.models).acquire(&req.model, None, KeepAlive::Default).await?;
     Ok(Json(DetokenizeResponse { content: handle.detokenize(tokens).await? }))
 }

@@ -10,7 +10,13 @@ use serde_json::json;
 use std::time::Duration;
 
 fn key(name: &str, secret: &str, rpm: Option<u32>, tpm: Option<u64>) -> ApiKey {
-    ApiKey { name: name.into(), sha256: hash_key(secret), requests_per_minute: rpm, tokens_per_minute: tpm }
+    ApiKey {
+        name: name.into(),
+        sha256: hash_key(secret),
+        requests_per_minute: rpm,
+        tokens_per_minute: tpm,
+        ..ApiKey::default()
+    }
 }
 
 async fn serve_state(state: AppState) -> String {
@@ -58,7 +64,7 @@ async fn every_route_needs_a_key_except_public_probes() {
     let url = with_keys(vec![key("alice", "sk-alice", None, None)], true).await;
     for r in ROUTES {
         let res = call(&url, r.method, r.path, None).await;
-        if r.access != Access::Key {
+        if !matches!(r.access, Access::Key | Access::Admin) {
             assert_ne!(res.status(), 401, "{} {} is public", r.method, r.path);
             continue;
         }
@@ -71,12 +77,19 @@ async fn every_route_needs_a_key_except_public_probes() {
         assert_unauthorized(r.protocol, &body, "invalid_api_key");
         let res = call(&url, r.method, r.path, Some("sk-alice")).await;
         assert_ne!(res.status(), 401, "{} {} with the key", r.method, r.path);
+        // Only admin keys manage models and read the metrics.
+        if r.access == Access::Admin {
+            assert_eq!(res.status(), 403, "{} {} needs an admin key", r.method, r.path);
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert!(body.to_string().contains("admin"), "{body}");
+            continue;
+        }
         // The handler the table gives a route answers the method the table says.
         assert_ne!(res.status(), 405, "{} {} is served for another method", r.method, r.path);
     }
     // With public health and docs off, probes and docs need the key too.
     let url = with_keys(vec![key("alice", "sk-alice", None, None)], false).await;
-    for r in ROUTES.iter().filter(|r| !matches!(r.access, Access::Key | Access::Ui)) {
+    for r in ROUTES.iter().filter(|r| !matches!(r.access, Access::Key | Access::Admin | Access::Ui)) {
         assert_eq!(call(&url, r.method, r.path, None).await.status(), 401, "{}", r.path);
     }
     // Unknown routes do not reveal themselves without a key either.

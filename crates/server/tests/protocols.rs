@@ -19,7 +19,7 @@ async fn serve_state(state: AppState) -> String {
 }
 
 async fn with_key() -> String {
-    let key = ApiKey { name: "a".into(), sha256: hash_key("sk-a"), requests_per_minute: None, tokens_per_minute: None };
+    let key = ApiKey { name: "a".into(), sha256: hash_key("sk-a"), ..ApiKey::default() };
     let auth = AuthConfig { keys: vec![key], public_health: true, public_metrics: true, public_docs: true };
     serve_state(AppState::new(shared(), Limits::default()).with_auth(auth)).await
 }

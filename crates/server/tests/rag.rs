@@ -258,6 +258,67 @@ async fn bad_uploads_are_clear_4xx() {
     std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }
 
+/// An upload whose body the test feeds by hand: the multipart head of one file is sent at
+/// once, the rest with the returned sender (dropping it cuts the body).
+fn stalled_upload(
+    url: &str,
+    path: &str,
+) -> (futures::channel::mpsc::UnboundedSender<Result<Vec<u8>, std::io::Error>>, tokio::task::JoinHandle<(u16, Value)>) {
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let head = "--XB\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\
+                Content-Type: text/plain\r\n\r\n";
+    tx.unbounded_send(Ok(head.as_bytes().to_vec())).unwrap();
+    let req = reqwest::Client::new()
+        .post(format!("{url}{path}"))
+        .header("content-type", "multipart/form-data; boundary=XB")
+        .body(reqwest::Body::wrap_stream(rx));
+    let answer = tokio::spawn(async move {
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    });
+    (tx, answer)
+}
+
+#[tokio::test]
+async fn uploads_are_refused_as_they_arrive_and_capped() {
+    let path = store_path("admission");
+    let url = serve_rag(&path, 200_000).await;
+    assert_eq!(post(&url, "/collections", json!({"name": "c"})).await.0, 201);
+    // Past the limit, the answer comes while the client is still sending: nothing waits for
+    // (or buffers) the rest of the body.
+    let (tx, answer) = stalled_upload(&url, "/collections/c/documents");
+    tx.unbounded_send(Ok(vec![b'x'; 250_000])).unwrap();
+    let (status, v) = tokio::time::timeout(Duration::from_secs(60), answer).await.expect("answered").unwrap();
+    assert_eq!((status, error_of(&v)["code"].clone()), (413, json!("file_too_large")), "{v}");
+    drop(tx);
+    // Uploads being read at once are capped; one more is a 429 at once.
+    let mut stalled = Vec::new();
+    for _ in 0..hearth_server::rag::MAX_CONCURRENT_UPLOADS {
+        let (tx, answer) = stalled_upload(&url, "/collections/c/documents");
+        tx.unbounded_send(Ok(b"some text".to_vec())).unwrap();
+        stalled.push((tx, answer));
+    }
+    let mut refused = Value::Null;
+    for _ in 0..200 {
+        let (status, v) = upload(&url, "c", vec![("b.txt", b"hello there".to_vec())], None).await;
+        if status == 429 {
+            refused = v;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(error_of(&refused)["code"], "too_many_uploads", "{refused}");
+    for (tx, answer) in stalled {
+        drop(tx);
+        let _ = answer.await;
+    }
+    let (status, v) = upload(&url, "c", vec![("b.txt", b"hello there".to_vec())], None).await;
+    assert_eq!(status, 202, "slots come back: {v}");
+    finish(&url, &v).await;
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}
+
 #[tokio::test]
 async fn generate_upload_answers_from_the_uploaded_files() {
     let path = store_path("genup");

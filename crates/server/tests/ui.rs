@@ -32,8 +32,7 @@ fn keyed(state: AppState) -> AppState {
     let key = |n: &str| ApiKey {
         name: n.into(),
         sha256: hash_key(&format!("sk-{n}")),
-        requests_per_minute: None,
-        tokens_per_minute: None,
+        ..ApiKey::default()
     };
     state.with_auth(AuthConfig {
         keys: vec![key("alice"), key("bob")],

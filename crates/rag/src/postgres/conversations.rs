@@ -72,7 +72,7 @@ impl ConversationStore for PgStore {
 
     fn list_conversations(
         &self,
-        owner: &str,
+        owner: Option<&str>,
         query: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ConversationSummary>, StoreError> {
@@ -80,8 +80,8 @@ impl ConversationStore for PgStore {
         let rows = self
             .conn()?
             .query(
-                "SELECT id, title, created, updated, version, message_count FROM hearth.conversations \
-                 WHERE owner = $1 AND ($2::text IS NULL OR strpos(search, $2::text) > 0) \
+                "SELECT id, title, created, updated, version, message_count, owner FROM hearth.conversations \
+                 WHERE ($1::text IS NULL OR owner = $1) AND ($2::text IS NULL OR strpos(search, $2::text) > 0) \
                  ORDER BY updated DESC, id DESC LIMIT $3",
                 &[&owner, &key, &(limit.min(MAX_LIST) as i64)],
             )
@@ -89,6 +89,7 @@ impl ConversationStore for PgStore {
         Ok(rows
             .iter()
             .map(|r| ConversationSummary {
+                owner: r.get(6),
                 id: r.get(0),
                 title: r.get(1),
                 created_at: r.get::<_, i64>(2) as u64,

@@ -89,7 +89,7 @@ impl ConversationStore for SqliteStore {
 
     fn list_conversations(
         &self,
-        owner: &str,
+        owner: Option<&str>,
         query: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ConversationSummary>, StoreError> {
@@ -98,14 +98,15 @@ impl ConversationStore for SqliteStore {
             let mut st = s
                 .conn
                 .prepare(
-                    "SELECT id, title, created, updated, version, message_count FROM conversations \
-                     WHERE owner = ?1 AND (?2 IS NULL OR instr(search, ?2) > 0) \
+                    "SELECT id, title, created, updated, version, message_count, owner FROM conversations \
+                     WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR instr(search, ?2) > 0) \
                      ORDER BY updated DESC, rowid DESC LIMIT ?3",
                 )
                 .map_err(db)?;
             let rows = st
                 .query_map(params![owner, key, limit.min(crate::conversation::MAX_LIST) as i64], |r| {
                     Ok(ConversationSummary {
+                        owner: r.get(6)?,
                         id: r.get(0)?,
                         title: r.get(1)?,
                         created_at: r.get::<_, i64>(2)? as u64,

@@ -75,6 +75,7 @@ pub async fn messages(
 #[utoipa::path(post, path = "/v1/messages/count_tokens", tag = "anthropic", request_body = CountTokensRequest, responses((status = 200, description = "The prompt's tokens", body = CountTokens), (status = 400, description = "Bad request", body = ErrorBody), (status = 404, description = "Unknown model", body = ErrorBody)))]
 pub async fn count_tokens(
     State(app): State<AppState>,
+    who: crate::owner::Principal,
     ApiJson(req): ApiJson<CountTokensRequest>,
 ) -> Result<Json<CountTokens>, ApiError> {
     let full = MessagesRequest {
@@ -95,7 +96,7 @@ pub async fn count_tokens(
     let wire = to_chat(full)?;
     let messages = validate::check_chat(&wire)?;
     let tools = crate::tools::tool_request(wire.tools.as_deref(), wire.tool_choice.as_ref(), wire.parallel_tool_calls)?;
-    let handle = app.models.acquire(&wire.model, Some(ModelKind::Causal), KeepAlive::Default).await?;
+    let handle = who.models(&app.models).acquire(&wire.model, Some(ModelKind::Causal), KeepAlive::Default).await?;
     let prompt = handle.render_chat(&messages, tools.as_ref().map(|t| t.tools.as_slice()))?;
     let n = handle.count_prompt(prompt).await?;
     Ok(Json(CountTokens { input_tokens: n as u32 }))

@@ -5,6 +5,7 @@
 use super::convert;
 use super::stream::{Ndjson, Shape};
 use crate::auth::Caller;
+use crate::owner::Principal;
 use crate::chat::{self, Prepared};
 use crate::error::ApiError;
 use crate::extract::AnyJson;
@@ -37,7 +38,8 @@ pub async fn chat(
     let model = super::model_name(&req.model).to_string();
     let messages = req.messages.unwrap_or_default();
     if messages.is_empty() {
-        return lifecycle(&app, &model, req.keep_alive.as_ref(), Shape::Chat, arrived).await;
+        let who = Principal::of(caller.as_ref().map(|c| &c.0));
+        return lifecycle(&app, &who, &model, req.keep_alive.as_ref(), Shape::Chat, arrived).await;
     }
     let (sampling, max_tokens, stop) = convert::options(req.options.as_ref())?;
     let wire = ChatCompletionRequest {
@@ -106,7 +108,8 @@ async fn run_generate(
     let model = super::model_name(&req.model).to_string();
     let prompt = req.prompt.unwrap_or_default();
     if prompt.is_empty() {
-        return lifecycle(app, &model, req.keep_alive.as_ref(), Shape::Generate, arrived).await;
+        let who = Principal::of(caller.as_ref().map(|c| &c.0));
+        return lifecycle(app, &who, &model, req.keep_alive.as_ref(), Shape::Generate, arrived).await;
     }
     let (sampling, max_tokens, stop) = convert::options(req.options.as_ref())?;
     let stream = req.stream.unwrap_or(true);
@@ -163,6 +166,7 @@ async fn respond(p: Prepared, shape: Shape, arrived: Instant) -> Result<Response
 /// with one done object whose `done_reason` says which.
 async fn lifecycle(
     app: &AppState,
+    who: &Principal,
     model: &str,
     keep_alive: Option<&Value>,
     shape: Shape,
@@ -170,7 +174,7 @@ async fn lifecycle(
 ) -> Result<Response, ApiError> {
     let keep = validate::keep_alive(keep_alive)?;
     let (id, reason) = if keep == KeepAlive::For(std::time::Duration::ZERO) {
-        let id = app.models.resolve(model)?.id.clone();
+        let id = who.models(&app.models).resolve(model)?.id.clone();
         match app.models.unload(&id).await {
             Ok(_) => {}
             // Running requests: it goes as soon as they end (an expiry of now), as in Ollama.
@@ -181,7 +185,7 @@ async fn lifecycle(
         }
         (id, "unload")
     } else {
-        (app.models.acquire(model, Some(ModelKind::Causal), keep).await?.info.id.clone(), "load")
+        (who.models(&app.models).acquire(model, Some(ModelKind::Causal), keep).await?.info.id.clone(), "load")
     };
     // Done, without counts: nothing was evaluated.
     let mut v = Ndjson::new(shape, id.clone(), arrived, None).object(String::new(), None, None);

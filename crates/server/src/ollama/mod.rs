@@ -14,6 +14,7 @@ pub use generate::{__path_chat, __path_generate, __path_generate_stream, chat, g
 
 use crate::error::ApiError;
 use crate::extract::AnyJson;
+use crate::owner::Principal;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -44,8 +45,8 @@ pub async fn version() -> Json<Version> {
 
 /// `GET /api/tags`: every model in the models folder.
 #[utoipa::path(get, path = "/api/tags", tag = "ollama", responses((status = 200, description = "The models", body = Tags)))]
-pub async fn tags(State(app): State<AppState>) -> Json<Tags> {
-    let models = app.models.models().iter().map(tag).collect();
+pub async fn tags(State(app): State<AppState>, who: Principal) -> Json<Tags> {
+    let models = who.models(&app.models).list().iter().map(tag).collect();
     Json(Tags { models })
 }
 
@@ -96,9 +97,13 @@ fn parameter_size(n: u64) -> String {
 /// # Errors
 /// 404 for an unknown model.
 #[utoipa::path(post, path = "/api/show", tag = "ollama", request_body = ModelRef, responses((status = 200, description = "The model", body = Show), (status = 404, description = "Unknown model", body = Error)))]
-pub async fn show(State(app): State<AppState>, AnyJson(req): AnyJson<ModelRef>) -> Result<Json<Show>, ApiError> {
+pub async fn show(
+    State(app): State<AppState>,
+    who: Principal,
+    AnyJson(req): AnyJson<ModelRef>,
+) -> Result<Json<Show>, ApiError> {
     let name = req.named();
-    let m = app.models.resolve(model_name(name))?;
+    let m = who.models(&app.models).resolve(model_name(name))?;
     let template = match &m.template {
         TemplateSource::Gguf(t) => t.clone(),
         TemplateSource::Builtin(name) => hearth_engine::template::builtin_source(name).to_string(),
@@ -150,12 +155,14 @@ fn parameters(template: &str, n_ctx: u32, d: &hearth_engine::SamplingDefaults) -
 
 /// `GET /api/ps`: the models in memory.
 #[utoipa::path(get, path = "/api/ps", tag = "ollama", responses((status = 200, description = "Loaded models", body = Ps)))]
-pub async fn ps(State(app): State<AppState>) -> Json<Ps> {
+pub async fn ps(State(app): State<AppState>, who: Principal) -> Json<Ps> {
     let now = std::time::SystemTime::now();
+    let scope = who.models(&app.models);
     let models = app
         .models
         .resident()
         .into_iter()
+        .filter(|r| scope.allows(&r.handle.info.id))
         .map(|r| {
             let m = &r.handle.info;
             // Ollama writes a far future time for a model that stays.

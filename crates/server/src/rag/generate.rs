@@ -5,6 +5,7 @@ use crate::chat::{self, Chat};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::generate as gen;
+use crate::owner::Principal;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -12,6 +13,7 @@ use axum::Extension;
 use hearth_protocol::openai::{
     ChatCompletionRequest, ChatMessage, ErrorBody, MessageContent, RagOptions, SamplingFields,
 };
+use hearth_engine::{KeepAlive, ModelKind};
 use hearth_rag::store::StoreError;
 use serde::Deserialize;
 
@@ -39,11 +41,18 @@ pub struct GenerateRequest {
     pub session_id: Option<String>,
 }
 
-/// Turns of a session that fit in half the context left after the answer, newest kept.
-async fn history(app: &AppState, model: &str, session: &str, max_tokens: usize) -> Result<Vec<ChatMessage>, ApiError> {
+/// Turns of a session (by stored id) that fit in half the context left after the answer,
+/// newest kept.
+async fn history(
+    app: &AppState,
+    who: &Principal,
+    model: &str,
+    session: &str,
+    max_tokens: usize,
+) -> Result<Vec<ChatMessage>, ApiError> {
     let rag =
         app.rag.clone().ok_or_else(|| ApiError::unsupported("session_id", "sessions need retrieval to be enabled"))?;
-    let handle = app.models.get(model).await?;
+    let handle = who.models(&app.models).acquire(model, Some(ModelKind::Causal), KeepAlive::Default).await?;
     let (store, id) = (rag.store.clone(), session.to_string());
     let turns = crate::rag::routes::blocking(move || store.turns(&id)).await?;
     let budget = (handle.loaded.n_ctx as usize).saturating_sub(max_tokens) / 2;
@@ -83,8 +92,10 @@ pub async fn generate(
             return Err(ApiError::invalid("session_id", "a session id is 1-128 printable ASCII characters"));
         }
     }
-    let mut messages = match &session {
-        Some(id) => history(&app, &req.model, id, max_tokens as usize).await?,
+    let who = Principal::of(caller.as_ref().map(|c| &c.0));
+    let stored = session.as_deref().map(|id| who.qualify(id));
+    let mut messages = match &stored {
+        Some(id) => history(&app, &who, &req.model, id, max_tokens as usize).await?,
         None => Vec::new(),
     };
     messages.push(ChatMessage {
@@ -102,7 +113,7 @@ pub async fn generate(
         ..Default::default()
     };
     // A streamed answer is stored when its stream ends; a whole one below, before replying.
-    let on_answer = match (&session, app.rag.clone(), req.stream) {
+    let on_answer = match (&stored, app.rag.clone(), req.stream) {
         (Some(id), Some(rag), true) => {
             let (id, prompt) = (id.clone(), prompt.clone());
             Some(Box::new(move |answer: String| {
@@ -121,7 +132,7 @@ pub async fn generate(
         Chat::Done { model, summary, body } => {
             let choice = body.choices.into_iter().next();
             let answer = choice.as_ref().map(|c| c.message.content.clone()).unwrap_or_default().unwrap_or_default();
-            if let (Some(id), Some(rag)) = (&session, app.rag.clone()) {
+            if let (Some(id), Some(rag)) = (&stored, app.rag.clone()) {
                 let turns = vec![("user".to_string(), prompt), ("assistant".to_string(), answer.clone())];
                 let id = id.clone();
                 crate::rag::routes::blocking(move || rag.store.append_turns(&id, &turns)).await?;
@@ -147,9 +158,16 @@ pub async fn generate(
 /// # Errors
 /// 404 when retrieval is off.
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "retrieval", responses((status = 200, description = "Sessions with turn counts", body = serde_json::Value), (status = 404, description = "Retrieval is off", body = ErrorBody)))]
-pub async fn list_sessions(State(app): State<AppState>) -> Result<Response, ApiError> {
+pub async fn list_sessions(State(app): State<AppState>, who: Principal) -> Result<Response, ApiError> {
     let store = app.rag.clone().ok_or_else(|| ApiError::NotFound("/api/v1/sessions".into()))?.store.clone();
-    let data = crate::rag::routes::blocking(move || store.list_sessions()).await?;
+    let all = crate::rag::routes::blocking(move || store.list_sessions()).await?;
+    let data: Vec<_> = all
+        .into_iter()
+        .filter_map(|mut s| {
+            s.id = who.show(&s.id)?;
+            Some(s)
+        })
+        .collect();
     Ok(axum::Json(serde_json::json!({ "object": "list", "data": data })).into_response())
 }
 
@@ -158,9 +176,9 @@ pub async fn list_sessions(State(app): State<AppState>) -> Result<Response, ApiE
 /// # Errors
 /// 404 for an unknown session.
 #[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "retrieval", params(("id" = String, Path, description = "Session id")), responses((status = 200, description = "Turns, oldest first", body = serde_json::Value), (status = 404, description = "Unknown session", body = ErrorBody)))]
-pub async fn get_session(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn get_session(State(app): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<Response, ApiError> {
     let store = app.rag.clone().ok_or_else(|| ApiError::NotFound("/api/v1/sessions".into()))?.store.clone();
-    let i = id.clone();
+    let i = who.qualify(&id);
     let turns = crate::rag::routes::blocking(move || store.turns(&i)).await?;
     if turns.is_empty() {
         return Err(crate::rag::status(
@@ -178,9 +196,13 @@ pub async fn get_session(State(app): State<AppState>, Path(id): Path<String>) ->
 /// # Errors
 /// 404 for an unknown session.
 #[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "retrieval", params(("id" = String, Path, description = "Session id")), responses((status = 200, description = "Deleted", body = serde_json::Value), (status = 404, description = "Unknown session", body = ErrorBody)))]
-pub async fn delete_session(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn delete_session(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let store = app.rag.clone().ok_or_else(|| ApiError::NotFound("/api/v1/sessions".into()))?.store.clone();
-    let i = id.clone();
+    let i = who.qualify(&id);
     if crate::rag::routes::blocking(move || store.delete_session(&i)).await? {
         Ok(axum::Json(serde_json::json!({ "id": id, "deleted": true })).into_response())
     } else {
@@ -208,6 +230,7 @@ pub async fn generate_upload(
 ) -> Result<Response, ApiError> {
     use crate::rag::routes;
     let rag = routes::rag(&app)?;
+    let _reading = rag.admit_upload()?;
     let form = routes::read_form(&rag, form).await?;
     let field = |k: &str| form.fields.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     let prompt = field("prompt").ok_or_else(|| ApiError::invalid("prompt", "prompt is required"))?;
@@ -221,10 +244,13 @@ pub async fn generate_upload(
         Some(c) => (c, false),
         None => (crate::generate::new_id("tmp"), true),
     };
-    let parsed = routes::parse_files(&rag, form.files, &named, &form.metadata).await?;
+    let who = Principal::of(caller.as_ref().map(|c| &c.0));
+    let stored = who.qualify(&named);
+    let parsed = routes::parse_files(&rag, form.files, &stored, &form.metadata).await?;
+    rag.room_for(parsed.len())?;
     let handle = app.models.get_embedding(&rag.embedding_model).await?;
-    let (store, c, dim, model) = (rag.store.clone(), named.clone(), handle.loaded.n_embd, handle.info.id.clone());
-    crate::rag::routes::blocking(move || match store.collection(&c)? {
+    let (store, c, dim, model) = (rag.store.clone(), stored.clone(), handle.loaded.n_embd, handle.info.id.clone());
+    crate::rag::routes::blocking_named(&named, move || match store.collection(&c)? {
         Some(_) => Ok(()),
         // Another request (or replica) may create it between the two calls: fine too.
         None => match store.create_collection(&c, dim, &model) {
@@ -236,7 +262,8 @@ pub async fn generate_upload(
     let mut documents = Vec::new();
     let mut failure = None;
     for up in parsed {
-        let job = rag.new_job(&named, &up.doc.name).await;
+        let job = rag.new_job(who.owner(), &named, &up.doc.name).await;
+        let _slot = rag.ingest_slot().await;
         match crate::rag::ingest::ingest(&app, &rag, &job.id, up).await {
             Ok(r) => documents.push(r),
             Err(e) => {
@@ -262,7 +289,7 @@ pub async fn generate_upload(
         }
     };
     if temporary {
-        let (store, c) = (rag.store.clone(), named.clone());
+        let (store, c) = (rag.store.clone(), stored);
         let _ = tokio::task::spawn_blocking(move || store.delete_collection(&c)).await;
     }
     let res = answer?;

@@ -21,7 +21,8 @@ pub struct Citation {
     pub source: Hit,
 }
 
-/// Sources for a question, fitted to `budget` tokens of `chat`'s context.
+/// Sources for a question, fitted to `budget` tokens of `chat`'s context, from the collection
+/// stored as `collection.0` that the client named `collection.1`.
 ///
 /// # Errors
 /// Unknown collection, embedding failures.
@@ -29,15 +30,15 @@ pub async fn retrieve(
     app: &AppState,
     rag: &Rag,
     chat: &ModelHandle,
-    collection: &str,
+    collection: (&str, &str),
     question: &str,
     top_k: usize,
     budget: usize,
 ) -> Result<Vec<Citation>, ApiError> {
     let vector = Some(super::routes::embed_query(app, rag, question).await?);
     let q = Query { vector, text: question.to_string(), mode: SearchMode::Hybrid, top_k, filter: Default::default() };
-    let (store, c) = (rag.store.clone(), collection.to_string());
-    let hits = super::routes::blocking(move || store.search(&c, &q)).await?;
+    let (store, c) = (rag.store.clone(), collection.0.to_string());
+    let hits = super::routes::blocking_named(collection.1, move || store.search(&c, &q)).await?;
     let mut used = 0;
     let mut out = Vec::new();
     for h in hits {

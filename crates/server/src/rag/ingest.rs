@@ -27,6 +27,7 @@ pub struct Upload {
 
 /// Runs a job to the end, recording progress and the outcome.
 pub async fn run(app: AppState, rag: Arc<Rag>, job: String, up: Upload) {
+    let _slot = rag.ingest_slot().await;
     rag.update_job(&job, |j| j.status = "running").await;
     match ingest(&app, &rag, &job, up).await {
         Ok(result) => {

@@ -21,6 +21,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 /// Jobs remembered for `GET /jobs/{id}`; older finished ones are forgotten.
 const MAX_JOBS: usize = 1000;
+/// Uploads read and parsed at once (each holds up to the upload limit in memory); one more is
+/// a 429.
+pub const MAX_CONCURRENT_UPLOADS: usize = 4;
+/// Ingestion jobs queued or running on this server; an upload that would add past it is a 429.
+pub const MAX_PENDING_JOBS: usize = 256;
+/// Jobs chunking and embedding at once; the others wait, `queued`.
+pub const INGEST_WORKERS: usize = 2;
 
 /// Retrieval settings and state.
 pub struct Rag {
@@ -32,9 +39,11 @@ pub struct Rag {
     pub chunk: ChunkSpec,
     /// Parser limits (expanded size).
     pub parse_limits: ParseLimits,
-    /// Largest uploaded file.
+    /// Largest upload: all files of one request together.
     pub max_upload_bytes: usize,
     jobs: Mutex<Jobs>,
+    uploads: Arc<tokio::sync::Semaphore>,
+    ingesting: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Default)]
@@ -69,6 +78,9 @@ impl Jobs {
 pub struct Job {
     /// Id.
     pub id: String,
+    /// The key that uploaded it (`""`: an admin key, or a server without keys).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub owner: String,
     /// `queued`, `running`, `done` or `failed`.
     pub status: &'static str,
     /// Collection.
@@ -97,13 +109,49 @@ impl Rag {
             parse_limits: ParseLimits::default(),
             max_upload_bytes,
             jobs: Mutex::new(Jobs::default()),
+            uploads: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_UPLOADS)),
+            ingesting: Arc::new(tokio::sync::Semaphore::new(INGEST_WORKERS)),
         }
     }
 
-    /// Registers a queued job (recorded in the store too).
-    pub async fn new_job(&self, collection: &str, document: &str) -> Job {
+    /// Admits one upload: a slot among [`MAX_CONCURRENT_UPLOADS`], and room for a job in the
+    /// ingestion queue.
+    ///
+    /// # Errors
+    /// 429 when all upload slots are taken or the queue is full.
+    pub fn admit_upload(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        let permit = self.uploads.clone().try_acquire_owned().map_err(|_| {
+            let msg = format!("{MAX_CONCURRENT_UPLOADS} uploads are being read already; retry shortly");
+            status(StatusCode::TOO_MANY_REQUESTS, "too_many_uploads", msg, None)
+        })?;
+        self.room_for(1)?;
+        Ok(permit)
+    }
+
+    /// Whether `n` more jobs fit in the ingestion queue.
+    ///
+    /// # Errors
+    /// 429 when they do not.
+    pub fn room_for(&self, n: usize) -> Result<(), ApiError> {
+        let jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        let pending = jobs.by_id.values().filter(|j| matches!(j.status, "queued" | "running")).count();
+        if pending + n > MAX_PENDING_JOBS {
+            let msg = format!("the ingestion queue is full ({pending} jobs waiting or running); retry later");
+            return Err(status(StatusCode::TOO_MANY_REQUESTS, "ingestion_queue_full", msg, None));
+        }
+        Ok(())
+    }
+
+    /// Waits for one of the [`INGEST_WORKERS`] slots.
+    pub async fn ingest_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.ingesting.clone().acquire_owned().await.ok()
+    }
+
+    /// Registers a queued job of `owner`'s (recorded in the store too).
+    pub async fn new_job(&self, owner: &str, collection: &str, document: &str) -> Job {
         let job = Job {
             id: crate::generate::new_id("job"),
+            owner: owner.to_string(),
             status: "queued",
             collection: collection.to_string(),
             document: document.to_string(),

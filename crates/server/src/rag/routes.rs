@@ -4,6 +4,7 @@ use super::ingest::{self, Upload};
 use super::{status, Rag};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::owner::Principal;
 use crate::state::AppState;
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
@@ -12,7 +13,7 @@ use axum::Json;
 use hearth_engine::{EmbedInput, EmbedRequest};
 use hearth_protocol::openai::ErrorBody;
 use hearth_rag::parse;
-use hearth_rag::store::{NewDocument, Query, SearchMode};
+use hearth_rag::store::{Collection, NewDocument, Query, SearchMode, StoreError};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -36,6 +37,36 @@ pub(crate) async fn blocking<T: Send + 'static>(
     Ok(tokio::task::spawn_blocking(f).await.map_err(|_| ApiError::Internal)??)
 }
 
+/// A stored collection as `who` names it.
+fn shown(who: &Principal, mut c: Collection) -> Collection {
+    c.name = who.show(&c.name).unwrap_or(c.name);
+    c
+}
+
+/// `who`'s collection `named` (stored name), or 404: another key's is unknown to it.
+pub(crate) async fn owned_collection(rag: &Rag, who: &Principal, named: &str) -> Result<String, ApiError> {
+    let (store, stored) = (rag.store.clone(), who.qualify(named));
+    let s = stored.clone();
+    match blocking_named(named, move || store.collection(&s)).await? {
+        Some(_) => Ok(stored),
+        None => Err(StoreError::NoCollection(named.to_string()).into()),
+    }
+}
+
+/// [`blocking`] for work on the collection the client named `named`: errors name it so, not
+/// by its stored name.
+pub(crate) async fn blocking_named<T: Send + 'static>(
+    named: &str,
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let r = tokio::task::spawn_blocking(f).await.map_err(|_| ApiError::Internal)?;
+    r.map_err(|e| match e {
+        StoreError::NoCollection(_) => StoreError::NoCollection(named.to_string()).into(),
+        StoreError::CollectionExists(_) => StoreError::CollectionExists(named.to_string()).into(),
+        e => e.into(),
+    })
+}
+
 /// `POST /collections` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateCollection {
@@ -50,14 +81,20 @@ pub struct CreateCollection {
 #[utoipa::path(post, path = "/collections", tag = "retrieval", request_body = CreateCollection, responses((status = 201, description = "The collection", body = serde_json::Value), (status = 409, description = "It exists", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
 pub async fn create_collection(
     State(app): State<AppState>,
+    who: Principal,
     ApiJson(req): ApiJson<CreateCollection>,
 ) -> Result<Response, ApiError> {
     let rag = rag(&app)?;
     let name = req.name.filter(|n| !n.is_empty()).ok_or_else(|| ApiError::invalid("name", "name is required"))?;
+    if name.contains('/') {
+        let msg = "a collection name is 1-64 characters of letters, digits, '-', '_' or '.'";
+        return Err(ApiError::invalid("name", msg));
+    }
     let handle = app.models.get_embedding(&rag.embedding_model).await?;
     let (dim, model, store) = (handle.loaded.n_embd, handle.info.id.clone(), rag.store.clone());
-    let c = blocking(move || store.create_collection(&name, dim, &model)).await?;
-    Ok((StatusCode::CREATED, Json(c)).into_response())
+    let stored = who.qualify(&name);
+    let c = blocking_named(&name, move || store.create_collection(&stored, dim, &model)).await?;
+    Ok((StatusCode::CREATED, Json(shown(&who, c))).into_response())
 }
 
 /// `GET /collections`.
@@ -65,9 +102,16 @@ pub async fn create_collection(
 /// # Errors
 /// Store failures.
 #[utoipa::path(get, path = "/collections", tag = "retrieval", responses((status = 200, description = "Collections with document and chunk counts", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
-pub async fn list_collections(State(app): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn list_collections(State(app): State<AppState>, who: Principal) -> Result<Json<serde_json::Value>, ApiError> {
     let store = rag(&app)?.store.clone();
-    let data = blocking(move || store.list_collections()).await?;
+    let all = blocking(move || store.list_collections()).await?;
+    let data: Vec<Collection> = all
+        .into_iter()
+        .filter_map(|mut c| {
+            c.name = who.show(&c.name)?;
+            Some(c)
+        })
+        .collect();
     Ok(Json(json!({ "object": "list", "data": data })))
 }
 
@@ -76,12 +120,16 @@ pub async fn list_collections(State(app): State<AppState>) -> Result<Json<serde_
 /// # Errors
 /// 404.
 #[utoipa::path(get, path = "/collections/{name}", tag = "retrieval", params(("name" = String, Path, description = "Collection")), responses((status = 200, description = "The collection with counts", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
-pub async fn get_collection(State(app): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn get_collection(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     let store = rag(&app)?.store.clone();
-    let n = name.clone();
+    let n = who.qualify(&name);
     match blocking(move || store.collection(&n)).await? {
-        Some(c) => Ok(Json(c).into_response()),
-        None => Err(hearth_rag::store::StoreError::NoCollection(name).into()),
+        Some(c) => Ok(Json(shown(&who, c)).into_response()),
+        None => Err(StoreError::NoCollection(name).into()),
     }
 }
 
@@ -90,13 +138,17 @@ pub async fn get_collection(State(app): State<AppState>, Path(name): Path<String
 /// # Errors
 /// 404.
 #[utoipa::path(delete, path = "/collections/{name}", tag = "retrieval", params(("name" = String, Path, description = "Collection")), responses((status = 200, description = "Deleted", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
-pub async fn delete_collection(State(app): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn delete_collection(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     let store = rag(&app)?.store.clone();
-    let n = name.clone();
+    let n = who.qualify(&name);
     if blocking(move || store.delete_collection(&n)).await? {
         Ok(Json(json!({ "name": name, "deleted": true })).into_response())
     } else {
-        Err(hearth_rag::store::StoreError::NoCollection(name).into())
+        Err(StoreError::NoCollection(name).into())
     }
 }
 
@@ -109,19 +161,19 @@ pub async fn delete_collection(State(app): State<AppState>, Path(name): Path<Str
 #[utoipa::path(post, path = "/collections/{name}/documents", tag = "retrieval", params(("name" = String, Path, description = "Collection")), request_body(content_type = "multipart/form-data", description = "One or more files (PDF, DOCX, Markdown, HTML, text) and an optional `metadata` JSON object"), responses((status = 202, description = "One ingestion job per file", body = serde_json::Value), (status = 413, description = "Over the upload limit", body = ErrorBody), (status = 415, description = "Unsupported type", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
 pub async fn upload(
     State(app): State<AppState>,
+    who: Principal,
     Path(collection): Path<String>,
     form: Multipart,
 ) -> Result<Response, ApiError> {
     let rag = rag(&app)?;
-    let (store, c) = (rag.store.clone(), collection.clone());
-    if blocking(move || store.collection(&c)).await?.is_none() {
-        return Err(hearth_rag::store::StoreError::NoCollection(collection).into());
-    }
+    let stored = owned_collection(&rag, &who, &collection).await?;
+    let _reading = rag.admit_upload()?;
     let form = read_form(&rag, form).await?;
-    let parsed = parse_files(&rag, form.files, &collection, &form.metadata).await?;
+    let parsed = parse_files(&rag, form.files, &stored, &form.metadata).await?;
+    rag.room_for(parsed.len())?;
     let mut jobs = Vec::new();
     for up in parsed {
-        let job = rag.new_job(&collection, &up.doc.name).await;
+        let job = rag.new_job(who.owner(), &collection, &up.doc.name).await;
         tokio::spawn(ingest::run(app.clone(), rag.clone(), job.id.clone(), up));
         jobs.push(job);
     }
@@ -138,11 +190,12 @@ pub(crate) struct Form {
     pub fields: std::collections::HashMap<String, String>,
 }
 
-/// Reads a multipart form: parts with a file name are files (each within the upload limit),
-/// the others text fields.
+/// Reads a multipart form: parts with a file name are files (all together within the upload
+/// limit, read as they arrive and refused as soon as they pass it), the others text fields.
 pub(crate) async fn read_form(rag: &Rag, mut form: Multipart) -> Result<Form, ApiError> {
     let mut out = Form { files: Vec::new(), metadata: serde_json::Map::new(), fields: Default::default() };
-    while let Some(field) = form.next_field().await.map_err(multipart_error)? {
+    let mut left = rag.max_upload_bytes;
+    while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_string();
         let Some(filename) = field.file_name().map(str::to_string) else {
             let text = field.text().await.map_err(multipart_error)?;
@@ -157,12 +210,16 @@ pub(crate) async fn read_form(rag: &Rag, mut form: Multipart) -> Result<Form, Ap
             continue;
         };
         let ctype = field.content_type().map(str::to_string);
-        let bytes = field.bytes().await.map_err(multipart_error)?;
-        if bytes.len() > rag.max_upload_bytes {
-            let msg = format!("{filename} is larger than the upload limit of {} bytes", rag.max_upload_bytes);
-            return Err(status(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large", msg, Some("file")));
+        let mut bytes = bytes::BytesMut::new();
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            if chunk.len() > left {
+                let msg = format!("the upload is larger than the limit of {} bytes", rag.max_upload_bytes);
+                return Err(status(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large", msg, Some("file")));
+            }
+            left -= chunk.len();
+            bytes.extend_from_slice(&chunk);
         }
-        out.files.push((filename, ctype, bytes));
+        out.files.push((filename, ctype, bytes.freeze()));
     }
     if out.files.is_empty() {
         return Err(ApiError::invalid("file", "send at least one file (multipart/form-data)"));
@@ -213,11 +270,12 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 /// # Errors
 /// 404 for an unknown (or long forgotten) job.
 #[utoipa::path(get, path = "/jobs/{id}", tag = "retrieval", params(("id" = String, Path, description = "Job id")), responses((status = 200, description = "Status and progress", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
-pub async fn get_job(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn get_job(State(app): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<Response, ApiError> {
     let rag = rag(&app)?;
     let job = rag
         .job(&id)
         .await?
+        .filter(|j| who.may_see(j["owner"].as_str().unwrap_or_default()))
         .ok_or_else(|| status(StatusCode::NOT_FOUND, "job_not_found", format!("no job `{id}`"), None))?;
     Ok(Json(job).into_response())
 }
@@ -229,10 +287,11 @@ pub async fn get_job(State(app): State<AppState>, Path(id): Path<String>) -> Res
 #[utoipa::path(get, path = "/collections/{name}/documents", tag = "retrieval", params(("name" = String, Path, description = "Collection")), responses((status = 200, description = "Documents", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
 pub async fn list_documents(
     State(app): State<AppState>,
+    who: Principal,
     Path(c): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let store = rag(&app)?.store.clone();
-    let data = blocking(move || store.list_documents(&c)).await?;
+    let (store, stored) = (rag(&app)?.store.clone(), who.qualify(&c));
+    let data = blocking_named(&c, move || store.list_documents(&stored)).await?;
     Ok(Json(json!({ "object": "list", "data": data })))
 }
 
@@ -247,10 +306,11 @@ fn no_document(id: i64) -> ApiError {
 #[utoipa::path(get, path = "/collections/{name}/documents/{id}", tag = "retrieval", params(("name" = String, Path, description = "Collection"), ("id" = i64, Path, description = "Document id")), responses((status = 200, description = "The document", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
 pub async fn get_document(
     State(app): State<AppState>,
+    who: Principal,
     Path((c, id)): Path<(String, i64)>,
 ) -> Result<Response, ApiError> {
-    let store = rag(&app)?.store.clone();
-    let doc = blocking(move || store.document(&c, id)).await?.ok_or_else(|| no_document(id))?;
+    let (store, stored) = (rag(&app)?.store.clone(), who.qualify(&c));
+    let doc = blocking_named(&c, move || store.document(&stored, id)).await?.ok_or_else(|| no_document(id))?;
     Ok(Json(doc).into_response())
 }
 
@@ -261,10 +321,11 @@ pub async fn get_document(
 #[utoipa::path(delete, path = "/collections/{name}/documents/{id}", tag = "retrieval", params(("name" = String, Path, description = "Collection"), ("id" = i64, Path, description = "Document id")), responses((status = 200, description = "Deleted", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
 pub async fn delete_document(
     State(app): State<AppState>,
+    who: Principal,
     Path((c, id)): Path<(String, i64)>,
 ) -> Result<Response, ApiError> {
-    let store = rag(&app)?.store.clone();
-    if blocking(move || store.delete_document(&c, id)).await? {
+    let (store, stored) = (rag(&app)?.store.clone(), who.qualify(&c));
+    if blocking_named(&c, move || store.delete_document(&stored, id)).await? {
         Ok(Json(json!({ "id": id, "deleted": true })).into_response())
     } else {
         Err(no_document(id))
@@ -295,10 +356,13 @@ pub struct SearchRequest {
 #[utoipa::path(post, path = "/collections/{name}/search", tag = "retrieval", params(("name" = String, Path, description = "Collection")), request_body = SearchRequest, responses((status = 200, description = "Chunks, best first, with document, page, section and score", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
 pub async fn search(
     State(app): State<AppState>,
+    who: Principal,
+    caller: Option<axum::Extension<crate::auth::Caller>>,
     Path(collection): Path<String>,
     ApiJson(req): ApiJson<SearchRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let rag = rag(&app)?;
+    let _admitted = crate::generate::admit(&app, caller)?;
     let text =
         req.query.filter(|q| !q.trim().is_empty()).ok_or_else(|| ApiError::invalid("query", "query is required"))?;
     let top_k = match req.top_k {
@@ -308,8 +372,8 @@ pub async fn search(
     };
     let vector = if req.mode == SearchMode::Keyword { None } else { Some(embed_query(&app, &rag, &text).await?) };
     let q = Query { vector, text, mode: req.mode, top_k, filter: req.filter };
-    let store = rag.store.clone();
-    let hits = blocking(move || store.search(&collection, &q)).await?;
+    let (store, stored) = (rag.store.clone(), who.qualify(&collection));
+    let hits = blocking_named(&collection, move || store.search(&stored, &q)).await?;
     Ok(Json(json!({ "object": "list", "mode": req.mode, "data": hits })))
 }
 
