@@ -193,7 +193,7 @@ def test_service_monitor(rendered):
     assert ref["name"] == secret["metadata"]["name"]
     token = base64.b64decode(secret["data"][ref["key"]]).decode()
     keys_file = base64.b64decode(secret["data"][auth.get("existingSecretKey", "api-keys")]).decode()
-    assert f"prometheus:{token}" in keys_file.splitlines() and len(token) >= 32
+    assert f"prometheus:{token}:admin" in keys_file.splitlines() and len(token) >= 32
 
 
 def test_api_keys_reach_hearth_as_a_file(rendered):

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import {
   answers,
   apiFetch,
+  KEY_ADMIN,
   ask,
   composer,
   launch,
@@ -47,7 +48,7 @@ async function waitForNoActiveSequences(timeout = 10_000) {
   const end = Date.now() + timeout;
   let last = '';
   while (Date.now() < end) {
-    const text = await (await apiFetch('/metrics')).text();
+    const text = await (await apiFetch('/metrics', { key: KEY_ADMIN })).text();
     last = text.split('\n').filter((l) => l.startsWith('hearth_active_sequences{')).join('; ');
     if (last && /^(hearth_active_sequences\{[^}]*\} 0(; )?)+$/.test(last)) return;
     await new Promise((r) => setTimeout(r, 200));

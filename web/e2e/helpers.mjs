@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 export const BASE = process.env.HEARTH_URL ?? 'http://127.0.0.1:8080';
 export const KEY_A = process.env.HEARTH_KEY_A ?? 'sk-e2e-alice';
 export const KEY_B = process.env.HEARTH_KEY_B ?? 'sk-e2e-bob';
+/** An admin key: only admin keys read /metrics. */
+export const KEY_ADMIN = process.env.HEARTH_KEY_ADMIN ?? 'sk-e2e-ops';
 /** Where the UI keeps the key and the theme (src/lib/api.ts, src/lib/theme.ts). */
 const KEY_STORAGE = 'hearth.apiKey';
 const THEME_STORAGE = 'hearth.theme';
