@@ -76,7 +76,8 @@ EXAMPLES = {
         {"body": {"model": CHAT, "messages": USER, "max_tokens": 3, "stream": True, "stream_options": {"include_usage": True}}},
     ],
     "POST /v1/completions": [
-        {"body": {"model": CHAT, "prompt": "Hello", "max_tokens": 3, "logprobs": 2, "echo": True}},
+        {"body": {"model": CHAT, "prompt": "Hello", "max_tokens": 3, "logprobs": 2}},
+        {"body": {"model": CHAT, "prompt": "Hello", "max_tokens": 3, "echo": True}},
         {"body": {"model": CHAT, "prompt": "Hello", "max_tokens": 3, "stream": True}},
     ],
     "POST /v1/responses": [
@@ -126,6 +127,13 @@ EXAMPLES = {
         {"body": {"collection": COLLECTION, "prompt": "What does Hearth serve?", "max_tokens": 3}},
         {"body": {"collection": COLLECTION, "prompt": "What does Hearth serve?", "max_tokens": 3, "stream": True}},
     ],
+    "POST /collections/{name}/documents": [
+        {"path_parameters": {"name": COLLECTION}, "media_type": "multipart/form-data",
+         "body": {"file": DOC, "metadata": '{"src":"st-example"}'}},
+    ],
+    "POST /api/v1/generate/upload": [
+        {"media_type": "multipart/form-data", "body": {"file": DOC, "prompt": "What does Hearth serve?", "max_tokens": "3"}},
+    ],
     "GET /api/v1/sessions/{id}": [{"path_parameters": {"id": SESSION}}],
     "GET /api/v1/conversations/{id}": [{"path_parameters": {"id": FIX["conv"]}}],
     "PATCH /api/v1/conversations/{id}": [{"path_parameters": {"id": FIX["conv"]}, "body": {"title": "renamed"}}],
@@ -150,9 +158,14 @@ def _guarded(name, protected):
 
 
 @schemathesis.hook
-def before_call(ctx, case, **kwargs):
+def before_call(ctx, case, kwargs):
     method, path = case.operation.method.upper(), case.operation.path
-    if method == "DELETE" and path == "/api/delete" and isinstance(case.body, dict):
+    if isinstance(case.body, dict) and case.body.get("file") is DOC:
+        # The multipart bodies are undocumented (no schema), so Schemathesis would send the file
+        # as a plain field without a filename; send the known-good upload as a real file part.
+        kwargs["files"] = {"file": ("hearth.md", DOC, "text/markdown")}
+        kwargs["data"] = {k: v for k, v in case.body.items() if k != "file"}
+    elif method == "DELETE" and path == "/api/delete" and isinstance(case.body, dict):
         for key in ("model", "name"):
             if _guarded(case.body.get(key), SERVED):
                 case.body[key] = NOT_A_NAME

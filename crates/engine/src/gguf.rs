@@ -178,7 +178,15 @@ impl<R: Read + Seek> Reader<R> {
 /// # Errors
 /// [`GgufError`] when the file cannot be read or is not a well-formed GGUF header.
 pub fn read_header(path: &Path) -> Result<GgufHeader, GgufError> {
-    let mut r = Reader { inner: BufReader::with_capacity(1 << 16, File::open(path)?) };
+    read_header_from(BufReader::with_capacity(1 << 16, File::open(path)?))
+}
+
+/// Reads a GGUF header from `source` (a file, or bytes in memory).
+///
+/// # Errors
+/// As [`read_header`].
+pub fn read_header_from(source: impl Read + Seek) -> Result<GgufHeader, GgufError> {
+    let mut r = Reader { inner: source };
     if &r.bytes::<4>()? != b"GGUF" {
         return Err(GgufError::Invalid("missing GGUF magic".into()));
     }

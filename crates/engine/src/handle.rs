@@ -164,36 +164,15 @@ impl ModelHandle {
         tools: Option<&[Tool]>,
     ) -> Result<RenderedPrompt, EngineError> {
         let (bos, eos) = (&self.loaded.bos, &self.loaded.eos);
-        let text = if self.template.family().in_template() {
+        let marks = (bos.as_str(), eos.as_str());
+        let (text, untrusted) = if self.template.family().in_template() {
             let wire = tools.map(crate::tools::template_tools);
-            self.template.render(messages, wire.as_deref(), true, bos, eos)?
+            self.template.render_marked(messages, wire.as_deref(), marks, &self.tokenizer)?
         } else {
             // A template that knows no tools gets them (and any tool turns) written out.
-            self.template.render(&crate::tools::generic_messages(messages, tools), None, true, bos, eos)?
+            let written = crate::tools::generic_messages(messages, tools);
+            self.template.render_marked(&written, None, marks, &self.tokenizer)?
         };
-        let pieces: Vec<(usize, String)> = messages
-            .iter()
-            .enumerate()
-            .flat_map(|(i, m)| crate::template::client_text(m).map(move |t| (i, t)))
-            .collect();
-        let strs: Vec<&str> = pieces.iter().map(|(_, t)| t.as_str()).collect();
-        let mut untrusted = Vec::with_capacity(pieces.len());
-        for ((i, piece), at) in pieces.iter().zip(crate::template::locate(&text, &strs)) {
-            match at {
-                Some(r) => untrusted.push(r),
-                None => {
-                    if let Some(ctl) = self.tokenizer.spelled_control(piece) {
-                        return Err(EngineError::invalid(
-                            "messages",
-                            format!(
-                                "message {i} contains `{ctl}`, a control token of this model, in text its chat \
-                                 template rewrites; remove it"
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
         Ok(RenderedPrompt { text, untrusted })
     }
 

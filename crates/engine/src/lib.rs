@@ -39,6 +39,7 @@ pub mod scheduler;
 mod sequence;
 mod settings;
 pub mod stop;
+mod marks;
 pub mod template;
 mod tokenize_pool;
 pub mod tokenizer;

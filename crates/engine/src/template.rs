@@ -6,7 +6,6 @@ use crate::registry::TemplateSource;
 use crate::tools::ToolFamily;
 use minijinja::{Environment, ErrorKind, Value};
 use serde::Serialize;
-use std::ops::Range;
 
 /// One message as the template sees it.
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
@@ -196,43 +195,9 @@ pub fn client_text(m: &TemplateMessage) -> impl Iterator<Item = String> + '_ {
     m.name.iter().cloned().chain(std::iter::once(m.content.clone())).chain(args)
 }
 
-/// Where the client's strings landed in a rendered prompt: for each of `pieces` (in the order
-/// the template writes them), its byte range in `text`, searched after the previous one's end,
-/// verbatim or else trimmed (templates that trim turns). `None` for a piece not found (a template
-/// that rewrites the text); empty pieces are `None` too.
-pub fn locate(text: &str, pieces: &[&str]) -> Vec<Option<Range<usize>>> {
-    let mut at = 0;
-    pieces
-        .iter()
-        .map(|p| {
-            let found = [*p, p.trim()]
-                .into_iter()
-                .filter(|p| !p.is_empty())
-                .find_map(|p| text[at..].find(p).map(|i| at + i..at + i + p.len()));
-            if let Some(r) = &found {
-                at = r.end;
-            }
-            found
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn client_text_is_located_in_order_even_when_trimmed() {
-        let text = "<s>user\nhi<e><s>assistant\nuser<e><s>user\n  x  y<e>";
-        let got = locate(text, &["hi", "user", "", " x  y ", "gone"]);
-        assert_eq!(got[0], Some(8..10));
-        // The first "user" after "hi"; had it been a role marker, marking it as the client's
-        // would be harmless: it spells no control token.
-        assert_eq!(got[1].as_ref().map(|r| &text[r.clone()]), Some("user"));
-        assert_eq!(got[2], None);
-        assert_eq!(got[3].as_ref().map(|r| &text[r.clone()]), Some("x  y"));
-        assert_eq!(got[4], None);
-    }
 
     fn msgs(pairs: &[(&str, &str)]) -> Vec<TemplateMessage> {
         pairs

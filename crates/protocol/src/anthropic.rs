@@ -27,6 +27,7 @@ pub enum Content {
 
 /// One input message.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = AnthropicMessage)]
 pub struct Message {
     /// `user` or `assistant`.
     pub role: String,
@@ -119,6 +120,7 @@ pub enum ContentBlock {
 
 /// Token counts.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = AnthropicUsage)]
 pub struct Usage {
     /// Prompt tokens evaluated (not read from the cache).
     pub input_tokens: u32,
@@ -154,6 +156,7 @@ pub struct MessagesResponse {
 
 /// An error body.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = AnthropicErrorBody)]
 pub struct ErrorBody {
     /// Always `error`.
     #[serde(rename = "type")]
@@ -164,6 +167,7 @@ pub struct ErrorBody {
 
 /// Anthropic's error detail.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = AnthropicErrorDetail)]
 pub struct ErrorDetail {
     /// `invalid_request_error`, `authentication_error`, `not_found_error`, `rate_limit_error`,
     /// `api_error`, `overloaded_error`, ...

@@ -37,6 +37,7 @@ pub struct Options {
 
 /// `POST /api/generate`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = OllamaGenerateRequest)]
 pub struct GenerateRequest {
     /// Model name.
     #[serde(default)]
@@ -73,6 +74,7 @@ pub struct GenerateRequest {
 
 /// One message of `/api/chat`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = OllamaMessage)]
 pub struct Message {
     /// `system`, `user`, `assistant` or `tool`.
     pub role: String,
@@ -136,6 +138,7 @@ pub struct GenerateResponse {
     pub done_reason: Option<String>,
     /// Counts and durations, on the last line.
     #[serde(flatten)]
+    #[schema(value_type = Stats)]
     pub stats: Option<Stats>,
 }
 
@@ -155,11 +158,14 @@ pub struct ChatResponse {
     pub done_reason: Option<String>,
     /// Counts and durations, on the last line.
     #[serde(flatten)]
+    #[schema(value_type = Stats)]
     pub stats: Option<Stats>,
 }
 
-/// Counts and durations (nanoseconds) of a finished answer.
+/// Counts and durations (nanoseconds) of a finished answer (only the last line has them, so
+/// none is required).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(default)]
 pub struct Stats {
     /// From arrival to the end.
     pub total_duration: u64,
@@ -362,6 +368,7 @@ pub struct Version {
 
 /// An error, before or within a stream.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = OllamaError)]
 pub struct Error {
     /// What went wrong.
     pub error: String,

@@ -66,6 +66,7 @@ pub struct ResponsesRequest {
 
 /// Token counts.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = ResponsesUsage)]
 pub struct Usage {
     /// Prompt tokens.
     pub input_tokens: u32,

@@ -9,12 +9,19 @@ use std::sync::{Arc, OnceLock};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::OpenApi;
 
-use crate::routes::{Docs, ROUTES};
+use crate::routes::{Access, Docs, Protocol, Route, ROUTES};
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Hearth", description = "One server, several wire protocols over the same engine: OpenAI's Chat Completions, Completions, Responses and Embeddings; Ollama's `/api/*`; Anthropic's Messages; rerank, tokenization, model lifecycle and retrieval. The paths come from the route table (`crates/server/src/routes.rs`)."),
-    components(schemas(hearth_protocol::openai::ChatCompletionChunk)),
+    components(schemas(
+        hearth_protocol::openai::ChatCompletionChunk,
+        hearth_protocol::openai::ErrorBody,
+        hearth_protocol::ollama::Error,
+        hearth_protocol::anthropic::ErrorBody
+    )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -48,8 +55,9 @@ fn add_routes(doc: &mut utoipa::openapi::OpenApi) {
     let components = doc.components.get_or_insert_with(Default::default);
     for r in ROUTES {
         if let Docs::Op(f) = r.docs {
-            let o = f();
+            let mut o = f();
             components.schemas.extend(o.schemas);
+            layer_answers(r, &mut o.operation);
             doc.paths.add_path_operation(r.path, o.methods, o.operation);
         }
     }
@@ -58,6 +66,51 @@ fn add_routes(doc: &mut utoipa::openapi::OpenApi) {
             if let Some(item) = doc.paths.paths.get(of).cloned() {
                 doc.paths.paths.insert(r.path.to_string(), item);
             }
+        }
+    }
+}
+
+/// What every API route may answer besides its handler's own: the errors of the layers (key,
+/// admin, rate and admission limits, body size and type, timeout, shutdown) in the route's
+/// protocol's shape, and its streamed answers' content type.
+fn layer_answers(r: &Route, op: &mut Operation) {
+    if !matches!(r.access, Access::Key | Access::Admin) {
+        return;
+    }
+    let schema = match r.protocol {
+        Protocol::OpenAi => "ErrorBody",
+        Protocol::Ollama => "OllamaError",
+        Protocol::Anthropic => "AnthropicErrorBody",
+    };
+    let json_body = op.request_body.as_ref().is_some_and(|b| b.content.contains_key("application/json"));
+    let mut answers = vec![
+        ("400", "Malformed request"),
+        ("401", "Missing or wrong API key"),
+        ("429", "Too many requests, or over the key's rate limit"),
+        ("503", "Overloaded, unavailable or shutting down"),
+        ("504", "Longer than the request timeout"),
+    ];
+    if r.access == Access::Admin {
+        answers.push(("403", "Needs an admin API key"));
+    }
+    if r.path.contains('{') {
+        answers.push(("404", "Unknown id, or another key's"));
+    }
+    if op.request_body.is_some() {
+        answers.push(("413", "Body over the size limit"));
+    }
+    if json_body {
+        answers.push(("415", "Body is not `application/json`"));
+    }
+    for (status, description) in answers {
+        op.responses.responses.entry(status.to_string()).or_insert_with(|| {
+            let content = Content::new(Some(Ref::from_schema_name(schema)));
+            RefOr::T(ResponseBuilder::new().description(description).content("application/json", content).build())
+        });
+    }
+    if let Some(kind) = r.streams {
+        if let Some(RefOr::T(ok)) = op.responses.responses.get_mut("200") {
+            ok.content.entry(kind.to_string()).or_insert_with(|| Content::new(None::<Ref>));
         }
     }
 }
@@ -92,5 +145,39 @@ fn swagger_file(path: &str) -> Response {
             tracing::error!(error = %e, "swagger ui");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_two_schemas_share_a_name() {
+        // utoipa keeps one schema per name: two types of one name would document one route
+        // with the other's shape.
+        let mut seen: std::collections::HashMap<String, String> = Default::default();
+        for r in ROUTES {
+            let Docs::Op(f) = r.docs else { continue };
+            for (name, schema) in f().schemas {
+                let json = serde_json::to_string(&schema).unwrap_or_default();
+                let before = seen.entry(name.clone()).or_insert_with(|| json.clone());
+                assert_eq!(*before, json, "two schemas named {name} (give one `#[schema(as = ...)]`)");
+            }
+        }
+    }
+
+    #[test]
+    fn every_api_operation_documents_the_layers_answers() {
+        let doc: serde_json::Value = serde_json::from_str(document()).unwrap();
+        let chat = &doc["paths"]["/v1/chat/completions"]["post"]["responses"];
+        for status in ["400", "401", "413", "415", "429", "503", "504"] {
+            assert!(chat.get(status).is_some(), "{status}");
+        }
+        assert!(chat["200"]["content"].get("text/event-stream").is_some());
+        let unload = &doc["paths"]["/models/unload"]["post"]["responses"];
+        assert!(unload.get("403").is_some());
+        let tags = &doc["paths"]["/api/chat"]["post"]["responses"];
+        assert_eq!(tags["401"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/OllamaError");
     }
 }

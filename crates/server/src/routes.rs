@@ -88,6 +88,8 @@ pub struct Route {
     pub docs: Docs,
     /// Its body may be an upload (`--max-upload-bytes` instead of `--max-body-bytes`).
     pub upload: bool,
+    /// The content type of its streamed answers (`text/event-stream`, `application/x-ndjson`).
+    pub streams: Option<&'static str>,
 }
 
 impl Route {
@@ -100,7 +102,16 @@ impl Route {
             handler,
             docs: Docs::Hidden,
             upload: false,
+            streams: None,
         }
+    }
+
+    const fn sse(self) -> Self {
+        Route { streams: Some("text/event-stream"), ..self }
+    }
+
+    const fn ndjson(self) -> Self {
+        Route { streams: Some("application/x-ndjson"), ..self }
     }
 
     const fn doc(self, f: fn() -> Operated) -> Self {
@@ -136,9 +147,13 @@ const DELETE: &str = "DELETE";
 /// Every route. Canonical spellings are documented; aliases point at them.
 pub static ROUTES: &[Route] = &[
     // OpenAI
-    Route::new(POST, "/v1/chat/completions", || post(chat::chat_completions)).doc(op::<chat::__path_chat_completions>),
-    Route::new(POST, "/v1/completions", || post(completions::completions)).doc(op::<completions::__path_completions>),
-    Route::new(POST, "/v1/responses", || post(responses::create)).doc(op::<responses::__path_create>),
+    Route::new(POST, "/v1/chat/completions", || post(chat::chat_completions))
+        .sse()
+        .doc(op::<chat::__path_chat_completions>),
+    Route::new(POST, "/v1/completions", || post(completions::completions))
+        .sse()
+        .doc(op::<completions::__path_completions>),
+    Route::new(POST, "/v1/responses", || post(responses::create)).sse().doc(op::<responses::__path_create>),
     Route::new(POST, "/v1/embeddings", || post(embeddings::embeddings)).doc(op::<embeddings::__path_embeddings>),
     Route::new(POST, "/embeddings", || post(embeddings::embeddings)).alias("/v1/embeddings"),
     Route::new(POST, "/v1/rerank", || post(rerank::rerank)).doc(op::<rerank::__path_rerank>),
@@ -147,7 +162,7 @@ pub static ROUTES: &[Route] = &[
     Route::new(GET, "/api/models", || get(models::list_models)).alias("/v1/models"),
     Route::new(GET, "/v1/models/{id}", || get(models::get_model)).doc(op::<models::__path_get_model>),
     // Anthropic
-    Route::new(POST, "/v1/messages", || post(anthropic::messages)).anthropic().doc(op::<anthropic::__path_messages>),
+    Route::new(POST, "/v1/messages", || post(anthropic::messages)).anthropic().sse().doc(op::<anthropic::__path_messages>),
     Route::new(POST, "/v1/messages/count_tokens", || post(anthropic::count_tokens))
         .anthropic()
         .doc(op::<anthropic::__path_count_tokens>),
@@ -156,11 +171,12 @@ pub static ROUTES: &[Route] = &[
     Route::new(GET, "/api/tags", || get(ollama::tags)).ollama().doc(op::<ollama::__path_tags>),
     Route::new(POST, "/api/show", || post(ollama::show)).ollama().doc(op::<ollama::__path_show>),
     Route::new(GET, "/api/ps", || get(ollama::ps)).ollama().doc(op::<ollama::__path_ps>),
-    Route::new(POST, "/api/generate", || post(ollama::generate)).ollama().doc(op::<ollama::__path_generate>),
+    Route::new(POST, "/api/generate", || post(ollama::generate)).ollama().ndjson().doc(op::<ollama::__path_generate>),
     Route::new(POST, "/api/generate/stream", || post(ollama::generate_stream))
         .ollama()
+        .ndjson()
         .doc(op::<ollama::__path_generate_stream>),
-    Route::new(POST, "/api/chat", || post(ollama::chat)).ollama().doc(op::<ollama::__path_chat>),
+    Route::new(POST, "/api/chat", || post(ollama::chat)).ollama().ndjson().doc(op::<ollama::__path_chat>),
     Route::new(POST, "/api/embed", || post(ollama::embed)).ollama().doc(op::<ollama::__path_embed>),
     Route::new(POST, "/api/embeddings", || post(ollama::embeddings)).ollama().doc(op::<ollama::__path_embeddings>),
     Route::new(DELETE, "/api/delete", || delete(ollama::delete)).ollama().open(Access::Admin).doc(op::<ollama::__path_delete>),
@@ -192,7 +208,7 @@ pub static ROUTES: &[Route] = &[
         .doc(op::<rag::routes::__path_delete_document>),
     Route::new(POST, "/collections/{name}/search", || post(rag::routes::search)).doc(op::<rag::routes::__path_search>),
     Route::new(GET, "/jobs/{id}", || get(rag::routes::get_job)).doc(op::<rag::routes::__path_get_job>),
-    Route::new(POST, "/api/v1/generate", || post(rag::generate::generate)).doc(op::<rag::generate::__path_generate>),
+    Route::new(POST, "/api/v1/generate", || post(rag::generate::generate)).sse().doc(op::<rag::generate::__path_generate>),
     Route::new(POST, "/api/v1/generate/upload", || post(rag::generate::generate_upload))
         .upload()
         .doc(op::<rag::generate::__path_generate_upload>),

@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 /// `POST /api/v1/generate` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = RagGenerateRequest)]
 pub struct GenerateRequest {
     /// The question or instruction.
     pub prompt: Option<String>,
@@ -231,7 +232,7 @@ pub async fn generate_upload(
     use crate::rag::routes;
     let rag = routes::rag(&app)?;
     let _reading = rag.admit_upload()?;
-    let form = routes::read_form(&rag, form).await?;
+    let form = routes::read_form(rag.max_upload_bytes, form).await?;
     let field = |k: &str| form.fields.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     let prompt = field("prompt").ok_or_else(|| ApiError::invalid("prompt", "prompt is required"))?;
     let number = |k: &str| -> Result<Option<i64>, ApiError> {

@@ -168,7 +168,7 @@ pub async fn upload(
     let rag = rag(&app)?;
     let stored = owned_collection(&rag, &who, &collection).await?;
     let _reading = rag.admit_upload()?;
-    let form = read_form(&rag, form).await?;
+    let form = read_form(rag.max_upload_bytes, form).await?;
     let parsed = parse_files(&rag, form.files, &stored, &form.metadata).await?;
     rag.room_for(parsed.len())?;
     let mut jobs = Vec::new();
@@ -181,7 +181,7 @@ pub async fn upload(
 }
 
 /// A multipart form of files and text fields.
-pub(crate) struct Form {
+pub struct Form {
     /// (file name, declared content type, bytes).
     pub files: Vec<(String, Option<String>, bytes::Bytes)>,
     /// The `metadata` field (a JSON object).
@@ -192,9 +192,12 @@ pub(crate) struct Form {
 
 /// Reads a multipart form: parts with a file name are files (all together within the upload
 /// limit, read as they arrive and refused as soon as they pass it), the others text fields.
-pub(crate) async fn read_form(rag: &Rag, mut form: Multipart) -> Result<Form, ApiError> {
+///
+/// # Errors
+/// 413 past `max_bytes`, 400 for a malformed body, bad `metadata` or no file.
+pub async fn read_form(max_bytes: usize, mut form: Multipart) -> Result<Form, ApiError> {
     let mut out = Form { files: Vec::new(), metadata: serde_json::Map::new(), fields: Default::default() };
-    let mut left = rag.max_upload_bytes;
+    let mut left = max_bytes;
     while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_string();
         let Some(filename) = field.file_name().map(str::to_string) else {
@@ -213,7 +216,7 @@ pub(crate) async fn read_form(rag: &Rag, mut form: Multipart) -> Result<Form, Ap
         let mut bytes = bytes::BytesMut::new();
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
             if chunk.len() > left {
-                let msg = format!("the upload is larger than the limit of {} bytes", rag.max_upload_bytes);
+                let msg = format!("the upload is larger than the limit of {max_bytes} bytes");
                 return Err(status(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large", msg, Some("file")));
             }
             left -= chunk.len();

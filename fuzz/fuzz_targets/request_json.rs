@@ -1,0 +1,22 @@
+//! Request validation from raw JSON bytes: chat and text completion bodies go through the
+//! server's checks (messages, tools, response formats and grammars, sampling, stops); each
+//! is accepted or refused with an error, never a panic.
+#![no_main]
+
+use hearth_engine::SamplingDefaults;
+use hearth_protocol::openai::{ChatCompletionRequest, CompletionRequest};
+use hearth_server::{structured, tools, validate};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(req) = serde_json::from_slice::<ChatCompletionRequest>(data) {
+        let _ = validate::check_chat(&req);
+        let _ = structured::constraint(req.response_format.as_ref(), req.grammar.as_deref());
+        let _ = tools::tool_request(req.tools.as_deref(), req.tool_choice.as_ref(), req.parallel_tool_calls);
+        let _ = validate::keep_alive(req.keep_alive.as_ref());
+        let _ = validate::choices(req.n);
+    }
+    if let Ok(req) = serde_json::from_slice::<CompletionRequest>(data) {
+        let _ = validate::completion_request(req, &SamplingDefaults::default(), validate::LENIENT);
+    }
+});
