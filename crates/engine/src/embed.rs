@@ -245,9 +245,7 @@ mod tests {
     fn one_request_may_not_ask_for_unbounded_work() {
         let tok = crate::Tokenizer::new(std::sync::Arc::new(crate::tokenizer::testing::ByteVocab::default()));
         let pairs = |n: usize| EmbedRequest {
-            inputs: (0..n)
-                .map(|_| EmbedInput::Pair { query: "q".into(), document: "d".repeat(500) })
-                .collect(),
+            inputs: (0..n).map(|_| EmbedInput::Pair { query: "q".into(), document: "d".repeat(500) }).collect(),
             truncate: true,
         };
         let per_pair = pairs(1).validate(&tok, true, 512).unwrap().inputs[0].len();

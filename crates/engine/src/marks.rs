@@ -131,7 +131,8 @@ impl ChatTemplate {
         if let Some(ranges) = skeleton.as_deref().and_then(|s| align(&text, &parts(s), &strings)) {
             return Ok((text, ranges));
         }
-        let unlocated = messages.iter().enumerate().flat_map(|(i, m)| crate::template::client_text(m).map(move |t| (i, t)));
+        let unlocated =
+            messages.iter().enumerate().flat_map(|(i, m)| crate::template::client_text(m).map(move |t| (i, t)));
         for (i, piece) in unlocated {
             if let Some(ctl) = tok.spelled_control(&piece) {
                 return Err(EngineError::invalid(

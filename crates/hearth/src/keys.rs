@@ -95,7 +95,8 @@ fn parse_line(line: &str, d: DefaultLimits) -> anyhow::Result<ApiKey> {
                 key.tokens_per_minute = nonzero(v.parse().map_err(|_| anyhow::anyhow!("tpm must be a number"))?)
             }
             Some(("models", v)) => {
-                let ids: Vec<String> = v.split(',').map(str::trim).filter(|m| !m.is_empty()).map(String::from).collect();
+                let ids: Vec<String> =
+                    v.split(',').map(str::trim).filter(|m| !m.is_empty()).map(String::from).collect();
                 anyhow::ensure!(!ids.is_empty(), "models= needs at least one model id");
                 key.models = Some(ids);
             }
@@ -150,7 +151,9 @@ mod tests {
 
     #[test]
     fn bad_lines_name_the_line_not_the_key() {
-        for bad in ["alice", ":sk", "a:sha256:abc", "a:k:rpm=x", "a:k:what=1", "a:k\na:j", "a/b:k", "a b:k", "a:k:models="] {
+        for bad in
+            ["alice", ":sk", "a:sha256:abc", "a:k:rpm=x", "a:k:what=1", "a:k\na:j", "a/b:k", "a b:k", "a:k:models="]
+        {
             let e = parse(bad, DefaultLimits::default()).unwrap_err().to_string();
             assert!(e.contains("line"), "{bad}: {e}");
             assert!(!e.contains("sk"), "{e}");

@@ -218,7 +218,6 @@ pub fn search_key(query: &str) -> Option<String> {
     (!q.is_empty()).then_some(q)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

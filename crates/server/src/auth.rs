@@ -264,8 +264,8 @@ pub async fn require_key(State(app): State<AppState>, mut req: Request, next: Ne
             Some(c) => c,
         },
     };
-    let admin_only = crate::routes::find(req.method().as_str(), req.uri().path())
-        .is_some_and(|r| r.access == crate::Access::Admin);
+    let admin_only =
+        crate::routes::find(req.method().as_str(), req.uri().path()).is_some_and(|r| r.access == crate::Access::Admin);
     if admin_only && !caller.admin {
         return ApiError::Forbidden("this operation needs an admin API key".into()).into_response();
     }

@@ -3,9 +3,9 @@
 //! conversation belongs to the key (by name) that created it: another key gets 404 for it and
 //! never sees it in a list.
 
-use crate::owner::Principal;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::owner::Principal;
 use crate::rag::routes::blocking;
 use crate::rag::status;
 use crate::state::AppState;

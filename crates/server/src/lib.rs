@@ -75,7 +75,9 @@ pub fn app(state: AppState) -> Router {
         let mut h = (r.handler)();
         if r.upload {
             // Uploads have their own limit (a multipart body holds the files plus framing).
-            h = h.layer(DefaultBodyLimit::max(upload_limit.saturating_add(UPLOAD_FORM_SLACK).max(state.limits.max_body_bytes)));
+            h = h.layer(DefaultBodyLimit::max(
+                upload_limit.saturating_add(UPLOAD_FORM_SLACK).max(state.limits.max_body_bytes),
+            ));
         }
         router = router.route(r.path, h);
     }

@@ -162,7 +162,10 @@ pub static ROUTES: &[Route] = &[
     Route::new(GET, "/api/models", || get(models::list_models)).alias("/v1/models"),
     Route::new(GET, "/v1/models/{id}", || get(models::get_model)).doc(op::<models::__path_get_model>),
     // Anthropic
-    Route::new(POST, "/v1/messages", || post(anthropic::messages)).anthropic().sse().doc(op::<anthropic::__path_messages>),
+    Route::new(POST, "/v1/messages", || post(anthropic::messages))
+        .anthropic()
+        .sse()
+        .doc(op::<anthropic::__path_messages>),
     Route::new(POST, "/v1/messages/count_tokens", || post(anthropic::count_tokens))
         .anthropic()
         .doc(op::<anthropic::__path_count_tokens>),
@@ -179,7 +182,10 @@ pub static ROUTES: &[Route] = &[
     Route::new(POST, "/api/chat", || post(ollama::chat)).ollama().ndjson().doc(op::<ollama::__path_chat>),
     Route::new(POST, "/api/embed", || post(ollama::embed)).ollama().doc(op::<ollama::__path_embed>),
     Route::new(POST, "/api/embeddings", || post(ollama::embeddings)).ollama().doc(op::<ollama::__path_embeddings>),
-    Route::new(DELETE, "/api/delete", || delete(ollama::delete)).ollama().open(Access::Admin).doc(op::<ollama::__path_delete>),
+    Route::new(DELETE, "/api/delete", || delete(ollama::delete))
+        .ollama()
+        .open(Access::Admin)
+        .doc(op::<ollama::__path_delete>),
     // llama-server
     Route::new(POST, "/tokenize", || post(tokenize::tokenize)).doc(op::<tokenize::__path_tokenize>),
     Route::new(POST, "/detokenize", || post(tokenize::detokenize)).doc(op::<tokenize::__path_detokenize>),
@@ -208,7 +214,9 @@ pub static ROUTES: &[Route] = &[
         .doc(op::<rag::routes::__path_delete_document>),
     Route::new(POST, "/collections/{name}/search", || post(rag::routes::search)).doc(op::<rag::routes::__path_search>),
     Route::new(GET, "/jobs/{id}", || get(rag::routes::get_job)).doc(op::<rag::routes::__path_get_job>),
-    Route::new(POST, "/api/v1/generate", || post(rag::generate::generate)).sse().doc(op::<rag::generate::__path_generate>),
+    Route::new(POST, "/api/v1/generate", || post(rag::generate::generate))
+        .sse()
+        .doc(op::<rag::generate::__path_generate>),
     Route::new(POST, "/api/v1/generate/upload", || post(rag::generate::generate_upload))
         .upload()
         .doc(op::<rag::generate::__path_generate_upload>),

@@ -1,17 +1,17 @@
 //! `POST /tokenize` and `POST /detokenize` for any model (llama-server's shape).
 
-use crate::error::ApiError;
 use crate::auth::Caller;
-use crate::owner::Principal;
-use axum::Extension;
-use hearth_engine::KeepAlive;
+use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::owner::Principal;
 use crate::state::AppState;
 use crate::validate;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
+use hearth_engine::KeepAlive;
 use hearth_protocol::openai::ErrorBody;
 use hearth_protocol::tokenize::{
     DetokenizeRequest, DetokenizeResponse, Piece, TokenEntry, TokenizeRequest, TokenizeResponse,

@@ -33,9 +33,8 @@ async fn serve(tag: &str) -> String {
     let keys = vec![key("alice", false, None), key("bob", false, None), key("ops", true, None)];
     let keys = [keys, vec![key("carol", false, Some(&[GEMMA]))]].concat();
     let auth = AuthConfig { keys, public_health: true, public_metrics: false, public_docs: true };
-    let state = AppState::new(shared(), Limits::default())
-        .with_rag(Rag::new(store, MINILM_Q8.into(), 1 << 20))
-        .with_auth(auth);
+    let state =
+        AppState::new(shared(), Limits::default()).with_rag(Rag::new(store, MINILM_Q8.into(), 1 << 20)).with_auth(auth);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, hearth_server::app(state)).await });

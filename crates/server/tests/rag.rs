@@ -258,12 +258,12 @@ async fn bad_uploads_are_clear_4xx() {
     std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }
 
+/// The sending end of a hand-fed body.
+type Feed = futures::channel::mpsc::UnboundedSender<Result<Vec<u8>, std::io::Error>>;
+
 /// An upload whose body the test feeds by hand: the multipart head of one file is sent at
 /// once, the rest with the returned sender (dropping it cuts the body).
-fn stalled_upload(
-    url: &str,
-    path: &str,
-) -> (futures::channel::mpsc::UnboundedSender<Result<Vec<u8>, std::io::Error>>, tokio::task::JoinHandle<(u16, Value)>) {
+fn stalled_upload(url: &str, path: &str) -> (Feed, tokio::task::JoinHandle<(u16, Value)>) {
     let (tx, rx) = futures::channel::mpsc::unbounded();
     let head = "--XB\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\
                 Content-Type: text/plain\r\n\r\n";

@@ -29,11 +29,7 @@ fn rand_suffix() -> u64 {
 }
 
 fn keyed(state: AppState) -> AppState {
-    let key = |n: &str| ApiKey {
-        name: n.into(),
-        sha256: hash_key(&format!("sk-{n}")),
-        ..ApiKey::default()
-    };
+    let key = |n: &str| ApiKey { name: n.into(), sha256: hash_key(&format!("sk-{n}")), ..ApiKey::default() };
     state.with_auth(AuthConfig {
         keys: vec![key("alice"), key("bob")],
         public_health: true,

@@ -5,11 +5,11 @@
 use super::convert;
 use super::stream::{Ndjson, Shape};
 use crate::auth::Caller;
-use crate::owner::Principal;
 use crate::chat::{self, Prepared};
 use crate::error::ApiError;
 use crate::extract::AnyJson;
 use crate::generate;
+use crate::owner::Principal;
 use crate::state::AppState;
 use crate::validate;
 use axum::extract::State;

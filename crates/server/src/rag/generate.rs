@@ -10,10 +10,10 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use hearth_engine::{KeepAlive, ModelKind};
 use hearth_protocol::openai::{
     ChatCompletionRequest, ChatMessage, ErrorBody, MessageContent, RagOptions, SamplingFields,
 };
-use hearth_engine::{KeepAlive, ModelKind};
 use hearth_rag::store::StoreError;
 use serde::Deserialize;
 
@@ -177,7 +177,11 @@ pub async fn list_sessions(State(app): State<AppState>, who: Principal) -> Resul
 /// # Errors
 /// 404 for an unknown session.
 #[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "retrieval", params(("id" = String, Path, description = "Session id")), responses((status = 200, description = "Turns, oldest first", body = serde_json::Value), (status = 404, description = "Unknown session", body = ErrorBody)))]
-pub async fn get_session(State(app): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn get_session(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let store = app.rag.clone().ok_or_else(|| ApiError::NotFound("/api/v1/sessions".into()))?.store.clone();
     let i = who.qualify(&id);
     let turns = crate::rag::routes::blocking(move || store.turns(&i)).await?;

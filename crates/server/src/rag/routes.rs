@@ -102,7 +102,10 @@ pub async fn create_collection(
 /// # Errors
 /// Store failures.
 #[utoipa::path(get, path = "/collections", tag = "retrieval", responses((status = 200, description = "Collections with document and chunk counts", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
-pub async fn list_collections(State(app): State<AppState>, who: Principal) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn list_collections(
+    State(app): State<AppState>,
+    who: Principal,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let store = rag(&app)?.store.clone();
     let all = blocking(move || store.list_collections()).await?;
     let data: Vec<Collection> = all
@@ -273,7 +276,11 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 /// # Errors
 /// 404 for an unknown (or long forgotten) job.
 #[utoipa::path(get, path = "/jobs/{id}", tag = "retrieval", params(("id" = String, Path, description = "Job id")), responses((status = 200, description = "Status and progress", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
-pub async fn get_job(State(app): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn get_job(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let rag = rag(&app)?;
     let job = rag
         .job(&id)
