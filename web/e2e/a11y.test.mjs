@@ -34,7 +34,7 @@ const CITATIONS = [
 let h;
 before(async () => {
   h = await launch();
-  await seedCollection(COLLECTION, 'a11y.md', '# Accessibility\n\nA document so the collection has a row.\n');
+  await seedCollection(COLLECTION, 'a11y.md', '# Accessibility\n\nA document so the collection has a row.\n', KEY_ADMIN);
 });
 after(async () => {
   await h?.close();
