@@ -99,6 +99,18 @@ impl Principal {
         }
     }
 
+    /// The stored objects this caller may see, each with its name (`name`) as it sees it.
+    pub fn visible<T>(&self, items: Vec<T>, name: impl Fn(&mut T) -> &mut String) -> Vec<T> {
+        items
+            .into_iter()
+            .filter_map(|mut item| {
+                let shown = self.show(name(&mut item))?;
+                *name(&mut item) = shown;
+                Some(item)
+            })
+            .collect()
+    }
+
     /// The models this caller may use.
     pub fn models<'a>(&'a self, manager: &'a ModelManager) -> Scoped<'a> {
         Scoped { manager, allow: self.0.as_ref().and_then(|c| c.models.as_deref()) }
@@ -153,11 +165,6 @@ impl<'a> Scoped<'a> {
     /// Every model in the scope, sorted by id.
     pub fn list(&self) -> Vec<ModelInfo> {
         self.manager.models().into_iter().filter(|m| self.allows(&m.id)).collect()
-    }
-
-    /// The loaded models in the scope.
-    pub fn loaded(&self) -> Vec<ModelHandle> {
-        self.manager.loaded().into_iter().filter(|h| self.allows(&h.info.id)).collect()
     }
 }
 

@@ -162,13 +162,7 @@ pub async fn generate(
 pub async fn list_sessions(State(app): State<AppState>, who: Principal) -> Result<Response, ApiError> {
     let store = app.rag.clone().ok_or_else(|| ApiError::NotFound("/api/v1/sessions".into()))?.store.clone();
     let all = crate::rag::routes::blocking(move || store.list_sessions()).await?;
-    let data: Vec<_> = all
-        .into_iter()
-        .filter_map(|mut s| {
-            s.id = who.show(&s.id)?;
-            Some(s)
-        })
-        .collect();
+    let data = who.visible(all, |s| &mut s.id);
     Ok(axum::Json(serde_json::json!({ "object": "list", "data": data })).into_response())
 }
 

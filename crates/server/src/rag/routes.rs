@@ -108,13 +108,7 @@ pub async fn list_collections(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let store = rag(&app)?.store.clone();
     let all = blocking(move || store.list_collections()).await?;
-    let data: Vec<Collection> = all
-        .into_iter()
-        .filter_map(|mut c| {
-            c.name = who.show(&c.name)?;
-            Some(c)
-        })
-        .collect();
+    let data = who.visible(all, |c| &mut c.name);
     Ok(Json(json!({ "object": "list", "data": data })))
 }
 
