@@ -2,6 +2,7 @@
 
 use crate::config::EngineConfig;
 use hearth_engine::embed::{l2_normalize, sigmoid};
+use hearth_engine::error::Role;
 use hearth_engine::{
     EmbedInput, EmbedRequest, EngineError, EngineSettings, ModelHandle, ModelInfo, ModelKind, Pooling,
 };
@@ -81,7 +82,7 @@ impl EmbeddingEngine {
     /// # Errors
     /// When llama.cpp cannot start or a model cannot be loaded.
     pub fn new(cfg: EngineConfig) -> Result<Self, EmbedError> {
-        let loader = Arc::new(LlamaLoader::new().map_err(EmbedError::Config)?);
+        let loader = Arc::new(LlamaLoader::new().map_err(|e| EmbedError::Config(e.to_string()))?);
         let settings = EngineSettings {
             threads: cfg.threads,
             max_queue: cfg.max_queue,
@@ -192,7 +193,7 @@ impl EmbeddingEngine {
     pub fn embed_with<S: AsRef<str>>(&self, model: Option<&str>, texts: &[S]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let h = self.handle(model)?;
         if h.loaded.pooling == Some(Pooling::Rank) {
-            return Err(EngineError::WrongModelKind(format!("model `{}` is a reranker", h.info.id)).into());
+            return Err(EngineError::wrong_kind(Role::Reranker, Role::Embedder).into());
         }
         let inputs = texts.iter().map(|t| EmbedInput::Text(t.as_ref().to_string())).collect();
         let mut vectors = self.call(&h, inputs)?;

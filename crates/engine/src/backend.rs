@@ -4,6 +4,7 @@
 //! hands a [`Backend`] to the worker loop for as long as the model is loaded. A backend is not
 //! `Send` (llama.cpp contexts are not) and only plain data crosses this boundary.
 
+use crate::error::{DecodeError, GrammarError, LoadError};
 use crate::registry::{ModelInfo, ModelKind};
 use crate::sampling::SamplingParams;
 
@@ -166,13 +167,13 @@ pub trait Backend {
     /// Prepares the sampler of a slot for a new request (with its grammar, if any).
     ///
     /// # Errors
-    /// A message for the client when the request's grammar cannot be built.
-    fn start_sequence(&mut self, slot: usize, params: &SamplingParams) -> Result<(), String>;
+    /// Why the request's grammar cannot be built (the client's 400).
+    fn start_sequence(&mut self, slot: usize, params: &SamplingParams) -> Result<(), GrammarError>;
     /// Evaluates a batch.
     ///
     /// # Errors
-    /// A message for the log when the library fails.
-    fn decode(&mut self, batch: &[BatchItem]) -> Result<(), String>;
+    /// What failed, for the log.
+    fn decode(&mut self, batch: &[BatchItem]) -> Result<(), DecodeError>;
     /// Samples the next token of `slot` from the logits of batch row `row`.
     fn sample(&mut self, slot: usize, row: usize) -> Token;
     /// Log-probabilities from batch row `row`'s logits (the model's distribution, before any
@@ -196,10 +197,10 @@ pub trait Backend {
     /// number at most `n_slots`.
     ///
     /// # Errors
-    /// A message for the log when the library fails or the model produces no embeddings.
-    fn embed(&mut self, inputs: &[&[Token]]) -> Result<Vec<Vec<f32>>, String> {
+    /// What failed, for the log (the library, or a model that produces no embeddings).
+    fn embed(&mut self, inputs: &[&[Token]]) -> Result<Vec<Vec<f32>>, DecodeError> {
         let _ = inputs;
-        Err("this model does not produce embeddings".into())
+        Err(DecodeError::NoEmbedding(0))
     }
 }
 
@@ -209,15 +210,15 @@ pub trait BackendLoader: Send + Sync + 'static {
     /// returns; the model is freed afterwards.
     ///
     /// # Errors
-    /// A message saying why the model could not be loaded.
-    fn run(&self, spec: &LoadSpec, serve: &mut dyn FnMut(&mut dyn Backend)) -> Result<(), String>;
+    /// Why the model could not be loaded.
+    fn run(&self, spec: &LoadSpec, serve: &mut dyn FnMut(&mut dyn Backend)) -> Result<(), LoadError>;
 
     /// Loads `model`'s vocabulary alone (no weights), for tokenizing on the request's side:
     /// shared read-only by every request, so no prompt is tokenized on the model's thread.
     ///
     /// # Errors
-    /// A message saying why the vocabulary could not be read.
-    fn vocab(&self, model: &ModelInfo) -> Result<std::sync::Arc<dyn crate::tokenizer::Vocab>, String>;
+    /// Why the vocabulary could not be read.
+    fn vocab(&self, model: &ModelInfo) -> Result<std::sync::Arc<dyn crate::tokenizer::Vocab>, LoadError>;
 
     /// Called first on each thread that does background work for requests (tokenizing long
     /// prompts), to give it a lower CPU priority than the model's own threads. The default
@@ -229,11 +230,11 @@ pub trait BackendLoader: Send + Sync + 'static {
     /// takes GBNF as given and converts nothing else.
     ///
     /// # Errors
-    /// A message for the client when `c` cannot be expressed as a grammar.
-    fn grammar(&self, c: &crate::constraint::Constraint) -> Result<crate::constraint::Grammar, String> {
+    /// Why `c` cannot be expressed as a grammar (the client's 400).
+    fn grammar(&self, c: &crate::constraint::Constraint) -> Result<crate::constraint::Grammar, GrammarError> {
         match c {
             crate::constraint::Constraint::Gbnf(g) => Ok(crate::constraint::Grammar::strict(g.as_str())),
-            _ => Err("this backend cannot turn a JSON Schema into a grammar".into()),
+            _ => Err(GrammarError::SchemaUnsupported),
         }
     }
 }

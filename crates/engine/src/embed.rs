@@ -3,7 +3,7 @@
 //! many requests into one decode call, and post-processing pooled outputs.
 
 use crate::backend::{SpecialTokens, Token};
-use crate::error::EngineError;
+use crate::error::{EngineError, Role};
 use crate::tokenizer::Tokenizer;
 
 /// One input of an embedding or rerank request.
@@ -59,11 +59,10 @@ impl EmbedRequest {
         for (index, input) in self.inputs.into_iter().enumerate() {
             let tokens = match input {
                 EmbedInput::Pair { .. } if !rank => {
-                    return Err(EngineError::WrongModelKind("this model is not a reranker".into()))
+                    return Err(EngineError::wrong_kind(Role::Embedder, Role::Reranker))
                 }
                 EmbedInput::Text(_) | EmbedInput::Tokens(_) if rank => {
-                    let msg = "this model is a reranker (cross-encoder); use /v1/rerank";
-                    return Err(EngineError::WrongModelKind(msg.into()));
+                    return Err(EngineError::wrong_kind(Role::Reranker, Role::Embedder));
                 }
                 EmbedInput::Pair { query, document } => {
                     let q = match last_query.take() {

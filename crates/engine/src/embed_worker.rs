@@ -10,7 +10,7 @@
 use crate::backend::{Backend, BackendInfo, Token};
 use crate::command::{self, Command};
 use crate::embed::{self, EmbedOutput};
-use crate::error::EngineError;
+use crate::error::{DecodeError, EngineError, Role};
 use crate::worker::WorkerStats;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -80,8 +80,8 @@ impl EmbedWorker<'_> {
             }
             Command::Generate { events, .. } => {
                 self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
-                let msg = "this is an embedding model and cannot generate text";
-                let _ = events.try_send(crate::request::Event::Error(EngineError::WrongModelKind(msg.into())));
+                let e = EngineError::wrong_kind(Role::Embedder, Role::Generator);
+                let _ = events.try_send(crate::request::Event::Error(e));
             }
         }
     }
@@ -122,8 +122,8 @@ impl EmbedWorker<'_> {
                 }
                 self.answer_done();
             }
-            Ok(v) => self.fail_taken(&taken, format!("backend returned {} outputs for {n} inputs", v.len())),
-            Err(msg) => self.fail_taken(&taken, msg),
+            Ok(v) => self.fail_taken(&taken, DecodeError::NoEmbedding(v.len())),
+            Err(e) => self.fail_taken(&taken, e),
         }
     }
 
@@ -144,13 +144,13 @@ impl EmbedWorker<'_> {
         }
     }
 
-    fn fail_taken(&mut self, taken: &[(usize, usize)], msg: String) {
-        tracing::error!(error = %msg, "embedding batch failed");
+    fn fail_taken(&mut self, taken: &[(usize, usize)], cause: DecodeError) {
+        tracing::error!(error = %cause, "embedding batch failed");
         let mut failed: Vec<usize> = taken.iter().map(|&(j, _)| j).collect();
         failed.dedup();
         for j in failed.into_iter().rev() {
             if let Some(job) = self.jobs.remove(j) {
-                let _ = job.reply.send(Err(EngineError::Decode(msg.clone())));
+                let _ = job.reply.send(Err(EngineError::Decode(cause.clone())));
                 self.finished(false);
             }
         }

@@ -1,5 +1,6 @@
 //! The engine's error type.
 
+pub use crate::cause::{DecodeError, GrammarError, LoadError, Role, Shortfall, TemplateError, WrongKind};
 use thiserror::Error;
 
 /// Everything that can go wrong between a validated request and its last token.
@@ -60,7 +61,7 @@ pub enum EngineError {
     },
     /// The chat template refused the conversation (its `raise_exception`).
     #[error("{0}")]
-    TemplateRejected(String),
+    TemplateRejected(TemplateError),
     /// The model's work queue is full.
     #[error("the server is overloaded: too many requests are waiting for model `{model}`")]
     Overloaded {
@@ -74,7 +75,7 @@ pub enum EngineError {
         /// The model to load.
         model: String,
         /// Why.
-        reason: String,
+        reason: Shortfall,
     },
     /// The model has running or waiting requests.
     #[error("model `{model}` has running requests; retry when they are done")]
@@ -93,8 +94,8 @@ pub enum EngineError {
     ModelLoad {
         /// The model id.
         model: String,
-        /// Why (internal detail, logged; not sent to clients).
-        reason: String,
+        /// Why (logged; not sent to clients).
+        reason: LoadError,
     },
     /// The model's file could not be removed.
     #[error("model `{model}` could not be deleted: {kind}")]
@@ -106,13 +107,13 @@ pub enum EngineError {
     },
     /// The model is of the wrong kind for the request (e.g. chat with an embedding model).
     #[error("{0}")]
-    WrongModelKind(String),
+    WrongModelKind(WrongKind),
     /// llama.cpp failed to evaluate a batch.
     #[error("decoding failed: {0}")]
-    Decode(String),
+    Decode(DecodeError),
     /// The request's grammar could not be built (a GBNF syntax error, say).
     #[error("the grammar is invalid: {0}")]
-    InvalidGrammar(String),
+    InvalidGrammar(GrammarError),
     /// The worker thread panicked while serving this request.
     #[error("the model worker failed while generating")]
     WorkerFailed,
@@ -122,5 +123,10 @@ impl EngineError {
     /// Shorthand for [`EngineError::InvalidParam`].
     pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
         EngineError::InvalidParam { param: param.into(), message: message.into() }
+    }
+
+    /// Shorthand for [`EngineError::WrongModelKind`].
+    pub fn wrong_kind(is: Role, needed: Role) -> Self {
+        EngineError::WrongModelKind(WrongKind { is, needed })
     }
 }

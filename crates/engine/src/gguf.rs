@@ -38,6 +38,9 @@ pub struct GgufHeader {
     pub n_params: u64,
     /// Number of tensors.
     pub n_tensors: u64,
+    /// The length a complete file has at least (header, padding, and every tensor's data);
+    /// `None` when a tensor's type is one this reader does not know.
+    pub min_len: Option<u64>,
 }
 
 impl GgufHeader {
@@ -157,7 +160,9 @@ impl<R: Read + Seek> Reader<R> {
         Ok(GgufValue::Array { len })
     }
 
-    fn tensor_params(&mut self) -> Result<u64, GgufError> {
+    /// A tensor's weights, and where its data ends after the data section's start (`None` for
+    /// a type this reader does not know).
+    fn tensor(&mut self) -> Result<(u64, Option<u64>), GgufError> {
         let _name = self.string()?;
         let n_dims = self.u32()?;
         if n_dims > MAX_DIMS {
@@ -167,9 +172,10 @@ impl<R: Read + Seek> Reader<R> {
         for _ in 0..n_dims {
             n = n.saturating_mul(self.u64()?);
         }
-        let _ty = self.u32()?;
-        let _offset = self.u64()?;
-        Ok(n)
+        let ty = self.u32()?;
+        let offset = self.u64()?;
+        let end = type_size(ty).map(|(block, bytes)| offset.saturating_add(n.div_ceil(block).saturating_mul(bytes)));
+        Ok((n, end))
     }
 }
 
@@ -204,10 +210,54 @@ pub fn read_header_from(source: impl Read + Seek) -> Result<GgufHeader, GgufErro
         meta.insert(key, value);
     }
     let mut n_params = 0u64;
+    let mut data_end = Some(0u64);
     for _ in 0..n_tensors {
-        n_params = n_params.saturating_add(r.tensor_params()?);
+        let (n, end) = r.tensor()?;
+        n_params = n_params.saturating_add(n);
+        data_end = data_end.zip(end).map(|(a, b)| a.max(b));
     }
-    Ok(GgufHeader { version, meta, n_params, n_tensors })
+    let header_end = r.inner.stream_position()?;
+    let align = match meta.get("general.alignment") {
+        Some(GgufValue::Int(a)) if *a > 0 && (*a as u64).is_power_of_two() => *a as u64,
+        _ => 32,
+    };
+    let min_len = match data_end {
+        Some(0) => Some(header_end), // no tensor data to wait for
+        end => end.map(|end| header_end.div_ceil(align).saturating_mul(align).saturating_add(end)),
+    };
+    Ok(GgufHeader { version, meta, n_params, n_tensors, min_len })
+}
+
+/// Elements per block and bytes per block of a ggml tensor type (ggml's type traits).
+fn type_size(ty: u32) -> Option<(u64, u64)> {
+    Some(match ty {
+        0 => (1, 4),        // F32
+        1 | 30 => (1, 2),   // F16, BF16
+        2 | 20 => (32, 18), // Q4_0, IQ4_NL
+        3 => (32, 20),      // Q4_1
+        6 => (32, 22),      // Q5_0
+        7 => (32, 24),      // Q5_1
+        8 => (32, 34),      // Q8_0
+        9 => (32, 36),      // Q8_1
+        10 => (256, 84),    // Q2_K
+        11 | 21 => (256, 110), // Q3_K, IQ3_S
+        12 => (256, 144),   // Q4_K
+        13 => (256, 176),   // Q5_K
+        14 => (256, 210),   // Q6_K
+        15 => (256, 292),   // Q8_K
+        16 => (256, 66),    // IQ2_XXS
+        17 => (256, 74),    // IQ2_XS
+        18 => (256, 98),    // IQ3_XXS
+        19 => (256, 50),    // IQ1_S
+        22 => (256, 82),    // IQ2_S
+        23 => (256, 136),   // IQ4_XS
+        24 => (1, 1),       // I8
+        25 => (1, 2),       // I16
+        26 => (1, 4),       // I32
+        27 | 28 => (1, 8),  // I64, F64
+        29 => (256, 56),    // IQ1_M
+        _ => return None,
+    })
 }
 
 /// The name of llama.cpp's `general.file_type` value.
@@ -253,7 +303,7 @@ pub fn file_type_name(ft: i64) -> &'static str {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::io::Write;
+    use std::io::{Seek, Write};
 
     /// Writes a tiny GGUF file with the given string metadata and one 4x8 tensor.
     pub(crate) fn write_gguf(path: &Path, strings: &[(&str, &str)], ints: &[(&str, u32)]) {
@@ -288,6 +338,23 @@ pub(crate) mod tests {
         f.write_all(&8u64.to_le_bytes()).unwrap();
         f.write_all(&0u32.to_le_bytes()).unwrap();
         f.write_all(&0u64.to_le_bytes()).unwrap();
+        // The tensor's data (4 x 8 f32), after padding to the default alignment of 32.
+        let at = f.stream_position().unwrap();
+        f.write_all(&vec![0u8; (at.div_ceil(32) * 32 - at) as usize + 4 * 8 * 4]).unwrap();
+    }
+
+    #[test]
+    fn a_file_cut_inside_its_tensor_data_is_short_of_its_length() {
+        let dir = std::env::temp_dir().join(format!("hearth-gguf-len-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("m.gguf");
+        write_gguf(&p, &[("general.architecture", "llama")], &[]);
+        let len = std::fs::metadata(&p).unwrap().len();
+        assert_eq!(read_header(&p).unwrap().min_len, Some(len), "whole");
+        let bytes = std::fs::read(&p).unwrap();
+        let cut = read_header_from(std::io::Cursor::new(&bytes[..bytes.len() - 10])).unwrap();
+        assert_eq!(cut.min_len, Some(len), "the header still says how long the file must be");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
@@ -314,7 +381,9 @@ pub(crate) mod tests {
         for cut in 0..bytes.len() {
             let p = dir.join("cut.gguf");
             std::fs::write(&p, &bytes[..cut]).unwrap();
-            assert!(read_header(&p).is_err(), "cut at {cut} should fail");
+            // The header fails, or it says the file is shorter than it must be.
+            let short = read_header(&p).map_or(true, |h| h.min_len.is_some_and(|n| n > cut as u64));
+            assert!(short, "cut at {cut} should fail or be incomplete");
         }
         let p = dir.join("huge.gguf");
         let mut b = b"GGUF".to_vec();

@@ -3,7 +3,7 @@
 use crate::backend::{BackendInfo, BackendLoader, LoadSpec, Pooling, Token};
 use crate::command::Command;
 use crate::embed::{EmbedOutput, EmbedRequest, ValidEmbedRequest};
-use crate::error::EngineError;
+use crate::error::{EngineError, LoadError, Role};
 use crate::registry::{ModelInfo, ModelKind};
 use crate::request::{Event, GenerateRequest, RenderedPrompt, ValidGenerateRequest};
 use crate::template::{ChatTemplate, TemplateMessage};
@@ -85,14 +85,14 @@ impl ModelHandle {
         let max_queue = settings.max_queue.max(1);
         let (tx, rx) = sync_channel(max_queue + PING_ROOM);
         let stats = Arc::new(WorkerStats::default());
-        let (ready_tx, ready_rx) = sync_channel::<Result<BackendInfo, String>>(1);
-        let load_error = |reason: String| EngineError::ModelLoad { model: id.clone(), reason };
+        let (ready_tx, ready_rx) = sync_channel::<Result<BackendInfo, LoadError>>(1);
+        let load_error = |reason: LoadError| EngineError::ModelLoad { model: id.clone(), reason };
         let tokenizer = Tokenizer::new(loader.vocab(&spec.model).map_err(load_error)?);
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let background = loader.clone();
         let init = Arc::new(move || background.background_thread());
         let pool = TokenizePool::start(&id, &tokenizer, cores / 2, TOKENIZE_QUEUE, init)
-            .map_err(|e| load_error(e.to_string()))?;
+            .map_err(|e| load_error(LoadError::Thread(e.kind())))?;
         let cfg = WorkerConfig {
             prefill_chunk: settings.prefill_chunk,
             embed_budget: settings.embed_batch_tokens.max(1),
@@ -103,11 +103,11 @@ impl ModelHandle {
         std::thread::Builder::new()
             .name(format!("hearth-model-{id}"))
             .spawn(move || serve(&*loader, &spec, &rx, &worker_stats, cfg, ready_tx))
-            .map_err(|e| EngineError::ModelLoad { model: id.clone(), reason: e.to_string() })?;
+            .map_err(|e| load_error(LoadError::Thread(e.kind())))?;
         let loaded = match ready_rx.recv() {
             Ok(Ok(b)) => b,
             Ok(Err(reason)) => return Err(EngineError::ModelLoad { model: id, reason }),
-            Err(_) => return Err(EngineError::ModelLoad { model: id, reason: "the worker died while loading".into() }),
+            Err(_) => return Err(EngineError::ModelLoad { model: id, reason: LoadError::WorkerDied }),
         };
         let secs = started.elapsed().as_secs_f64();
         tracing::info!(model = %id, n_ctx = loaded.n_ctx, slots = loaded.n_slots, secs, "model loaded");
@@ -275,9 +275,7 @@ impl ModelHandle {
     /// Whether the model is a reranker, and the most tokens one input may have.
     fn embed_shape(&self) -> Result<(bool, usize), EngineError> {
         if self.info.kind != ModelKind::Embedding {
-            return Err(EngineError::WrongModelKind(
-                "this model generates text and does not produce embeddings".into(),
-            ));
+            return Err(EngineError::wrong_kind(Role::Generator, Role::Embedder));
         }
         let limit = (self.loaded.n_ctx as usize).min(self.loaded.n_batch).max(1);
         Ok((self.loaded.pooling == Some(Pooling::Rank), limit))
@@ -378,7 +376,7 @@ fn serve(
     rx: &Receiver<Command>,
     stats: &WorkerStats,
     cfg: WorkerConfig,
-    ready_tx: SyncSender<Result<BackendInfo, String>>,
+    ready_tx: SyncSender<Result<BackendInfo, LoadError>>,
 ) {
     let mut ready = Some(ready_tx);
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {

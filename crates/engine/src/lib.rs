@@ -23,6 +23,7 @@
 //! ```
 
 pub mod backend;
+mod cause;
 mod command;
 pub mod constraint;
 pub mod embed;
@@ -31,6 +32,7 @@ pub mod error;
 pub mod gguf;
 mod handle;
 pub mod lifecycle;
+mod live;
 pub mod manager;
 mod marks;
 pub mod registry;

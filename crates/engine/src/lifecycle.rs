@@ -1,6 +1,7 @@
 //! Pure decisions of model lifecycle: how long a model stays loaded, and which models to unload
 //! so that another fits under `--max-loaded-models` and `--memory-budget`.
 
+use crate::error::Shortfall;
 use std::time::{Duration, Instant};
 
 /// How long a model stays loaded after its last use.
@@ -121,9 +122,14 @@ pub struct Resident {
 ///
 /// # Errors
 /// When even unloading every idle model leaves too little room.
-pub fn evictions(resident: &[Resident], incoming: u64, max_models: usize, budget: u64) -> Result<Vec<String>, String> {
+pub fn evictions(
+    resident: &[Resident],
+    incoming: u64,
+    max_models: usize,
+    budget: u64,
+) -> Result<Vec<String>, Shortfall> {
     if budget > 0 && incoming > budget {
-        return Err(format!("the model needs about {} MiB, more than the whole memory budget", incoming >> 20));
+        return Err(Shortfall::OverBudget { need_mib: incoming >> 20 });
     }
     let mut idle: Vec<&Resident> = resident.iter().filter(|r| !r.busy).collect();
     idle.sort_by_key(|r| r.last_used);
@@ -144,7 +150,7 @@ pub fn evictions(resident: &[Resident], incoming: u64, max_models: usize, budget
     if fits(count, used) {
         Ok(out)
     } else {
-        Err("every loaded model that would have to make room is busy".into())
+        Err(Shortfall::AllBusy)
     }
 }
 
@@ -172,9 +178,9 @@ mod tests {
         assert_eq!(evictions(&loaded, 30, 0, 200).unwrap(), Vec::<String>::new());
         assert_eq!(evictions(&loaded, 50, 0, 160).unwrap(), ["old"]);
         assert_eq!(evictions(&loaded, 90, 0, 160).unwrap(), ["old", "new"]);
-        assert!(evictions(&loaded, 130, 0, 160).is_err(), "the busy one stays");
+        assert_eq!(evictions(&loaded, 130, 0, 160), Err(Shortfall::AllBusy), "the busy one stays");
         assert_eq!(evictions(&loaded, 1, 2, 0).unwrap(), ["old", "new"]);
-        assert!(evictions(&loaded, 300, 0, 200).is_err());
+        assert_eq!(evictions(&loaded, 300 << 20, 0, 200 << 20), Err(Shortfall::OverBudget { need_mib: 300 }));
     }
 
     #[test]

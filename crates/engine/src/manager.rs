@@ -1,7 +1,7 @@
 //! Loaded models: lazy loading on first use, one worker thread each, reload after a failure.
 
 use crate::backend::BackendLoader;
-use crate::error::EngineError;
+use crate::error::{EngineError, LoadError, Role};
 use crate::handle::ModelHandle;
 use crate::lifecycle::{self, KeepAlive, Resident};
 use crate::registry::{ModelInfo, ModelKind, Registry};
@@ -38,7 +38,12 @@ pub struct ResidentModel {
 
 /// The registry plus the models loaded from it.
 pub struct ModelManager {
-    registry: Registry,
+    /// What the models folder holds now ([`ModelManager::refresh`] swaps in a new scan).
+    registry: std::sync::RwLock<Arc<Registry>>,
+    /// Files seen by a scan but not yet served: size and time, to be unchanged at the next scan.
+    pub(crate) arriving: Mutex<HashMap<std::path::PathBuf, (u64, u64)>>,
+    /// The folder as the last refresh found it (no reading while it stays so).
+    pub(crate) signature: Mutex<Option<crate::live::Signature>>,
     loader: Arc<dyn BackendLoader>,
     settings: EngineSettings,
     default_model: Option<String>,
@@ -48,8 +53,6 @@ pub struct ModelManager {
     usage: Mutex<HashMap<String, Usage>>,
     /// Held while deciding evictions and loading, so two loads cannot both claim the same room.
     admission: tokio::sync::Mutex<()>,
-    /// Ids whose files were deleted through the API (the registry is read once at start).
-    deleted: Mutex<std::collections::HashSet<String>>,
 }
 
 impl ModelManager {
@@ -61,14 +64,15 @@ impl ModelManager {
         default_model: Option<String>,
     ) -> Self {
         Self {
-            registry,
+            registry: std::sync::RwLock::new(Arc::new(registry)),
+            arriving: Mutex::new(HashMap::new()),
+            signature: Mutex::new(None),
             loader,
             settings,
             default_model,
             loaded: Mutex::new(HashMap::new()),
             usage: Mutex::new(HashMap::new()),
             admission: tokio::sync::Mutex::new(()),
-            deleted: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -85,7 +89,7 @@ impl ModelManager {
             Constraint::JsonObject => "response_format",
             Constraint::Gbnf(g) => check_gbnf(g).map(|()| "grammar")?,
         };
-        self.loader.grammar(c).map_err(|e| EngineError::invalid(param, e))
+        self.loader.grammar(c).map_err(|e| EngineError::invalid(param, e.to_string()))
     }
 
     /// The grammar that makes a model of `family` call the request's tools with arguments
@@ -119,9 +123,13 @@ impl ModelManager {
         Ok(crate::tools::tool_grammar(family, &args, parallel, lazy))
     }
 
-    /// The registry.
-    pub fn registry(&self) -> &Registry {
-        &self.registry
+    /// The registry as it is now.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub(crate) fn set_registry(&self, r: Registry) {
+        *self.registry.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(r);
     }
 
     /// The default model's name, if configured.
@@ -166,26 +174,18 @@ impl ModelManager {
     ///
     /// # Errors
     /// [`EngineError::ModelNotFound`] or [`EngineError::NoDefaultModel`].
-    pub fn resolve(&self, name: &str) -> Result<&ModelInfo, EngineError> {
+    pub fn resolve(&self, name: &str) -> Result<ModelInfo, EngineError> {
         let name = match (name.trim(), &self.default_model) {
             ("", Some(d)) => d.as_str(),
             ("", None) => return Err(EngineError::NoDefaultModel),
             (n, _) => n,
         };
-        let info = self.registry.resolve(name)?;
-        if self.is_deleted(&info.id) {
-            return Err(EngineError::ModelNotFound { model: name.to_string() });
-        }
-        Ok(info)
-    }
-
-    fn is_deleted(&self, id: &str) -> bool {
-        self.deleted.lock().unwrap_or_else(PoisonError::into_inner).contains(id)
+        self.registry().resolve(name).cloned()
     }
 
     /// Every model that can be served, sorted by id.
     pub fn models(&self) -> Vec<ModelInfo> {
-        self.registry.models().filter(|m| !self.is_deleted(&m.id)).cloned().collect()
+        self.registry().models().cloned().collect()
     }
 
     /// Unloads a model and removes its file (a link in the models folder: only the link).
@@ -194,11 +194,14 @@ impl ModelManager {
     /// Not found, [`EngineError::Busy`] while it has running requests, or
     /// [`EngineError::DeleteFailed`] when the file cannot be removed.
     pub async fn delete(&self, name: &str) -> Result<(), EngineError> {
-        let info = self.resolve(name)?.clone();
+        let info = self.resolve(name)?;
         self.unload(&info.id).await?;
-        std::fs::remove_file(&info.path)
-            .map_err(|e| EngineError::DeleteFailed { model: info.id.clone(), kind: e.kind() })?;
-        self.deleted.lock().unwrap_or_else(PoisonError::into_inner).insert(info.id.clone());
+        for path in crate::live::files_of(&info) {
+            std::fs::remove_file(&path)
+                .map_err(|e| EngineError::DeleteFailed { model: info.id.clone(), kind: e.kind() })?;
+        }
+        let without = self.registry().without(&info.id);
+        self.set_registry(without);
         tracing::info!(model = %info.id, path = %info.path.display(), "model deleted");
         Ok(())
     }
@@ -239,7 +242,7 @@ impl ModelManager {
         want: Option<ModelKind>,
         keep_alive: KeepAlive,
     ) -> Result<ModelHandle, EngineError> {
-        let info = self.resolve(name)?.clone();
+        let info = self.resolve(name)?;
         check_kind(&info, want)?;
         let cell = {
             let mut map = self.loaded.lock().map_err(|_| EngineError::Unavailable { model: info.id.clone() })?;
@@ -264,7 +267,10 @@ impl ModelManager {
         let (loader, settings) = (self.loader.clone(), self.settings.clone());
         let handle = tokio::task::spawn_blocking(move || ModelHandle::start(loader, spec, &settings))
             .await
-            .map_err(|e| EngineError::ModelLoad { model: info.id.clone(), reason: e.to_string() })??;
+            .map_err(|e| {
+                tracing::error!(model = %info.id, error = %e, "model load task failed");
+                EngineError::ModelLoad { model: info.id.clone(), reason: LoadError::WorkerDied }
+            })??;
         *slot = Some(handle.clone());
         self.touch(&info.id, keep_alive);
         Ok(handle)
@@ -306,7 +312,7 @@ impl ModelManager {
     }
 
     /// Drops a model's handle; its worker finishes what it holds, then frees the model.
-    async fn remove(&self, id: &str) -> bool {
+    pub(crate) async fn remove(&self, id: &str) -> bool {
         let cell = self.loaded.lock().ok().and_then(|m| m.get(id).cloned());
         self.usage.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
         match cell {
@@ -320,7 +326,7 @@ impl ModelManager {
     /// # Errors
     /// Not found, or [`EngineError::Busy`] while it has running or waiting requests.
     pub async fn unload(&self, name: &str) -> Result<bool, EngineError> {
-        let id = self.resolve(name)?.id.clone();
+        let id = self.resolve(name)?.id;
         let _room = self.admission.lock().await;
         if let Some(h) = self.loaded().into_iter().find(|h| h.info.id == id) {
             if h.in_use() {
@@ -352,7 +358,8 @@ impl ModelManager {
         out
     }
 
-    /// Runs [`ModelManager::unload_expired`] every `every` until the manager is dropped.
+    /// Runs [`ModelManager::unload_expired`] and [`ModelManager::refresh`] every `every` until
+    /// the manager is dropped.
     pub fn spawn_reaper(self: &Arc<Self>, every: Duration) {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -360,6 +367,7 @@ impl ModelManager {
                 tokio::time::sleep(every).await;
                 let Some(m) = weak.upgrade() else { return };
                 m.unload_expired().await;
+                m.refresh().await;
             }
         });
     }
@@ -367,14 +375,8 @@ impl ModelManager {
 
 fn check_kind(info: &ModelInfo, want: Option<ModelKind>) -> Result<(), EngineError> {
     match (want, info.kind) {
-        (Some(ModelKind::Causal), ModelKind::Embedding) => {
-            let msg = format!("model `{}` is an embedding model and cannot generate text", info.id);
-            Err(EngineError::WrongModelKind(msg))
-        }
-        (Some(ModelKind::Embedding), ModelKind::Causal) => {
-            let msg = format!("model `{}` generates text; use an embedding model for embeddings", info.id);
-            Err(EngineError::WrongModelKind(msg))
-        }
+        (Some(ModelKind::Causal), ModelKind::Embedding) => Err(EngineError::wrong_kind(Role::Embedder, Role::Generator)),
+        (Some(ModelKind::Embedding), ModelKind::Causal) => Err(EngineError::wrong_kind(Role::Generator, Role::Embedder)),
         _ => Ok(()),
     }
 }

@@ -154,16 +154,119 @@ pub struct Registry {
     models: BTreeMap<String, ModelInfo>,
     /// Alias -> id.
     aliases: HashMap<String, String>,
+    /// The folder and filters it was scanned with, to scan it again.
+    source: Option<Source>,
 }
 
 impl Registry {
-    /// Scans `dir` for `*.gguf` files. Unreadable files are skipped with a warning.
+    /// The folder it was scanned from.
+    pub fn dir(&self) -> Option<&Path> {
+        self.source.as_ref().map(|s| s.dir.as_path())
+    }
+}
+
+/// What a registry was scanned from.
+#[derive(Debug, Clone)]
+struct Source {
+    dir: PathBuf,
+    allowed: Vec<String>,
+    aliases: Vec<(String, String)>,
+}
+
+/// The split suffix of a file stem (`-00001-of-00003`): the stem before it, the part and the
+/// count (llama.cpp's naming of split models, `gguf-split`).
+pub fn split_part(stem: &str) -> Option<(&str, u32, u32)> {
+    let (head, count) = stem.rsplit_once("-of-")?;
+    let (base, part) = head.rsplit_once('-')?;
+    let digits = |s: &str| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(part) || !digits(count) {
+        return None;
+    }
+    let (part, count): (u32, u32) = (part.parse().ok()?, count.parse().ok()?);
+    (part >= 1 && part <= count).then_some((base, part, count))
+}
+
+/// Whether a GGUF file holds all its header says it does (a copy or download in progress does
+/// not).
+fn complete(path: &Path, h: &GgufHeader) -> bool {
+    let len = std::fs::metadata(path).map_or(0, |m| m.len());
+    h.min_len.is_none_or(|need| len >= need)
+}
+
+/// One GGUF file of a folder, read; `None` when it is not (yet) a whole model file.
+fn read_model(path: &Path) -> Option<ModelInfo> {
+    let h = match gguf::read_header(path) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::debug!(path = %path.display(), error = %e, "skipping unreadable model file");
+            return None;
+        }
+    };
+    if !complete(path, &h) {
+        tracing::debug!(path = %path.display(), "skipping an incomplete model file (still being written?)");
+        return None;
+    }
+    let md = std::fs::metadata(path).ok()?;
+    let created =
+        md.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
+    Some(ModelInfo::from_header(path, &h, md.len(), created))
+}
+
+/// The file in a models folder that maps the names models were pulled as
+/// (`hf.co/OWNER/REPO:QUANT`) to their ids, so a client that pulled a name can use it.
+pub const PULLED_ALIASES: &str = ".hearth-aliases.json";
+
+fn pulled_aliases(dir: &Path) -> Vec<(String, String)> {
+    let Ok(text) = std::fs::read_to_string(dir.join(PULLED_ALIASES)) else { return Vec::new() };
+    let map: BTreeMap<String, String> = serde_json::from_str(&text).unwrap_or_default();
+    map.into_iter().collect()
+}
+
+/// Records that `names` refer to the model `id` of the models folder `dir` (read by every
+/// later scan); written to a temporary file and renamed, so a reader never sees half of it.
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn remember_aliases(dir: &Path, names: &[String], id: &str) -> std::io::Result<()> {
+    let mut map: BTreeMap<String, String> = pulled_aliases(dir).into_iter().collect();
+    for n in names.iter().filter(|n| *n != id) {
+        map.insert(n.clone(), id.to_string());
+    }
+    let tmp = dir.join(format!("{PULLED_ALIASES}.{}", std::process::id()));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&map).unwrap_or_default())?;
+    std::fs::rename(&tmp, dir.join(PULLED_ALIASES))
+}
+
+/// The parts of split models, by the model's id, as they are found.
+type Splits = BTreeMap<String, (u32, BTreeMap<u32, ModelInfo>)>;
+
+/// A split model whose every part is there and whole: the first part's facts, with the id,
+/// size and weights of the whole.
+fn join_split(id: String, count: u32, parts: BTreeMap<u32, ModelInfo>) -> Option<ModelInfo> {
+    if parts.len() != count as usize || parts.keys().copied().ne(1..=count) {
+        tracing::debug!(model = %id, have = parts.len(), count, "skipping a split model with parts missing");
+        return None;
+    }
+    let size_bytes = parts.values().map(|p| p.size_bytes).sum();
+    let n_params = parts.values().map(|p| p.n_params).sum();
+    let mut first = parts.into_values().next()?;
+    first.id = id;
+    first.size_bytes = size_bytes;
+    first.n_params = n_params;
+    Some(first)
+}
+
+impl Registry {
+    /// Scans `dir` for `*.gguf` files. Unreadable files, and files shorter than their header
+    /// says (a copy in progress), are skipped; the parts of a split model
+    /// (`NAME-00001-of-00003.gguf`...) are one model, `NAME`, once all are there.
     /// `allowed`, when non-empty, limits the registry to those ids.
     ///
     /// # Errors
     /// When `dir` cannot be listed.
     pub fn scan(dir: &Path, allowed: &[String], aliases: &[(String, String)]) -> std::io::Result<Self> {
         let mut models = BTreeMap::new();
+        let mut splits = Splits::new();
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
             let is_gguf = path.extension().is_some_and(|e| e == "gguf");
@@ -171,20 +274,56 @@ impl Registry {
             if !is_gguf || hidden || !path.is_file() {
                 continue;
             }
-            match ModelInfo::from_file(&path) {
-                Ok(info) if allowed.is_empty() || allowed.contains(&info.id) => {
+            let Some(info) = read_model(&path) else { continue };
+            match split_part(&info.id) {
+                Some((base, part, count)) => {
+                    let set = splits.entry(base.to_string()).or_insert_with(|| (count, BTreeMap::new()));
+                    set.1.insert(part, info);
+                }
+                None => {
                     models.insert(info.id.clone(), info);
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "skipping unreadable model file"),
             }
         }
-        Ok(Self { models, aliases: HashMap::new() }.with_aliases(aliases))
+        for (id, (count, parts)) in splits {
+            if let Some(info) = join_split(id, count, parts) {
+                models.insert(info.id.clone(), info);
+            }
+        }
+        models.retain(|id, _| allowed.is_empty() || allowed.contains(id));
+        let source = Source { dir: dir.to_path_buf(), allowed: allowed.to_vec(), aliases: aliases.to_vec() };
+        let pulled = pulled_aliases(dir);
+        Ok(Self { models, aliases: HashMap::new(), source: Some(source) }.with_aliases(&pulled).with_aliases(aliases))
+    }
+
+    /// The folder scanned again with the same filters; `None` for a registry not read from a
+    /// folder.
+    ///
+    /// # Errors
+    /// When the folder cannot be read.
+    pub fn rescan(&self) -> Option<std::io::Result<Self>> {
+        let s = self.source.as_ref()?;
+        Some(Self::scan(&s.dir, &s.allowed, &s.aliases))
+    }
+
+    /// This registry without `id` (a model whose file was deleted).
+    pub fn without(&self, id: &str) -> Self {
+        let mut r = self.clone();
+        r.models.remove(id);
+        r.aliases.retain(|_, v| v != id);
+        r
+    }
+
+    /// This registry with `models` kept as they are (a model seen for the first time is taken
+    /// only once a later scan sees it unchanged, see `ModelManager::refresh`).
+    pub fn keeping(mut self, mut keep: impl FnMut(&ModelInfo) -> bool) -> Self {
+        self.models.retain(|_, m| keep(m));
+        self
     }
 
     /// A registry over the given models (for tests and embedding).
     pub fn from_models(models: Vec<ModelInfo>) -> Self {
-        Self { models: models.into_iter().map(|m| (m.id.clone(), m)).collect(), aliases: HashMap::new() }
+        Self { models: models.into_iter().map(|m| (m.id.clone(), m)).collect(), aliases: HashMap::new(), source: None }
     }
 
     /// The same registry with `aliases` (alias, id) added; aliases of unknown ids are dropped.
@@ -220,9 +359,28 @@ impl Registry {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::gguf::tests::write_gguf;
+
+    /// A causal model's facts, for tests.
+    pub(crate) fn info(id: &str) -> ModelInfo {
+        ModelInfo {
+            id: id.into(),
+            path: PathBuf::from(format!("/models/{id}.gguf")),
+            arch: "llama".into(),
+            n_params: 0,
+            quant: "Q8_0".into(),
+            n_ctx_train: 2048,
+            template: TemplateSource::Builtin("chatml"),
+            kind: ModelKind::Causal,
+            pooling: None,
+            n_embd: 0,
+            kv_bytes_per_token: 0,
+            size_bytes: 0,
+            created: 0,
+        }
+    }
 
     fn dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("hearth-reg-{name}-{}", std::process::id()));

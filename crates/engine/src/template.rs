@@ -1,7 +1,7 @@
 //! Chat templates: the GGUF's Jinja `tokenizer.chat_template`, rendered with minijinja, or a
 //! built-in template for models that ship none.
 
-use crate::error::EngineError;
+use crate::error::{EngineError, TemplateError};
 use crate::registry::TemplateSource;
 use crate::tools::ToolFamily;
 use minijinja::{Environment, ErrorKind, Value};
@@ -164,7 +164,7 @@ impl ChatTemplate {
         bos: &str,
         eos: &str,
     ) -> Result<String, EngineError> {
-        let tmpl = self.env.get_template("chat").map_err(|e| EngineError::TemplateRejected(e.to_string()))?;
+        let tmpl = self.env.get_template("chat").map_err(|e| rejected(&e))?;
         let ctx = minijinja::context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,
@@ -172,16 +172,22 @@ impl ChatTemplate {
             eos_token => eos,
             tools => tools.map_or(Value::UNDEFINED, Value::from_serialize),
         };
-        tmpl.render(ctx).map_err(|e| {
-            let msg = match e.kind() {
-                ErrorKind::InvalidOperation => {
-                    e.detail().unwrap_or("the chat template rejected the messages").to_string()
-                }
-                _ => format!("the model's chat template could not render these messages: {e}"),
-            };
-            EngineError::TemplateRejected(msg)
-        })
+        tmpl.render(ctx).map_err(|e| rejected(&e))
     }
+}
+
+/// The template's own `raise_exception` message for the client; any other failure is logged
+/// and named by its kind.
+fn rejected(e: &minijinja::Error) -> EngineError {
+    EngineError::TemplateRejected(match e.kind() {
+        ErrorKind::InvalidOperation => {
+            TemplateError::Raised(e.detail().unwrap_or("the chat template rejected the messages").to_string())
+        }
+        kind => {
+            tracing::warn!(error = %e, "the chat template failed to render");
+            TemplateError::Render(kind)
+        }
+    })
 }
 
 /// The strings of a message that came from the client, in the order templates write them:
@@ -243,7 +249,9 @@ mod tests {
         let src = "{% if messages[0].role != 'user' %}{{ raise_exception('Conversation must start with user') }}{% endif %}ok";
         let t = ChatTemplate::new(&TemplateSource::Gguf(src.into()), "llama");
         match t.render(&msgs(&[("assistant", "x")]), None, true, "", "") {
-            Err(EngineError::TemplateRejected(m)) => assert!(m.contains("Conversation must start with user"), "{m}"),
+            Err(EngineError::TemplateRejected(TemplateError::Raised(m))) => {
+                assert!(m.contains("Conversation must start with user"), "{m}");
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -32,8 +32,11 @@ pub struct WorkerStats {
     pub finished: AtomicU64,
     /// Requests cancelled because their client went away.
     pub cancelled: AtomicU64,
-    /// KV cache cells holding tokens (running sequences and cached prefixes).
+    /// KV cache cells held by running sequences.
     pub kv_used: AtomicUsize,
+    /// KV cache cells of idle slots' cached prefixes (reused by a request that starts the
+    /// same way, dropped when a new request needs the room).
+    pub kv_cached: AtomicUsize,
 }
 
 /// How long to wait for commands when every sequence is stalled on a slow client.
@@ -114,7 +117,9 @@ pub(crate) fn run(backend: &mut dyn Backend, rx: &Receiver<Command>, stats: &Wor
             }
         }
         w.stats.active.store(w.active.len(), Ordering::Relaxed);
-        w.stats.kv_used.store(w.slots.iter().map(|s| s.cached.len()).sum(), Ordering::Relaxed);
+        let cells = |busy: bool| w.slots.iter().filter(|s| s.busy == busy).map(|s| s.cached.len()).sum();
+        w.stats.kv_used.store(cells(true), Ordering::Relaxed);
+        w.stats.kv_cached.store(cells(false), Ordering::Relaxed);
     }
 }
 
@@ -132,9 +137,7 @@ impl Worker<'_> {
             Command::Generate { req, events, forks } => self.pending.push_back(Queued { req, events, forks }),
             Command::Embed { reply, .. } => {
                 self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
-                let _ = reply.send(Err(EngineError::WrongModelKind(
-                    "this model generates text and does not produce embeddings".into(),
-                )));
+                let _ = reply.send(Err(EngineError::wrong_kind(crate::error::Role::Generator, crate::error::Role::Embedder)));
             }
         }
     }
@@ -305,9 +308,9 @@ impl Worker<'_> {
         let decoded = self.backend.decode(&items);
         let ms = t0.elapsed().as_secs_f64() * 1000.0;
         tracing::trace!(tokens = items.len(), seqs = plan.len(), ms, "decode call");
-        if let Err(msg) = decoded {
-            tracing::error!(error = %msg, tokens = items.len(), "decode failed");
-            let err = EngineError::Decode(msg);
+        if let Err(cause) = decoded {
+            tracing::error!(error = %cause, tokens = items.len(), "decode failed");
+            let err = EngineError::Decode(cause);
             return Err(plan.iter().map(|&(i, _)| (i, Outcome::Failed(err.clone()))).collect());
         }
         for item in &items {

@@ -6,6 +6,7 @@
 #![allow(clippy::await_holding_lock)]
 
 use hearth_engine::backend::{Backend, BackendInfo, BackendLoader, BatchItem, LoadSpec, Token};
+use hearth_engine::error::{DecodeError, GrammarError, LoadError};
 use hearth_engine::tokenizer::testing::ByteVocab;
 use hearth_engine::{
     EmbedInput, EmbedRequest, EngineError, EngineSettings, ModelInfo, ModelKind, ModelManager, Pooling, Registry,
@@ -54,11 +55,11 @@ impl Backend for FakeEmbed {
     fn is_eog(&self, _token: Token) -> bool {
         false
     }
-    fn start_sequence(&mut self, _slot: usize, _params: &SamplingParams) -> Result<(), String> {
+    fn start_sequence(&mut self, _slot: usize, _params: &SamplingParams) -> Result<(), GrammarError> {
         Ok(())
     }
-    fn decode(&mut self, _batch: &[BatchItem]) -> Result<(), String> {
-        Err("not a generative model".into())
+    fn decode(&mut self, _batch: &[BatchItem]) -> Result<(), DecodeError> {
+        Err(DecodeError::Library(-1))
     }
     fn sample(&mut self, _slot: usize, _row: usize) -> Token {
         0
@@ -66,7 +67,7 @@ impl Backend for FakeEmbed {
     fn truncate_kv(&mut self, _slot: usize, _keep: u32) -> bool {
         true
     }
-    fn embed(&mut self, inputs: &[&[Token]]) -> Result<Vec<Vec<f32>>, String> {
+    fn embed(&mut self, inputs: &[&[Token]]) -> Result<Vec<Vec<f32>>, DecodeError> {
         let _wait = self.gate.lock().unwrap();
         let total: usize = inputs.iter().map(|i| i.len()).sum();
         assert!(total <= self.spec.n_batch && inputs.len() <= self.spec.n_slots, "over the batch limits");
@@ -84,13 +85,13 @@ struct Loader {
 }
 
 impl BackendLoader for Loader {
-    fn run(&self, spec: &LoadSpec, serve: &mut dyn FnMut(&mut dyn Backend)) -> Result<(), String> {
+    fn run(&self, spec: &LoadSpec, serve: &mut dyn FnMut(&mut dyn Backend)) -> Result<(), LoadError> {
         let (calls, firsts, gate) = (self.calls.clone(), self.firsts.clone(), self.gate.clone());
         serve(&mut FakeEmbed { spec: spec.clone(), calls, firsts, gate });
         Ok(())
     }
     /// Text bytes + 10, wrapped in CLS (1) and SEP (2).
-    fn vocab(&self, _model: &ModelInfo) -> Result<Arc<dyn hearth_engine::Vocab>, String> {
+    fn vocab(&self, _model: &ModelInfo) -> Result<Arc<dyn hearth_engine::Vocab>, LoadError> {
         Ok(Arc::new(ByteVocab { controls: Vec::new(), add_bos: true, add_eos: true }))
     }
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::await_holding_lock)]
 
 use hearth_engine::backend::{Backend, BackendInfo, BackendLoader, BatchItem, LoadSpec, Token};
+use hearth_engine::error::{DecodeError, GrammarError, LoadError};
 use hearth_engine::{
     EngineError, EngineSettings, Event, FinishReason, GenerateRequest, ModelInfo, ModelKind, ModelManager, PromptInput,
     Registry, SamplingParams, TemplateSource, Vocab,
@@ -51,10 +52,10 @@ impl Backend for Fake {
     fn is_eog(&self, token: Token) -> bool {
         token == 0
     }
-    fn start_sequence(&mut self, _slot: usize, _params: &SamplingParams) -> Result<(), String> {
+    fn start_sequence(&mut self, _slot: usize, _params: &SamplingParams) -> Result<(), GrammarError> {
         Ok(())
     }
-    fn decode(&mut self, batch: &[BatchItem]) -> Result<(), String> {
+    fn decode(&mut self, batch: &[BatchItem]) -> Result<(), DecodeError> {
         assert!(batch.len() <= 16, "batch over n_batch");
         let _open = self.gate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if batch.iter().any(|b| b.token == PANIC_TOKEN) {
@@ -111,7 +112,7 @@ struct FakeLoader {
 }
 
 impl BackendLoader for FakeLoader {
-    fn run(&self, spec: &LoadSpec, serve: &mut dyn FnMut(&mut dyn Backend)) -> Result<(), String> {
+    fn run(&self, spec: &LoadSpec, serve: &mut dyn FnMut(&mut dyn Backend)) -> Result<(), LoadError> {
         self.loads.fetch_add(1, Ordering::SeqCst);
         let n = spec.n_slots;
         serve(&mut Fake {
@@ -125,7 +126,7 @@ impl BackendLoader for FakeLoader {
         });
         Ok(())
     }
-    fn vocab(&self, _model: &ModelInfo) -> Result<Arc<dyn Vocab>, String> {
+    fn vocab(&self, _model: &ModelInfo) -> Result<Arc<dyn Vocab>, LoadError> {
         Ok(Arc::new(FakeVocab))
     }
 }

@@ -14,6 +14,7 @@ mod bench_rag;
 mod cli_rag;
 mod config;
 mod keys;
+mod pull;
 
 use anyhow::Context;
 use clap::Parser;
@@ -78,6 +79,7 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     }
     let (rag, conversations) = stores(&s, &models)?;
     let mut state = AppState::new(models, s.limits)
+        .with_hub(s.hub.clone())
         .with_auth(s.auth.clone())
         .with_cors(s.cors_origins.clone())
         .with_log_prompts(s.log.log_prompts)
@@ -118,15 +120,15 @@ fn stores(s: &Settings, models: &ModelManager) -> anyhow::Result<Stores> {
 
 /// Retrieval over the configured store, if an embedding model is available.
 fn rag(s: &Settings, models: &ModelManager) -> anyhow::Result<Option<hearth_server::rag::Rag>> {
-    let embedders: Vec<&str> = models
-        .registry()
+    let registry = models.registry();
+    let embedders: Vec<&str> = registry
         .models()
         .filter(|m| m.kind == ModelKind::Embedding && m.pooling != Some(hearth_engine::Pooling::Rank))
         .map(|m| m.id.as_str())
         .collect();
     let model = match &s.rag_embedding_model {
         Some(m) => {
-            Some(models.resolve(m).with_context(|| format!("--rag-embedding-model {m:?} is not a model"))?.id.clone())
+            Some(models.resolve(m).with_context(|| format!("--rag-embedding-model {m:?} is not a model"))?.id)
         }
         None if embedders.contains(&"all-MiniLM-L6-v2.Q8_0") => Some("all-MiniLM-L6-v2.Q8_0".to_string()),
         None if embedders.len() == 1 => Some(embedders[0].to_string()),
@@ -177,6 +179,7 @@ fn main() -> anyhow::Result<()> {
             init_logging(LogFormat::Text, "info,llama_cpp_2=warn,llama-cpp-2=warn");
             runtime()?.block_on(bench::run(args))
         }
+        Command::Pull(args) => runtime()?.block_on(pull::run(args)),
         Command::Ingest(args) => runtime()?.block_on(cli_rag::ingest(args)),
         Command::Search(args) => runtime()?.block_on(cli_rag::search(args)),
         Command::HashKey => {

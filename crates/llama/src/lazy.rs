@@ -5,6 +5,7 @@
 //! speed here on answers that never call a tool.
 
 use hearth_engine::constraint::{Grammar, Trigger};
+use hearth_engine::error::GrammarError;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
@@ -32,7 +33,7 @@ impl Lazy {
         model: &LlamaModel,
         token: LlamaToken,
         piece: &str,
-    ) -> Option<Result<LlamaSampler, String>> {
+    ) -> Option<Result<LlamaSampler, GrammarError>> {
         let before = self.text.len();
         self.tokens.push((token, before));
         self.text.push_str(piece);
@@ -58,18 +59,24 @@ impl Lazy {
         }
     }
 
-    fn engage(&self, model: &LlamaModel, trigger: &Trigger, at: usize) -> Result<LlamaSampler, String> {
+    fn engage(&self, model: &LlamaModel, trigger: &Trigger, at: usize) -> Result<LlamaSampler, GrammarError> {
         let pattern = match trigger {
             Trigger::Word(w) => format!("[\\s\\S]*?({})[\\s\\S]*", escape(w)),
             Trigger::AtStart(w) => format!("\\s*({})[\\s\\S]*", escape(w)),
         };
         let mut g = LlamaSampler::grammar_lazy_patterns(model, &self.gbnf, "root", &[pattern], &[])
-            .map_err(|e| format!("llama.cpp could not parse the tool grammar ({e})"))?;
+            .map_err(|e| {
+                tracing::warn!(error = %e, "llama.cpp could not parse the tool grammar");
+                GrammarError::Syntax
+            })?;
         // From the token the trigger starts in: the grammar's own matcher sees it again and
         // takes the text from the trigger on.
         let first = self.tokens.iter().rposition(|&(_, start)| start <= at).unwrap_or(0);
         for &(t, _) in &self.tokens[first..] {
-            g.try_accept(t).map_err(|e| format!("the tool grammar refused the call's opening ({e})"))?;
+            g.try_accept(t).map_err(|e| {
+                tracing::warn!(error = %e, "the tool grammar refused the call's opening");
+                GrammarError::Opening
+            })?;
         }
         Ok(g)
     }

@@ -16,6 +16,7 @@ use hearth_engine::{
     Backend, BackendInfo, BackendLoader, BatchItem, KvType, LoadSpec, ModelInfo, ModelKind, Pooling, SpecialTokens,
     Token, Vocab,
 };
+use hearth_engine::error::{DecodeError, GrammarError, LoadError};
 use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams, LlamaPoolingType};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -37,16 +38,16 @@ use std::sync::OnceLock;
 const MAX_SEQUENCES: usize = 256;
 
 /// The process-wide llama.cpp backend; llama.cpp may be initialised only once.
-static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+static BACKEND: OnceLock<Option<LlamaBackend>> = OnceLock::new();
 
-fn backend() -> Result<&'static LlamaBackend, String> {
+fn backend() -> Result<&'static LlamaBackend, LoadError> {
     BACKEND
         .get_or_init(|| {
             llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
-            LlamaBackend::init().map_err(|e| e.to_string())
+            LlamaBackend::init().map_err(|e| tracing::error!(error = %e, "llama.cpp could not be initialised")).ok()
         })
         .as_ref()
-        .map_err(Clone::clone)
+        .ok_or(LoadError::Init)
 }
 
 /// Loads GGUF models with llama.cpp.
@@ -58,19 +59,17 @@ impl LlamaLoader {
     ///
     /// # Errors
     /// When llama.cpp cannot be initialised.
-    pub fn new() -> Result<Self, String> {
+    pub fn new() -> Result<Self, LoadError> {
         backend().map(|_| Self)
     }
 }
 
-fn context_params(spec: &LoadSpec) -> Result<LlamaContextParams, String> {
-    if spec.n_slots == 0 || spec.n_slots > MAX_SEQUENCES {
-        return Err(format!("parallel sequences must be 1..={MAX_SEQUENCES}, got {}", spec.n_slots));
+fn context_params(spec: &LoadSpec) -> Result<LlamaContextParams, LoadError> {
+    check_sequences(spec.n_slots)?;
+    if spec.n_kv < spec.n_ctx || spec.n_kv == 0 {
+        return Err(LoadError::KvBelowContext { n_kv: spec.n_kv, n_ctx: spec.n_ctx.max(1) });
     }
-    if spec.n_kv < spec.n_ctx {
-        return Err(format!("KV size {} is smaller than the context size {}", spec.n_kv, spec.n_ctx));
-    }
-    let total = NonZeroU32::new(spec.n_kv).ok_or("KV size must not be 0")?;
+    let total = NonZeroU32::new(spec.n_kv).ok_or(LoadError::KvBelowContext { n_kv: 0, n_ctx: 1 })?;
     // One KV stream per sequence keeps attention to a sequence's own cells, which is far faster
     // with several long sequences. A pool smaller than that needs the unified cache (all
     // sequences share the cells, each token's attention spans the pool's used range).
@@ -97,18 +96,16 @@ fn context_params(spec: &LoadSpec) -> Result<LlamaContextParams, String> {
 /// Context parameters of an embedding model: one decode call evaluates whole inputs of up to
 /// `n_slots` sequences and `n_batch` tokens in a single micro-batch (non-causal attention needs
 /// each input in one piece), pooled as the model says.
-fn embedding_params(spec: &LoadSpec) -> Result<LlamaContextParams, String> {
-    if spec.n_slots == 0 || spec.n_slots > MAX_SEQUENCES {
-        return Err(format!("inputs per batch must be 1..={MAX_SEQUENCES}, got {}", spec.n_slots));
-    }
-    let n_batch = u32::try_from(spec.n_batch).ok().filter(|b| (1..=1 << 16).contains(b)).ok_or("bad batch size")?;
+fn embedding_params(spec: &LoadSpec) -> Result<LlamaContextParams, LoadError> {
+    check_sequences(spec.n_slots)?;
+    let n_batch = u32::try_from(spec.n_batch)
+        .ok()
+        .filter(|b| (1..=1 << 16).contains(b))
+        .ok_or(LoadError::BatchSize(spec.n_batch))?;
     // llama.cpp asserts (aborting the process) unless the micro-batch divides evenly into
     // sequences when pooling; refuse such a configuration here instead.
     if !(n_batch as usize).is_multiple_of(spec.n_slots) {
-        return Err(format!(
-            "embedding batch tokens {n_batch} must be a multiple of inputs per batch {}",
-            spec.n_slots
-        ));
+        return Err(LoadError::EmbedBatch { n_batch: n_batch as usize, inputs: spec.n_slots });
     }
     let threads = i32::try_from(spec.threads.clamp(1, 1024)).unwrap_or(1);
     let pooling = match spec.pooling {
@@ -131,19 +128,37 @@ fn embedding_params(spec: &LoadSpec) -> Result<LlamaContextParams, String> {
         .with_n_threads_batch(threads))
 }
 
+fn check_sequences(n: usize) -> Result<(), LoadError> {
+    if n == 0 || n > MAX_SEQUENCES {
+        return Err(LoadError::Sequences { got: n, max: MAX_SEQUENCES });
+    }
+    Ok(())
+}
+
+/// Reads the GGUF at `path` with `params`; the library's reason goes to the log.
+fn load_model(path: &std::path::Path, params: &LlamaModelParams) -> Result<LlamaModel, LoadError> {
+    let backend = backend()?;
+    if !path.is_file() {
+        return Err(LoadError::Missing);
+    }
+    LlamaModel::load_from_file(backend, path, params).map_err(|e| {
+        tracing::warn!(path = %path.display(), error = %e, "llama.cpp could not read the model file");
+        LoadError::Unreadable
+    })
+}
+
 impl BackendLoader for LlamaLoader {
-    fn run(&self, spec: &LoadSpec, serve: &mut dyn FnMut(&mut dyn Backend)) -> Result<(), String> {
+    fn run(&self, spec: &LoadSpec, serve: &mut dyn FnMut(&mut dyn Backend)) -> Result<(), LoadError> {
         let backend = backend()?;
-        if !spec.model.path.is_file() {
-            return Err(format!("model file {} is missing", spec.model.path.display()));
-        }
         let params = match spec.model.kind {
             ModelKind::Causal => context_params(spec)?,
             ModelKind::Embedding => embedding_params(spec)?,
         };
-        let model = LlamaModel::load_from_file(backend, &spec.model.path, &LlamaModelParams::default())
-            .map_err(|e| format!("llama.cpp could not load the file ({e}); is it a complete GGUF model?"))?;
-        let ctx = model.new_context(backend, params).map_err(|e| format!("could not create a context: {e}"))?;
+        let model = load_model(&spec.model.path, &LlamaModelParams::default())?;
+        let ctx = model.new_context(backend, params).map_err(|e| {
+            tracing::warn!(model = %spec.model.id, error = %e, "llama.cpp could not create a context");
+            LoadError::Context
+        })?;
         let mut b = LlamaCppBackend::new(&model, ctx, spec);
         serve(&mut b);
         Ok(())
@@ -153,11 +168,11 @@ impl BackendLoader for LlamaLoader {
         vocab::lower_priority();
     }
 
-    fn vocab(&self, model: &ModelInfo) -> Result<std::sync::Arc<dyn Vocab>, String> {
+    fn vocab(&self, model: &ModelInfo) -> Result<std::sync::Arc<dyn Vocab>, LoadError> {
         Ok(std::sync::Arc::new(vocab::VocabOnly::load(&model.path)?))
     }
 
-    fn grammar(&self, c: &Constraint) -> Result<Grammar, String> {
+    fn grammar(&self, c: &Constraint) -> Result<Grammar, GrammarError> {
         let schema = match c {
             Constraint::Gbnf(g) => return Ok(Grammar::strict(g.as_str())),
             Constraint::JsonObject => serde_json::json!({"type": "object"}),
@@ -167,19 +182,27 @@ impl BackendLoader for LlamaLoader {
             // The converter turns a pattern it cannot express into "any string" (a warning on
             // stderr): probe each one alone and refuse those.
             let probe = serde_json::json!({"type": "string", "pattern": p}).to_string();
-            let g =
-                llama_cpp_2::json_schema_to_grammar(&probe).map_err(|e| format!("pattern {p:?} is invalid ({e})"))?;
+            let g = llama_cpp_2::json_schema_to_grammar(&probe)
+                .map_err(|_| GrammarError::InvalidPattern(p.to_string()))?;
             if g.lines().any(|l| l.starts_with("string ::=")) {
-                return Err(format!(
-                    "JSON Schema keyword `pattern` {p:?} is not supported by constrained decoding \
-                     (it must be anchored with ^ and $, without lookarounds, backreferences or \\b)"
-                ));
+                return Err(GrammarError::UnsupportedPattern(p.to_string()));
             }
         }
-        let text = serde_json::to_string(&schema).map_err(|e| e.to_string())?;
-        llama_cpp_2::json_schema_to_grammar(&text)
+        llama_cpp_2::json_schema_to_grammar(&schema.to_string())
             .map(Grammar::strict)
-            .map_err(|e| format!("the JSON Schema cannot be turned into a grammar: {e}"))
+            .map_err(|e| {
+                tracing::debug!(error = %e, "llama.cpp could not convert a request's JSON Schema");
+                GrammarError::Schema
+            })
+    }
+}
+
+/// llama.cpp's decode status as a cause.
+fn decode_error(e: llama_cpp_2::DecodeError) -> DecodeError {
+    match e {
+        llama_cpp_2::DecodeError::NoKvCacheSlot => DecodeError::NoKvSpace,
+        llama_cpp_2::DecodeError::NTokensZero => DecodeError::BatchSize { tokens: 0, limit: 0 },
+        llama_cpp_2::DecodeError::Unknown(code) => DecodeError::Library(code),
     }
 }
 
@@ -359,19 +382,21 @@ impl Backend for LlamaCppBackend<'_> {
         self.model.vocab().is_eog(LlamaToken(token as i32))
     }
 
-    fn start_sequence(&mut self, slot: usize, params: &SamplingParams) -> Result<(), String> {
+    fn start_sequence(&mut self, slot: usize, params: &SamplingParams) -> Result<(), GrammarError> {
         let chain = self.sampler_chain(params);
+        let parse = |gbnf: &str| {
+            LlamaSampler::grammar(self.model, gbnf, "root").map_err(|e| {
+                tracing::debug!(error = %e, "llama.cpp could not parse a request's grammar");
+                GrammarError::Syntax
+            })
+        };
         let grammar = match &params.grammar {
             None => None,
-            Some(g) if g.triggers.is_empty() => Some(
-                LlamaSampler::grammar(self.model, &g.gbnf, "root")
-                    .map_err(|e| format!("llama.cpp could not parse it ({e})"))?,
-            ),
+            Some(g) if g.triggers.is_empty() => Some(parse(&g.gbnf)?),
             // Lazy: made when its trigger appears (see `lazy`); parsed once now so that a bad
             // grammar is the client's 400 before any token.
             Some(g) => {
-                LlamaSampler::grammar(self.model, &g.gbnf, "root")
-                    .map_err(|e| format!("llama.cpp could not parse it ({e})"))?;
+                parse(&g.gbnf)?;
                 None
             }
         };
@@ -393,20 +418,21 @@ impl Backend for LlamaCppBackend<'_> {
         Ok(())
     }
 
-    fn decode(&mut self, items: &[BatchItem]) -> Result<(), String> {
+    fn decode(&mut self, items: &[BatchItem]) -> Result<(), DecodeError> {
         if items.is_empty() || items.len() > self.info.n_batch {
-            return Err(format!("batch of {} tokens (limit {})", items.len(), self.info.n_batch));
+            return Err(DecodeError::BatchSize { tokens: items.len(), limit: self.info.n_batch });
         }
         self.batch.clear();
         for it in items {
+            let out_of_range = DecodeError::OutOfRange { seq: it.slot, token: it.token };
             if it.token >= self.info.n_vocab || it.slot >= self.info.n_slots {
-                return Err(format!("invalid batch item {it:?}"));
+                return Err(out_of_range);
             }
             self.batch
                 .add(LlamaToken(it.token as i32), it.pos as i32, &[it.slot as i32], it.logits)
-                .map_err(|e| e.to_string())?;
+                .map_err(|_| out_of_range)?;
         }
-        self.ctx.decode(&mut self.batch).map_err(|e| e.to_string())
+        self.ctx.decode(&mut self.batch).map_err(decode_error)
     }
 
     fn sample(&mut self, slot: usize, row: usize) -> Token {
@@ -445,25 +471,36 @@ impl Backend for LlamaCppBackend<'_> {
         self.ctx.clear_kv_cache_seq(Some(slot as u32), p0, None).unwrap_or(false)
     }
 
-    fn embed(&mut self, inputs: &[&[Token]]) -> Result<Vec<Vec<f32>>, String> {
+    fn embed(&mut self, inputs: &[&[Token]]) -> Result<Vec<Vec<f32>>, DecodeError> {
         let info = &self.info;
         let total: usize = inputs.iter().map(|t| t.len()).sum();
-        if info.pooling.is_none() || inputs.is_empty() || inputs.len() > info.n_slots || total > info.n_batch {
-            return Err(format!("invalid embedding batch: {} inputs, {total} tokens", inputs.len()));
+        if info.pooling.is_none() {
+            return Err(DecodeError::NoEmbedding(0));
+        }
+        if inputs.is_empty() || inputs.len() > info.n_slots || total > info.n_batch {
+            return Err(DecodeError::BatchSize { tokens: total, limit: info.n_batch });
         }
         self.batch.clear();
         for (seq, tokens) in inputs.iter().enumerate() {
-            if tokens.is_empty() || tokens.len() > info.n_ctx as usize || tokens.iter().any(|&t| t >= info.n_vocab) {
-                return Err(format!("invalid embedding input {seq}"));
+            let bad = tokens.iter().find(|&&t| t >= info.n_vocab);
+            if tokens.is_empty() || tokens.len() > info.n_ctx as usize || bad.is_some() {
+                return Err(DecodeError::OutOfRange { seq, token: bad.copied().unwrap_or(0) });
             }
             for (pos, &t) in tokens.iter().enumerate() {
-                self.batch.add(LlamaToken(t as i32), pos as i32, &[seq as i32], true).map_err(|e| e.to_string())?;
+                self.batch
+                    .add(LlamaToken(t as i32), pos as i32, &[seq as i32], true)
+                    .map_err(|_| DecodeError::OutOfRange { seq, token: t })?;
             }
         }
-        let decoded = self.ctx.decode(&mut self.batch).map_err(|e| e.to_string());
+        let decoded = self.ctx.decode(&mut self.batch).map_err(decode_error);
         let out = decoded.and_then(|()| {
             (0..inputs.len())
-                .map(|seq| self.ctx.embeddings_seq_ith(seq as i32).map(<[f32]>::to_vec).map_err(|e| e.to_string()))
+                .map(|seq| {
+                    self.ctx
+                        .embeddings_seq_ith(seq as i32)
+                        .map(<[f32]>::to_vec)
+                        .map_err(|_| DecodeError::NoEmbedding(seq))
+                })
                 .collect()
         });
         // A decoder embedding model keeps the inputs' KV cells; the next call starts empty.

@@ -1,6 +1,7 @@
 //! A model's vocabulary loaded without its weights (llama.cpp's `vocab_only`), shared by
 //! every request of the model for tokenizing on the request's side.
 
+use hearth_engine::error::LoadError;
 use hearth_engine::{SpecialTokens, Token, Vocab};
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
@@ -16,14 +17,8 @@ pub(crate) struct VocabOnly {
 
 impl VocabOnly {
     /// Reads the vocabulary of the GGUF at `path`.
-    pub(crate) fn load(path: &Path) -> Result<Self, String> {
-        let backend = crate::backend()?;
-        if !path.is_file() {
-            return Err(format!("model file {} is missing", path.display()));
-        }
-        let params = LlamaModelParams::default().with_vocab_only(true);
-        let model = LlamaModel::load_from_file(backend, path, &params)
-            .map_err(|e| format!("llama.cpp could not read the vocabulary ({e}); is it a complete GGUF model?"))?;
+    pub(crate) fn load(path: &Path) -> Result<Self, LoadError> {
+        let model = crate::load_model(path, &LlamaModelParams::default().with_vocab_only(true))?;
         let n_vocab = u32::try_from(model.n_vocab()).unwrap_or(0);
         Ok(Self { model, n_vocab })
     }

@@ -275,6 +275,42 @@ impl ModelRef {
     }
 }
 
+/// `POST /api/pull`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = OllamaPullRequest)]
+pub struct PullRequest {
+    /// What to pull: `hf.co/OWNER/REPO[:QUANT]`, `OWNER/REPO[:QUANT]` or `OWNER/REPO/FILE.gguf`.
+    #[serde(default)]
+    pub model: String,
+    /// Legacy spelling of `model`.
+    #[serde(default)]
+    pub name: String,
+    /// Allow insecure connections (ignored: the hub's address is the server's setting).
+    #[serde(default)]
+    pub insecure: bool,
+    /// Progress as NDJSON lines (default), or one object at the end.
+    #[serde(default)]
+    pub stream: Option<bool>,
+}
+
+/// One line of `POST /api/pull`'s progress.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = OllamaPullProgress)]
+pub struct PullProgress {
+    /// `pulling manifest`, `pulling DIGEST`, `verifying sha256 digest`, `writing manifest`,
+    /// `success`.
+    pub status: String,
+    /// The file's digest (`sha256:HEX`) while it downloads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The file's size in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// Bytes so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed: Option<u64>,
+}
+
 /// `POST /api/show`.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct Show {

@@ -3,7 +3,7 @@
 //! user to another browser. Both stores implement [`ConversationStore`]; the pure parts
 //! (validation, applying an update, the search text) live here.
 
-use crate::store::StoreError;
+use crate::store::{Invalid, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -122,7 +122,7 @@ pub fn check_id(id: &str) -> Result<(), StoreError> {
     if ok {
         Ok(())
     } else {
-        Err(StoreError::Invalid("a conversation id is 1-64 letters, digits, '-' or '_'".into()))
+        Err(StoreError::Invalid(Invalid::ConversationId))
     }
 }
 
@@ -132,10 +132,10 @@ pub fn check_id(id: &str) -> Result<(), StoreError> {
 /// [`StoreError::Invalid`] when it is too long or has control characters.
 pub fn check_title(title: &str) -> Result<(), StoreError> {
     if title.chars().count() > MAX_TITLE_CHARS {
-        return Err(StoreError::Invalid(format!("a title is at most {MAX_TITLE_CHARS} characters")));
+        return Err(StoreError::Invalid(Invalid::TitleTooLong(MAX_TITLE_CHARS)));
     }
     if title.chars().any(char::is_control) {
-        return Err(StoreError::Invalid("a title cannot contain control characters".into()));
+        return Err(StoreError::Invalid(Invalid::TitleControl));
     }
     Ok(())
 }
@@ -147,17 +147,15 @@ pub fn check_title(title: &str) -> Result<(), StoreError> {
 /// [`StoreError::Invalid`] naming the first bad message.
 pub fn check_messages(messages: &[Value]) -> Result<(), StoreError> {
     if messages.len() > MAX_MESSAGES {
-        return Err(StoreError::Invalid(format!("a conversation holds at most {MAX_MESSAGES} messages")));
+        return Err(StoreError::Invalid(Invalid::TooManyMessages(MAX_MESSAGES)));
     }
     for (i, m) in messages.iter().enumerate() {
         let role = m.get("role").and_then(Value::as_str);
         if !matches!(role, Some("system" | "user" | "assistant" | "tool")) {
-            return Err(StoreError::Invalid(format!(
-                "messages[{i}].role must be \"system\", \"user\", \"assistant\" or \"tool\""
-            )));
+            return Err(StoreError::Invalid(Invalid::MessageRole(i)));
         }
         if !m.get("content").is_some_and(Value::is_string) {
-            return Err(StoreError::Invalid(format!("messages[{i}].content must be a string")));
+            return Err(StoreError::Invalid(Invalid::MessageContent(i)));
         }
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! Where the store lives: a SQLite file (the default) or a PostgreSQL URL.
 
-use crate::store::{StoreError, VectorStore};
+use crate::store::{Fault, StoreError, VectorStore};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -33,7 +33,7 @@ impl StoreLocation {
             Self::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir)
-                        .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+                        .map_err(|source| StoreError::Backend(Fault::Folder { path: dir.to_path_buf(), source }))?;
                 }
                 Arc::new(crate::sqlite::SqliteStore::open(path)?)
             }

@@ -8,7 +8,7 @@ mod conversations;
 use crate::index::VectorIndex;
 use crate::store::{
     check_collection, check_session, check_widths, combine, query_vector, query_words, Collection, DocumentInfo, Hit,
-    NewChunk, NewDocument, PutOutcome, Query, SessionInfo, StoreError, Turn, VectorStore, JOB_TTL,
+    Fault, NewChunk, NewDocument, PutOutcome, Query, SessionInfo, StoreError, Turn, VectorStore, JOB_TTL,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::HashMap;
@@ -72,7 +72,7 @@ pub struct SqliteStore {
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    StoreError::Backend(Fault::Sqlite(e))
 }
 
 fn now() -> i64 {
@@ -246,7 +246,7 @@ impl VectorStore for SqliteStore {
                 .map_err(db)?;
             let id = s.conn.last_insert_rowid();
             s.live.insert(name.to_string(), Live { id, dim, index: VectorIndex::new(dim), metadata: HashMap::new() });
-            s.collection_row(name)?.ok_or_else(|| StoreError::Backend("collection vanished".into()))
+            s.collection_row(name)?.ok_or_else(|| StoreError::Backend(Fault::Vanished("collection")))
         })
     }
 
@@ -310,7 +310,7 @@ impl VectorStore for SqliteStore {
             }
             live.metadata.insert(id, doc.metadata.clone());
             let info =
-                s.document_row(cid, "id = ?2", &id)?.ok_or_else(|| StoreError::Backend("document vanished".into()))?;
+                s.document_row(cid, "id = ?2", &id)?.ok_or_else(|| StoreError::Backend(Fault::Vanished("document")))?;
             Ok((info, if old.is_some() { PutOutcome::Replaced } else { PutOutcome::Created }))
         })
     }

@@ -2,6 +2,7 @@
 //! vector, keyword and hybrid search. [`crate::sqlite::SqliteStore`] is the embedded one,
 //! [`crate::postgres::PgStore`] the shared one (PostgreSQL with pgvector).
 
+pub use crate::fault::{Fault, Invalid};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -26,10 +27,10 @@ pub enum StoreError {
     },
     /// A bad name or argument.
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Invalid),
     /// The database failed (details for the log).
     #[error("store failure: {0}")]
-    Backend(String),
+    Backend(Fault),
     /// An update named a version of a conversation that is no longer the stored one (another
     /// client changed it since).
     #[error("conversation `{id}` changed since version {expected}: it is at version {current}")]
@@ -44,7 +45,13 @@ pub enum StoreError {
     /// The database cannot be reached now (a shared store's server is down or saturated);
     /// trying again later may work.
     #[error("store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(Fault),
+}
+
+impl From<Fault> for StoreError {
+    fn from(f: Fault) -> Self {
+        StoreError::Backend(f)
+    }
 }
 
 /// A collection with its counts.
@@ -339,15 +346,16 @@ pub(crate) fn check_collection(name: &str, dim: usize) -> Result<(), StoreError>
         && local.len() <= 64
         && local.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !ok {
-        return Err(StoreError::Invalid(
-            "a collection name is 1-64 characters of letters, digits, '-', '_' or '.'".into(),
-        ));
+        return Err(StoreError::Invalid(Invalid::CollectionName));
     }
-    if dim == 0 || dim > 65536 {
-        return Err(StoreError::Invalid(format!("embedding width {dim} is out of range")));
+    if dim == 0 || dim > MAX_WIDTH {
+        return Err(StoreError::Invalid(Invalid::Width { got: dim, max: MAX_WIDTH }));
     }
     Ok(())
 }
+
+/// The widest embedding any store takes.
+pub const MAX_WIDTH: usize = 65536;
 
 /// Checks a session id (with its owner's `owner/` before it: 1-128 characters after that).
 pub(crate) fn check_session(id: &str) -> Result<(), StoreError> {
@@ -355,7 +363,7 @@ pub(crate) fn check_session(id: &str) -> Result<(), StoreError> {
     if ok {
         Ok(())
     } else {
-        Err(StoreError::Invalid("a session id is 1-128 printable ASCII characters".into()))
+        Err(StoreError::Invalid(Invalid::SessionId))
     }
 }
 
@@ -371,8 +379,7 @@ pub(crate) fn check_widths(collection: &str, dim: usize, chunks: &[NewChunk]) ->
 
 /// The query's embedding for vector and hybrid search, checked against the collection's width.
 pub(crate) fn query_vector<'q>(collection: &str, dim: usize, q: &'q Query) -> Result<&'q [f32], StoreError> {
-    let v =
-        q.vector.as_deref().ok_or_else(|| StoreError::Invalid("vector search needs the query's embedding".into()))?;
+    let v = q.vector.as_deref().ok_or(StoreError::Invalid(Invalid::NoQueryVector))?;
     if v.len() != dim {
         return Err(StoreError::Dimension { collection: collection.into(), want: dim, got: v.len() });
     }

@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::owner::Principal;
 use crate::rag::routes::blocking;
-use crate::rag::status;
+use crate::refused::{Feature, Missing};
 use crate::state::AppState;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -27,9 +27,7 @@ use std::sync::Arc;
 const DEFAULT_LIMIT: usize = 200;
 
 fn store(app: &AppState) -> Result<Arc<dyn ConversationStore>, ApiError> {
-    app.conversations.clone().ok_or_else(|| {
-        status(StatusCode::NOT_FOUND, "conversations_disabled", "this server keeps no conversations (no store)", None)
-    })
+    app.conversations.clone().ok_or(ApiError::Disabled(Feature::Conversations))
 }
 
 /// The owner and id of the conversation a request names (an admin may name `alice/ID`).
@@ -39,7 +37,7 @@ fn located(who: &Principal, id: &str) -> (String, String) {
 }
 
 fn not_found(id: &str) -> ApiError {
-    status(StatusCode::NOT_FOUND, "conversation_not_found", format!("no conversation `{id}`"), None)
+    ApiError::Missing(Missing::Conversation(id.to_string()))
 }
 
 /// The id from the path; one that is not even valid UTF-8 is a 404 like any unknown id.

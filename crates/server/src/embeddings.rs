@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
 use hearth_engine::embed::l2_normalize;
+use hearth_engine::error::Role;
 use hearth_engine::{EmbedInput, EmbedOutput, EmbedRequest, EngineError, ModelHandle, ModelKind, Pooling};
 use hearth_protocol::openai::ErrorBody;
 use hearth_protocol::openai::{
@@ -62,8 +63,7 @@ pub async fn create(
     let admission = generate::admit(&app, caller)?;
     let handle = scope.acquire(&name, Some(ModelKind::Embedding), keep_alive).await?;
     if handle.loaded.pooling == Some(Pooling::Rank) {
-        let msg = format!("model `{}` is a reranker; use /v1/rerank", handle.info.id);
-        return Err(EngineError::WrongModelKind(msg).into());
+        return Err(EngineError::wrong_kind(Role::Reranker, Role::Embedder).into());
     }
     let dims = match valid.dimensions {
         Some(d) if d > handle.loaded.n_embd => {

@@ -6,7 +6,9 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use crate::refused::{self, Busy, Feature, Missing};
 use hearth_engine::EngineError;
+use hearth_rag::store::StoreError;
 use hearth_protocol::openai::{ErrorBody, ErrorDetail};
 
 /// An error answered to a client.
@@ -51,17 +53,20 @@ pub enum ApiError {
     Timeout,
     /// The server is shutting down and its grace period is over.
     ShuttingDown,
-    /// Any other status with an OpenAI-shaped body (retrieval API errors).
-    Status {
-        /// HTTP status.
-        status: StatusCode,
-        /// Machine-readable code.
-        code: &'static str,
-        /// What happened.
-        message: String,
-        /// The field at fault.
-        param: Option<String>,
-    },
+    /// From the document and conversation store.
+    Store(StoreError),
+    /// An uploaded document that cannot be read.
+    Document(hearth_rag::parse::ParseError),
+    /// A model pull that failed.
+    Pull(hearth_hub::PullError),
+    /// A job, document or conversation that does not exist (or is another key's).
+    Missing(Missing),
+    /// A feature this server runs without.
+    Disabled(Feature),
+    /// Uploads or ingestion are full now.
+    Busy(Busy),
+    /// An uploaded file over the limit (in bytes, when known).
+    FileTooLarge(Option<usize>),
     /// Something failed inside the server; details are in the log only.
     Internal,
 }
@@ -78,7 +83,7 @@ impl ApiError {
     }
 
     /// Status, type, param, code and message.
-    pub fn parts(&self) -> (StatusCode, &'static str, Option<String>, Option<&'static str>, String) {
+    pub fn parts(&self) -> refused::Parts {
         use EngineError as E;
         let inv = "invalid_request_error";
         match self {
@@ -106,11 +111,11 @@ impl ApiError {
                 E::InputTooLong { .. } => {
                     (StatusCode::BAD_REQUEST, inv, Some("input".into()), Some("context_length_exceeded"), e.to_string())
                 }
-                E::TemplateRejected(m) => {
-                    (StatusCode::BAD_REQUEST, inv, Some("messages".into()), Some("invalid_messages"), m.clone())
+                E::TemplateRejected(_) => {
+                    (StatusCode::BAD_REQUEST, inv, Some("messages".into()), Some("invalid_messages"), e.to_string())
                 }
-                E::WrongModelKind(m) => {
-                    (StatusCode::BAD_REQUEST, inv, Some("model".into()), Some("model_not_supported"), m.clone())
+                E::WrongModelKind(_) => {
+                    (StatusCode::BAD_REQUEST, inv, Some("model".into()), Some("model_not_supported"), e.to_string())
                 }
                 E::Overloaded { .. } => {
                     (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", None, Some("server_overloaded"), e.to_string())
@@ -224,10 +229,13 @@ impl ApiError {
                 Some("server_shutting_down"),
                 "the server is shutting down; retry against another instance".into(),
             ),
-            ApiError::Status { status, code, message, param } => {
-                let kind = if status.is_server_error() { "server_error" } else { inv };
-                (*status, kind, param.clone(), Some(*code), message.clone())
-            }
+            ApiError::Store(e) => refused::store(e),
+            ApiError::Document(e) => refused::document(e),
+            ApiError::Pull(e) => refused::pull(e),
+            ApiError::Missing(m) => refused::missing(m),
+            ApiError::Disabled(f) => refused::disabled(*f),
+            ApiError::Busy(b) => refused::busy(*b),
+            ApiError::FileTooLarge(limit) => refused::file_too_large(*limit),
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
@@ -248,6 +256,18 @@ impl ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         ApiError::Engine(e)
+    }
+}
+
+impl From<hearth_hub::PullError> for ApiError {
+    fn from(e: hearth_hub::PullError) -> Self {
+        ApiError::Pull(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Store(e)
     }
 }
 
@@ -385,8 +405,9 @@ mod tests {
 
     #[test]
     fn internal_details_are_not_returned() {
-        let e = ApiError::from(EngineError::ModelLoad { model: "m".into(), reason: "/secret/path: bad magic".into() });
-        assert!(!e.body().error.message.contains("secret"));
+        let reason = hearth_engine::error::LoadError::Unreadable;
+        let e = ApiError::from(EngineError::ModelLoad { model: "m".into(), reason: reason.clone() });
+        assert!(!e.body().error.message.contains(&reason.to_string()), "the cause is for the log");
         assert_eq!(e.parts().0, StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

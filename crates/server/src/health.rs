@@ -72,6 +72,7 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         g(metrics::QUEUE_DEPTH, h.stats.waiting.load(Ordering::Relaxed) as f64);
         g(metrics::ACTIVE_SEQUENCES, h.stats.active.load(Ordering::Relaxed) as f64);
         g(metrics::KV_CELLS_USED, h.stats.kv_used.load(Ordering::Relaxed) as f64);
+        g(metrics::KV_CELLS_CACHED, h.stats.kv_cached.load(Ordering::Relaxed) as f64);
         g(metrics::KV_CELLS, kv as f64);
         g(metrics::MODEL_MEMORY_BYTES, h.memory_bytes() as f64);
         g(metrics::MODEL_LOAD_SECONDS, h.load_seconds);

@@ -31,10 +31,12 @@ pub const MODEL_LOAD_SECONDS: &str = "hearth_model_load_seconds";
 pub const QUEUE_DEPTH: &str = "hearth_queue_depth";
 /// Sequences (or embedding requests) a model's worker is running, by model.
 pub const ACTIVE_SEQUENCES: &str = "hearth_active_sequences";
-/// KV cache cells in use, by model.
+/// KV cache cells held by running sequences, by model.
 pub const KV_CELLS_USED: &str = "hearth_kv_cache_used_cells";
 /// KV cache cells in all, by model.
 pub const KV_CELLS: &str = "hearth_kv_cache_cells";
+/// KV cache cells of idle slots' cached prefixes, by model.
+pub const KV_CELLS_CACHED: &str = "hearth_kv_cache_cached_cells";
 /// Models loaded now.
 pub const MODELS_LOADED: &str = "hearth_models_loaded";
 /// Estimated memory of a loaded model (weights + KV cache), by model.
@@ -63,7 +65,8 @@ const DEFS: &[(&str, Kind, &str)] = &[
     (MODEL_LOAD_SECONDS, Kind::Gauge, "Seconds a loaded model took to load."),
     (QUEUE_DEPTH, Kind::Gauge, "Requests waiting for a model's worker."),
     (ACTIVE_SEQUENCES, Kind::Gauge, "Sequences or embedding requests a model's worker is running."),
-    (KV_CELLS_USED, Kind::Gauge, "KV cache cells in use."),
+    (KV_CELLS_USED, Kind::Gauge, "KV cache cells held by running sequences."),
+    (KV_CELLS_CACHED, Kind::Gauge, "KV cache cells of idle slots' cached prefixes (reusable, freed when needed)."),
     (KV_CELLS, Kind::Gauge, "KV cache cells of a loaded model."),
     (MODELS_LOADED, Kind::Gauge, "Models loaded now."),
     (MODEL_MEMORY_BYTES, Kind::Gauge, "Estimated memory of a loaded model: file size plus KV cache."),

@@ -41,9 +41,9 @@ pub async fn get_model(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<ModelObject>, ApiError> {
-    let m = app.models.registry().resolve(&id)?;
+    let m = app.models.registry().resolve(&id)?.clone();
     if !who.models(&app.models).allows(&m.id) {
         return Err(hearth_engine::EngineError::ModelNotFound { model: id }.into());
     }
-    Ok(Json(object(&app.models, m)))
+    Ok(Json(object(&app.models, &m)))
 }

@@ -134,7 +134,7 @@ impl<'a> Scoped<'a> {
     ///
     /// # Errors
     /// [`EngineError::ModelNotFound`], [`EngineError::NoDefaultModel`].
-    pub fn resolve(&self, name: &str) -> Result<&'a ModelInfo, EngineError> {
+    pub fn resolve(&self, name: &str) -> Result<ModelInfo, EngineError> {
         let name = match (name.trim(), self.allow) {
             ("", Some(allow)) if !self.manager.default_model().is_some_and(|d| self.allows(d)) => {
                 allow.first().map_or("", String::as_str)
@@ -158,7 +158,7 @@ impl<'a> Scoped<'a> {
         want: Option<ModelKind>,
         keep_alive: KeepAlive,
     ) -> Result<ModelHandle, EngineError> {
-        let id = self.resolve(name)?.id.clone();
+        let id = self.resolve(name)?.id;
         self.manager.acquire(&id, want, keep_alive).await
     }
 

@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
 use hearth_engine::embed::sigmoid;
+use hearth_engine::error::Role;
 use hearth_engine::{EmbedInput, EmbedRequest, EngineError, ModelKind, Pooling};
 use hearth_protocol::openai::ErrorBody;
 use hearth_protocol::rerank::{RerankDocumentText, RerankRequest, RerankResponse, RerankResult, RerankUsage};
@@ -33,8 +34,7 @@ pub async fn rerank(
     let name = only_model_of_kind(&scope, &req.model, true)?;
     let info = scope.resolve(&name)?;
     if info.pooling != Some(Pooling::Rank) {
-        let msg = format!("model `{}` is not a reranker (cross-encoder with rank pooling)", info.id);
-        return Err(EngineError::WrongModelKind(msg).into());
+        return Err(EngineError::wrong_kind(Role::Embedder, Role::Reranker).into());
     }
     let query = req.query.filter(|q| !q.is_empty()).ok_or_else(|| ApiError::invalid("query", "query is required"))?;
     let docs: Vec<String> = req.documents.unwrap_or_default().iter().map(|d| d.text().to_string()).collect();

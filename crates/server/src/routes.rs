@@ -5,7 +5,7 @@
 
 use crate::state::AppState;
 use crate::{anthropic, chat, completions, conversations, embeddings, health, lifecycle, models, ollama};
-use crate::{openapi, rag, rerank, responses, tokenize, ui};
+use crate::{openapi, pull, rag, rerank, responses, tokenize, ui};
 use axum::routing::{delete, get, patch, post, MethodRouter};
 use utoipa::openapi::path::{HttpMethod, Operation};
 use utoipa::openapi::schema::Schema;
@@ -182,6 +182,11 @@ pub static ROUTES: &[Route] = &[
     Route::new(POST, "/api/chat", || post(ollama::chat)).ollama().ndjson().doc(op::<ollama::__path_chat>),
     Route::new(POST, "/api/embed", || post(ollama::embed)).ollama().doc(op::<ollama::__path_embed>),
     Route::new(POST, "/api/embeddings", || post(ollama::embeddings)).ollama().doc(op::<ollama::__path_embeddings>),
+    Route::new(POST, "/api/pull", || post(pull::ollama_pull))
+        .ollama()
+        .ndjson()
+        .open(Access::Admin)
+        .doc(op::<pull::__path_ollama_pull>),
     Route::new(DELETE, "/api/delete", || delete(ollama::delete))
         .ollama()
         .open(Access::Admin)

@@ -54,9 +54,17 @@ pub struct AppState {
     pub conversations: Option<Arc<dyn hearth_rag::conversation::ConversationStore>>,
     /// The browser UI is served at `/` (off with `--no-ui`).
     pub ui: bool,
+    /// The hub `POST /api/pull` fetches models from (`None`: pulling is off).
+    pub hub: Option<hearth_hub::HubSettings>,
 }
 
 impl AppState {
+    /// Pulls models from `hub` (`POST /api/pull`).
+    pub fn with_hub(mut self, hub: hearth_hub::HubSettings) -> Self {
+        self.hub = Some(hub);
+        self
+    }
+
     /// State over `models` with the given limits.
     pub fn new(models: Arc<ModelManager>, limits: Limits) -> Self {
         let permits = Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1)));
@@ -73,6 +81,7 @@ impl AppState {
             rag: None,
             conversations: None,
             ui: true,
+            hub: None,
         }
     }
 

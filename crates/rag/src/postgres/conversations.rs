@@ -7,12 +7,8 @@ use crate::conversation::{
     apply, check, search_key, search_text, Conversation, ConversationStore, ConversationSummary, ConversationUpdate,
     MAX_LIST,
 };
-use crate::store::StoreError;
+use crate::store::{Fault, Invalid, StoreError};
 use postgres::GenericClient;
-
-fn json_err(e: serde_json::Error) -> StoreError {
-    StoreError::Backend(format!("a stored conversation is not valid JSON: {e}"))
-}
 
 fn read(c: &mut impl GenericClient, owner: &str, id: &str, lock: bool) -> Result<Option<Conversation>, StoreError> {
     let sql = format!(
@@ -27,14 +23,14 @@ fn read(c: &mut impl GenericClient, owner: &str, id: &str, lock: bool) -> Result
         created_at: r.get::<_, i64>(2) as u64,
         updated_at: r.get::<_, i64>(3) as u64,
         version: r.get::<_, i64>(4) as u64,
-        settings: serde_json::from_str(r.get(5)).map_err(json_err)?,
-        messages: serde_json::from_str(r.get(6)).map_err(json_err)?,
+        settings: serde_json::from_str(r.get(5)).map_err(Fault::Corrupt)?,
+        messages: serde_json::from_str(r.get(6)).map_err(Fault::Corrupt)?,
     }))
 }
 
 fn write(c: &mut impl GenericClient, owner: &str, conv: &Conversation, insert: bool) -> Result<u64, StoreError> {
-    let settings = serde_json::to_string(&conv.settings).map_err(json_err)?;
-    let messages = serde_json::to_string(&conv.messages).map_err(json_err)?;
+    let settings = serde_json::to_string(&conv.settings).map_err(Fault::Corrupt)?;
+    let messages = serde_json::to_string(&conv.messages).map_err(Fault::Corrupt)?;
     let sql = if insert {
         "INSERT INTO hearth.conversations (id, owner, title, created, updated, version, settings, messages, \
          message_count, search) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (owner, id) DO NOTHING"
@@ -66,7 +62,7 @@ impl ConversationStore for PgStore {
         check(c)?;
         match write(&mut *self.conn()?, owner, c, true)? {
             1 => Ok(()),
-            _ => Err(StoreError::Invalid(format!("conversation `{}` exists already", c.id))),
+            _ => Err(StoreError::Invalid(Invalid::ConversationExists(c.id.clone()))),
         }
     }
 

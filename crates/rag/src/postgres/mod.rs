@@ -18,6 +18,7 @@ use crate::store::{
     check_collection, check_session, check_widths, Collection, DocumentInfo, Hit, NewChunk, NewDocument, PutOutcome,
     Query, SessionInfo, StoreError, Turn, VectorStore, JOB_TTL,
 };
+use crate::store::{Fault, Invalid};
 use postgres::types::{ToSql, Type};
 use postgres::{GenericClient, IsolationLevel};
 use r2d2::ManageConnection;
@@ -53,30 +54,17 @@ impl Drop for PgStore {
     }
 }
 
-/// An error with its causes (e.g. "error performing TLS handshake: invalid peer certificate").
-fn describe(e: &postgres::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    text
-}
-
 /// A database error as a store error, with the server's message when there is one.
 pub(crate) fn db(e: postgres::Error) -> StoreError {
     match e.as_db_error() {
         // Text PostgreSQL cannot hold (a NUL character): the input's fault, not the store's.
-        Some(d) if matches!(d.code().code(), "22021" | "22P05") => {
-            StoreError::Invalid(format!("text the store cannot hold: {}", d.message()))
-        }
-        Some(d) => StoreError::Backend(format!("{}: {}", d.code().code(), d.message())),
+        Some(d) if matches!(d.code().code(), "22021" | "22P05") => StoreError::Invalid(Invalid::Unstorable),
+        Some(_) => StoreError::Backend(Fault::Postgres(e)),
         // No answer from the server at all: it went away (or the connection did).
         None if e.is_closed() || std::error::Error::source(&e).is_some_and(|c| c.is::<std::io::Error>()) => {
-            StoreError::Unavailable(describe(&e))
+            StoreError::Unavailable(Fault::Postgres(e))
         }
-        None => StoreError::Backend(describe(&e)),
+        None => StoreError::Backend(Fault::Postgres(e)),
     }
 }
 
@@ -178,12 +166,13 @@ impl PgStore {
     pub fn connect(url: &str) -> Result<Self, StoreError> {
         let (url, root_cert) = tls::take_root_cert(url);
         let config: postgres::Config =
-            url.parse().map_err(|e| StoreError::Invalid(format!("not a PostgreSQL URL: {e}")))?;
+            url.parse().map_err(|e| {
+                tracing::debug!(error = %e, "not a PostgreSQL URL");
+                StoreError::Invalid(Invalid::Url)
+            })?;
         let manager = PostgresConnectionManager::new(config, tls::connector(root_cert.as_ref())?);
         // One connection first: an unreachable server fails at once with its reason.
-        let mut first = manager
-            .connect()
-            .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {}", describe(&e))))?;
+        let mut first = manager.connect().map_err(|e| StoreError::Backend(Fault::Connect(e)))?;
         let features = schema::migrate(&mut first)?;
         schema::drop_orphans(&mut first)?;
         drop(first);
@@ -209,8 +198,8 @@ impl PgStore {
     }
 
     fn conn(&self) -> Result<Conn, StoreError> {
-        let pool = self.pool.as_ref().ok_or_else(|| StoreError::Backend("the store is closed".into()))?;
-        pool.get().map_err(|e| StoreError::Unavailable(format!("no PostgreSQL connection: {e}")))
+        let pool = self.pool.as_ref().ok_or(StoreError::Backend(Fault::Closed))?;
+        pool.get().map_err(|e| StoreError::Unavailable(Fault::Pool(e)))
     }
 }
 
@@ -218,7 +207,7 @@ impl VectorStore for PgStore {
     fn create_collection(&self, name: &str, dim: usize, model: &str) -> Result<Collection, StoreError> {
         check_collection(name, dim)?;
         if dim > schema::MAX_DIM {
-            return Err(StoreError::Invalid(format!("pgvector stores at most {} dimensions", schema::MAX_DIM)));
+            return Err(StoreError::Invalid(Invalid::Width { got: dim, max: schema::MAX_DIM }));
         }
         let mut c = self.conn()?;
         let mut tx = c.transaction().map_err(db)?;
@@ -232,7 +221,7 @@ impl VectorStore for PgStore {
         let id: i64 = row.ok_or_else(|| StoreError::CollectionExists(name.to_string()))?.get(0);
         schema::create_partition(&mut tx, id, dim, self.features)?;
         tx.commit().map_err(db)?;
-        collections(&mut *c, Some(name))?.pop().ok_or_else(|| StoreError::Backend("collection vanished".into()))
+        collections(&mut *c, Some(name))?.pop().ok_or_else(|| StoreError::Backend(Fault::Vanished("collection")))
     }
 
     fn list_collections(&self) -> Result<Vec<Collection>, StoreError> {
@@ -290,7 +279,7 @@ impl VectorStore for PgStore {
         insert_chunks(&mut tx, id, cid, &chunks)?;
         let info = document_where(&mut tx, cid, "id = $2", &id)?;
         tx.commit().map_err(db)?;
-        let info = info.ok_or_else(|| StoreError::Backend("document vanished".into()))?;
+        let info = info.ok_or_else(|| StoreError::Backend(Fault::Vanished("document")))?;
         Ok((info, if old.is_some() { PutOutcome::Replaced } else { PutOutcome::Created }))
     }
 

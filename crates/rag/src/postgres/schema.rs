@@ -5,7 +5,7 @@
 //! table, and neither scans other collections' chunks.
 
 use super::db;
-use crate::store::StoreError;
+use crate::store::{Fault, StoreError};
 use postgres::Client;
 
 /// Bumped when the tables change; a store newer than this binary is refused.
@@ -69,14 +69,10 @@ pub(super) fn migrate(c: &mut Client) -> Result<Features, StoreError> {
     tx.batch_execute("SET LOCAL client_min_messages = warning").map_err(db)?;
     let version = pgvector_version(&mut tx)?;
     let Some((major, minor)) = version else {
-        return Err(StoreError::Backend(
-            "pgvector is not installed in this database and this role may not create it: \
-             run `CREATE EXTENSION vector` as a superuser"
-                .into(),
-        ));
+        return Err(StoreError::Backend(Fault::NoPgvector));
     };
     if (major, minor) < (0, 5) {
-        return Err(StoreError::Backend(format!("pgvector {major}.{minor} has no HNSW index; 0.5 or newer is needed")));
+        return Err(StoreError::Backend(Fault::OldPgvector { major, minor }));
     }
     let stored = stored_version(&mut tx)?;
     if stored != Some(VERSION) {
@@ -86,9 +82,7 @@ pub(super) fn migrate(c: &mut Client) -> Result<Features, StoreError> {
     }
     match stored {
         Some(v) if v > VERSION => {
-            return Err(StoreError::Backend(format!(
-                "the store's schema is version {v}, newer than this Hearth ({VERSION}); upgrade Hearth"
-            )))
+            return Err(StoreError::Backend(Fault::NewerSchema { stored: v, supported: VERSION }))
         }
         Some(_) => {}
         None => {

@@ -4,7 +4,7 @@
 //! crate does not know the parameter). `sslmode=prefer` (the default) falls back to plain TCP
 //! only when the server offers no TLS; `disable` never uses it; `require` refuses plain TCP.
 
-use crate::store::StoreError;
+use crate::store::{Invalid, StoreError};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use std::path::PathBuf;
@@ -52,6 +52,12 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// The connector: rustls (ring) trusting the system roots, the Mozilla roots and `extra`.
+/// An unusable `sslrootcert` file; the reason goes to the log.
+fn bad_root(path: &std::path::Path, why: &dyn std::fmt::Display) -> StoreError {
+    tracing::warn!(path = %path.display(), error = %why, "sslrootcert is not usable");
+    StoreError::Invalid(Invalid::RootCert(path.to_path_buf()))
+}
+
 pub(super) fn connector(extra: Option<&PathBuf>) -> Result<MakeRustlsConnect, StoreError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -61,18 +67,18 @@ pub(super) fn connector(extra: Option<&PathBuf>) -> Result<MakeRustlsConnect, St
     if let Some(path) = extra {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
             .and_then(|it| it.collect::<Result<_, _>>())
-            .map_err(|e| StoreError::Invalid(format!("sslrootcert {}: {e}", path.display())))?;
+            .map_err(|e| bad_root(path, &e))?;
         if certs.is_empty() {
-            return Err(StoreError::Invalid(format!("sslrootcert {}: no certificate in it", path.display())));
+            return Err(bad_root(path, &"no certificate in it"));
         }
         for cert in certs {
-            roots.add(cert).map_err(|e| StoreError::Invalid(format!("sslrootcert {}: {e}", path.display())))?;
+            roots.add(cert).map_err(|e| bad_root(path, &e))?;
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| StoreError::Backend(format!("TLS set-up: {e}")))?
+        .map_err(|e| StoreError::Backend(crate::store::Fault::Tls(e)))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))

@@ -5,18 +5,14 @@ use super::{db, now, SqliteStore};
 use crate::conversation::{
     apply, check, search_text, Conversation, ConversationStore, ConversationSummary, ConversationUpdate,
 };
-use crate::store::StoreError;
+use crate::store::{Fault, Invalid, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 
 const COLUMNS: &str = "id, title, created, updated, version, settings, messages";
 
-fn json_err(e: serde_json::Error) -> StoreError {
-    StoreError::Backend(format!("a stored conversation is not valid JSON: {e}"))
-}
-
 fn write(conn: &Connection, owner: &str, c: &Conversation, insert: bool) -> Result<(), StoreError> {
-    let settings = serde_json::to_string(&c.settings).map_err(json_err)?;
-    let messages = serde_json::to_string(&c.messages).map_err(json_err)?;
+    let settings = serde_json::to_string(&c.settings).map_err(Fault::Corrupt)?;
+    let messages = serde_json::to_string(&c.messages).map_err(Fault::Corrupt)?;
     let sql = if insert {
         "INSERT INTO conversations (id, owner, title, created, updated, version, settings, messages, message_count, search) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
@@ -42,14 +38,14 @@ fn write(conn: &Connection, owner: &str, c: &Conversation, insert: bool) -> Resu
         )
         .map_err(|e| match e {
             rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                StoreError::Invalid(format!("conversation `{}` exists already", c.id))
+                StoreError::Invalid(Invalid::ConversationExists(c.id.clone()))
             }
             e => db(e),
         })?;
     if n == 1 {
         Ok(())
     } else {
-        Err(StoreError::Backend(format!("conversation `{}` was not written", c.id)))
+        Err(StoreError::Backend(Fault::Vanished("conversation")))
     }
 }
 
@@ -76,8 +72,8 @@ fn read(conn: &Connection, owner: &str, id: &str) -> Result<Option<Conversation>
         created_at: created as u64,
         updated_at: updated as u64,
         version: version as u64,
-        settings: serde_json::from_str(&settings).map_err(json_err)?,
-        messages: serde_json::from_str(&messages).map_err(json_err)?,
+        settings: serde_json::from_str(&settings).map_err(Fault::Corrupt)?,
+        messages: serde_json::from_str(&messages).map_err(Fault::Corrupt)?,
     }))
 }
 

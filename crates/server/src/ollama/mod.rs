@@ -129,7 +129,7 @@ pub async fn show(
         modelfile,
         parameters,
         template,
-        details: details(m),
+        details: details(&m),
         model_info,
         capabilities,
         modified_at: time::rfc3339(m.created),

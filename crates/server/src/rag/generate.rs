@@ -3,6 +3,7 @@
 use crate::auth::Caller;
 use crate::chat::{self, Chat};
 use crate::error::ApiError;
+use crate::refused::Missing;
 use crate::extract::ApiJson;
 use crate::generate as gen;
 use crate::owner::Principal;
@@ -160,7 +161,7 @@ pub async fn generate(
 /// 404 when retrieval is off.
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "retrieval", responses((status = 200, description = "Sessions with turn counts", body = serde_json::Value), (status = 404, description = "Retrieval is off", body = ErrorBody)))]
 pub async fn list_sessions(State(app): State<AppState>, who: Principal) -> Result<Response, ApiError> {
-    let store = app.rag.clone().ok_or_else(|| ApiError::NotFound("/api/v1/sessions".into()))?.store.clone();
+    let store = crate::rag::routes::rag(&app)?.store.clone();
     let all = crate::rag::routes::blocking(move || store.list_sessions()).await?;
     let data = who.visible(all, |s| &mut s.id);
     Ok(axum::Json(serde_json::json!({ "object": "list", "data": data })).into_response())
@@ -176,16 +177,11 @@ pub async fn get_session(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let store = app.rag.clone().ok_or_else(|| ApiError::NotFound("/api/v1/sessions".into()))?.store.clone();
+    let store = crate::rag::routes::rag(&app)?.store.clone();
     let i = who.qualify(&id);
     let turns = crate::rag::routes::blocking(move || store.turns(&i)).await?;
     if turns.is_empty() {
-        return Err(crate::rag::status(
-            axum::http::StatusCode::NOT_FOUND,
-            "session_not_found",
-            format!("no session `{id}`"),
-            None,
-        ));
+        return Err(ApiError::Missing(Missing::Session(id)));
     }
     Ok(axum::Json(serde_json::json!({ "id": id, "turns": turns })).into_response())
 }
@@ -200,17 +196,12 @@ pub async fn delete_session(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let store = app.rag.clone().ok_or_else(|| ApiError::NotFound("/api/v1/sessions".into()))?.store.clone();
+    let store = crate::rag::routes::rag(&app)?.store.clone();
     let i = who.qualify(&id);
     if crate::rag::routes::blocking(move || store.delete_session(&i)).await? {
         Ok(axum::Json(serde_json::json!({ "id": id, "deleted": true })).into_response())
     } else {
-        Err(crate::rag::status(
-            axum::http::StatusCode::NOT_FOUND,
-            "session_not_found",
-            format!("no session `{id}`"),
-            None,
-        ))
+        Err(ApiError::Missing(Missing::Session(id)))
     }
 }
 

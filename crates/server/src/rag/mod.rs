@@ -11,10 +11,10 @@ pub mod ingest;
 pub mod routes;
 
 use crate::error::ApiError;
-use axum::http::StatusCode;
+use crate::refused::Busy;
 use hearth_rag::chunk::ChunkSpec;
 use hearth_rag::parse::{ParseError, ParseLimits};
-use hearth_rag::store::{StoreError, VectorStore};
+use hearth_rag::store::VectorStore;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -120,10 +120,8 @@ impl Rag {
     /// # Errors
     /// 429 when all upload slots are taken or the queue is full.
     pub fn admit_upload(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-        let permit = self.uploads.clone().try_acquire_owned().map_err(|_| {
-            let msg = format!("{MAX_CONCURRENT_UPLOADS} uploads are being read already; retry shortly");
-            status(StatusCode::TOO_MANY_REQUESTS, "too_many_uploads", msg, None)
-        })?;
+        let permit = (self.uploads.clone().try_acquire_owned())
+            .map_err(|_| ApiError::Busy(Busy::Uploads { limit: MAX_CONCURRENT_UPLOADS }))?;
         self.room_for(1)?;
         Ok(permit)
     }
@@ -136,8 +134,7 @@ impl Rag {
         let jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
         let pending = jobs.by_id.values().filter(|j| matches!(j.status, "queued" | "running")).count();
         if pending + n > MAX_PENDING_JOBS {
-            let msg = format!("the ingestion queue is full ({pending} jobs waiting or running); retry later");
-            return Err(status(StatusCode::TOO_MANY_REQUESTS, "ingestion_queue_full", msg, None));
+            return Err(ApiError::Busy(Busy::IngestionQueue { pending }));
         }
         Ok(())
     }
@@ -221,54 +218,38 @@ impl Rag {
 /// A job recorded in a shared store with no progress for this long is taken as abandoned.
 pub const STALE_JOB_SECS: u64 = 600;
 
-/// A status with an OpenAI-shaped body.
-pub(crate) fn status(
-    status: StatusCode,
-    code: &'static str,
-    message: impl Into<String>,
-    param: Option<&str>,
-) -> ApiError {
-    ApiError::Status { status, code, message: message.into(), param: param.map(str::to_string) }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match &e {
-            StoreError::NoCollection(_) => status(StatusCode::NOT_FOUND, "collection_not_found", e.to_string(), None),
-            StoreError::CollectionExists(_) => {
-                status(StatusCode::CONFLICT, "collection_exists", e.to_string(), Some("name"))
-            }
-            StoreError::Invalid(_) | StoreError::Dimension { .. } => {
-                status(StatusCode::BAD_REQUEST, "invalid_value", e.to_string(), None)
-            }
-            StoreError::VersionConflict { .. } => {
-                status(StatusCode::CONFLICT, "conversation_conflict", e.to_string(), Some("version"))
-            }
-            StoreError::Backend(detail) => {
-                tracing::error!(error = %detail, "store failure");
-                ApiError::Internal
-            }
-            StoreError::Unavailable(detail) => {
-                tracing::error!(error = %detail, "store unavailable");
-                status(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    "the document store cannot be reached; try again later",
-                    None,
-                )
-            }
-        }
+impl From<ParseError> for ApiError {
+    fn from(e: ParseError) -> Self {
+        ApiError::Document(e)
     }
 }
 
-impl From<ParseError> for ApiError {
-    fn from(e: ParseError) -> Self {
-        let (s, code) = match &e {
-            ParseError::Unsupported(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_document_type"),
-            ParseError::Corrupt { .. } => (StatusCode::BAD_REQUEST, "invalid_document"),
-            ParseError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "document_too_large"),
-            ParseError::Empty => (StatusCode::BAD_REQUEST, "empty_document"),
-        };
-        status(s, code, e.to_string(), Some("file"))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    fn rag(dir: &std::path::Path) -> Rag {
+        let store = hearth_rag::sqlite::SqliteStore::open(&dir.join("jobs.sqlite")).unwrap();
+        Rag::new(Arc::new(store), "m".into(), 1 << 20)
+    }
+
+    #[tokio::test]
+    async fn a_full_ingestion_queue_refuses_uploads_until_a_job_finishes() {
+        let dir = std::env::temp_dir().join(format!("hearth-queue-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rag = rag(&dir);
+        let mut first = None;
+        for i in 0..MAX_PENDING_JOBS {
+            let job = rag.new_job("alice", "c", &format!("d{i}")).await;
+            first.get_or_insert(job.id);
+        }
+        let busy = |r: Result<(), ApiError>| matches!(r, Err(ApiError::Busy(Busy::IngestionQueue { pending: MAX_PENDING_JOBS })));
+        assert!(busy(rag.room_for(1)), "the queue is full");
+        assert!(busy(rag.admit_upload().map(drop)), "an upload is refused before it is read");
+        assert_eq!(rag.admit_upload().err().map(|e| e.parts().0), Some(StatusCode::TOO_MANY_REQUESTS));
+        rag.update_job(&first.unwrap(), |j| j.status = "done").await;
+        assert!(rag.room_for(1).is_ok() && rag.admit_upload().is_ok(), "room again once one is done");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,8 +1,9 @@
 //! Handlers of the retrieval API.
 
 use super::ingest::{self, Upload};
-use super::{status, Rag};
+use super::Rag;
 use crate::error::ApiError;
+use crate::refused::{Feature, Missing};
 use crate::extract::ApiJson;
 use crate::owner::Principal;
 use crate::state::AppState;
@@ -20,14 +21,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 pub(crate) fn rag(app: &AppState) -> Result<Arc<Rag>, ApiError> {
-    app.rag.clone().ok_or_else(|| {
-        status(
-            StatusCode::NOT_FOUND,
-            "retrieval_disabled",
-            "retrieval is not enabled on this server (no embedding model)",
-            None,
-        )
-    })
+    app.rag.clone().ok_or(ApiError::Disabled(Feature::Retrieval))
 }
 
 /// Runs store work off the async runtime.
@@ -213,8 +207,7 @@ pub async fn read_form(max_bytes: usize, mut form: Multipart) -> Result<Form, Ap
         let mut bytes = bytes::BytesMut::new();
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
             if chunk.len() > left {
-                let msg = format!("the upload is larger than the limit of {max_bytes} bytes");
-                return Err(status(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large", msg, Some("file")));
+                return Err(ApiError::FileTooLarge(Some(max_bytes)));
             }
             left -= chunk.len();
             bytes.extend_from_slice(&chunk);
@@ -251,12 +244,7 @@ pub(crate) async fn parse_files(
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return status(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "file_too_large",
-            "the upload is larger than the limit",
-            Some("file"),
-        );
+        return ApiError::FileTooLarge(None);
     }
     ApiError::BadRequest {
         message: format!("bad multipart body: {}", e.body_text()),
@@ -280,7 +268,7 @@ pub async fn get_job(
         .job(&id)
         .await?
         .filter(|j| who.may_see(j["owner"].as_str().unwrap_or_default()))
-        .ok_or_else(|| status(StatusCode::NOT_FOUND, "job_not_found", format!("no job `{id}`"), None))?;
+        .ok_or_else(|| ApiError::Missing(Missing::Job(id.clone())))?;
     Ok(Json(job).into_response())
 }
 
@@ -300,7 +288,7 @@ pub async fn list_documents(
 }
 
 fn no_document(id: i64) -> ApiError {
-    status(StatusCode::NOT_FOUND, "document_not_found", format!("no document {id} in this collection"), None)
+    ApiError::Missing(Missing::Document(id))
 }
 
 /// `GET /collections/{c}/documents/{id}`.

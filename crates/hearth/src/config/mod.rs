@@ -10,6 +10,11 @@ use hearth_rag::location::StoreLocation;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+mod folders;
+mod hub;
+pub use folders::FolderArgs;
+pub use hub::HubArgs;
+
 /// Hearth: serve GGUF models behind an OpenAI-compatible API.
 #[derive(Debug, Parser)]
 #[command(name = "hearth", version, about)]
@@ -25,6 +30,9 @@ pub struct Cli {
 pub enum Command {
     /// Serve the OpenAI-compatible HTTP API.
     Serve(ServeArgs),
+    /// Download a GGUF model from the Hugging Face hub into the models folder (resumable,
+    /// verified, sharing the hub's cache with Python tools).
+    Pull(PullArgs),
     /// Measure decode speed and time to first token (over HTTP and on the raw engine);
     /// `hearth bench embeddings` measures embedding throughput and latency.
     Bench(crate::bench::BenchArgs),
@@ -61,6 +69,23 @@ pub struct ServeArgs {
     /// Retrieval over documents.
     #[command(flatten)]
     pub rag: RagArgs,
+    /// Where `POST /api/pull` and `/models/pull` fetch models from.
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
+
+/// `hearth pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// `OWNER/REPO`, `OWNER/REPO:QUANT` (default Q4_K_M) or `OWNER/REPO/FILE.gguf`, optionally
+    /// after `hf.co/` and with `@REVISION`.
+    pub reference: String,
+    /// Hearth's folders (the model is linked into the models folder).
+    #[command(flatten)]
+    pub folders: FolderArgs,
+    /// The hub.
+    #[command(flatten)]
+    pub hub: HubArgs,
 }
 
 /// Retrieval over documents (collections, uploads, search).
@@ -183,12 +208,9 @@ pub struct ServerArgs {
 /// Models: where they are and how they are loaded.
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
-    /// Hearth's home directory (models, caches). Default: ~/.cache/hearth.
-    #[arg(long, env = "HEARTH_HOME")]
-    pub home: Option<PathBuf>,
-    /// Directory scanned for *.gguf files. Default: $HEARTH_HOME/models.
-    #[arg(long, env = "HEARTH_MODELS_DIR")]
-    pub models_dir: Option<PathBuf>,
+    /// Hearth's folders.
+    #[command(flatten)]
+    pub folders: FolderArgs,
     /// Model used when a request names none. Default: the only chat model, if there is one.
     #[arg(long, env = "HEARTH_DEFAULT_MODEL")]
     pub default_model: Option<String>,
@@ -302,6 +324,8 @@ pub struct SamplingArgs {
 pub struct Settings {
     /// Where to listen.
     pub addr: SocketAddr,
+    /// Where models are pulled from.
+    pub hub: hearth_hub::HubSettings,
     /// Models directory.
     pub models_dir: PathBuf,
     /// Default model.
@@ -481,12 +505,6 @@ fn config_file_vars(text: &str, known: &[String]) -> anyhow::Result<Vec<(String,
         .collect()
 }
 
-/// `$HEARTH_HOME` as configured, else ~/.cache/hearth.
-pub fn home_dir(home: Option<PathBuf>) -> PathBuf {
-    home.unwrap_or_else(|| {
-        std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".cache/hearth")
-    })
-}
 
 /// `--kv-type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -510,13 +528,6 @@ impl From<KvTypeArg> for KvType {
 /// Cores available, the default thread count.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
-impl ModelArgs {
-    /// The models directory.
-    pub fn models_dir(&self) -> PathBuf {
-        self.models_dir.clone().unwrap_or_else(|| home_dir(self.home.clone()).join("models"))
-    }
 }
 
 impl ServeArgs {
@@ -574,7 +585,8 @@ impl ServeArgs {
             .map_err(|e| anyhow::anyhow!("bad sampling default: {e}"))?;
         Ok(Settings {
             addr,
-            models_dir: self.model.models_dir(),
+            hub: self.hub.settings(),
+            models_dir: self.model.folders.models_dir(),
             default_model: self.model.default_model.filter(|m| !m.is_empty()),
             allowed_models: self.model.allowed_models.into_iter().filter(|m| !m.is_empty()).collect(),
             aliases,
@@ -615,7 +627,7 @@ impl ServeArgs {
             ui: !self.server.no_ui,
             log: self.log,
             vector_store: self.rag.vector_store.filter(|s| !s.is_empty()).map_or_else(
-                || StoreLocation::Sqlite(home_dir(self.model.home.clone()).join("rag.sqlite")),
+                || StoreLocation::Sqlite(self.model.folders.home().join("rag.sqlite")),
                 |s| StoreLocation::parse(&s),
             ),
             rag_embedding_model: self.rag.rag_embedding_model.filter(|m| !m.is_empty()),
@@ -710,7 +722,7 @@ mod tests {
 
     #[test]
     fn env_example_lists_every_variable() {
-        let example = include_str!("../../../.env.example");
+        let example = include_str!("../../../../.env.example");
         let listed: Vec<&str> = example
             .lines()
             .filter_map(|l| l.trim_start_matches('#').trim().split_once('='))

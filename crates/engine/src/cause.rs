@@ -1,0 +1,188 @@
+//! Typed causes inside [`crate::EngineError`] and the [`crate::Backend`] trait's results: what
+//! failed, as values a caller can match on; the library's own words go to the log where the
+//! failure happens.
+
+use crate::backend::Token;
+use thiserror::Error;
+
+/// What a model is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Generates text (chat and completions).
+    Generator,
+    /// Produces embeddings.
+    Embedder,
+    /// Scores query-document pairs (a cross-encoder with rank pooling).
+    Reranker,
+}
+
+impl Role {
+    fn noun(self) -> &'static str {
+        match self {
+            Role::Generator => "a text generation model",
+            Role::Embedder => "an embedding model",
+            Role::Reranker => "a reranker (cross-encoder with rank pooling)",
+        }
+    }
+
+    fn route(self) -> &'static str {
+        match self {
+            Role::Generator => "/v1/chat/completions",
+            Role::Embedder => "/v1/embeddings",
+            Role::Reranker => "/v1/rerank",
+        }
+    }
+}
+
+/// A request for one kind of model sent to another.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+#[error("this model is {}, and this request needs {}; use it with {}", .is.noun(), .needed.noun(), .is.route())]
+pub struct WrongKind {
+    /// What the model is.
+    pub is: Role,
+    /// What the request needs.
+    pub needed: Role,
+}
+
+/// Why a model does not fit beside the loaded ones.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+pub enum Shortfall {
+    /// It alone needs more than the whole memory budget.
+    #[error("the model needs about {need_mib} MiB, more than the whole memory budget")]
+    OverBudget {
+        /// Its estimated memory.
+        need_mib: u64,
+    },
+    /// Every loaded model that would have to make room is busy.
+    #[error("every loaded model that would have to make room is busy")]
+    AllBusy,
+}
+
+/// Why a model (or its vocabulary) could not be loaded.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    /// llama.cpp could not be initialised in this process.
+    #[error("llama.cpp could not be initialised")]
+    Init,
+    /// The file is not there (any more).
+    #[error("the model file is missing")]
+    Missing,
+    /// llama.cpp could not read the file.
+    #[error("llama.cpp could not read the file; is it a complete GGUF model?")]
+    Unreadable,
+    /// llama.cpp could not make a context with these settings (memory, say).
+    #[error("llama.cpp could not create a context with these settings")]
+    Context,
+    /// More parallel sequences than llama.cpp allows.
+    #[error("parallel sequences must be 1..={max}, got {got}")]
+    Sequences {
+        /// Asked for.
+        got: usize,
+        /// llama.cpp's limit.
+        max: usize,
+    },
+    /// A KV cache smaller than one sequence's context.
+    #[error("KV size {n_kv} is smaller than the context size {n_ctx}")]
+    KvBelowContext {
+        /// Cells in the cache.
+        n_kv: u32,
+        /// The context of one sequence.
+        n_ctx: u32,
+    },
+    /// A batch size outside 1..=65536.
+    #[error("batch size {0} is outside 1..=65536")]
+    BatchSize(usize),
+    /// An embedding batch that does not split evenly into its inputs (llama.cpp would abort).
+    #[error("embedding batch tokens {n_batch} must be a multiple of inputs per batch {inputs}")]
+    EmbedBatch {
+        /// Tokens per batch.
+        n_batch: usize,
+        /// Inputs per batch.
+        inputs: usize,
+    },
+    /// A thread could not be started.
+    #[error("a thread could not be started ({0:?})")]
+    Thread(std::io::ErrorKind),
+    /// The worker ended before it said whether the model loaded.
+    #[error("the worker died while loading")]
+    WorkerDied,
+}
+
+/// Why a batch could not be evaluated.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// No tokens, or more than the batch holds.
+    #[error("a batch of {tokens} tokens does not fit (limit {limit})")]
+    BatchSize {
+        /// Tokens given.
+        tokens: usize,
+        /// The most one batch takes.
+        limit: usize,
+    },
+    /// An item names a sequence or token the model does not have.
+    #[error("batch item out of range (sequence {seq}, token {token})")]
+    OutOfRange {
+        /// Its sequence.
+        seq: usize,
+        /// Its token.
+        token: Token,
+    },
+    /// The KV cache has no room for the batch.
+    #[error("no room in the KV cache for the batch")]
+    NoKvSpace,
+    /// llama.cpp failed with this status.
+    #[error("llama.cpp failed with status {0}")]
+    Library(i32),
+    /// A sequence came back without its pooled embedding (or with the wrong count).
+    #[error("no pooled embedding for input {0}")]
+    NoEmbedding(usize),
+}
+
+/// Why a request's output constraint could not become a grammar.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum GrammarError {
+    /// llama.cpp could not parse the GBNF.
+    #[error("llama.cpp could not parse it")]
+    Syntax,
+    /// A schema `pattern` that is not a valid regular expression.
+    #[error("pattern {0:?} is invalid")]
+    InvalidPattern(String),
+    /// A schema `pattern` that constrained decoding cannot express.
+    #[error(
+        "JSON Schema keyword `pattern` {0:?} is not supported by constrained decoding (it must be anchored with ^ and $, without lookarounds, backreferences or \\b)"
+    )]
+    UnsupportedPattern(String),
+    /// llama.cpp's converter refused the schema.
+    #[error("the JSON Schema cannot be turned into a grammar")]
+    Schema,
+    /// This backend only takes GBNF.
+    #[error("this backend cannot turn a JSON Schema into a grammar")]
+    SchemaUnsupported,
+    /// A lazy tool grammar refused the text of its own trigger.
+    #[error("the tool grammar refused the call's opening")]
+    Opening,
+}
+
+/// Why the chat template produced no prompt.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum TemplateError {
+    /// The template raised an exception; its message is meant for the client (roles that do
+    /// not alternate, say).
+    #[error("{0}")]
+    Raised(String),
+    /// The template failed while rendering these messages.
+    #[error("the model's chat template could not render these messages ({0})")]
+    Render(minijinja::ErrorKind),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrong_kind_names_both_roles_and_the_route_to_use() {
+        let e = WrongKind { is: Role::Reranker, needed: Role::Embedder };
+        let m = e.to_string();
+        assert!(m.contains("a reranker") && m.contains("an embedding model") && m.contains("/v1/rerank"), "{m}");
+    }
+}
