@@ -3,7 +3,7 @@
 //! once no request uses it.
 
 use crate::manager::ModelManager;
-use crate::registry::{split_part, ModelInfo, Registry};
+use crate::registry::Registry;
 use std::path::{Path, PathBuf};
 use std::sync::PoisonError;
 
@@ -28,17 +28,6 @@ fn signature(dir: &Path) -> Signature {
         .unwrap_or_default();
     out.sort();
     out
-}
-
-/// The files of a model: its one file, or every part of a split one.
-pub(crate) fn files_of(info: &ModelInfo) -> Vec<PathBuf> {
-    let stem = info.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    match split_part(&stem) {
-        Some((base, _, count)) => (1..=count)
-            .map(|i| info.path.with_file_name(format!("{base}-{i:05}-of-{count:05}.gguf")))
-            .collect(),
-        None => vec![info.path.clone()],
-    }
 }
 
 impl ModelManager {
@@ -112,21 +101,5 @@ impl ModelManager {
                 tracing::info!(model = %h.info.id, "unloaded a model whose file is gone");
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_split_model_is_all_its_parts() {
-        let mut info = crate::registry::tests::info("m");
-        info.path = PathBuf::from("/models/m-Q8_0-00001-of-00003.gguf");
-        let files = files_of(&info);
-        assert_eq!(files.len(), 3);
-        assert_eq!(files[2], PathBuf::from("/models/m-Q8_0-00003-of-00003.gguf"));
-        info.path = PathBuf::from("/models/m.gguf");
-        assert_eq!(files_of(&info), [PathBuf::from("/models/m.gguf")]);
     }
 }

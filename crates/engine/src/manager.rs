@@ -196,7 +196,7 @@ impl ModelManager {
     pub async fn delete(&self, name: &str) -> Result<(), EngineError> {
         let info = self.resolve(name)?;
         self.unload(&info.id).await?;
-        for path in crate::live::files_of(&info) {
+        for path in crate::registry::files_of(&info) {
             std::fs::remove_file(&path)
                 .map_err(|e| EngineError::DeleteFailed { model: info.id.clone(), kind: e.kind() })?;
         }

@@ -116,6 +116,23 @@ impl ModelInfo {
         self.size_bytes.saturating_add(kv_type.bytes(self.kv_bytes_per_token.saturating_mul(kv_cells)))
     }
 
+    /// The chat template's text (the file's, or the built-in one chosen for it).
+    pub fn template_text(&self) -> &str {
+        match &self.template {
+            TemplateSource::Gguf(t) => t,
+            TemplateSource::Builtin(name) => crate::template::builtin_source(name),
+        }
+    }
+
+    /// What the model can be asked for, as Ollama names it.
+    pub fn capabilities(&self) -> Vec<&'static str> {
+        match (self.kind, self.pooling) {
+            (ModelKind::Causal, _) => vec!["completion", "tools"],
+            (ModelKind::Embedding, Some(Pooling::Rank)) => vec!["rerank"],
+            (ModelKind::Embedding, _) => vec!["embedding"],
+        }
+    }
+
     /// Metadata as JSON, for `/v1/models`.
     pub fn meta_json(&self) -> serde_json::Value {
         let template = match &self.template {
@@ -235,6 +252,17 @@ pub fn remember_aliases(dir: &Path, names: &[String], id: &str) -> std::io::Resu
     let tmp = dir.join(format!("{PULLED_ALIASES}.{}", std::process::id()));
     std::fs::write(&tmp, serde_json::to_vec_pretty(&map).unwrap_or_default())?;
     std::fs::rename(&tmp, dir.join(PULLED_ALIASES))
+}
+
+/// The files of a model: its one file, or every part of a split one.
+pub fn files_of(info: &ModelInfo) -> Vec<PathBuf> {
+    let stem = info.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    match split_part(&stem) {
+        Some((base, _, count)) => (1..=count)
+            .map(|i| info.path.with_file_name(format!("{base}-{i:05}-of-{count:05}.gguf")))
+            .collect(),
+        None => vec![info.path.clone()],
+    }
 }
 
 /// The parts of split models, by the model's id, as they are found.
@@ -412,6 +440,17 @@ pub(crate) mod tests {
         assert_eq!(r.resolve("rank").unwrap().pooling, Some(Pooling::Rank));
         assert_eq!(r.resolve("chat").unwrap().pooling, None);
         std::fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn a_split_model_is_all_its_parts() {
+        let mut m = info("m");
+        m.path = PathBuf::from("/models/m-Q8_0-00001-of-00003.gguf");
+        let files = files_of(&m);
+        assert_eq!(files.len(), 3);
+        assert_eq!(files[2], PathBuf::from("/models/m-Q8_0-00003-of-00003.gguf"));
+        m.path = PathBuf::from("/models/m.gguf");
+        assert_eq!(files_of(&m), [PathBuf::from("/models/m.gguf")]);
     }
 
     #[test]

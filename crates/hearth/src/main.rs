@@ -14,7 +14,9 @@ mod bench_rag;
 mod cli_rag;
 mod config;
 mod keys;
+mod models_cli;
 mod pull;
+mod run;
 
 use anyhow::Context;
 use clap::Parser;
@@ -180,6 +182,11 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(bench::run(args))
         }
         Command::Pull(args) => runtime()?.block_on(pull::run(args)),
+        Command::Run(args) => run::run(args),
+        Command::List(args) => runtime()?.block_on(models_cli::list(args)),
+        Command::Ps(args) => runtime()?.block_on(models_cli::ps(args)),
+        Command::Show(args) => runtime()?.block_on(models_cli::show(args)),
+        Command::Rm(args) => runtime()?.block_on(models_cli::rm(args)),
         Command::Ingest(args) => runtime()?.block_on(cli_rag::ingest(args)),
         Command::Search(args) => runtime()?.block_on(cli_rag::search(args)),
         Command::HashKey => {

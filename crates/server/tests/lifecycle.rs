@@ -114,21 +114,40 @@ async fn a_truncated_gguf_fails_alone() {
     std::fs::create_dir_all(&dir).unwrap();
     let good = models_dir().join(format!("{SMOL}.gguf"));
     let bytes = std::fs::read(&good).unwrap();
-    // The header and tensor table survive; the weights are cut off.
+    // The header and tensor table survive; the weights are cut off (a copy in progress).
     std::fs::write(dir.join("truncated.gguf"), &bytes[..bytes.len() / 3]).unwrap();
     std::fs::write(dir.join("garbage.gguf"), b"GGUF\x03\x00\x00\x00 not really").unwrap();
+    // A whole, well-formed GGUF that is no model llama.cpp can load: no tensors, no parameters.
+    std::fs::write(dir.join("hollow.gguf"), hollow_gguf()).unwrap();
     std::os::unix::fs::symlink(&good, dir.join(format!("{SMOL}.gguf"))).unwrap();
     let registry = Registry::scan(&dir, &[], &[]).unwrap();
     assert!(registry.resolve("garbage").is_err(), "an unreadable header is skipped at scan");
+    assert!(registry.resolve("truncated").is_err(), "a file shorter than its header says is not served");
     let loader = hearth_llama::LlamaLoader::new().unwrap();
     let models = Arc::new(ModelManager::new(registry, Arc::new(loader), settings(), Some(SMOL.into())));
     let url = serve(models).await;
-    let (status, v) = post(&url, "/v1/completions", complete("truncated", 4)).await;
+    let (status, v) = post(&url, "/v1/completions", complete("hollow", 4)).await;
     assert_eq!(status, 500, "{v}");
     let e = error_of(&v);
     assert_eq!(e["code"], "model_load_failed");
     assert!(e["message"].as_str().unwrap().contains("corrupt or truncated"));
     assert_eq!(post(&url, "/v1/completions", complete(SMOL, 4)).await.0, 200, "other models keep serving");
-    assert_eq!(post(&url, "/v1/completions", complete("truncated", 4)).await.0, 500, "and it fails again, cleanly");
+    assert_eq!(post(&url, "/v1/completions", complete("hollow", 4)).await.0, 500, "and it fails again, cleanly");
+    assert_eq!(post(&url, "/v1/completions", complete("truncated", 4)).await.0, 404);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A GGUF v3 header with only `general.architecture = llama`: complete, and not a model.
+fn hollow_gguf() -> Vec<u8> {
+    let mut b = b"GGUF".to_vec();
+    b.extend(3u32.to_le_bytes());
+    b.extend(0u64.to_le_bytes()); // tensors
+    b.extend(1u64.to_le_bytes()); // metadata
+    let key = "general.architecture";
+    b.extend((key.len() as u64).to_le_bytes());
+    b.extend(key.as_bytes());
+    b.extend(8u32.to_le_bytes()); // string
+    b.extend(5u64.to_le_bytes());
+    b.extend(b"llama");
+    b
 }

@@ -33,6 +33,16 @@ pub enum Command {
     /// Download a GGUF model from the Hugging Face hub into the models folder (resumable,
     /// verified, sharing the hub's cache with Python tools).
     Pull(PullArgs),
+    /// Chat with a model in the terminal (pulled first if it is a hub reference not here).
+    Run(crate::run::RunArgs),
+    /// List the models in the models folder (or a server's, with --url).
+    List(crate::models_cli::ListArgs),
+    /// List the models a server has loaded.
+    Ps(crate::models_cli::PsArgs),
+    /// Show a model's architecture, parameters, quantisation, context, template, capabilities.
+    Show(crate::models_cli::ModelArg),
+    /// Delete a model from the models folder (or a server's, with --url).
+    Rm(crate::models_cli::ModelArg),
     /// Measure decode speed and time to first token (over HTTP and on the raw engine);
     /// `hearth bench embeddings` measures embedding throughput and latency.
     Bench(crate::bench::BenchArgs),
@@ -727,7 +737,7 @@ mod tests {
             .lines()
             .filter_map(|l| l.trim_start_matches('#').trim().split_once('='))
             .map(|(k, _)| k.trim())
-            .filter(|k| k.starts_with("HEARTH_"))
+            .filter(|k| k.starts_with("HEARTH_") || k.starts_with("HF_"))
             .collect();
         for var in serve_env_vars() {
             assert!(listed.contains(&var.as_str()), ".env.example lacks {var}");

@@ -18,7 +18,7 @@ use crate::owner::Principal;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
-use hearth_engine::{ModelInfo, ModelKind, TemplateSource};
+use hearth_engine::ModelInfo;
 use hearth_protocol::ollama::{Details, Error, ModelRef, Ps, PsModel, Show, TagModel, Tags, Version};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -104,10 +104,7 @@ pub async fn show(
 ) -> Result<Json<Show>, ApiError> {
     let name = req.named();
     let m = who.models(&app.models).resolve(model_name(name))?;
-    let template = match &m.template {
-        TemplateSource::Gguf(t) => t.clone(),
-        TemplateSource::Builtin(name) => hearth_engine::template::builtin_source(name).to_string(),
-    };
+    let template = m.template_text().to_string();
     let loaded = app.models.loaded().into_iter().find(|h| h.info.id == m.id);
     let n_ctx = loaded.map_or(m.n_ctx_train.min(app.models.settings().ctx_size), |h| h.loaded.n_ctx);
     let parameters = parameters(&template, n_ctx, &app.models.settings().sampling);
@@ -119,10 +116,7 @@ pub async fn show(
         format!("{arch}.context_length"): m.n_ctx_train,
         format!("{arch}.embedding_length"): m.n_embd,
     });
-    let capabilities = match m.kind {
-        ModelKind::Causal => vec!["completion".into(), "tools".into()],
-        ModelKind::Embedding => vec!["embedding".into()],
-    };
+    let capabilities = m.capabilities().into_iter().map(str::to_string).collect();
     let modelfile = format!("# Served by Hearth from {}\nFROM {}\n{parameters}", m.id, m.id);
     Ok(Json(Show {
         license: String::new(),

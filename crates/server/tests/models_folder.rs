@@ -1,0 +1,113 @@
+//! The models folder is live, and `POST /api/pull` fills it: a model copied in while the server
+//! runs is served once the copy is whole, one deleted disappears, and a pull from a hub on
+//! loopback (the real SmolLM2 file) answers chat under the name it was pulled as.
+
+mod common;
+
+use common::{chat, models_dir, post, post_raw, SMOL};
+use hearth_engine::{EngineSettings, ModelManager, Registry};
+use hearth_hub::testing::{self, HubFile, LoopbackHub};
+use hearth_hub::HubSettings;
+use hearth_server::{AppState, Limits};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hearth-folder-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("models")).unwrap();
+    d
+}
+
+fn manager(dir: &Path) -> Arc<ModelManager> {
+    let registry = Registry::scan(dir, &[], &[]).unwrap();
+    let loader = hearth_llama::LlamaLoader::new().unwrap();
+    let settings = EngineSettings { parallel: 2, ctx_size: 2048, ..Default::default() };
+    let m = Arc::new(ModelManager::new(registry, Arc::new(loader), settings, None));
+    m.spawn_reaper(Duration::from_millis(200));
+    m
+}
+
+async fn serve(state: AppState) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hearth_server::app(state)).await });
+    url
+}
+
+async fn ids(url: &str) -> Vec<String> {
+    let v: serde_json::Value = reqwest::get(format!("{url}/v1/models")).await.unwrap().json().await.unwrap();
+    v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect()
+}
+
+/// Polls until `f` holds (the reaper looks at the folder every 200 ms), or ten seconds pass.
+async fn eventually(url: &str, f: impl Fn(&[String]) -> bool) -> Vec<String> {
+    for _ in 0..100 {
+        let now = ids(url).await;
+        if f(&now) {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ids(url).await
+}
+
+#[tokio::test]
+async fn a_copied_model_is_served_once_whole_and_a_deleted_one_goes() {
+    let d = scratch("live");
+    let dir = d.join("models");
+    let url = serve(AppState::new(manager(&dir), Limits::default())).await;
+    assert!(ids(&url).await.is_empty());
+    let bytes = std::fs::read(models_dir().join(format!("{SMOL}.gguf"))).unwrap();
+    // A copy in progress: the header is there, most of the weights are not.
+    let path = dir.join("copied.gguf");
+    let mut f = std::fs::File::create(&path).unwrap();
+    f.write_all(&bytes[..bytes.len() / 2]).unwrap();
+    f.flush().unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(ids(&url).await.is_empty(), "a half-copied file is not served");
+    f.write_all(&bytes[bytes.len() / 2..]).unwrap();
+    drop(f);
+    let now = eventually(&url, |ids| ids.iter().any(|i| i == "copied")).await;
+    assert_eq!(now, ["copied"]);
+    let (status, v) = post(&url, "/v1/chat/completions", chat("copied", "Say hi.", serde_json::json!({"max_tokens": 4}))).await;
+    assert_eq!(status, 200, "{v}");
+    std::fs::remove_file(&path).unwrap();
+    assert!(eventually(&url, <[String]>::is_empty).await.is_empty(), "a deleted model leaves the list");
+    let (status, _) = post(&url, "/v1/chat/completions", chat("copied", "Say hi.", serde_json::json!({"max_tokens": 4}))).await;
+    assert_eq!(status, 404);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[tokio::test]
+async fn api_pull_streams_progress_and_the_pulled_name_chats() {
+    let d = scratch("pull");
+    let bytes = std::fs::read(models_dir().join(format!("{SMOL}.gguf"))).unwrap();
+    let mut repo = BTreeMap::new();
+    repo.insert("SmolLM2-135M-Instruct-Q4_1.gguf".to_string(), HubFile::new(bytes.into()));
+    let hub = Arc::new(LoopbackHub { repos: [("test/SmolLM2-GGUF".to_string(), repo)].into(), ..Default::default() });
+    let endpoint = testing::serve(hub.clone()).await;
+    let settings = HubSettings { endpoint, token: None, cache: d.join("hf") };
+    let url = serve(AppState::new(manager(&d.join("models")), Limits::default()).with_hub(settings)).await;
+    let name = "hf.co/test/SmolLM2-GGUF:Q4_1";
+    let (status, ctype, body) = post_raw(&url, "/api/pull", serde_json::json!({ "model": name })).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(ctype.starts_with("application/x-ndjson"), "{ctype}");
+    let lines: Vec<serde_json::Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.first().unwrap()["status"], "pulling manifest");
+    assert!(lines.iter().any(|l| l["digest"].as_str().is_some_and(|d| d.starts_with("sha256:")) && l["total"].is_u64()), "{body}");
+    assert_eq!(lines.last().unwrap()["status"], "success", "{body}");
+    // Ollama's clients chat with the name they pulled.
+    let ask = serde_json::json!({"model": name, "stream": false, "messages": [{"role": "user", "content": "Hi"}], "options": {"num_predict": 4}});
+    let (status, v) = post(&url, "/api/chat", ask).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(ids(&url).await.contains(&"SmolLM2-135M-Instruct-Q4_1".to_string()));
+    // A name the hub does not have: Ollama's error shape, a 404.
+    let (status, v) = post(&url, "/api/pull", serde_json::json!({ "model": "test/SmolLM2-GGUF:Q6_K", "stream": false })).await;
+    assert_eq!(status, 404, "{v}");
+    assert!(v["error"].as_str().is_some_and(|e| e.contains("Q4_1")), "the quants there are: {v}");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -1,0 +1,120 @@
+"""`hearth run` through a pseudo-terminal and through a pipe, and `hearth list/show/rm`, on the
+real SmolLM2 model with the engine in the process (scripts/test-python sets HEARTH_BIN and
+HEARTH_MODELS_DIR)."""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pexpect
+import pytest
+
+MODEL = "SmolLM2-135M-Instruct.Q4_1"
+
+
+@pytest.fixture(scope="module")
+def folder():
+    """A models folder with SmolLM2 alone (a link), so `rm` removes only the link."""
+    d = tempfile.mkdtemp(prefix="hearth-cli-")
+    os.symlink(os.path.realpath(os.path.join(os.environ["HEARTH_MODELS_DIR"], MODEL + ".gguf")),
+               os.path.join(d, MODEL + ".gguf"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def hearth(*args, stdin=None, folder=None, timeout=300):
+    env = {k: v for k, v in os.environ.items() if k not in ("HEARTH_URL", "HEARTH_API_KEY")}
+    cmd = [os.environ["HEARTH_BIN"], *args] + (["--models-dir", folder] if folder else [])
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_a_piped_prompt_is_answered_and_the_program_exits(folder):
+    r = hearth("run", MODEL, stdin="Say hello in one word.\n", folder=folder)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip(), "an answer on standard output"
+
+
+def test_a_prompt_argument_is_answered_once(folder):
+    r = hearth("run", MODEL, "What", "is", "two", "plus", "two?", folder=folder)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip()
+
+
+def test_an_unknown_model_is_one_clear_error(folder):
+    r = hearth("run", "no-such-model", "hi", folder=folder)
+    assert r.returncode != 0
+    assert "no model `no-such-model`" in r.stderr
+
+
+def test_the_terminal_chat(folder):
+    env = {k: v for k, v in os.environ.items() if k not in ("HEARTH_URL", "HEARTH_API_KEY")}
+    env["TERM"] = "xterm"
+    child = pexpect.spawn(os.environ["HEARTH_BIN"], ["run", MODEL, "--models-dir", folder],
+                          env=env, encoding="utf-8", timeout=120, dimensions=(40, 200))
+    try:
+        child.expect("is ready")
+        child.expect(">>> ")
+        child.sendline("/set temperature 0")
+        child.expect("Set temperature to 0")
+        child.sendline("/set num_predict 12")
+        child.expect("Set max_tokens to 12")
+        child.sendline("/system You answer in one short sentence.")
+        child.expect("Set the system message")
+        child.sendline("Name a colour.")
+        child.expect(">>> ")
+        answer = child.before
+        assert answer.strip(), "an answer before the next prompt"
+        # A message of several lines.
+        child.sendline('"""')
+        child.expect(r"\.\.\. ")
+        child.sendline("Line one,")
+        child.sendline('line two."""')
+        child.expect(">>> ")
+        # The arrow keys bring back earlier input.
+        child.send("\x1b[A")
+        child.expect("line two")
+        child.sendcontrol("u")
+        child.send("\r")
+        child.expect(">>> ")
+        # Ctrl+C stops a long answer; the program goes on.
+        child.sendline("/set num_predict 4000")
+        child.expect(">>> ")
+        child.sendline("Count from one to a thousand, one number per line.")
+        child.expect(r"\d")
+        child.sendcontrol("c")
+        child.expect(">>> ", timeout=30)
+        assert child.isalive(), "Ctrl+C ended the answer, not the program"
+        child.sendline("/show")
+        child.expect("architecture")
+        child.expect(">>> ")
+        child.sendline("/clear")
+        child.expect("Cleared")
+        child.sendline("/bye")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+
+
+def test_list_show_and_rm(folder):
+    r = hearth("list", "--json", folder=folder)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [m["id"] for m in rows] == [MODEL]
+    assert rows[0]["architecture"] == "llama" and rows[0]["quantization"]
+    table = hearth("list", folder=folder).stdout
+    assert table.splitlines()[0].split() == ["NAME", "SIZE", "QUANT", "PARAMS", "KIND"] and MODEL in table
+    shown = json.loads(hearth("show", MODEL, "--json", folder=folder).stdout)
+    assert shown["context_length"] > 0 and "completion" in shown["capabilities"] and "im_start" in shown["template"]
+    text = hearth("show", MODEL, folder=folder).stdout
+    assert "architecture" in text and "capabilities" in text
+    missing = hearth("show", "nope", folder=folder)
+    assert missing.returncode != 0 and "nope" in missing.stderr
+    target = os.path.realpath(os.path.join(folder, MODEL + ".gguf"))
+    r = hearth("rm", MODEL, folder=folder)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(hearth("list", "--json", folder=folder).stdout) == []
+    assert os.path.exists(target), "rm removed the link, not the file it points to"
+    os.symlink(target, os.path.join(folder, MODEL + ".gguf"))
