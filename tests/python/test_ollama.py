@@ -197,3 +197,19 @@ def test_continue_show_with_name():
 def test_root_says_running_to_non_browsers():
     res = httpx.get(URL + "/")
     assert res.status_code == 200 and "running" in res.text
+
+
+def test_pull_from_the_hub_then_chat_with_the_pulled_name(client):
+    """`ollama pull hf.co/...` as Open WebUI runs it: scripts/test-python serves the starter
+    model from a hub on loopback as test/bench-GGUF."""
+    name = "hf.co/test/bench-GGUF:Q4_1"
+    events = list(client.pull(name, stream=True))
+    statuses = [e.status for e in events]
+    assert statuses[0] == "pulling manifest" and statuses[-1] == "success", statuses
+    assert any(e.digest and e.digest.startswith("sha256:") and e.total for e in events), events
+    assert client.pull(name).status == "success", "a second pull finds it here"
+    r = client.chat(model=name, messages=ASK, options={"num_predict": 3})
+    assert r.message.content is not None
+    with pytest.raises(ollama.ResponseError) as e:
+        client.pull("hf.co/test/bench-GGUF:Q6_K")
+    assert e.value.status_code == 404 and "Q4_1" in e.value.error

@@ -29,6 +29,9 @@ RERANK = os.environ.get("HEARTH_ST_RERANK_MODEL", "minilm-rerank-standin")
 COLLECTION = "st-fixture"
 SESSION = "st-fixture-session"
 NOT_A_NAME = "schemathesis-not-a-model"
+# scripts/test-schemathesis serves the starter model from a hub on loopback as test/bench-GGUF.
+PULL = "hf.co/test/bench-GGUF:Q4_1"
+NOT_ON_THE_HUB = "test/schemathesis-not-a-repo"
 DOC = b"# Hearth\n\nHearth serves GGUF models behind an OpenAI-compatible API.\n"
 
 
@@ -111,6 +114,7 @@ EXAMPLES = {
     "POST /api/embeddings": [{"body": {"model": EMBED, "prompt": "a"}}],
     "POST /api/show": [{"body": {"model": CHAT}}],
     "DELETE /api/delete": [{"body": {"model": NOT_A_NAME}}],
+    "POST /api/pull": [{"body": {"model": PULL, "stream": False}}, {"body": {"model": PULL}}],
     "POST /models/load": [{"body": {"model": CHAT}}],
     "POST /models/unload": [{"body": {"model": RERANK}}],
     "GET /v1/models/{id}": [{"path_parameters": {"id": CHAT}}],
@@ -169,6 +173,13 @@ def before_call(ctx, case, kwargs):
         for key in ("model", "name"):
             if _guarded(case.body.get(key), SERVED):
                 case.body[key] = NOT_A_NAME
+    elif method == "POST" and path == "/api/pull" and isinstance(case.body, dict):
+        # Generated names would go to the hub: only the known-good one does; others are
+        # names the loopback hub does not have (a 404), so no run downloads at random.
+        for key in ("model", "name"):
+            value = case.body.get(key)
+            if isinstance(value, str) and value.strip() and value != PULL:
+                case.body[key] = NOT_ON_THE_HUB
     elif method == "DELETE" and path.startswith("/collections/{name}") and case.path_parameters:
         if _guarded(case.path_parameters.get("name"), {COLLECTION}):
             case.path_parameters["name"] = "st-not-a-collection"

@@ -16,7 +16,8 @@ fn signature(dir: &Path) -> Signature {
         .map(|d| {
             d.flatten()
                 .filter(|e| {
-                    e.path().extension().is_some_and(|x| x == "gguf") || e.file_name() == crate::registry::PULLED_ALIASES
+                    e.path().extension().is_some_and(|x| x == "gguf")
+                        || e.file_name() == crate::registry::PULLED_ALIASES
                 })
                 .filter_map(|e| {
                     let md = std::fs::metadata(e.path()).ok()?;

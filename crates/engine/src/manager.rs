@@ -265,9 +265,8 @@ impl ModelManager {
         let need = spec.memory_bytes();
         self.make_room(&info.id, need).await?;
         let (loader, settings) = (self.loader.clone(), self.settings.clone());
-        let handle = tokio::task::spawn_blocking(move || ModelHandle::start(loader, spec, &settings))
-            .await
-            .map_err(|e| {
+        let handle =
+            tokio::task::spawn_blocking(move || ModelHandle::start(loader, spec, &settings)).await.map_err(|e| {
                 tracing::error!(model = %info.id, error = %e, "model load task failed");
                 EngineError::ModelLoad { model: info.id.clone(), reason: LoadError::WorkerDied }
             })??;
@@ -375,8 +374,12 @@ impl ModelManager {
 
 fn check_kind(info: &ModelInfo, want: Option<ModelKind>) -> Result<(), EngineError> {
     match (want, info.kind) {
-        (Some(ModelKind::Causal), ModelKind::Embedding) => Err(EngineError::wrong_kind(Role::Embedder, Role::Generator)),
-        (Some(ModelKind::Embedding), ModelKind::Causal) => Err(EngineError::wrong_kind(Role::Generator, Role::Embedder)),
+        (Some(ModelKind::Causal), ModelKind::Embedding) => {
+            Err(EngineError::wrong_kind(Role::Embedder, Role::Generator))
+        }
+        (Some(ModelKind::Embedding), ModelKind::Causal) => {
+            Err(EngineError::wrong_kind(Role::Generator, Role::Embedder))
+        }
         _ => Ok(()),
     }
 }

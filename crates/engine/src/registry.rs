@@ -258,9 +258,9 @@ pub fn remember_aliases(dir: &Path, names: &[String], id: &str) -> std::io::Resu
 pub fn files_of(info: &ModelInfo) -> Vec<PathBuf> {
     let stem = info.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     match split_part(&stem) {
-        Some((base, _, count)) => (1..=count)
-            .map(|i| info.path.with_file_name(format!("{base}-{i:05}-of-{count:05}.gguf")))
-            .collect(),
+        Some((base, _, count)) => {
+            (1..=count).map(|i| info.path.with_file_name(format!("{base}-{i:05}-of-{count:05}.gguf"))).collect()
+        }
         None => vec![info.path.clone()],
     }
 }

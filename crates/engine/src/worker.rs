@@ -137,7 +137,8 @@ impl Worker<'_> {
             Command::Generate { req, events, forks } => self.pending.push_back(Queued { req, events, forks }),
             Command::Embed { reply, .. } => {
                 self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
-                let _ = reply.send(Err(EngineError::wrong_kind(crate::error::Role::Generator, crate::error::Role::Embedder)));
+                let _ = reply
+                    .send(Err(EngineError::wrong_kind(crate::error::Role::Generator, crate::error::Role::Embedder)));
             }
         }
     }

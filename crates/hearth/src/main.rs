@@ -129,9 +129,7 @@ fn rag(s: &Settings, models: &ModelManager) -> anyhow::Result<Option<hearth_serv
         .map(|m| m.id.as_str())
         .collect();
     let model = match &s.rag_embedding_model {
-        Some(m) => {
-            Some(models.resolve(m).with_context(|| format!("--rag-embedding-model {m:?} is not a model"))?.id)
-        }
+        Some(m) => Some(models.resolve(m).with_context(|| format!("--rag-embedding-model {m:?} is not a model"))?.id),
         None if embedders.contains(&"all-MiniLM-L6-v2.Q8_0") => Some("all-MiniLM-L6-v2.Q8_0".to_string()),
         None if embedders.len() == 1 => Some(embedders[0].to_string()),
         None => None,
@@ -167,6 +165,7 @@ async fn shutdown_signal() {
 }
 
 fn main() -> anyhow::Result<()> {
+    hearth_hub::install_crypto();
     // Before any thread starts: the settings file becomes environment variables.
     config::apply_config_file(&std::env::args().collect::<Vec<_>>())?;
     let cli = Cli::parse();

@@ -180,7 +180,9 @@ pub async fn show(a: ModelArg) -> anyhow::Result<()> {
 pub async fn rm(a: ModelArg) -> anyhow::Result<()> {
     match &a.target.url {
         Some(url) => {
-            let req = client(a.target.api_key.as_deref())?.delete(format!("{url}/api/delete")).json(&json!({ "model": a.model }));
+            let req = client(a.target.api_key.as_deref())?
+                .delete(format!("{url}/api/delete"))
+                .json(&json!({ "model": a.model }));
             let resp = req.send().await.context("cannot reach the server")?;
             if !resp.status().is_success() {
                 let v: Value = resp.json().await.unwrap_or(Value::Null);
@@ -213,7 +215,14 @@ pub async fn ps(a: PsArgs) -> anyhow::Result<()> {
     }
     let table: Vec<[String; 4]> = models
         .iter()
-        .map(|m| [text(&m["name"]), size(m["size"].as_u64().unwrap_or(0)), text(&m["context_length"]), text(&m["expires_at"])])
+        .map(|m| {
+            [
+                text(&m["name"]),
+                size(m["size"].as_u64().unwrap_or(0)),
+                text(&m["context_length"]),
+                text(&m["expires_at"]),
+            ]
+        })
         .collect();
     print_table(&["NAME", "SIZE", "CONTEXT", "UNTIL"], &table);
     Ok(())

@@ -70,7 +70,7 @@ impl Bar {
         }
         let secs = self.started.elapsed().as_secs_f64().max(1e-3);
         let rate = (done.saturating_sub(self.from)) as f64 / secs;
-        let pct = if total > 0 { done * 100 / total } else { 0 };
+        let pct = (done * 100).checked_div(total).unwrap_or(0);
         let eta = if rate > 0.0 && total > done { format!("{:.0}s", (total - done) as f64 / rate) } else { "-".into() };
         let line = format!("{file} {pct:>3}% {}/{} {}/s ETA {eta}", size(done), size(total), size(rate as u64));
         if self.tty {

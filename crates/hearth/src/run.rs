@@ -115,18 +115,34 @@ impl Chat {
         eprintln!("{} is not here; pulling it", self.model);
         match &a.url {
             Some(_) => {
-                let resp = self.http.post(format!("{}/api/pull", self.url)).json(&json!({"model": self.model, "stream": false})).send().await?;
+                let resp = self
+                    .http
+                    .post(format!("{}/api/pull", self.url))
+                    .json(&json!({"model": self.model, "stream": false}))
+                    .send()
+                    .await?;
                 if !resp.status().is_success() {
                     let v: Value = resp.json().await.unwrap_or(Value::Null);
                     return Err(anyhow!("{}", v["error"].as_str().unwrap_or("the pull failed")));
                 }
             }
             None => {
-                let pull = crate::config::PullArgs { reference: self.model.clone(), folders: a.folders.clone(), hub: a.hub.clone() };
+                let pull = crate::config::PullArgs {
+                    reference: self.model.clone(),
+                    folders: a.folders.clone(),
+                    hub: a.hub.clone(),
+                };
                 crate::pull::run(pull).await?;
                 // The in-process engine sees the new file at its next look; wait for it.
                 for _ in 0..50 {
-                    if self.http.get(format!("{}/v1/models/{}", self.url, self.model)).send().await?.status().is_success() {
+                    if self
+                        .http
+                        .get(format!("{}/v1/models/{}", self.url, self.model))
+                        .send()
+                        .await?
+                        .status()
+                        .is_success()
+                    {
                         return Ok(());
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -291,7 +307,12 @@ fn repl(rt: &tokio::runtime::Runtime, chat: &mut Chat, interrupts: &tokio::sync:
                     r.json::<Value>().await
                 });
                 let meta = info.map(|v| v["meta"].clone()).unwrap_or(Value::Null);
-                eprintln!("{}\nsystem: {:?}\nparameters: {}", serde_json::to_string_pretty(&meta)?, chat.system, Value::Object(chat.options.clone()));
+                eprintln!(
+                    "{}\nsystem: {:?}\nparameters: {}",
+                    serde_json::to_string_pretty(&meta)?,
+                    chat.system,
+                    Value::Object(chat.options.clone())
+                );
             }
             Line::Help => eprintln!("{HELP}"),
             Line::Bad(m) => eprintln!("{m}"),

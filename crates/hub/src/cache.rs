@@ -103,7 +103,12 @@ pub fn link_or_copy(target: &Path, link: &Path, source: &Path) -> std::io::Resul
 /// The hub cache folder from the environment's values, as `huggingface_hub` picks it:
 /// `HF_HUB_CACHE`, else `HF_HOME/hub`, else `XDG_CACHE_HOME/huggingface/hub`, else
 /// `~/.cache/huggingface/hub`.
-pub fn cache_dir(hub_cache: Option<&str>, hf_home: Option<&str>, xdg_cache: Option<&str>, home: Option<&str>) -> PathBuf {
+pub fn cache_dir(
+    hub_cache: Option<&str>,
+    hf_home: Option<&str>,
+    xdg_cache: Option<&str>,
+    home: Option<&str>,
+) -> PathBuf {
     let set = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(PathBuf::from);
     if let Some(d) = set(hub_cache) {
         return d;
@@ -124,7 +129,10 @@ mod tests {
         let c = RepoCache::new(Path::new("/c"), "bartowski/M-GGUF");
         assert_eq!(c.root(), Path::new("/c/models--bartowski--M-GGUF"));
         assert_eq!(c.blob("ab"), Path::new("/c/models--bartowski--M-GGUF/blobs/ab"));
-        assert_eq!(c.snapshot("c0ffee", "sub/m.gguf"), Path::new("/c/models--bartowski--M-GGUF/snapshots/c0ffee/sub/m.gguf"));
+        assert_eq!(
+            c.snapshot("c0ffee", "sub/m.gguf"),
+            Path::new("/c/models--bartowski--M-GGUF/snapshots/c0ffee/sub/m.gguf")
+        );
     }
 
     #[test]

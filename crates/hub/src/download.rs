@@ -120,7 +120,10 @@ impl Partial {
             }
             Ok((len, hash))
         });
-        let (len, hash) = read.await.map_err(|_| PullError::Malformed(path.display().to_string()))?.map_err(|e| PullError::io(path, e))?;
+        let (len, hash) = read
+            .await
+            .map_err(|_| PullError::Malformed(path.display().to_string()))?
+            .map_err(|e| PullError::io(path, e))?;
         let mut state = Self { path: path.to_path_buf(), len, hash };
         if size > 0 && len > size {
             state.restart()?;

@@ -3,8 +3,8 @@
 
 use crate::cache::{link_or_copy, RepoCache};
 use crate::select::{self, Choice, RepoFile};
-use hearth_engine::registry::split_part;
 use crate::{download, PullError, Reference};
+use hearth_engine::registry::split_part;
 use reqwest::header::{HeaderMap, AUTHORIZATION, LOCATION};
 use reqwest::StatusCode;
 use std::path::{Path, PathBuf};
@@ -25,7 +25,11 @@ pub struct HubSettings {
 impl std::fmt::Debug for HubSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let token = self.token.as_ref().map(|_| "<redacted>");
-        f.debug_struct("HubSettings").field("endpoint", &self.endpoint).field("token", &token).field("cache", &self.cache).finish()
+        f.debug_struct("HubSettings")
+            .field("endpoint", &self.endpoint)
+            .field("token", &token)
+            .field("cache", &self.cache)
+            .finish()
     }
 }
 
@@ -92,6 +96,14 @@ pub struct Hub {
 
 static TLS: Once = Once::new();
 
+/// Makes ring the process's TLS crypto provider (once): every `reqwest` client of the process
+/// shares this crate's TLS set-up, so one built elsewhere needs it too.
+pub fn install_crypto() {
+    TLS.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// A file's place on the hub, from `HEAD resolve/...`.
 pub(crate) struct Resolved {
     pub(crate) sha256: String,
@@ -106,9 +118,7 @@ impl Hub {
     /// # Errors
     /// When the HTTP client cannot be built.
     pub fn new(settings: HubSettings) -> Result<Self, PullError> {
-        TLS.call_once(|| {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        });
+        install_crypto();
         let endpoint = settings.endpoint.trim_end_matches('/').to_string();
         let http = reqwest::Client::builder()
             .user_agent(concat!("hearth/", env!("CARGO_PKG_VERSION"), "; hf_hub-compatible"))
@@ -159,13 +169,18 @@ impl Hub {
             return Err(self.refused(resp.status(), r, &url));
         }
         let v: serde_json::Value = resp.json().await.map_err(|_| PullError::Malformed(url.clone()))?;
-        let commit = v["sha"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| PullError::Malformed(url.clone()))?;
+        // Both become paths in the cache: a commit is hex, a file a relative path of plain names.
+        let commit = v["sha"]
+            .as_str()
+            .filter(|s| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| PullError::Malformed(url.clone()))?;
         let siblings = v["siblings"].as_array().ok_or_else(|| PullError::Malformed(url.clone()))?;
         let files = siblings
             .iter()
             .filter_map(|s| {
+                let name = s["rfilename"].as_str().filter(|n| crate::reference::safe_path(n))?;
                 Some(RepoFile {
-                    name: s["rfilename"].as_str()?.to_string(),
+                    name: name.to_string(),
                     size: s["lfs"]["size"].as_u64().or_else(|| s["size"].as_u64()),
                     sha256: s["lfs"]["sha256"].as_str().map(str::to_string),
                 })
@@ -192,8 +207,15 @@ impl Hub {
             });
         }
         let h = resp.headers();
-        let etag = header(h, "x-linked-etag").or_else(|| header(h, "etag")).map(|e| e.trim_start_matches("W/").trim_matches('"').to_string());
-        let sha256 = f.sha256.clone().or(etag).filter(|s| is_sha256(s)).ok_or_else(|| PullError::Unverifiable(f.name.clone()))?;
+        let etag = header(h, "x-linked-etag")
+            .or_else(|| header(h, "etag"))
+            .map(|e| e.trim_start_matches("W/").trim_matches('"').to_string());
+        let sha256 = f
+            .sha256
+            .clone()
+            .or(etag)
+            .filter(|s| is_sha256(s))
+            .ok_or_else(|| PullError::Unverifiable(f.name.clone()))?;
         let size = header(h, "x-linked-size").and_then(|s| s.parse().ok()).or(f.size).unwrap_or(0);
         let (url, same_host) = match header(h, LOCATION.as_str()) {
             Some(loc) if status.is_redirection() => self.absolute(&loc),

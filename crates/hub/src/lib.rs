@@ -14,7 +14,7 @@ pub mod select;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use fetch::{Hub, HubSettings, Progress, Pulled};
+pub use fetch::{install_crypto, Hub, HubSettings, Progress, Pulled};
 pub use reference::Reference;
 use std::path::PathBuf;
 use thiserror::Error;

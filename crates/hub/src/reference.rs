@@ -51,12 +51,18 @@ impl std::str::FromStr for Reference {
             }
             _ => return Err(bad()),
         };
-        let ok = repo.split('/').all(valid_part) && file.as_deref().is_none_or(|f| f.split('/').all(valid_part));
+        let ok = safe_path(&repo) && file.as_deref().is_none_or(safe_path);
         if !ok {
             return Err(bad());
         }
         Ok(Self { repo, quant, file, revision })
     }
+}
+
+/// A relative path of plain names (what a repository file may be called here): no `..`, no
+/// leading `/`, nothing but the hub's name characters.
+pub(crate) fn safe_path(p: &str) -> bool {
+    p.split('/').all(valid_part)
 }
 
 /// A name segment as the hub allows it: letters, digits, `-`, `_`, `.`, not `.` or `..`.
@@ -126,7 +132,10 @@ mod tests {
     #[test]
     fn the_three_forms_and_a_revision() {
         let a = r("hf.co/bartowski/SmolLM2-135M-Instruct-GGUF:q4_k_m");
-        assert_eq!((a.repo.as_str(), a.quant.as_deref(), a.file.as_deref()), ("bartowski/SmolLM2-135M-Instruct-GGUF", Some("q4_k_m"), None));
+        assert_eq!(
+            (a.repo.as_str(), a.quant.as_deref(), a.file.as_deref()),
+            ("bartowski/SmolLM2-135M-Instruct-GGUF", Some("q4_k_m"), None)
+        );
         assert_eq!(a.revision, "main");
         let b = r("owner/repo");
         assert_eq!((b.quant, b.file), (None, None));
@@ -145,8 +154,18 @@ mod tests {
     }
 
     #[test]
+    fn repository_paths_stay_inside() {
+        assert!(safe_path("sub/m-Q4_K_M.gguf"));
+        for bad in ["../x.gguf", "/etc/x.gguf", "a//b.gguf", "a/./b.gguf", "a\\b.gguf"] {
+            assert!(!safe_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn bad_references_are_refused() {
-        for bad in ["", "repo", "owner/", "/repo", "owner/repo:", "o/r/../x.gguf", "o/r/file.bin", "o w/r", "o/r:q/x", "o/r@"] {
+        for bad in
+            ["", "repo", "owner/", "/repo", "owner/repo:", "o/r/../x.gguf", "o/r/file.bin", "o w/r", "o/r:q/x", "o/r@"]
+        {
             assert!(matches!(bad.parse::<Reference>(), Err(PullError::BadReference(_))), "{bad:?}");
         }
     }

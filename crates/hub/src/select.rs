@@ -32,8 +32,8 @@ pub const DEFAULT_QUANT: &str = "Q4_K_M";
 
 /// Taken in this order when the default is missing: good quality per byte first.
 const PREFERENCE: &[&str] = &[
-    "Q4_K_M", "Q4_K_S", "Q5_K_M", "Q4_0", "Q5_K_S", "Q6_K", "Q8_0", "IQ4_XS", "IQ4_NL", "Q3_K_M", "Q4_1", "Q5_0", "Q5_1",
-    "Q3_K_L", "Q3_K_S", "Q2_K", "BF16", "F16", "F32",
+    "Q4_K_M", "Q4_K_S", "Q5_K_M", "Q4_0", "Q5_K_S", "Q6_K", "Q8_0", "IQ4_XS", "IQ4_NL", "Q3_K_M", "Q4_1", "Q5_0",
+    "Q5_1", "Q3_K_L", "Q3_K_S", "Q2_K", "BF16", "F16", "F32",
 ];
 
 fn stem(name: &str) -> &str {
@@ -125,7 +125,8 @@ pub fn choose(files: &[RepoFile], r: &Reference) -> Result<Choice, PullError> {
     };
     if let Some(q) = &r.quant {
         let g = all.iter().find(|g| has_quant(stem(&g.key), q));
-        let g = g.ok_or_else(|| PullError::NoSuchQuant { repo: r.repo.clone(), quant: q.clone(), available: available() })?;
+        let g =
+            g.ok_or_else(|| PullError::NoSuchQuant { repo: r.repo.clone(), quant: q.clone(), available: available() })?;
         return Ok(Choice { files: g.files(&r.repo)?, quant: q.to_ascii_uppercase(), note: None });
     }
     let preferred = PREFERENCE.iter().find_map(|q| all.iter().find(|g| has_quant(stem(&g.key), q)));

@@ -54,11 +54,21 @@ pub struct LoopbackHub {
 impl LoopbackHub {
     /// Requests for blob bytes so far.
     pub fn downloads(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().filter(|s| s.0 == "GET" && s.1.starts_with("/cdn/")).cloned().collect()
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|s| s.0 == "GET" && s.1.starts_with("/cdn/"))
+            .cloned()
+            .collect()
     }
 
     fn file(&self, sha: &str) -> Option<HubFile> {
-        self.repos.values().flat_map(BTreeMap::values).find(|f| hex(&Sha256::digest(&f.bytes)) == sha || f.sha256 == sha).cloned()
+        self.repos
+            .values()
+            .flat_map(BTreeMap::values)
+            .find(|f| hex(&Sha256::digest(&f.bytes)) == sha || f.sha256 == sha)
+            .cloned()
     }
 }
 
@@ -166,7 +176,8 @@ async fn blob(State(hub): State<Arc<LoopbackHub>>, Path(sha): Path<String>, head
         .and_then(|r| r.strip_suffix('-'))
         .and_then(|n| n.parse::<usize>().ok());
     if from.is_some_and(|n| n >= len) {
-        return (StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{len}"))]).into_response();
+        return (StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{len}"))])
+            .into_response();
     }
     let start = from.unwrap_or(0);
     let body = f.bytes.slice(start..);

@@ -20,7 +20,9 @@ fn smol() -> Bytes {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/hearth"));
             let path = home.join("models").join(format!("{SMOL}.gguf"));
-            Bytes::from(std::fs::read(&path).unwrap_or_else(|e| panic!("run scripts/fetch-models ({}: {e})", path.display())))
+            Bytes::from(
+                std::fs::read(&path).unwrap_or_else(|e| panic!("run scripts/fetch-models ({}: {e})", path.display())),
+            )
         })
         .clone()
 }
@@ -66,8 +68,9 @@ async fn pull(s: &Setup, r: &str) -> Result<hearth_hub::Pulled, PullError> {
 }
 
 fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
     v.sort();
     v
 }
@@ -116,7 +119,8 @@ async fn a_cut_download_resumes_with_range() {
     let half = smol().len() / 2;
     assert_eq!(downloads.len(), 2, "{downloads:?}");
     // Resumed where the bytes stopped: at most half (the connection dropped while sending it).
-    let from: usize = downloads[1].2.as_deref().and_then(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok()).unwrap();
+    let from: usize =
+        downloads[1].2.as_deref().and_then(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok()).unwrap();
     assert!(from > 0 && from <= half, "{downloads:?}");
     assert_eq!(got.fetched, smol().len() as u64, "no byte fetched twice");
 }

@@ -64,11 +64,10 @@ impl Lazy {
             Trigger::Word(w) => format!("[\\s\\S]*?({})[\\s\\S]*", escape(w)),
             Trigger::AtStart(w) => format!("\\s*({})[\\s\\S]*", escape(w)),
         };
-        let mut g = LlamaSampler::grammar_lazy_patterns(model, &self.gbnf, "root", &[pattern], &[])
-            .map_err(|e| {
-                tracing::warn!(error = %e, "llama.cpp could not parse the tool grammar");
-                GrammarError::Syntax
-            })?;
+        let mut g = LlamaSampler::grammar_lazy_patterns(model, &self.gbnf, "root", &[pattern], &[]).map_err(|e| {
+            tracing::warn!(error = %e, "llama.cpp could not parse the tool grammar");
+            GrammarError::Syntax
+        })?;
         // From the token the trigger starts in: the grammar's own matcher sees it again and
         // takes the text from the trigger on.
         let first = self.tokens.iter().rposition(|&(_, start)| start <= at).unwrap_or(0);

@@ -11,12 +11,12 @@
 //! sizes are bounded before they are handed over.
 
 use hearth_engine::constraint::{Constraint, Grammar};
+use hearth_engine::error::{DecodeError, GrammarError, LoadError};
 use hearth_engine::sampling::SamplingParams;
 use hearth_engine::{
     Backend, BackendInfo, BackendLoader, BatchItem, KvType, LoadSpec, ModelInfo, ModelKind, Pooling, SpecialTokens,
     Token, Vocab,
 };
-use hearth_engine::error::{DecodeError, GrammarError, LoadError};
 use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams, LlamaPoolingType};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -182,18 +182,16 @@ impl BackendLoader for LlamaLoader {
             // The converter turns a pattern it cannot express into "any string" (a warning on
             // stderr): probe each one alone and refuse those.
             let probe = serde_json::json!({"type": "string", "pattern": p}).to_string();
-            let g = llama_cpp_2::json_schema_to_grammar(&probe)
-                .map_err(|_| GrammarError::InvalidPattern(p.to_string()))?;
+            let g =
+                llama_cpp_2::json_schema_to_grammar(&probe).map_err(|_| GrammarError::InvalidPattern(p.to_string()))?;
             if g.lines().any(|l| l.starts_with("string ::=")) {
                 return Err(GrammarError::UnsupportedPattern(p.to_string()));
             }
         }
-        llama_cpp_2::json_schema_to_grammar(&schema.to_string())
-            .map(Grammar::strict)
-            .map_err(|e| {
-                tracing::debug!(error = %e, "llama.cpp could not convert a request's JSON Schema");
-                GrammarError::Schema
-            })
+        llama_cpp_2::json_schema_to_grammar(&schema.to_string()).map(Grammar::strict).map_err(|e| {
+            tracing::debug!(error = %e, "llama.cpp could not convert a request's JSON Schema");
+            GrammarError::Schema
+        })
     }
 }
 

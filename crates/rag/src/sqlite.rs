@@ -7,8 +7,8 @@ mod conversations;
 
 use crate::index::VectorIndex;
 use crate::store::{
-    check_collection, check_session, check_widths, combine, query_vector, query_words, Collection, DocumentInfo, Hit,
-    Fault, NewChunk, NewDocument, PutOutcome, Query, SessionInfo, StoreError, Turn, VectorStore, JOB_TTL,
+    check_collection, check_session, check_widths, combine, query_vector, query_words, Collection, DocumentInfo, Fault,
+    Hit, NewChunk, NewDocument, PutOutcome, Query, SessionInfo, StoreError, Turn, VectorStore, JOB_TTL,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::HashMap;

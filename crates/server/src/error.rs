@@ -1,15 +1,15 @@
 //! `ApiError`: every failure a client can see, mapped to a status and OpenAI's error body.
 
+use crate::refused::{self, Busy, Feature, Missing};
 use crate::routes::Protocol;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use crate::refused::{self, Busy, Feature, Missing};
 use hearth_engine::EngineError;
-use hearth_rag::store::StoreError;
 use hearth_protocol::openai::{ErrorBody, ErrorDetail};
+use hearth_rag::store::StoreError;
 
 /// An error answered to a client.
 #[derive(Debug)]

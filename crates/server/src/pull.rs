@@ -42,7 +42,8 @@ fn progress_line(p: &Progress) -> Option<PullProgress> {
 /// The hub client and the models folder, when this server can pull.
 fn puller(app: &AppState) -> Result<(Hub, PathBuf), ApiError> {
     let settings = app.hub.clone().ok_or(ApiError::Disabled(crate::refused::Feature::Pull))?;
-    let dir = app.models.registry().dir().map(PathBuf::from).ok_or(ApiError::Disabled(crate::refused::Feature::Pull))?;
+    let dir =
+        app.models.registry().dir().map(PathBuf::from).ok_or(ApiError::Disabled(crate::refused::Feature::Pull))?;
     Ok((Hub::new(settings)?, dir))
 }
 
@@ -67,8 +68,11 @@ async fn pull(
 /// # Errors
 /// 400 for a name that is not a hub reference, 404 when the hub has no such repository, file
 /// or quantisation, 502 when the hub refuses or fails, 507 when the disk is full.
-#[utoipa::path(post, path = "/api/pull", tag = "ollama", request_body = PullRequest, responses((status = 200, description = "Progress lines, then `success`", body = PullProgress, content_type = "application/x-ndjson"), (status = 400, description = "Not a hub reference", body = hearth_protocol::ollama::Error), (status = 404, description = "No such model on the hub", body = hearth_protocol::ollama::Error)))]
-pub async fn ollama_pull(State(app): State<AppState>, AnyJson(req): AnyJson<PullRequest>) -> Result<Response, ApiError> {
+#[utoipa::path(post, path = "/api/pull", tag = "ollama", request_body = PullRequest, responses((status = 200, description = "Progress lines, then `success`", body = PullProgress, content_type = "application/x-ndjson"), (status = 400, description = "Not a hub reference", body = hearth_protocol::ollama::Error), (status = 404, description = "No such model on the hub", body = hearth_protocol::ollama::Error), (status = 502, description = "The hub refused or failed", body = hearth_protocol::ollama::Error), (status = 507, description = "The disk is full", body = hearth_protocol::ollama::Error)))]
+pub async fn ollama_pull(
+    State(app): State<AppState>,
+    AnyJson(req): AnyJson<PullRequest>,
+) -> Result<Response, ApiError> {
     let named = if req.model.is_empty() { req.name.clone() } else { req.model.clone() };
     let name = model_name(named.trim());
     if name.is_empty() {
@@ -132,7 +136,8 @@ mod tests {
     #[test]
     fn progress_reads_as_ollama_writes_it() {
         let sha = "ab".repeat(32);
-        let p = progress_line(&Progress::Downloading { file: "f".into(), sha256: sha.clone(), done: 5, total: 10 }).unwrap();
+        let p = progress_line(&Progress::Downloading { file: "f".into(), sha256: sha.clone(), done: 5, total: 10 })
+            .unwrap();
         assert_eq!(p.status, format!("pulling {}", &sha[..12]));
         assert_eq!((p.digest.unwrap(), p.total, p.completed), (format!("sha256:{sha}"), Some(10), Some(5)));
         assert_eq!(progress_line(&Progress::Verifying { file: "f".into() }).unwrap().status, "verifying sha256 digest");

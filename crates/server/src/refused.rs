@@ -78,10 +78,13 @@ pub(crate) fn disabled(f: Feature) -> Parts {
 
 pub(crate) fn busy(b: Busy) -> Parts {
     let (code, message) = match b {
-        Busy::Uploads { limit } => ("too_many_uploads", format!("{limit} uploads are being read already; retry shortly")),
-        Busy::IngestionQueue { pending } => {
-            ("ingestion_queue_full", format!("the ingestion queue is full ({pending} jobs waiting or running); retry later"))
+        Busy::Uploads { limit } => {
+            ("too_many_uploads", format!("{limit} uploads are being read already; retry shortly"))
         }
+        Busy::IngestionQueue { pending } => (
+            "ingestion_queue_full",
+            format!("the ingestion queue is full ({pending} jobs waiting or running); retry later"),
+        ),
     };
     (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", None, Some(code), message)
 }
@@ -112,12 +115,20 @@ pub(crate) fn pull(e: &PullError) -> Parts {
             (StatusCode::NOT_FOUND, "model_not_found")
         }
         P::Unauthorized { .. } => (StatusCode::BAD_GATEWAY, "hub_refused"),
-        P::Status { .. } | P::Network { .. } | P::Malformed(_) | P::Unverifiable(_) => (StatusCode::BAD_GATEWAY, "hub_error"),
+        P::Status { .. } | P::Network { .. } | P::Malformed(_) | P::Unverifiable(_) => {
+            (StatusCode::BAD_GATEWAY, "hub_error")
+        }
         P::ChecksumMismatch { .. } | P::Truncated { .. } => (StatusCode::BAD_GATEWAY, "download_failed"),
         P::DiskFull(_) => (StatusCode::INSUFFICIENT_STORAGE, "disk_full"),
         // A local file problem: the path and cause go to the log only.
         P::Io { .. } => {
-            return (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None, Some("internal_error"), "internal server error".into())
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                None,
+                Some("internal_error"),
+                "internal server error".into(),
+            )
         }
     };
     let kind = if status.is_server_error() { "server_error" } else { INVALID };
@@ -141,9 +152,13 @@ pub(crate) fn store(e: &StoreError) -> Parts {
             (StatusCode::CONFLICT, INVALID, Some("version".into()), Some("conversation_conflict"), said)
         }
         // The fault itself is logged with the request (never returned).
-        StoreError::Backend(_) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None, Some("internal_error"), "internal server error".into())
-        }
+        StoreError::Backend(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            None,
+            Some("internal_error"),
+            "internal server error".into(),
+        ),
         StoreError::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "server_error",

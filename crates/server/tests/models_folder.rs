@@ -73,11 +73,13 @@ async fn a_copied_model_is_served_once_whole_and_a_deleted_one_goes() {
     drop(f);
     let now = eventually(&url, |ids| ids.iter().any(|i| i == "copied")).await;
     assert_eq!(now, ["copied"]);
-    let (status, v) = post(&url, "/v1/chat/completions", chat("copied", "Say hi.", serde_json::json!({"max_tokens": 4}))).await;
+    let (status, v) =
+        post(&url, "/v1/chat/completions", chat("copied", "Say hi.", serde_json::json!({"max_tokens": 4}))).await;
     assert_eq!(status, 200, "{v}");
     std::fs::remove_file(&path).unwrap();
     assert!(eventually(&url, <[String]>::is_empty).await.is_empty(), "a deleted model leaves the list");
-    let (status, _) = post(&url, "/v1/chat/completions", chat("copied", "Say hi.", serde_json::json!({"max_tokens": 4}))).await;
+    let (status, _) =
+        post(&url, "/v1/chat/completions", chat("copied", "Say hi.", serde_json::json!({"max_tokens": 4}))).await;
     assert_eq!(status, 404);
     let _ = std::fs::remove_dir_all(&d);
 }
@@ -98,7 +100,10 @@ async fn api_pull_streams_progress_and_the_pulled_name_chats() {
     assert!(ctype.starts_with("application/x-ndjson"), "{ctype}");
     let lines: Vec<serde_json::Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.first().unwrap()["status"], "pulling manifest");
-    assert!(lines.iter().any(|l| l["digest"].as_str().is_some_and(|d| d.starts_with("sha256:")) && l["total"].is_u64()), "{body}");
+    assert!(
+        lines.iter().any(|l| l["digest"].as_str().is_some_and(|d| d.starts_with("sha256:")) && l["total"].is_u64()),
+        "{body}"
+    );
     assert_eq!(lines.last().unwrap()["status"], "success", "{body}");
     // Ollama's clients chat with the name they pulled.
     let ask = serde_json::json!({"model": name, "stream": false, "messages": [{"role": "user", "content": "Hi"}], "options": {"num_predict": 4}});
@@ -106,7 +111,8 @@ async fn api_pull_streams_progress_and_the_pulled_name_chats() {
     assert_eq!(status, 200, "{v}");
     assert!(ids(&url).await.contains(&"SmolLM2-135M-Instruct-Q4_1".to_string()));
     // A name the hub does not have: Ollama's error shape, a 404.
-    let (status, v) = post(&url, "/api/pull", serde_json::json!({ "model": "test/SmolLM2-GGUF:Q6_K", "stream": false })).await;
+    let (status, v) =
+        post(&url, "/api/pull", serde_json::json!({ "model": "test/SmolLM2-GGUF:Q6_K", "stream": false })).await;
     assert_eq!(status, 404, "{v}");
     assert!(v["error"].as_str().is_some_and(|e| e.contains("Q4_1")), "the quants there are: {v}");
     let _ = std::fs::remove_dir_all(&d);

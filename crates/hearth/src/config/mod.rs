@@ -515,7 +515,6 @@ fn config_file_vars(text: &str, known: &[String]) -> anyhow::Result<Vec<(String,
         .collect()
 }
 
-
 /// `--kv-type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum KvTypeArg {

@@ -165,11 +165,10 @@ impl PgStore {
     /// A bad URL, an unreachable server, no pgvector, or a store newer than this build.
     pub fn connect(url: &str) -> Result<Self, StoreError> {
         let (url, root_cert) = tls::take_root_cert(url);
-        let config: postgres::Config =
-            url.parse().map_err(|e| {
-                tracing::debug!(error = %e, "not a PostgreSQL URL");
-                StoreError::Invalid(Invalid::Url)
-            })?;
+        let config: postgres::Config = url.parse().map_err(|e| {
+            tracing::debug!(error = %e, "not a PostgreSQL URL");
+            StoreError::Invalid(Invalid::Url)
+        })?;
         let manager = PostgresConnectionManager::new(config, tls::connector(root_cert.as_ref())?);
         // One connection first: an unreachable server fails at once with its reason.
         let mut first = manager.connect().map_err(|e| StoreError::Backend(Fault::Connect(e)))?;

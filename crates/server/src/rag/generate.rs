@@ -3,10 +3,10 @@
 use crate::auth::Caller;
 use crate::chat::{self, Chat};
 use crate::error::ApiError;
-use crate::refused::Missing;
 use crate::extract::ApiJson;
 use crate::generate as gen;
 use crate::owner::Principal;
+use crate::refused::Missing;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};

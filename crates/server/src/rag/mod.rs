@@ -244,7 +244,9 @@ mod tests {
             let job = rag.new_job("alice", "c", &format!("d{i}")).await;
             first.get_or_insert(job.id);
         }
-        let busy = |r: Result<(), ApiError>| matches!(r, Err(ApiError::Busy(Busy::IngestionQueue { pending: MAX_PENDING_JOBS })));
+        let busy = |r: Result<(), ApiError>| {
+            matches!(r, Err(ApiError::Busy(Busy::IngestionQueue { pending: MAX_PENDING_JOBS })))
+        };
         assert!(busy(rag.room_for(1)), "the queue is full");
         assert!(busy(rag.admit_upload().map(drop)), "an upload is refused before it is read");
         assert_eq!(rag.admit_upload().err().map(|e| e.parts().0), Some(StatusCode::TOO_MANY_REQUESTS));

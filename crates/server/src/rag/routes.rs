@@ -3,9 +3,9 @@
 use super::ingest::{self, Upload};
 use super::Rag;
 use crate::error::ApiError;
-use crate::refused::{Feature, Missing};
 use crate::extract::ApiJson;
 use crate::owner::Principal;
+use crate::refused::{Feature, Missing};
 use crate::state::AppState;
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
