@@ -9,15 +9,23 @@ use clap::Args;
 use hearth_engine::{ModelInfo, Registry};
 use serde_json::{json, Value};
 
-/// The models folder, or a server.
+/// A server to use instead of this process's own folder and engine.
 #[derive(Debug, Clone, Args)]
-pub struct Target {
-    /// A server to ask instead of reading the models folder.
+pub struct Remote {
+    /// A running server to ask, instead of the models folder and an engine in this process.
     #[arg(long, env = "HEARTH_URL")]
     pub url: Option<String>,
     /// API key, if the server needs one.
     #[arg(long, env = "HEARTH_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+}
+
+/// The models folder, or a server.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// The server, if any.
+    #[command(flatten)]
+    pub remote: Remote,
     /// Hearth's folders.
     #[command(flatten)]
     pub folders: FolderArgs,
@@ -69,7 +77,11 @@ fn scan(t: &Target) -> anyhow::Result<Registry> {
     Registry::scan(&dir, &[], &[]).with_context(|| format!("cannot read the models folder {}", dir.display()))
 }
 
-fn client(key: Option<&str>) -> anyhow::Result<reqwest::Client> {
+/// An HTTP client that sends `key` as a bearer token.
+///
+/// # Errors
+/// A key that is not a valid header value.
+pub fn client(key: Option<&str>) -> anyhow::Result<reqwest::Client> {
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(k) = key.filter(|k| !k.is_empty()) {
         headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {k}").parse()?);
@@ -101,9 +113,9 @@ fn remote_json(m: &Value) -> Value {
 /// # Errors
 /// An unreadable folder or an unreachable server.
 pub async fn list(a: ListArgs) -> anyhow::Result<()> {
-    let rows: Vec<Value> = match &a.target.url {
+    let rows: Vec<Value> = match &a.target.remote.url {
         Some(url) => {
-            let v = answer(client(a.target.api_key.as_deref())?.get(format!("{url}/v1/models"))).await?;
+            let v = answer(client(a.target.remote.api_key.as_deref())?.get(format!("{url}/v1/models"))).await?;
             v["data"].as_array().map(|d| d.iter().map(remote_json).collect()).unwrap_or_default()
         }
         None => scan(&a.target)?.models().map(local_json).collect(),
@@ -133,9 +145,9 @@ pub async fn list(a: ListArgs) -> anyhow::Result<()> {
 /// # Errors
 /// An unknown model, an unreadable folder or an unreachable server.
 pub async fn show(a: ModelArg) -> anyhow::Result<()> {
-    let (facts, template) = match &a.target.url {
+    let (facts, template) = match &a.target.remote.url {
         Some(url) => {
-            let http = client(a.target.api_key.as_deref())?;
+            let http = client(a.target.remote.api_key.as_deref())?;
             let m = answer(http.get(format!("{url}/v1/models/{}", a.model))).await?;
             let s = answer(http.post(format!("{url}/api/show")).json(&json!({ "model": a.model }))).await?;
             let mut facts = remote_json(&m);
@@ -178,9 +190,9 @@ pub async fn show(a: ModelArg) -> anyhow::Result<()> {
 /// # Errors
 /// An unknown model, a busy one (on a server), or a file that cannot be removed.
 pub async fn rm(a: ModelArg) -> anyhow::Result<()> {
-    match &a.target.url {
+    match &a.target.remote.url {
         Some(url) => {
-            let req = client(a.target.api_key.as_deref())?
+            let req = client(a.target.remote.api_key.as_deref())?
                 .delete(format!("{url}/api/delete"))
                 .json(&json!({ "model": a.model }));
             let resp = req.send().await.context("cannot reach the server")?;

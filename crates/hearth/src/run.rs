@@ -23,11 +23,8 @@ pub struct RunArgs {
     /// A prompt to answer, then exit (words are joined with spaces).
     pub prompt: Vec<String>,
     /// A running server to talk to, instead of running the engine in this process.
-    #[arg(long, env = "HEARTH_URL")]
-    pub url: Option<String>,
-    /// API key for `--url`.
-    #[arg(long, env = "HEARTH_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
+    #[command(flatten)]
+    pub remote: crate::models_cli::Remote,
     /// Hearth's folders.
     #[command(flatten)]
     pub folders: FolderArgs,
@@ -76,12 +73,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
 
 /// The server to talk to: `--url`, or this process's own engine on a loopback port.
 async fn connect(a: &RunArgs) -> anyhow::Result<Chat> {
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(k) = a.api_key.as_deref().filter(|k| !k.is_empty()) {
-        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {k}").parse()?);
-    }
-    let http = reqwest::Client::builder().default_headers(headers).build()?;
-    let url = match &a.url {
+    let http = crate::models_cli::client(a.remote.api_key.as_deref())?;
+    let url = match &a.remote.url {
         Some(u) => u.trim_end_matches('/').to_string(),
         None => in_process(&a.folders).await?,
     };
@@ -113,7 +106,7 @@ impl Chat {
             return if known { Ok(()) } else { Err(anyhow!("no model `{}`: try `hearth list`", self.model)) };
         }
         eprintln!("{} is not here; pulling it", self.model);
-        match &a.url {
+        match &a.remote.url {
             Some(_) => {
                 let resp = self
                     .http

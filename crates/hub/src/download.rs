@@ -215,8 +215,9 @@ fn spawn_writer(
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&path);
+        // Chunks go straight to the file (tens of KiB each): a buffer would only copy them again.
         let mut out = match file {
-            Ok(f) => std::io::BufWriter::with_capacity(4 << 20, f),
+            Ok(f) => f,
             Err(e) => return (hash, Err(e)),
         };
         while let Some(chunk) = rx.blocking_recv() {
@@ -225,8 +226,7 @@ fn spawn_writer(
                 return (hash, Err(e));
             }
         }
-        let flushed = out.flush().and_then(|()| out.get_ref().sync_data());
-        (hash, flushed)
+        (hash, out.sync_data())
     })
 }
 
