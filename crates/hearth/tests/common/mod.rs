@@ -18,6 +18,8 @@ pub fn free_port() -> u16 {
 /// Starts the server; the caller kills and waits for the child.
 #[allow(clippy::zombie_processes)]
 pub fn start(store: &Path, port: u16) -> Child {
+    // The test's own HTTP clients share the binary's TLS set-up (ring, installed once).
+    hearth_hub::install_crypto();
     let child = Command::new(env!("CARGO_BIN_EXE_hearth"))
         .args([
             "serve",
