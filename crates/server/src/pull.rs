@@ -68,7 +68,7 @@ async fn pull(
 /// # Errors
 /// 400 for a name that is not a hub reference, 404 when the hub has no such repository, file
 /// or quantisation, 502 when the hub refuses or fails, 507 when the disk is full.
-#[utoipa::path(post, path = "/api/pull", tag = "ollama", request_body = PullRequest, responses((status = 200, description = "Progress lines, then `success`", body = PullProgress, content_type = "application/x-ndjson"), (status = 400, description = "Not a hub reference", body = hearth_protocol::ollama::Error), (status = 404, description = "No such model on the hub", body = hearth_protocol::ollama::Error), (status = 502, description = "The hub refused or failed", body = hearth_protocol::ollama::Error), (status = 507, description = "The disk is full", body = hearth_protocol::ollama::Error)))]
+#[utoipa::path(post, path = "/api/pull", tag = "ollama", request_body = PullRequest, responses((status = 200, description = "NDJSON progress lines ending in `success` (the default), or one object with `stream: false`", body = PullProgress), (status = 400, description = "Not a hub reference", body = hearth_protocol::ollama::Error), (status = 404, description = "No such model on the hub", body = hearth_protocol::ollama::Error), (status = 502, description = "The hub refused or failed", body = hearth_protocol::ollama::Error), (status = 507, description = "The disk is full", body = hearth_protocol::ollama::Error)))]
 pub async fn ollama_pull(
     State(app): State<AppState>,
     AnyJson(req): AnyJson<PullRequest>,
