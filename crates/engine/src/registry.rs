@@ -69,10 +69,15 @@ impl ModelInfo {
     /// When the file is not a readable GGUF file.
     pub fn from_file(path: &Path) -> Result<Self, gguf::GgufError> {
         let h = gguf::read_header(path)?;
+        Self::from_read(path, &h).map_err(Into::into)
+    }
+
+    /// The facts of the file at `path` whose header is `h` (its size and time from the disk).
+    fn from_read(path: &Path, h: &GgufHeader) -> std::io::Result<Self> {
         let md = std::fs::metadata(path)?;
         let created =
             md.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
-        Ok(Self::from_header(path, &h, md.len(), created))
+        Ok(Self::from_header(path, h, md.len(), created))
     }
 
     fn from_header(path: &Path, h: &GgufHeader, size_bytes: u64, created: u64) -> Self {
@@ -223,10 +228,7 @@ fn read_model(path: &Path) -> Option<ModelInfo> {
         tracing::debug!(path = %path.display(), "skipping an incomplete model file (still being written?)");
         return None;
     }
-    let md = std::fs::metadata(path).ok()?;
-    let created =
-        md.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
-    Some(ModelInfo::from_header(path, &h, md.len(), created))
+    ModelInfo::from_read(path, &h).ok()
 }
 
 /// The file in a models folder that maps the names models were pulled as

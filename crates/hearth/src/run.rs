@@ -50,7 +50,7 @@ struct Chat {
 pub fn run(a: RunArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     // Ctrl+C ends the answer being written; from now on it never ends the program.
-    let interrupts = rt.block_on(async { Arc::new(tokio::sync::Notify::new()) });
+    let interrupts = Arc::new(tokio::sync::Notify::new());
     let notify = interrupts.clone();
     rt.spawn(async move {
         while tokio::signal::ctrl_c().await.is_ok() {

@@ -130,11 +130,6 @@ impl Hub {
         Ok(Self { settings: HubSettings { endpoint, ..settings }, http })
     }
 
-    /// The settings.
-    pub fn settings(&self) -> &HubSettings {
-        &self.settings
-    }
-
     fn auth(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.settings.token {
             Some(t) => req.header(AUTHORIZATION, format!("Bearer {t}")),

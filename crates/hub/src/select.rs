@@ -72,7 +72,11 @@ fn groups(files: &[RepoFile]) -> Vec<Group> {
         }
         let s = stem(&f.name);
         let (key, part, count) = match split_part(s) {
-            Some((base, part, count)) => (f.name.replace(s, base), part, count),
+            // The name with the part suffix taken off its stem (only there, not in a folder name).
+            Some((base, part, count)) => {
+                let folder = &f.name[..f.name.len() - f.name.rsplit('/').next().map_or(0, str::len)];
+                (format!("{folder}{base}.gguf"), part, count)
+            }
             None => (f.name.clone(), 1, 1),
         };
         match out.iter_mut().find(|g| g.key == key) {
