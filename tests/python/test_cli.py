@@ -1,9 +1,10 @@
-"""`hearth run` through a pseudo-terminal and through a pipe, and `hearth list/show/rm`, on the
-real SmolLM2 model with the engine in the process (scripts/test-python sets HEARTH_BIN and
-HEARTH_MODELS_DIR)."""
+"""`hearth run` through a pseudo-terminal and through a pipe, `hearth list/show/rm`, on the
+real SmolLM2 model with the engine in the process, and `hearth pull`'s progress bar on a terminal
+(scripts/test-python sets HEARTH_BIN, HEARTH_MODELS_DIR and HEARTH_LOOPBACK_HUB)."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -118,3 +119,37 @@ def test_list_show_and_rm(folder):
     assert json.loads(hearth("list", "--json", folder=folder).stdout) == []
     assert os.path.exists(target), "rm removed the link, not the file it points to"
     os.symlink(target, os.path.join(folder, MODEL + ".gguf"))
+
+
+def test_pull_draws_a_progress_bar_on_a_terminal(tmp_path):
+    """The bar is redrawn in place (carriage return, erase line) with the percentage, bytes,
+    speed and time left, from a paced hub on loopback; then the check and the summary."""
+    source = os.path.realpath(os.path.join(os.environ["HEARTH_MODELS_DIR"], MODEL + ".gguf"))
+    hub = subprocess.Popen([os.environ["HEARTH_LOOPBACK_HUB"], "--pace", str(24 << 20), f"Bar-Q4_1.gguf={source}"],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        url = hub.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+        env["TERM"] = "xterm"
+        args = ["pull", "test/bench-GGUF:Q4_1", "--models-dir", str(tmp_path / "models"),
+                "--hf-endpoint", url, "--hf-hub-cache", str(tmp_path / "hf")]
+        child = pexpect.spawn(os.environ["HEARTH_BIN"], args, env=env, encoding="utf-8", timeout=120,
+                              dimensions=(40, 200))
+        child.expect(r"pulling 1 file\(s\), \d+\.\d MB")
+        frame = r"\r\x1b\[2KBar-Q4_1\.gguf +(\d+)% [\d.]+ MB/[\d.]+ MB [\d.]+ (?:K|M)?B/s ETA \d+s"
+        shown = []
+        while len(shown) < 3:
+            child.expect(frame)
+            shown.append(int(child.match.group(1)))
+        assert shown == sorted(shown) and shown[-1] < 100, f"one bar, redrawn as the bytes arrive: {shown}"
+        child.expect("Bar-Q4_1.gguf: verifying sha256")
+        child.expect(r"Bar-Q4_1 \(Q4_1, [\d.]+ MB fetched\) in ")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0
+        assert os.path.exists(tmp_path / "models" / "Bar-Q4_1.gguf")
+        assert not re.search(r"\r\x1b\[2K", child.before or ""), "the bar ends its line before the summary"
+    finally:
+        hub.kill()
+        hub.wait()

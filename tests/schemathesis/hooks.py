@@ -115,6 +115,7 @@ EXAMPLES = {
     "POST /api/show": [{"body": {"model": CHAT}}],
     "DELETE /api/delete": [{"body": {"model": NOT_A_NAME}}],
     "POST /api/pull": [{"body": {"model": PULL, "stream": False}}, {"body": {"model": PULL}}],
+    "POST /models/pull": [{"body": {"model": PULL}}],
     "POST /models/load": [{"body": {"model": CHAT}}],
     "POST /models/unload": [{"body": {"model": RERANK}}],
     "GET /v1/models/{id}": [{"path_parameters": {"id": CHAT}}],
@@ -173,7 +174,7 @@ def before_call(ctx, case, kwargs):
         for key in ("model", "name"):
             if _guarded(case.body.get(key), SERVED):
                 case.body[key] = NOT_A_NAME
-    elif method == "POST" and path == "/api/pull" and isinstance(case.body, dict):
+    elif method == "POST" and path in ("/api/pull", "/models/pull") and isinstance(case.body, dict):
         # Generated names would go to the hub: only the known-good one does; others are
         # names the loopback hub does not have (a 404), so no run downloads at random.
         for key in ("model", "name"):

@@ -19,8 +19,7 @@ mod pull;
 mod run;
 
 use anyhow::Context;
-use clap::Parser;
-use config::{Cli, Command, LogFormat, Settings};
+use config::{Command, LogFormat, Settings};
 use hearth_engine::{ModelKind, ModelManager, Registry};
 use hearth_server::AppState;
 use std::sync::Arc;
@@ -166,9 +165,7 @@ async fn shutdown_signal() {
 
 fn main() -> anyhow::Result<()> {
     hearth_hub::install_crypto();
-    // Before any thread starts: the settings file becomes environment variables.
-    config::apply_config_file(&std::env::args().collect::<Vec<_>>())?;
-    let cli = Cli::parse();
+    let cli = config::parse_cli(std::env::args_os().collect())?;
     match cli.command {
         Command::Serve(args) => {
             init_logging(args.log.log_format, &args.log.filter);
@@ -177,7 +174,7 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(serve(settings))
         }
         Command::Bench(args) => {
-            init_logging(LogFormat::Text, "info,llama_cpp_2=warn,llama-cpp-2=warn");
+            init_logging(LogFormat::Text, config::LOG_FILTER);
             runtime()?.block_on(bench::run(args))
         }
         Command::Pull(args) => runtime()?.block_on(pull::run(args)),

@@ -53,6 +53,14 @@ impl RepoCache {
         self.root.join("blobs").join(sha256)
     }
 
+    /// The lock a process holds while it downloads a blob, where `huggingface_hub` keeps its
+    /// own (`.locks/models--O--R/SHA.lock` beside the repositories; both take `flock`).
+    pub fn lock(&self, sha256: &str) -> PathBuf {
+        let name = self.root.file_name().unwrap_or_default();
+        let dir = self.root.parent().unwrap_or(&self.root).join(".locks").join(name);
+        dir.join(format!("{sha256}.lock"))
+    }
+
     /// Where a blob is written while it downloads.
     pub fn incomplete(&self, sha256: &str) -> PathBuf {
         self.root.join("blobs").join(format!("{sha256}.incomplete"))

@@ -40,6 +40,9 @@ pub(crate) async fn blob(
     at: &Resolved,
     on: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<u64, PullError> {
+    // One download of a blob at a time, across pulls and processes: a second waits, then finds
+    // the blob complete.
+    let _held = exclusive(&cache.lock(&at.sha256)).await?;
     let done = cache.blob(&at.sha256);
     if std::fs::metadata(&done).is_ok_and(|m| at.size == 0 || m.len() == at.size) {
         on(Progress::Cached { file: file.to_string(), sha256: at.sha256.clone(), size: at.size });
@@ -80,6 +83,27 @@ pub(crate) async fn blob(
     }
     std::fs::rename(&part, &done).map_err(|e| PullError::io(&done, e))?;
     Ok(state.len - start)
+}
+
+/// Holds the lock file at `path` (made if missing) until the returned file is dropped; waits
+/// while another pull holds it.
+async fn exclusive(path: &Path) -> Result<std::fs::File, PullError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| PullError::io(dir, e))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| PullError::io(path, e))?;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(std::fs::TryLockError::Error(e)) => return Err(PullError::io(path, e)),
+        }
+    }
 }
 
 /// What a connection attempt failed with.

@@ -2,7 +2,8 @@
 //! pull uses (the model API with `blobs=true`; `HEAD`/`GET resolve/REVISION/FILE` with
 //! `X-Repo-Commit`, `X-Linked-Etag`, `X-Linked-Size` and a redirect to another path that serves
 //! the bytes with `Range`), and records every request. It can cut a download half-way once,
-//! advertise a wrong hash, and refuse a private repository without the right token.
+//! send bytes at a set pace, advertise a wrong hash, and refuse a private repository without
+//! the right token.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -10,9 +11,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The commit every revision of the loopback hub points at.
@@ -47,6 +49,8 @@ pub struct LoopbackHub {
     pub repos: BTreeMap<String, BTreeMap<String, HubFile>>,
     /// Cut the next download of a blob after half its bytes.
     pub cut_next: AtomicBool,
+    /// Send blob bytes at about this many per second (0: as fast as the connection goes).
+    pub pace: AtomicUsize,
     /// Every request, in order.
     pub seen: Mutex<Vec<Seen>>,
 }
@@ -166,6 +170,21 @@ async fn resolve(
     resp
 }
 
+/// `bytes` at about `per_second` (0: at once), in 64 KiB chunks.
+fn paced(bytes: Bytes, per_second: usize) -> Body {
+    const CHUNK: usize = 64 << 10;
+    if per_second == 0 {
+        return Body::from(bytes);
+    }
+    let gap = std::time::Duration::from_secs_f64(CHUNK as f64 / per_second as f64);
+    let chunks: Vec<Bytes> =
+        (0..bytes.len()).step_by(CHUNK).map(|i| bytes.slice(i..(i + CHUNK).min(bytes.len()))).collect();
+    Body::from_stream(futures::stream::iter(chunks).then(move |c| async move {
+        tokio::time::sleep(gap).await;
+        Ok::<_, std::io::Error>(c)
+    }))
+}
+
 async fn blob(State(hub): State<Arc<LoopbackHub>>, Path(sha): Path<String>, headers: HeaderMap) -> Response {
     let Some(f) = hub.file(&sha) else { return StatusCode::NOT_FOUND.into_response() };
     let len = f.bytes.len();
@@ -189,7 +208,7 @@ async fn blob(State(hub): State<Arc<LoopbackHub>>, Path(sha): Path<String>, head
         let cut = futures::stream::iter([Ok(half), Err(std::io::Error::other("cut"))]);
         Body::from_stream(cut)
     } else {
-        Body::from(body.clone())
+        paced(body, hub.pace.load(Ordering::SeqCst))
     };
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();

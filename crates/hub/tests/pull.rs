@@ -110,6 +110,19 @@ async fn a_second_pull_fetches_no_bytes() {
 }
 
 #[tokio::test]
+async fn two_pulls_of_one_file_at_once_download_it_once() {
+    let s = setup("together", None).await;
+    s.hub.pace.store(16 << 20, std::sync::atomic::Ordering::SeqCst);
+    let (a, b) = tokio::join!(pull(&s, "test/SmolLM2-GGUF:Q4_1"), pull(&s, "hf.co/test/SmolLM2-GGUF:q4_1"));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(s.hub.downloads().len(), 1, "the second waited for the first: {:?}", s.hub.downloads());
+    assert_eq!(a.fetched + b.fetched, smol().len() as u64);
+    assert_eq!(std::fs::read(&b.paths[0]).unwrap(), smol());
+    let lock = s.cache.join(".locks/models--test--SmolLM2-GGUF");
+    assert_eq!(listing(&lock).len(), 1, "huggingface_hub's lock file: {:?}", listing(&lock));
+}
+
+#[tokio::test]
 async fn a_cut_download_resumes_with_range() {
     let s = setup("resume", None).await;
     s.hub.cut_next.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -8,6 +8,7 @@
 //! - [`anthropic`]: Anthropic's Messages (`/v1/messages`);
 //! - [`responses`]: OpenAI's Responses (`/v1/responses`);
 //! - [`conversations`]: `/api/v1/conversations` (kept for the browser UI);
+//! - [`pull`]: `/models/pull` (models pulled from the hub as jobs);
 //! - [`rerank`]: `/v1/rerank` (Jina/Cohere shape);
 //! - [`tokenize`]: `/tokenize` and `/detokenize` (llama-server shape).
 //!
@@ -22,6 +23,7 @@ pub mod anthropic;
 pub mod conversations;
 pub mod ollama;
 pub mod openai;
+pub mod pull;
 pub mod rerank;
 pub mod responses;
 pub mod tokenize;

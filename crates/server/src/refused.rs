@@ -29,6 +29,8 @@ pub enum Missing {
     Conversation(String),
     /// A retrieval session.
     Session(String),
+    /// A pull job (`/models/pull/{id}`).
+    Pull(String),
 }
 
 /// A feature this server runs without.
@@ -55,6 +57,11 @@ pub enum Busy {
         /// Jobs waiting or running.
         pending: usize,
     },
+    /// As many models are being pulled as may be at once.
+    Pulls {
+        /// Pulls run at once.
+        limit: usize,
+    },
 }
 
 pub(crate) fn missing(m: &Missing) -> Parts {
@@ -63,6 +70,7 @@ pub(crate) fn missing(m: &Missing) -> Parts {
         Missing::Document(id) => ("document_not_found", format!("no document {id} in this collection")),
         Missing::Conversation(id) => ("conversation_not_found", format!("no conversation `{id}`")),
         Missing::Session(id) => ("session_not_found", format!("no session `{id}`")),
+        Missing::Pull(id) => ("pull_not_found", format!("no pull job `{id}`")),
     };
     (StatusCode::NOT_FOUND, INVALID, None, Some(code), message)
 }
@@ -85,6 +93,9 @@ pub(crate) fn busy(b: Busy) -> Parts {
             "ingestion_queue_full",
             format!("the ingestion queue is full ({pending} jobs waiting or running); retry later"),
         ),
+        Busy::Pulls { limit } => {
+            ("too_many_pulls", format!("{limit} models are being pulled already; retry when one finishes"))
+        }
     };
     (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", None, Some(code), message)
 }

@@ -200,6 +200,16 @@ pub static ROUTES: &[Route] = &[
         .open(Access::Admin)
         .doc(op::<lifecycle::__path_unload>),
     Route::new(GET, "/models/loaded", || get(lifecycle::loaded)).doc(op::<lifecycle::__path_loaded>),
+    Route::new(POST, "/models/pull", || post(pull::jobs::start))
+        .open(Access::Admin)
+        .doc(op::<pull::jobs::__path_start>),
+    Route::new(GET, "/models/pull", || get(pull::jobs::list)).open(Access::Admin).doc(op::<pull::jobs::__path_list>),
+    Route::new(GET, "/models/pull/{id}", || get(pull::jobs::get_job))
+        .open(Access::Admin)
+        .doc(op::<pull::jobs::__path_get_job>),
+    Route::new(DELETE, "/models/pull/{id}", || delete(pull::jobs::cancel))
+        .open(Access::Admin)
+        .doc(op::<pull::jobs::__path_cancel>),
     Route::new(POST, "/collections", || post(rag::routes::create_collection))
         .doc(op::<rag::routes::__path_create_collection>),
     Route::new(GET, "/collections", || get(rag::routes::list_collections))

@@ -56,10 +56,12 @@ pub struct AppState {
     pub ui: bool,
     /// The hub `POST /api/pull` fetches models from (`None`: pulling is off).
     pub hub: Option<hearth_hub::HubSettings>,
+    /// Pull jobs of `/models/pull`.
+    pub pulls: Arc<crate::pull::jobs::Pulls>,
 }
 
 impl AppState {
-    /// Pulls models from `hub` (`POST /api/pull`).
+    /// Pulls models from `hub` (`POST /api/pull`, `/models/pull`).
     pub fn with_hub(mut self, hub: hearth_hub::HubSettings) -> Self {
         self.hub = Some(hub);
         self
@@ -82,6 +84,7 @@ impl AppState {
             conversations: None,
             ui: true,
             hub: None,
+            pulls: Arc::default(),
         }
     }
 

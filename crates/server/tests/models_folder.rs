@@ -1,6 +1,7 @@
-//! The models folder is live, and `POST /api/pull` fills it: a model copied in while the server
-//! runs is served once the copy is whole, one deleted disappears, and a pull from a hub on
-//! loopback (the real SmolLM2 file) answers chat under the name it was pulled as.
+//! The models folder is live, and `POST /api/pull` and `/models/pull` fill it: a model copied in
+//! while the server runs is served once the copy is whole, one deleted disappears, and a pull
+//! from a hub on loopback (the real SmolLM2 file) answers chat under the name it was pulled as;
+//! a pull job shows its progress, can be cancelled, and resumes where it stopped.
 
 mod common;
 
@@ -12,6 +13,7 @@ use hearth_server::{AppState, Limits};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,5 +117,88 @@ async fn api_pull_streams_progress_and_the_pulled_name_chats() {
         post(&url, "/api/pull", serde_json::json!({ "model": "test/SmolLM2-GGUF:Q6_K", "stream": false })).await;
     assert_eq!(status, 404, "{v}");
     assert!(v["error"].as_str().is_some_and(|e| e.contains("Q4_1")), "the quants there are: {v}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+async fn job(url: &str, method: reqwest::Method, path: &str) -> (u16, serde_json::Value) {
+    let res = reqwest::Client::new().request(method, format!("{url}{path}")).send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+/// Polls a pull job until `f` holds, or thirty seconds pass.
+async fn job_until(url: &str, id: &str, f: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    for _ in 0..300 {
+        last = job(url, reqwest::Method::GET, &format!("/models/pull/{id}")).await.1;
+        if f(&last) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    last
+}
+
+#[tokio::test]
+async fn a_pull_job_shows_progress_cancels_and_resumes() {
+    let d = scratch("pull-job");
+    let bytes = std::fs::read(models_dir().join(format!("{SMOL}.gguf"))).unwrap();
+    let size = bytes.len() as u64;
+    let mut repo = BTreeMap::new();
+    repo.insert("SmolLM2-135M-Instruct-Q4_1.gguf".to_string(), HubFile::new(bytes.into()));
+    let hub = Arc::new(LoopbackHub { repos: [("test/SmolLM2-GGUF".to_string(), repo)].into(), ..Default::default() });
+    hub.pace.store(8 << 20, Ordering::SeqCst);
+    let endpoint = testing::serve(hub.clone()).await;
+    let settings = HubSettings { endpoint, token: None, cache: d.join("hf") };
+    let url = serve(AppState::new(manager(&d.join("models")), Limits::default()).with_hub(settings)).await;
+    let name = "test/SmolLM2-GGUF:Q4_1";
+    let (status, started) = post(&url, "/models/pull", serde_json::json!({ "model": name })).await;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!(started["status"], "running");
+    let id = started["id"].as_str().unwrap().to_string();
+    // Asked again while it runs: the same job, not a second download.
+    let (status, again) = post(&url, "/models/pull", serde_json::json!({ "model": format!("hf.co/{name}") })).await;
+    assert_eq!((status, again["id"].as_str()), (200, Some(id.as_str())), "{again}");
+    let moving = job_until(&url, &id, |j| j["completed"].as_u64().is_some_and(|c| c > 4 << 20)).await;
+    assert_eq!(moving["total"].as_u64(), Some(size), "{moving}");
+    assert!(moving["bytes_per_second"].as_f64().is_some_and(|b| b > 0.0), "{moving}");
+    assert!(moving["eta_seconds"].as_f64().is_some_and(|s| s > 0.0), "{moving}");
+    assert_eq!(moving["file"], "SmolLM2-135M-Instruct-Q4_1.gguf");
+    // Cancelled half-way: nothing is served, the bytes stay for a resume.
+    let (status, cancelled) = job(&url, reqwest::Method::DELETE, &format!("/models/pull/{id}")).await;
+    assert_eq!((status, cancelled["status"].as_str()), (200, Some("cancelled")), "{cancelled}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!ids(&url).await.iter().any(|m| m.contains("SmolLM2")), "a cancelled pull serves nothing");
+    // Pulled again at full speed: it resumes with Range and ends done, with the model served.
+    hub.pace.store(0, Ordering::SeqCst);
+    let (status, resumed) = post(&url, "/models/pull", serde_json::json!({ "model": name })).await;
+    assert_eq!(status, 202, "{resumed}");
+    let rid = resumed["id"].as_str().unwrap().to_string();
+    assert_ne!(rid, id);
+    let done = job_until(&url, &rid, |j| j["status"] != "running").await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!((done["completed"].as_u64(), done["total"].as_u64()), (Some(size), Some(size)), "{done}");
+    let model = done["model_id"].as_str().unwrap().to_string();
+    assert!(ids(&url).await.contains(&model), "{model} is served");
+    assert!(hub.downloads().iter().any(|s| s.2.as_deref().is_some_and(|r| r != "bytes=0-")), "{:?}", hub.downloads());
+    // Here already: a done job at once. The list has both, newest first.
+    let (status, here) = post(&url, "/models/pull", serde_json::json!({ "model": name })).await;
+    assert_eq!((status, here["status"].as_str(), here["model_id"].as_str()), (200, Some("done"), Some(model.as_str())));
+    let (_, list) = job(&url, reqwest::Method::GET, "/models/pull").await;
+    let listed: Vec<&str> = list["data"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, [rid.as_str(), id.as_str()], "{list}");
+    // A finished job is forgotten by DELETE.
+    assert_eq!(job(&url, reqwest::Method::DELETE, &format!("/models/pull/{id}")).await.0, 200);
+    let (status, gone) = job(&url, reqwest::Method::GET, &format!("/models/pull/{id}")).await;
+    assert_eq!((status, gone["error"]["code"].as_str()), (404, Some("pull_not_found")), "{gone}");
+    // A quant the hub lacks fails the job with a reason; a bad reference is a 400 at once.
+    let (_, missing) = post(&url, "/models/pull", serde_json::json!({ "model": "test/SmolLM2-GGUF:Q6_K" })).await;
+    let failed = job_until(&url, missing["id"].as_str().unwrap(), |j| j["status"] != "running").await;
+    assert_eq!(
+        (failed["status"].as_str(), failed["error"]["code"].as_str()),
+        (Some("failed"), Some("model_not_found"))
+    );
+    assert!(failed["error"]["message"].as_str().is_some_and(|m| m.contains("Q4_1")), "{failed}");
+    let (status, bad) = post(&url, "/models/pull", serde_json::json!({ "model": "not a reference" })).await;
+    assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("invalid_model_reference")), "{bad}");
     let _ = std::fs::remove_dir_all(&d);
 }

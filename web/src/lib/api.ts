@@ -15,6 +15,7 @@ import type {
   Job,
   LoadedModels,
   ModelObject,
+  PullJob,
 } from './types';
 
 const KEY_STORAGE = 'hearth.apiKey';
@@ -137,6 +138,20 @@ export async function listModels(): Promise<ModelObject[]> {
 
 export function loadedModels(signal?: AbortSignal): Promise<LoadedModels> {
   return json<LoadedModels>('GET', '/models/loaded', { signal });
+}
+
+/** Starts pulling `model` from the hub (or joins the pull of it that runs). */
+export function startPull(model: string): Promise<PullJob> {
+  return json<PullJob>('POST', '/models/pull', { body: { model } });
+}
+
+export async function pullJobs(signal?: AbortSignal): Promise<PullJob[]> {
+  return (await json<{ data: PullJob[] }>('GET', '/models/pull', { signal, noAuthPrompt: true })).data ?? [];
+}
+
+/** Cancels a running pull, or forgets a finished one. */
+export function cancelPull(id: string): Promise<PullJob> {
+  return json<PullJob>('DELETE', `/models/pull/${enc(id)}`);
 }
 
 /** Prometheus text of `/metrics`. 401/403 are errors of their own (the view says so). */

@@ -42,6 +42,23 @@ export interface LoadedModels {
   memory_bytes: number;
 }
 
+/** A model pulled from the Hugging Face hub, as `/models/pull` shows it. */
+export interface PullJob {
+  id: string;
+  model: string;
+  status: 'running' | 'done' | 'failed' | 'cancelled';
+  file?: string;
+  completed: number;
+  total?: number;
+  bytes_per_second?: number;
+  eta_seconds?: number;
+  model_id?: string;
+  note?: string;
+  error?: { code: string; message: string };
+  created_at: number;
+  finished_at?: number;
+}
+
 export interface Timings {
   prompt_n: number;
   prompt_ms: number;

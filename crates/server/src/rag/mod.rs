@@ -29,6 +29,9 @@ pub const MAX_PENDING_JOBS: usize = 256;
 /// Jobs chunking and embedding at once; the others wait, `queued`.
 pub const INGEST_WORKERS: usize = 2;
 
+/// The largest upload when none is configured.
+pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 32 << 20;
+
 /// Retrieval settings and state.
 pub struct Rag {
     /// The store.
@@ -39,7 +42,8 @@ pub struct Rag {
     pub chunk: ChunkSpec,
     /// Parser limits (expanded size).
     pub parse_limits: ParseLimits,
-    /// Largest upload: all files of one request together.
+    /// Largest upload: all files of one request together ([`DEFAULT_MAX_UPLOAD_BYTES`] unless
+    /// configured).
     pub max_upload_bytes: usize,
     jobs: Mutex<Jobs>,
     uploads: Arc<tokio::sync::Semaphore>,

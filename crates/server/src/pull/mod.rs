@@ -1,6 +1,9 @@
-//! `POST /api/pull` (Ollama's, NDJSON progress): a model from the Hugging Face hub into the
-//! models folder, by the same code as `hearth pull`. The pulled names (`hf.co/OWNER/REPO:QUANT`)
-//! become aliases of the model, so a client can chat with the name it pulled.
+//! `POST /api/pull` (Ollama's, NDJSON progress) and `/models/pull` (Hearth's, jobs a client
+//! polls: [`jobs`]): a model from the Hugging Face hub into the models folder, by the same code
+//! as `hearth pull`. The pulled names (`hf.co/OWNER/REPO:QUANT`) become aliases of the model, so
+//! a client can chat with the name it pulled.
+
+pub mod jobs;
 
 use crate::error::ApiError;
 use crate::extract::AnyJson;
