@@ -153,3 +153,80 @@ def test_pull_draws_a_progress_bar_on_a_terminal(tmp_path):
     finally:
         hub.kill()
         hub.wait()
+
+
+def loopback_hub(name, source):
+    """A hub on loopback serving `source` as `name` in every repo; returns (process, URL)."""
+    hub = subprocess.Popen([os.environ["HEARTH_LOOPBACK_HUB"], f"{name}={source}"], stdout=subprocess.PIPE, text=True)
+    url = hub.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:"), url
+    return hub, url
+
+
+def test_run_pulls_a_hub_reference_then_answers_and_later_runs_need_no_hub(tmp_path):
+    """`hearth run OWNER/REPO:QUANT` with the engine in the process: the pull, then the answer
+    from the pulled model; a second run finds it here and never asks the hub (now gone)."""
+    source = os.path.realpath(os.path.join(os.environ["HEARTH_MODELS_DIR"], MODEL + ".gguf"))
+    hub, url = loopback_hub("Runner-Q4_1.gguf", source)
+    ref = "hf.co/test/Runner-GGUF:q4_1"
+    where = ["--models-dir", str(tmp_path / "models"), "--hf-hub-cache", str(tmp_path / "hf")]
+    try:
+        r = hearth("run", ref, "Say", "hi.", *where, "--hf-endpoint", url)
+    finally:
+        hub.kill()
+        hub.wait()
+    assert r.returncode == 0, r.stderr
+    assert "is not here; pulling it" in r.stderr and r.stdout.strip(), (r.stdout, r.stderr)
+    again = hearth("run", ref, "Say", "hi.", *where, "--hf-endpoint", url)
+    assert again.returncode == 0, again.stderr
+    assert "pulling" not in again.stderr and again.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def keyed_server(folder):
+    """`hearth serve` on its own port with one API key, over the module's folder."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
+    proc = subprocess.Popen([os.environ["HEARTH_BIN"], "serve", "--port", str(port), "--models-dir", folder,
+                             "--api-key", "cli-secret", "--no-ui"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    import time
+    import urllib.request
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url + "/health/live", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def remote(*args, key=None, timeout=300):
+    env = {k: v for k, v in os.environ.items() if k not in ("HEARTH_URL", "HEARTH_API_KEY")}
+    if key:
+        env["HEARTH_API_KEY"] = key
+    return subprocess.run([os.environ["HEARTH_BIN"], *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_run_list_show_and_ps_against_a_server_with_a_key(keyed_server):
+    """`--url` with `HEARTH_API_KEY`: the same commands ask the server instead of the folder."""
+    denied = remote("run", MODEL, "hi", "--url", keyed_server)
+    assert denied.returncode != 0 and "API key" in denied.stderr, denied.stderr
+    r = remote("run", MODEL, "Say", "hi.", "--url", keyed_server, key="cli-secret")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip()
+    listed = json.loads(remote("list", "--json", "--url", keyed_server, key="cli-secret").stdout)
+    assert [m["id"] for m in listed] == [MODEL]
+    shown = json.loads(remote("show", MODEL, "--json", "--url", keyed_server, key="cli-secret").stdout)
+    assert shown["context_length"] > 0 and "im_start" in shown["template"]
+    ps = remote("ps", "--json", "--url", keyed_server, key="cli-secret")
+    assert ps.returncode == 0, ps.stderr
+    assert [m["name"] for m in json.loads(ps.stdout)] == [MODEL], "the model the run loaded"
+    table = remote("ps", "--url", keyed_server, key="cli-secret").stdout
+    assert table.split()[0] == "NAME" and MODEL in table

@@ -218,7 +218,8 @@ impl EmbeddingEngine {
         documents: &[S],
     ) -> Result<Vec<f32>, EmbedError> {
         let h = self.handle(model)?;
-        let pair = |d: &S| EmbedInput::Pair { query: query.to_string(), document: d.as_ref().to_string() };
+        let query: std::sync::Arc<str> = query.into();
+        let pair = |d: &S| EmbedInput::Pair { query: query.clone(), document: d.as_ref().to_string() };
         let vectors = self.call(&h, documents.iter().map(pair).collect())?;
         Ok(vectors.iter().map(|v| sigmoid(v.first().copied().unwrap_or(f32::NEG_INFINITY))).collect())
     }

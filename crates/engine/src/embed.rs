@@ -5,6 +5,7 @@
 use crate::backend::{SpecialTokens, Token};
 use crate::error::{EngineError, Role};
 use crate::tokenizer::Tokenizer;
+use std::sync::Arc;
 
 /// One input of an embedding or rerank request.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,8 +16,8 @@ pub enum EmbedInput {
     Tokens(Vec<Token>),
     /// A (query, document) pair for a cross-encoder.
     Pair {
-        /// The query.
-        query: String,
+        /// The query, shared by the pairs of one request (held once, tokenized once).
+        query: Arc<str>,
         /// The document.
         document: String,
     },
@@ -54,7 +55,7 @@ impl EmbedRequest {
     pub fn validate(self, tok: &Tokenizer, rank: bool, limit: usize) -> Result<ValidEmbedRequest, EngineError> {
         let special = tok.special();
         let mut out = Vec::with_capacity(self.inputs.len());
-        let mut last_query: Option<(String, Vec<Token>)> = None;
+        let mut last_query: Option<(Arc<str>, Vec<Token>)> = None;
         let mut total = 0usize;
         for (index, input) in self.inputs.into_iter().enumerate() {
             let tokens = match input {
@@ -66,7 +67,7 @@ impl EmbedRequest {
                 }
                 EmbedInput::Pair { query, document } => {
                     let q = match last_query.take() {
-                        Some((text, tokens)) if text == query => (text, tokens),
+                        Some((text, tokens)) if Arc::ptr_eq(&text, &query) || text == query => (text, tokens),
                         _ => {
                             let tokens = tok.tokenize(&query, false);
                             (query, tokens)
@@ -96,13 +97,22 @@ impl EmbedRequest {
         Ok(ValidEmbedRequest { inputs: out })
     }
 
-    /// Bytes of text to tokenize.
+    /// Bytes of text to tokenize (a query shared by consecutive pairs counts once).
     pub fn text_bytes(&self) -> usize {
+        let mut last: Option<&Arc<str>> = None;
         self.inputs
             .iter()
             .map(|i| match i {
                 EmbedInput::Text(t) => t.len(),
-                EmbedInput::Pair { query, document } => query.len() + document.len(),
+                EmbedInput::Pair { query, document } => {
+                    let shared = last.is_some_and(|l| Arc::ptr_eq(l, query));
+                    last = Some(query);
+                    if shared {
+                        document.len()
+                    } else {
+                        query.len() + document.len()
+                    }
+                }
                 EmbedInput::Tokens(_) => 0,
             })
             .sum()
@@ -238,6 +248,41 @@ mod tests {
         assert_eq!(fit(t, 4, &BERT, true, 0).unwrap(), [101, 5, 6, 102]);
         assert_eq!(fit(vec![1, 2, 3], 2, &SpecialTokens::default(), true, 0).unwrap(), [1, 2]);
         assert!(fit(vec![], 2, &BERT, true, 0).is_err());
+    }
+
+    /// ByteVocab that counts the bytes it tokenizes.
+    struct Counting(crate::tokenizer::testing::ByteVocab, std::sync::atomic::AtomicUsize);
+
+    impl crate::Vocab for Counting {
+        fn n_vocab(&self) -> u32 {
+            self.0.n_vocab()
+        }
+        fn tokenize_text(&self, text: &str) -> Vec<Token> {
+            self.1.fetch_add(text.len(), std::sync::atomic::Ordering::Relaxed);
+            self.0.tokenize_text(text)
+        }
+        fn piece(&self, token: Token) -> Vec<u8> {
+            self.0.piece(token)
+        }
+        fn controls(&self) -> Vec<(String, Token)> {
+            self.0.controls()
+        }
+        fn special(&self) -> SpecialTokens {
+            self.0.special()
+        }
+    }
+
+    #[test]
+    fn a_shared_query_is_held_counted_and_tokenized_once() {
+        let vocab = Arc::new(Counting(Default::default(), Default::default()));
+        let tok = crate::Tokenizer::new(vocab.clone());
+        let query: Arc<str> = "q".repeat(1000).into();
+        let docs = ["ab", "cde", "f"];
+        let inputs = docs.iter().map(|d| EmbedInput::Pair { query: query.clone(), document: (*d).into() }).collect();
+        let req = EmbedRequest { inputs, truncate: true };
+        assert_eq!(req.text_bytes(), 1000 + 6);
+        assert_eq!(req.validate(&tok, true, 512).unwrap().inputs.len(), 3);
+        assert_eq!(vocab.1.load(std::sync::atomic::Ordering::Relaxed), 1000 + 6, "the query once, each document once");
     }
 
     #[test]

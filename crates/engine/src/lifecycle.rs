@@ -45,6 +45,16 @@ impl KeepAlive {
         Some(Self::For(Duration::try_from_secs_f64(s).ok()?))
     }
 
+    /// This keep-alive, or the server default (`None` = never) where it would unload the model
+    /// sooner: what a caller who may not unload models gets.
+    pub fn no_sooner_than(self, default: Option<Duration>) -> Self {
+        match (self, default) {
+            (Self::For(d), Some(def)) if d >= def => self,
+            (Self::For(_), _) => Self::Default,
+            _ => self,
+        }
+    }
+
     /// When a model used now expires, given the server default (`None` = never).
     pub fn expiry(self, now: Instant, default: Option<Duration>) -> Option<Instant> {
         match self {
@@ -199,6 +209,11 @@ mod tests {
         }
         let now = Instant::now();
         assert_eq!(KeepAlive::Default.expiry(now, None), None);
+        let (min, hour) = (Duration::from_secs(60), Duration::from_secs(3600));
+        assert_eq!(KeepAlive::For(Duration::ZERO).no_sooner_than(Some(min)), KeepAlive::Default);
+        assert_eq!(KeepAlive::For(hour).no_sooner_than(Some(min)), KeepAlive::For(hour));
+        assert_eq!(KeepAlive::For(hour).no_sooner_than(None), KeepAlive::Default, "the default never unloads");
+        assert_eq!(KeepAlive::Forever.no_sooner_than(Some(min)), KeepAlive::Forever);
         assert_eq!(KeepAlive::Default.expiry(now, Some(Duration::from_secs(1))), Some(now + Duration::from_secs(1)));
     }
 }

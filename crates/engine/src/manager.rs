@@ -372,7 +372,11 @@ impl ModelManager {
     }
 }
 
-fn check_kind(info: &ModelInfo, want: Option<ModelKind>) -> Result<(), EngineError> {
+/// Whether `info` is the kind of model a request wants (`None`: either).
+///
+/// # Errors
+/// [`EngineError::WrongModelKind`].
+pub fn check_kind(info: &ModelInfo, want: Option<ModelKind>) -> Result<(), EngineError> {
     match (want, info.kind) {
         (Some(ModelKind::Causal), ModelKind::Embedding) => {
             Err(EngineError::wrong_kind(Role::Embedder, Role::Generator))

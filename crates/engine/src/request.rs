@@ -220,7 +220,13 @@ pub enum Event {
         cached_tokens: u32,
     },
     /// New text (complete UTF-8, stop strings removed).
-    Text(String),
+    Text {
+        /// The text.
+        text: String,
+        /// Tokens generated since the previous text (held-back text covers several), for
+        /// charging a client as tokens are produced.
+        tokens: u32,
+    },
     /// The log-probabilities of the tokens whose text the next [`Event::Text`] completes
     /// (only with `logprobs`); their `token`s concatenate to the text sent.
     Logprobs(Vec<TokenLogprob>),

@@ -37,6 +37,8 @@ pub(crate) struct Sequence {
     pub(crate) ignore_eos: bool,
     /// Tokens generated so far.
     pub(crate) generated: u32,
+    /// Of those, the tokens that text events have counted.
+    pub(crate) reported: u32,
     /// Prompt tokens that came from the cache.
     pub(crate) cached: u32,
     /// Bytes of a split UTF-8 character between tokens.
@@ -160,7 +162,9 @@ impl Sequence {
                 return false;
             }
         }
-        self.send(Event::Text(text))
+        let tokens = self.generated - self.reported;
+        self.reported = self.generated;
+        self.send(Event::Text { text, tokens })
     }
 
     /// Counts and timings so far.

@@ -19,7 +19,7 @@ pub struct EngineSettings {
     pub kv_size: u32,
     /// Most tokens per decode call.
     pub batch_size: usize,
-    /// CPU threads for llama.cpp.
+    /// CPU threads for llama.cpp (default: every core available).
     pub threads: usize,
     /// Requests that may wait for a model's worker before new ones get `Overloaded`.
     pub max_queue: usize,
@@ -126,7 +126,7 @@ impl Default for EngineSettings {
             parallel: 0,
             kv_size: 0,
             batch_size: 512,
-            threads: 2,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_queue: 64,
             max_tokens_cap: None,
             prefill_chunk: 512,

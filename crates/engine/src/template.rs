@@ -190,15 +190,17 @@ fn rejected(e: &minijinja::Error) -> EngineError {
     })
 }
 
-/// The strings of a message that came from the client, in the order templates write them:
-/// its name, text, and tool calls' arguments.
+/// The strings of a message that came from the client: its name, text and tool call id, and
+/// its tool calls' ids, names and arguments.
 pub fn client_text(m: &TemplateMessage) -> impl Iterator<Item = String> + '_ {
-    let args = m.tool_calls.iter().flatten().filter_map(|c| match c.pointer("/function/arguments") {
-        Some(serde_json::Value::String(s)) => Some(s.clone()),
-        Some(v) => serde_json::to_string(v).ok(),
-        None => None,
+    let calls = m.tool_calls.iter().flatten().flat_map(|c| {
+        ["/id", "/function/name", "/function/arguments"].into_iter().filter_map(move |at| match c.pointer(at) {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(v) => serde_json::to_string(v).ok(),
+            None => None,
+        })
     });
-    m.name.iter().cloned().chain(std::iter::once(m.content.clone())).chain(args)
+    m.name.iter().cloned().chain(std::iter::once(m.content.clone())).chain(m.tool_call_id.iter().cloned()).chain(calls)
 }
 
 #[cfg(test)]

@@ -446,6 +446,7 @@ fn new_sequence(
         reserved: prompt.len() + max_tokens as usize,
         ignore_eos: req.ignore_eos,
         generated: 0,
+        reported: 0,
         cached: reuse as u32,
         decoder: Utf8Decoder::default(),
         stop: StopMatcher::new(req.stop.clone()),

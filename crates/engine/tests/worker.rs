@@ -170,7 +170,7 @@ async fn run(rx: &mut tokio::sync::mpsc::Receiver<Event>) -> (String, Option<Eve
     let mut text = String::new();
     while let Some(ev) = rx.recv().await {
         match ev {
-            Event::Text(t) => text += &t,
+            Event::Text { text: t, .. } => text += &t,
             Event::Started { .. } => {}
             other => return (text, Some(other)),
         }

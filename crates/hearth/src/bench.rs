@@ -143,7 +143,7 @@ async fn raw_once(models: Arc<ModelManager>, model: String, tokens: Vec<u32>, ma
     let mut last = None;
     while let Some(ev) = rx.recv().await {
         match ev {
-            Event::Text(_) => t.token(start, &mut last),
+            Event::Text { .. } => t.token(start, &mut last),
             Event::Done { .. } => return t,
             Event::Error(e) => return Trace { error: Some(e.to_string()), ..t },
             Event::Started { .. } | Event::Logprobs(_) => {}
@@ -444,7 +444,7 @@ async fn interference(a: &BenchArgs, long: usize, models: Arc<ModelManager>) -> 
             let mut times = Vec::new();
             while let Some(ev) = rx.recv().await {
                 match ev {
-                    Event::Text(_) => times.push(Instant::now()),
+                    Event::Text { .. } => times.push(Instant::now()),
                     Event::Done { .. } | Event::Error(_) => break,
                     Event::Started { .. } | Event::Logprobs(_) => {}
                 }

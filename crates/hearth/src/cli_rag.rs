@@ -11,7 +11,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Args)]
 pub struct ServerTarget {
     /// The server's base URL.
-    #[arg(long, env = "HEARTH_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(long, env = "HEARTH_URL", default_value_t = crate::config::default_url())]
     pub url: String,
     /// API key, if the server needs one.
     #[arg(long, env = "HEARTH_API_KEY", hide_env_values = true)]

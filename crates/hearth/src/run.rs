@@ -37,6 +37,8 @@ pub struct RunArgs {
 struct Chat {
     http: reqwest::Client,
     url: String,
+    /// The engine of this process, when it serves the chat.
+    local: Option<Arc<hearth_engine::ModelManager>>,
     model: String,
     system: Option<String>,
     messages: Vec<Value>,
@@ -49,7 +51,9 @@ struct Chat {
 /// A model that is not here and cannot be pulled, or a server that cannot be reached.
 pub fn run(a: RunArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    // Ctrl+C ends the answer being written; from now on it never ends the program.
+    // Until the chat starts, Ctrl+C ends the program (a pull cut short resumes next time).
+    let mut chat = rt.block_on(connect(&a))?;
+    // From now on it ends the answer being written, never the program.
     let interrupts = Arc::new(tokio::sync::Notify::new());
     let notify = interrupts.clone();
     rt.spawn(async move {
@@ -57,7 +61,6 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             notify.notify_waiters();
         }
     });
-    let mut chat = rt.block_on(connect(&a))?;
     let piped = !std::io::stdin().is_terminal();
     if !a.prompt.is_empty() || piped {
         let mut prompt = a.prompt.join(" ");
@@ -74,40 +77,59 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
 /// The server to talk to: `--url`, or this process's own engine on a loopback port.
 async fn connect(a: &RunArgs) -> anyhow::Result<Chat> {
     let http = crate::models_cli::client(a.remote.api_key.as_deref())?;
-    let url = match &a.remote.url {
-        Some(u) => u.trim_end_matches('/').to_string(),
-        None => in_process(&a.folders).await?,
+    let (url, local) = match &a.remote.url {
+        Some(u) => (u.trim_end_matches('/').to_string(), None),
+        None => {
+            let (url, models) = in_process(&a.folders).await?;
+            (url, Some(models))
+        }
     };
-    let mut chat = Chat { http, url, model: a.model.clone(), system: None, messages: Vec::new(), options: Map::new() };
+    let mut chat =
+        Chat { http, url, local, model: a.model.clone(), system: None, messages: Vec::new(), options: Map::new() };
     chat.ensure_model(a).await?;
     Ok(chat)
 }
 
-/// Serves the models folder from this process on a loopback port; returns its URL.
-async fn in_process(folders: &FolderArgs) -> anyhow::Result<String> {
-    let dir = folders.models_dir();
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let registry = hearth_engine::Registry::scan(&dir, &[], &[])?;
-    let loader = hearth_llama::LlamaLoader::new().map_err(|e| anyhow!("llama.cpp: {e}"))?;
-    let models = Arc::new(hearth_engine::ModelManager::new(registry, Arc::new(loader), Default::default(), None));
-    let state = hearth_server::AppState::new(models, hearth_server::Limits::default()).with_ui(false);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// Serves the models folder from this process on a loopback port, with `hearth serve`'s
+/// settings from the environment (`HEARTH_THREADS`, `HEARTH_CTX_SIZE`, the sampling defaults,
+/// ...) and the folder kept live; returns its URL and the engine.
+async fn in_process(folders: &FolderArgs) -> anyhow::Result<(String, Arc<hearth_engine::ModelManager>)> {
+    let settings = crate::config::private_serve_args(folders)?.validate()?;
+    let models = Arc::new(crate::build_manager(&settings)?);
+    models.spawn_reaper(std::time::Duration::from_secs(1));
+    let state = hearth_server::AppState::new(models.clone(), settings.limits).with_ui(false);
+    let listener = tokio::net::TcpListener::bind(settings.addr).await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, hearth_server::app(state)).await });
-    Ok(url)
+    Ok((url, models))
 }
 
 impl Chat {
+    /// Whether the server has the model (`Ok(false)`: it answered 404).
+    async fn has_model(&self) -> anyhow::Result<bool> {
+        let resp = self.http.get(format!("{}/v1/models/{}", self.url, self.model)).send().await;
+        let resp = resp.context("cannot reach the server")?;
+        match resp.status() {
+            s if s.is_success() => Ok(true),
+            reqwest::StatusCode::NOT_FOUND => Ok(false),
+            s => {
+                let v: Value = resp.json().await.unwrap_or(Value::Null);
+                Err(anyhow!("the server answered {s}: {}", v["error"]["message"].as_str().unwrap_or("no message")))
+            }
+        }
+    }
+
     /// Makes sure the server has the model: pulls a hub reference it lacks.
     async fn ensure_model(&mut self, a: &RunArgs) -> anyhow::Result<()> {
-        let known = self.http.get(format!("{}/v1/models/{}", self.url, self.model)).send().await;
-        let known = known.context("cannot reach the server")?.status().is_success();
-        if known || !hearth_hub::reference::is_hub_reference(&self.model) {
-            return if known { Ok(()) } else { Err(anyhow!("no model `{}`: try `hearth list`", self.model)) };
+        if self.has_model().await? {
+            return Ok(());
+        }
+        if !hearth_hub::reference::is_hub_reference(&self.model) {
+            return Err(anyhow!("no model `{}`: try `hearth list`", self.model));
         }
         eprintln!("{} is not here; pulling it", self.model);
-        match &a.remote.url {
-            Some(_) => {
+        match &self.local {
+            None => {
                 let resp = self
                     .http
                     .post(format!("{}/api/pull", self.url))
@@ -119,29 +141,17 @@ impl Chat {
                     return Err(anyhow!("{}", v["error"].as_str().unwrap_or("the pull failed")));
                 }
             }
-            None => {
+            Some(models) => {
                 let pull = crate::config::PullArgs {
                     reference: self.model.clone(),
                     folders: a.folders.clone(),
                     hub: a.hub.clone(),
                 };
                 crate::pull::run(pull).await?;
-                // The in-process engine sees the new file at its next look; wait for it.
-                for _ in 0..50 {
-                    if self
-                        .http
-                        .get(format!("{}/v1/models/{}", self.url, self.model))
-                        .send()
-                        .await?
-                        .status()
-                        .is_success()
-                    {
-                        return Ok(());
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
+                models.refresh_now().await;
             }
         }
+        anyhow::ensure!(self.has_model().await?, "`{}` was pulled but is not served: see `hearth list`", self.model);
         Ok(())
     }
 
@@ -161,8 +171,19 @@ impl Chat {
     /// Sends `prompt`, prints the answer as it streams; Ctrl+C stops it (what came is kept).
     async fn ask(&mut self, prompt: &str, interrupts: &tokio::sync::Notify) -> anyhow::Result<()> {
         self.messages.push(json!({"role": "user", "content": prompt}));
-        let resp = self.http.post(format!("{}/v1/chat/completions", self.url)).json(&self.body()).send().await;
-        let resp = resp.context("cannot reach the server")?;
+        // Ctrl+C from here on, while the model loads or the answer streams, stops this answer.
+        let stop = interrupts.notified();
+        tokio::pin!(stop);
+        stop.as_mut().enable();
+        let send = self.http.post(format!("{}/v1/chat/completions", self.url)).json(&self.body()).send();
+        let resp = tokio::select! {
+            r = send => r.context("cannot reach the server")?,
+            () = &mut stop => {
+                self.messages.pop();
+                println!();
+                return Ok(());
+            }
+        };
         if !resp.status().is_success() {
             self.messages.pop();
             let v: Value = resp.json().await.unwrap_or(Value::Null);
@@ -171,9 +192,6 @@ impl Chat {
         let mut stream = resp.bytes_stream();
         let (mut answer, mut pending) = (String::new(), Vec::new());
         let mut out = std::io::stdout();
-        let stop = interrupts.notified();
-        tokio::pin!(stop);
-        stop.as_mut().enable();
         loop {
             let chunk = tokio::select! {
                 c = stream.next() => c,

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::time::Duration;
 
+/// Relative redirects of the hub's own followed for one request (renamed repositories).
+const MAX_HUB_REDIRECTS: usize = 5;
+
 /// Where the hub is and who asks it.
 #[derive(Clone)]
 pub struct HubSettings {
@@ -137,6 +140,27 @@ impl Hub {
         }
     }
 
+    /// Sends `method url` to the hub with the token, following the hub's own relative
+    /// redirects (a renamed repository) as `huggingface_hub` does; a redirect elsewhere, or one
+    /// that names the file's hash (`X-Linked-Etag`, the bytes' place), is the answer.
+    async fn ask(&self, method: reqwest::Method, url: &str) -> Result<reqwest::Response, PullError> {
+        let mut url = url.to_string();
+        for _ in 0..MAX_HUB_REDIRECTS {
+            let req = self.http.request(method.clone(), &url).header("Accept-Encoding", "identity");
+            let resp = self.auth(req).send().await.map_err(|e| self.network(e))?;
+            let h = resp.headers();
+            match header(h, LOCATION.as_str()) {
+                Some(to)
+                    if resp.status().is_redirection() && to.starts_with('/') && !h.contains_key("x-linked-etag") =>
+                {
+                    url = format!("{}{to}", origin(&self.settings.endpoint));
+                }
+                _ => return Ok(resp),
+            }
+        }
+        Err(PullError::Malformed(url))
+    }
+
     pub(crate) fn network(&self, source: reqwest::Error) -> PullError {
         PullError::Network { endpoint: self.settings.endpoint.clone(), source }
     }
@@ -159,7 +183,7 @@ impl Hub {
     /// What the hub refuses, or a malformed answer.
     pub async fn files(&self, r: &Reference) -> Result<(String, Vec<RepoFile>), PullError> {
         let url = format!("{}/api/models/{}/revision/{}?blobs=true", self.settings.endpoint, r.repo, r.revision);
-        let resp = self.auth(self.http.get(&url)).send().await.map_err(|e| self.network(e))?;
+        let resp = self.ask(reqwest::Method::GET, &url).await?;
         if !resp.status().is_success() {
             return Err(self.refused(resp.status(), r, &url));
         }
@@ -188,12 +212,7 @@ impl Hub {
     /// where its bytes are.
     async fn resolve(&self, r: &Reference, commit: &str, f: &RepoFile) -> Result<Resolved, PullError> {
         let url = format!("{}/{}/resolve/{commit}/{}", self.settings.endpoint, r.repo, f.name);
-        let resp = self
-            .auth(self.http.head(&url))
-            .header("Accept-Encoding", "identity")
-            .send()
-            .await
-            .map_err(|e| self.network(e))?;
+        let resp = self.ask(reqwest::Method::HEAD, &url).await?;
         let status = resp.status();
         if !(status.is_success() || status.is_redirection()) {
             return Err(match status {
@@ -214,7 +233,7 @@ impl Hub {
         let size = header(h, "x-linked-size").and_then(|s| s.parse().ok()).or(f.size).unwrap_or(0);
         let (url, same_host) = match header(h, LOCATION.as_str()) {
             Some(loc) if status.is_redirection() => self.absolute(&loc),
-            _ => (url, true),
+            _ => (resp.url().to_string(), true),
         };
         Ok(Resolved { sha256, size, url, same_host })
     }
@@ -266,7 +285,7 @@ impl Hub {
             snapshots.push(snap);
         }
         cache.set_ref(&r.revision, &commit).map_err(|e| PullError::io(cache.root(), e))?;
-        let paths = publish(models_dir, &snapshots)?;
+        let paths = publish(models_dir, &cache, &r.repo, &snapshots)?;
         let id = model_id(&paths[0]);
         tracing::info!(reference = %r, id = %id, fetched, "pulled");
         Ok(Pulled { id, paths, quant, fetched, note })
@@ -274,13 +293,22 @@ impl Hub {
 }
 
 /// Links each snapshot file into `models_dir` under its own name: first as a hidden name, then
-/// renamed, so the folder never shows a file that is not complete.
-fn publish(models_dir: &Path, snapshots: &[PathBuf]) -> Result<Vec<PathBuf>, PullError> {
+/// renamed, so the folder never shows a file that is not complete. A name that a file of
+/// another repository (or one of the user's) already has is kept by it: this repository's
+/// files then go under names that start with `OWNER--REPO--`.
+fn publish(models_dir: &Path, cache: &RepoCache, repo: &str, snapshots: &[PathBuf]) -> Result<Vec<PathBuf>, PullError> {
     std::fs::create_dir_all(models_dir).map_err(|e| PullError::io(models_dir, e))?;
+    let name_of = |snap: &PathBuf| snap.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let ours = std::fs::canonicalize(cache.root()).unwrap_or_else(|_| cache.root().to_path_buf());
+    let taken = snapshots.iter().any(|s| {
+        let dest = models_dir.join(name_of(s));
+        dest.symlink_metadata().is_ok() && !std::fs::canonicalize(&dest).is_ok_and(|t| t.starts_with(&ours))
+    });
+    let prefix = if taken { format!("{}--", repo.replace('/', "--")) } else { String::new() };
     let mut out = Vec::new();
     // Later parts first: the first part is what makes the model visible.
     for snap in snapshots.iter().rev() {
-        let name = snap.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = format!("{prefix}{}", name_of(snap));
         let (tmp, dest) = (models_dir.join(format!(".{name}.pulling")), models_dir.join(&name));
         let _ = std::fs::remove_file(&tmp);
         let target = std::fs::canonicalize(snap).map_err(|e| PullError::io(snap, e))?;

@@ -51,6 +51,9 @@ pub struct LoopbackHub {
     pub cut_next: AtomicBool,
     /// Send blob bytes at about this many per second (0: as fast as the connection goes).
     pub pace: AtomicUsize,
+    /// Renamed repositories, old `OWNER/REPO` -> new: the hub answers the old name's model API
+    /// and `resolve` with a relative 307 to the new one.
+    pub renamed: BTreeMap<String, String>,
     /// Every request, in order.
     pub seen: Mutex<Vec<Seen>>,
 }
@@ -119,12 +122,24 @@ fn allowed(repo: &str, headers: &HeaderMap) -> Result<(), StatusCode> {
     }
 }
 
+/// The hub's answer for a renamed repository: a relative redirect to the same path under
+/// its new name.
+fn moved(hub: &LoopbackHub, name: &str, uri: &axum::http::Uri) -> Option<Response> {
+    let to = hub.renamed.get(name)?;
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str()).replacen(name, to, 1);
+    Some((StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, path)]).into_response())
+}
+
 async fn model_api(
     State(hub): State<Arc<LoopbackHub>>,
     Path((owner, repo, _rev)): Path<(String, String, String)>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
     let name = format!("{owner}/{repo}");
+    if let Some(r) = moved(&hub, &name, &uri) {
+        return r;
+    }
     if let Err(s) = allowed(&name, &headers) {
         return (s, r#"{"error":"Invalid credentials in Authorization header"}"#).into_response();
     }
@@ -144,9 +159,13 @@ async fn model_api(
 async fn resolve(
     State(hub): State<Arc<LoopbackHub>>,
     Path((owner, repo, _rev, file)): Path<(String, String, String, String)>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
     let name = format!("{owner}/{repo}");
+    if let Some(r) = moved(&hub, &name, &uri) {
+        return r;
+    }
     if let Err(s) = allowed(&name, &headers) {
         return s.into_response();
     }

@@ -40,6 +40,11 @@ fn hub_with_repos() -> LoopbackHub {
     liar.sha256 = "ab".repeat(32);
     repo.insert("bad-Q4_0.gguf".to_string(), liar);
     let mut repos = BTreeMap::new();
+    let few: BTreeMap<_, _> = ["SmolLM2-135M-Instruct-Q4_1.gguf", "SmolLM2-135M-Instruct-Q8_0.gguf"]
+        .iter()
+        .map(|n| (n.to_string(), repo[*n].clone()))
+        .collect();
+    repos.insert("test/Few-GGUF".to_string(), few);
     repos.insert("test/SmolLM2-GGUF".to_string(), repo.clone());
     repos.insert("private/SmolLM2-GGUF".to_string(), repo);
     LoopbackHub { repos, ..Default::default() }
@@ -99,6 +104,25 @@ async fn pulls_the_quant_into_the_hub_cache_and_the_models_folder() {
 }
 
 #[tokio::test]
+async fn without_the_default_quant_the_best_there_is_pulled_with_a_note() {
+    let s = setup("best", None).await;
+    let mut notes = Vec::new();
+    let r: Reference = "test/Few-GGUF".parse().unwrap();
+    let got = s
+        .client
+        .pull(&r, &s.models, &mut |p| {
+            if let Progress::Resolved { note: Some(n), .. } = p {
+                notes.push(n);
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!((got.quant.as_str(), got.id.as_str()), ("Q8_0", "SmolLM2-135M-Instruct-Q8_0"));
+    assert!(got.note.as_deref().is_some_and(|n| n.contains("Q4_K_M") && n.contains("Q8_0")), "{:?}", got.note);
+    assert_eq!(notes.len(), 1, "the note comes with the file list: {notes:?}");
+}
+
+#[tokio::test]
 async fn a_second_pull_fetches_no_bytes() {
     let s = setup("again", None).await;
     pull(&s, "test/SmolLM2-GGUF:Q4_1").await.unwrap();
@@ -107,6 +131,45 @@ async fn a_second_pull_fetches_no_bytes() {
     let again = pull(&s, "test/SmolLM2-GGUF:Q4_1").await.unwrap();
     assert_eq!((again.fetched, s.hub.downloads().len()), (0, before), "the hub cache is reused");
     assert!(again.paths[0].is_file());
+}
+
+#[tokio::test]
+async fn two_repositories_with_one_file_name_keep_their_own_models() {
+    let s = setup("same-name", Some(TOKEN)).await;
+    let first = pull(&s, "test/SmolLM2-GGUF:Q4_1").await.unwrap();
+    let again = pull(&s, "test/SmolLM2-GGUF:Q4_1").await.unwrap();
+    assert_eq!(again.paths, first.paths, "the same repository's file keeps its name");
+    let other = pull(&s, "private/SmolLM2-GGUF:Q4_1").await.unwrap();
+    assert_eq!(other.id, "private--SmolLM2-GGUF--SmolLM2-135M-Instruct-Q4_1");
+    assert_eq!(
+        listing(&s.models),
+        ["SmolLM2-135M-Instruct-Q4_1.gguf", "private--SmolLM2-GGUF--SmolLM2-135M-Instruct-Q4_1.gguf"]
+    );
+    let target = |p: &Path| std::fs::canonicalize(p).unwrap();
+    assert!(
+        target(&first.paths[0]).starts_with(std::fs::canonicalize(s.cache.join("models--test--SmolLM2-GGUF")).unwrap())
+    );
+    assert!(target(&other.paths[0])
+        .starts_with(std::fs::canonicalize(s.cache.join("models--private--SmolLM2-GGUF")).unwrap()));
+}
+
+#[tokio::test]
+async fn a_renamed_repository_is_followed_to_its_new_name() {
+    let dir = std::env::temp_dir().join(format!("hearth-pull-renamed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut hub = hub_with_repos();
+    hub.renamed.insert("old/SmolLM2-GGUF".into(), "test/SmolLM2-GGUF".into());
+    let hub = Arc::new(hub);
+    let endpoint = testing::serve(hub.clone()).await;
+    let client = Hub::new(HubSettings { endpoint, token: None, cache: dir.join("hf") }).unwrap();
+    let r: Reference = "old/SmolLM2-GGUF:Q4_1".parse().unwrap();
+    let got = client.pull(&r, &dir.join("models"), &mut |_p: Progress| {}).await.unwrap();
+    assert_eq!(std::fs::read(&got.paths[0]).unwrap(), smol());
+    let seen = hub.seen.lock().unwrap().clone();
+    for (method, at) in [("GET", "/api/models/test/SmolLM2-GGUF/"), ("HEAD", "/test/SmolLM2-GGUF/resolve/")] {
+        assert!(seen.iter().any(|(m, p, _)| m == method && p.starts_with(at)), "{method} {at} followed: {seen:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

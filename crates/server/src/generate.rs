@@ -75,9 +75,14 @@ impl TokenClock {
         }
     }
 
-    /// Records the arrival of text (a token, charged to the key).
-    pub fn token(&mut self) {
-        self.charge(1);
+    /// Charges `tokens` more (another choice's), without timing them.
+    pub fn charge_more(&mut self, tokens: u32) {
+        self.charge(u64::from(tokens));
+    }
+
+    /// Records the arrival of text that completes `tokens` tokens (charged to the key).
+    pub fn token(&mut self, tokens: u32) {
+        self.charge(u64::from(tokens));
         let now = Instant::now();
         let (name, since) = match self.last {
             None => (metrics::TTFT_SECONDS, self.arrived),
@@ -94,7 +99,8 @@ impl TokenClock {
         let m = metrics();
         m.inc(metrics::PROMPT_TOKENS, &[("model", &self.model)], u64::from(c.prompt_tokens));
         m.inc(metrics::GENERATED_TOKENS, &[("model", &self.model)], u64::from(c.completion_tokens));
-        // What the text events did not count (tokens without text, the other choices of n > 1).
+        // What the text events did not count (tokens whose text never went out: a stop string's,
+        // the end of generation).
         let used = u64::from(c.prompt_tokens) + u64::from(c.completion_tokens);
         if let Some(caller) = &self.caller {
             caller.charge(used.saturating_sub(self.charged));
@@ -275,9 +281,9 @@ async fn drain(
             () = crate::shutdown::stopped(stop) => return Err(ApiError::ShuttingDown),
         };
         match next {
-            Some(Event::Text(t)) => {
+            Some(Event::Text { text: t, tokens }) => {
                 if let Some(c) = clock.as_deref_mut() {
-                    c.token();
+                    c.token(tokens);
                 }
                 text.push_str(&t);
             }

@@ -1,12 +1,13 @@
 //! `POST /models/load`, `POST /models/unload`, `GET /models/loaded`: which models are in memory.
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::owner::Principal;
 use crate::state::AppState;
 use crate::validate;
 use axum::extract::State;
-use axum::Json;
+use axum::{Extension, Json};
 use hearth_engine::ModelKind;
 use hearth_protocol::openai::ErrorBody;
 use hearth_protocol::openai::{LoadedModel, LoadedModels, ModelLifecycleRequest};
@@ -20,9 +21,11 @@ use std::sync::atomic::Ordering;
 pub async fn load(
     State(app): State<AppState>,
     who: Principal,
+    caller: Option<Extension<Caller>>,
     ApiJson(req): ApiJson<ModelLifecycleRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
+    let _admitted = crate::generate::admit(&app, caller)?;
     let h = who.models(&app.models).acquire(&req.model, None, keep_alive).await?;
     Ok(Json(serde_json::json!({
         "model": h.info.id,

@@ -134,7 +134,8 @@ mod tests {
 
     #[test]
     fn endpoints_are_route_templates() {
-        assert_eq!(endpoint_of(&Method::GET, "/v1/models/abc"), "/v1/models/{id}");
+        assert_eq!(endpoint_of(&Method::GET, "/v1/models/abc"), "/v1/models/{*id}");
+        assert_eq!(endpoint_of(&Method::GET, "/v1/models/hf.co/o/r:q4_k_m"), "/v1/models/{*id}");
         assert_eq!(endpoint_of(&Method::POST, "/v1/chat/completions"), "/v1/chat/completions");
         assert_eq!(endpoint_of(&Method::GET, "/nope/../x"), "other");
     }

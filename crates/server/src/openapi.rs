@@ -58,7 +58,7 @@ fn add_routes(doc: &mut utoipa::openapi::OpenApi) {
             let mut o = f();
             components.schemas.extend(o.schemas);
             layer_answers(r, &mut o.operation);
-            doc.paths.add_path_operation(r.path, o.methods, o.operation);
+            doc.paths.add_path_operation(r.doc_path(), o.methods, o.operation);
         }
     }
     for r in ROUTES {

@@ -111,9 +111,15 @@ impl Principal {
             .collect()
     }
 
+    /// Whether it may load and unload models at will (an admin key, or no keys at all). Other
+    /// keys' `keep_alive` may keep a model longer than the server's default, never shorter.
+    pub fn manages_models(&self) -> bool {
+        self.sees_all()
+    }
+
     /// The models this caller may use.
     pub fn models<'a>(&'a self, manager: &'a ModelManager) -> Scoped<'a> {
-        Scoped { manager, allow: self.0.as_ref().and_then(|c| c.models.as_deref()) }
+        Scoped { manager, allow: self.0.as_ref().and_then(|c| c.models.as_deref()), manages: self.manages_models() }
     }
 }
 
@@ -121,6 +127,7 @@ impl Principal {
 pub struct Scoped<'a> {
     manager: &'a ModelManager,
     allow: Option<&'a [String]>,
+    manages: bool,
 }
 
 impl<'a> Scoped<'a> {
@@ -148,7 +155,19 @@ impl<'a> Scoped<'a> {
         Ok(info)
     }
 
-    /// [`ModelManager::acquire`] within the scope.
+    /// [`Scoped::resolve`], refusing a model of another kind than `want` (without loading it).
+    ///
+    /// # Errors
+    /// As [`Scoped::resolve`], and [`EngineError::WrongModelKind`].
+    pub fn resolve_as(&self, name: &str, want: ModelKind) -> Result<ModelInfo, EngineError> {
+        let info = self.resolve(name)?;
+        hearth_engine::manager::check_kind(&info, Some(want))?;
+        Ok(info)
+    }
+
+    /// [`ModelManager::acquire`] within the scope; for a caller that does not manage models, a
+    /// `keep_alive` shorter than the server's default is the default (so no key can unload a
+    /// model that others use).
     ///
     /// # Errors
     /// As [`Scoped::resolve`] and [`ModelManager::acquire`].
@@ -159,6 +178,8 @@ impl<'a> Scoped<'a> {
         keep_alive: KeepAlive,
     ) -> Result<ModelHandle, EngineError> {
         let id = self.resolve(name)?.id;
+        let keep_alive =
+            if self.manages { keep_alive } else { keep_alive.no_sooner_than(self.manager.settings().idle_unload) };
         self.manager.acquire(&id, want, keep_alive).await
     }
 

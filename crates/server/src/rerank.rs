@@ -50,6 +50,9 @@ pub async fn rerank(
     let keep_alive = crate::validate::keep_alive(req.keep_alive.as_ref())?;
     let admission = generate::admit(&app, caller)?;
     let handle = scope.acquire(&name, Some(ModelKind::Embedding), keep_alive).await?;
+    // One copy of the query for every pair (a long query and many documents would otherwise
+    // multiply it).
+    let query: std::sync::Arc<str> = query.into();
     let inputs = docs.iter().map(|d| EmbedInput::Pair { query: query.clone(), document: d.clone() }).collect();
     let embed_req = EmbedRequest { inputs, truncate: req.truncate.unwrap_or(true) };
     let out = run(&app, &handle, embed_req, &admission).await?;

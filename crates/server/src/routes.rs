@@ -134,6 +134,12 @@ impl Route {
         Route { protocol: Protocol::Anthropic, ..self }
     }
 
+    /// The path as OpenAPI writes it: a parameter that takes the rest of the path (`{*id}`)
+    /// is a plain one (`{id}`).
+    pub fn doc_path(&self) -> String {
+        self.path.replace("{*", "{")
+    }
+
     const fn upload(self) -> Self {
         Route { upload: true, ..self }
     }
@@ -160,7 +166,8 @@ pub static ROUTES: &[Route] = &[
     Route::new(POST, "/rerank", || post(rerank::rerank)).alias("/v1/rerank"),
     Route::new(GET, "/v1/models", || get(models::list_models)).doc(op::<models::__path_list_models>),
     Route::new(GET, "/api/models", || get(models::list_models)).alias("/v1/models"),
-    Route::new(GET, "/v1/models/{id}", || get(models::get_model)).doc(op::<models::__path_get_model>),
+    // Ids may hold slashes (`hf.co/OWNER/REPO:QUANT`, as OpenAI clients send them unescaped).
+    Route::new(GET, "/v1/models/{*id}", || get(models::get_model)).doc(op::<models::__path_get_model>),
     // Anthropic
     Route::new(POST, "/v1/messages", || post(anthropic::messages))
         .anthropic()
@@ -296,7 +303,7 @@ mod tests {
             match r.docs {
                 Docs::Op(f) => {
                     let o = f();
-                    assert_eq!(o.path, r.path, "the annotation of {} {} names another path", r.method, r.path);
+                    assert_eq!(o.path, r.doc_path(), "the annotation of {} {} names another path", r.method, r.path);
                     let named = |m: &HttpMethod| match m {
                         HttpMethod::Get => "GET",
                         HttpMethod::Post => "POST",
@@ -334,7 +341,8 @@ mod tests {
 
     #[test]
     fn templates_match_paths() {
-        assert_eq!(find("GET", "/v1/models/abc").map(|r| r.path), Some("/v1/models/{id}"));
+        assert_eq!(find("GET", "/v1/models/abc").map(|r| r.path), Some("/v1/models/{*id}"));
+        assert_eq!(find("GET", "/v1/models/hf.co/o/r:q8_0").map(|r| r.path), Some("/v1/models/{*id}"));
         assert_eq!(find("GET", "/docs/a/b.css").map(|r| r.path), Some("/docs/{*rest}"));
         assert_eq!(find("POST", "/api/generate/stream").map(|r| r.path), Some("/api/generate/stream"));
         assert!(find("GET", "/nope/../x").is_none());

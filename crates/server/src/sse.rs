@@ -102,11 +102,13 @@ impl<F: StreamFormat> Flow<F> {
     /// Frames for one event; sets `ended` when the stream is over.
     fn on(&mut self, index: usize, event: Option<Event>, log: &dyn Fn(&crate::middleware::Summary)) -> Vec<String> {
         match event {
-            Some(Event::Text(t)) => {
+            Some(Event::Text { text, tokens }) => {
                 if index == 0 {
-                    self.clock.token();
+                    self.clock.token(tokens);
+                } else {
+                    self.clock.charge_more(tokens);
                 }
-                self.fmt.text(index, t)
+                self.fmt.text(index, text)
             }
             Some(Event::Logprobs(l)) => {
                 self.fmt.logprobs(index, l);

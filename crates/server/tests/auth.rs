@@ -35,6 +35,7 @@ async fn call(url: &str, method: &str, path: &str, bearer: Option<&str>) -> reqw
     let c = reqwest::Client::new();
     let path = path
         .replace("{id}", SMOL)
+        .replace("{*id}", SMOL)
         .replace("{*rest}", "index.css")
         .replace("{*file}", "index.js")
         .replace("{name}", "c");
@@ -168,6 +169,56 @@ async fn tokens_of_a_cancelled_stream_are_charged() {
     drop(stream);
     let again = c.post(format!("{url}/v1/completions")).bearer_auth("sk-dave").json(&body).send().await.unwrap();
     assert_eq!(again.status(), 429, "the 80 tokens it received were charged against 50 a minute");
+}
+
+/// Every choice's tokens count as they are produced, not only the first's: four choices
+/// cancelled after 100 tokens of them in all are charged for those 100 (and the prompt); the
+/// first choice's quarter alone would leave room under 120 a minute.
+#[tokio::test]
+async fn tokens_of_every_choice_are_charged_as_they_come() {
+    use futures::StreamExt;
+    let url = with_keys(vec![key("erin", "sk-erin", None, Some(120))], true).await;
+    let c = reqwest::Client::new();
+    let body = chat(
+        SMOL,
+        "Tell a story.",
+        json!({"max_tokens": 400, "ignore_eos": true, "temperature": 0.7, "n": 4,
+        "stream": true}),
+    );
+    let post = |body| c.post(format!("{url}/v1/chat/completions")).bearer_auth("sk-erin").json(body).send();
+    let res = post(&body).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut stream = res.bytes_stream();
+    // Four role chunks, then a token each.
+    let mut events = 0;
+    while events < 104 {
+        let chunk = stream.next().await.expect("more events").unwrap();
+        events += String::from_utf8_lossy(&chunk).matches("data: {").count();
+    }
+    drop(stream);
+    assert_eq!(post(&body).await.unwrap().status(), 429, "100 tokens over four choices were charged against 120");
+}
+
+/// A stream that runs into the request timeout pays for what it generated.
+#[tokio::test]
+async fn tokens_of_a_timed_out_stream_are_charged() {
+    let auth = AuthConfig {
+        keys: vec![key("finn", "sk-finn", None, Some(20))],
+        public_health: true,
+        public_metrics: false,
+        public_docs: true,
+    };
+    let limits = Limits { request_timeout: std::time::Duration::from_millis(3000), ..Limits::default() };
+    let url = serve_state(AppState::new(shared(), limits).with_auth(auth)).await;
+    let c = reqwest::Client::new();
+    let body = json!({"model": SMOL, "prompt": "Once upon a time", "max_tokens": 1500, "ignore_eos": true,
+        "stream": true});
+    let res = c.post(format!("{url}/v1/completions")).bearer_auth("sk-finn").json(&body).send().await.unwrap();
+    let text = res.text().await.unwrap();
+    let tokens = text.matches("data: {").count();
+    assert!(text.contains("timeout") && tokens > 20, "it ran into the timeout after {tokens} events: {text:.300}");
+    let again = c.post(format!("{url}/v1/completions")).bearer_auth("sk-finn").json(&body).send().await.unwrap();
+    assert_eq!(again.status(), 429, "{tokens} tokens were charged against 20 a minute");
 }
 
 #[tokio::test]

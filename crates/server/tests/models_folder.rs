@@ -112,6 +112,11 @@ async fn api_pull_streams_progress_and_the_pulled_name_chats() {
     let (status, v) = post(&url, "/api/chat", ask).await;
     assert_eq!(status, 200, "{v}");
     assert!(ids(&url).await.contains(&"SmolLM2-135M-Instruct-Q4_1".to_string()));
+    // OpenAI's clients retrieve it by that name too, slashes and all.
+    for path in [format!("/v1/models/{name}"), format!("/v1/models/{}", name.replace('/', "%2F"))] {
+        let m: serde_json::Value = reqwest::get(format!("{url}{path}")).await.unwrap().json().await.unwrap();
+        assert_eq!(m["id"], "SmolLM2-135M-Instruct-Q4_1", "{path}: {m}");
+    }
     // A name the hub does not have: Ollama's error shape, a 404.
     let (status, v) =
         post(&url, "/api/pull", serde_json::json!({ "model": "test/SmolLM2-GGUF:Q6_K", "stream": false })).await;

@@ -113,7 +113,7 @@ fn fill(path: &str, o: &Owned, prefix: &str) -> Option<String> {
         "/api/v1/sessions/{id}" => path.replace("{id}", &enc(&o.session)),
         "/api/v1/conversations/{id}" => path.replace("{id}", &enc(&o.conversation)),
         // Models are not owned: the scope test below covers them.
-        "/v1/models/{id}" => return None,
+        "/v1/models/{*id}" => return None,
         other => panic!("{other} names an object: add it to the ownership test"),
     };
     Some(filled)
@@ -204,4 +204,26 @@ async fn a_key_scoped_to_models_sees_and_uses_only_those() {
     // Keys without a scope use every model.
     let done = json_of(&url, "bob", "POST", "/v1/chat/completions", chat(SMOL, "hi", json!({ "max_tokens": 1 }))).await;
     assert_eq!(done["model"], SMOL);
+}
+
+/// Only admin keys unload models: another key's `keep_alive: 0` (Ollama's unload) is 403, and
+/// on a request it keeps the server's default, so no key can evict a model others use.
+#[tokio::test]
+async fn only_admin_keys_unload_models() {
+    let url = serve("unload").await;
+    for path in ["/api/generate", "/api/chat"] {
+        let (status, text) = call(&url, "bob", "POST", path, json!({ "model": SMOL, "keep_alive": 0 })).await;
+        assert_eq!(status, 403, "{path}: {text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert!(v["error"].as_str().is_some_and(|e| e.contains("admin")), "Ollama's error shape: {text}");
+    }
+    let ask = json!({ "model": SMOL, "stream": false, "keep_alive": 0, "options": { "num_predict": 1 },
+                      "messages": [{ "role": "user", "content": "hi" }] });
+    assert_eq!(call(&url, "bob", "POST", "/api/chat", ask.clone()).await.0, 200);
+    let ask = chat(SMOL, "hi", json!({ "max_tokens": 1, "keep_alive": "1ms" }));
+    assert_eq!(call(&url, "bob", "POST", "/v1/chat/completions", ask).await.0, 200);
+    for _ in 0..30 {
+        assert!(!shared().unload_expired().await.contains(&SMOL.to_string()), "bob's keep_alive unloaded it");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

@@ -127,6 +127,17 @@ async fn beyond_max_concurrent_requests_is_429_with_retry_after() {
     let url = serve_with(manager(one_slot()), limits).await;
     let held = hold_a_stream(&url).await;
     expect_refusal(&url, 429, "too_many_requests").await;
+    // Every other route that costs the model work takes a permit too.
+    for (path, body) in [
+        ("/tokenize", json!({"model": SMOL, "content": "hello"})),
+        ("/detokenize", json!({"model": SMOL, "tokens": [1, 2]})),
+        ("/models/load", json!({"model": SMOL})),
+        ("/v1/messages/count_tokens", json!({"model": SMOL, "messages": [{"role": "user", "content": "hi"}]})),
+        ("/api/generate", json!({"model": SMOL})),
+        ("/api/chat", json!({"model": SMOL, "messages": []})),
+    ] {
+        assert_eq!(post(&url, path, body).await.0, 429, "{path} while the one permit is held");
+    }
     drop(held);
     // The permit comes back when the stream ends; poll until a request is admitted again.
     let mut status = 0;
@@ -251,7 +262,7 @@ async fn choices_share_one_prompt_evaluation() {
         let mut text = String::new();
         while let Some(ev) = rx.recv().await {
             match ev {
-                Event::Text(t) => text += &t,
+                Event::Text { text: t, .. } => text += &t,
                 Event::Done { completion, .. } => done.push((text.clone(), completion)),
                 Event::Error(e) => panic!("{e}"),
                 _ => {}

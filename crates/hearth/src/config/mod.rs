@@ -24,7 +24,7 @@ pub use folders::FolderArgs;
 pub use hub::HubArgs;
 pub use model::{ModelArgs, SamplingArgs, SchedulerArgs};
 pub use rag::RagArgs;
-pub use server::{LogArgs, LogFormat, ServerArgs, LOG_FILTER};
+pub use server::{default_url, LogArgs, LogFormat, ServerArgs, LOG_FILTER};
 
 /// Hearth: serve GGUF models behind an OpenAI-compatible API.
 #[derive(Debug, Parser)]
@@ -146,24 +146,37 @@ pub struct Settings {
     pub max_upload_bytes: usize,
 }
 
-/// `hearth serve`'s arguments with every default (for `hearth bench`'s in-process server, which
-/// then sets what it measures), and no API keys.
+/// `hearth serve`'s arguments as the environment sets them, for a server only this process
+/// talks to (`hearth run`, `hearth bench`): a loopback port of its own, no API keys, no
+/// default model, the models in `folders`.
 ///
 /// # Errors
 /// When a `HEARTH_*` variable in the environment holds a bad value.
-pub fn bench_serve_args(models: &ModelArgs) -> anyhow::Result<ServeArgs> {
+pub fn private_serve_args(folders: &FolderArgs) -> anyhow::Result<ServeArgs> {
     let cli = Cli::try_parse_from(["hearth", "serve"])?;
     let Command::Serve(mut a) = cli.command else { anyhow::bail!("clap did not parse `serve`") };
     a.server.host = "127.0.0.1".into();
     a.server.port = 0;
+    a.model.folders = folders.clone();
+    a.model.default_model = None;
+    a.auth.api_keys.clear();
+    a.auth.api_keys_file = None;
+    Ok(a)
+}
+
+/// `hearth serve`'s arguments for `hearth bench`'s in-process server, which then sets what it
+/// measures: [`private_serve_args`] with every model, no limits in the way and greedy sampling.
+///
+/// # Errors
+/// When a `HEARTH_*` variable in the environment holds a bad value.
+pub fn bench_serve_args(models: &ModelArgs) -> anyhow::Result<ServeArgs> {
+    let mut a = private_serve_args(&models.folders)?;
     a.server.request_timeout = 3600.0;
     a.model = ModelArgs { default_model: None, allowed_models: vec![], aliases: vec![], ..models.clone() };
     a.scheduler.max_queue = 4096;
     a.scheduler.max_concurrent_requests = 4096;
     a.scheduler.queue_timeout = 3600.0;
     a.sampling = SamplingArgs { temperature: 0.0, top_p: 1.0, top_k: 0, min_p: 0.0, repeat_penalty: 1.0 };
-    a.auth.api_keys.clear();
-    a.auth.api_keys_file = None;
     Ok(a)
 }
 
@@ -216,7 +229,6 @@ impl ServeArgs {
 mod tests {
     use super::*;
     use clap::CommandFactory;
-    use model::default_threads;
 
     /// Every `HEARTH_*` variable `hearth serve` reads.
     fn serve_env_vars() -> Vec<String> {
@@ -292,8 +304,7 @@ mod tests {
     #[test]
     fn defaults_are_the_crates_own() {
         let s = parse(&["serve"]).unwrap();
-        let engine = EngineSettings { threads: default_threads(), ..EngineSettings::default() };
-        assert_eq!(format!("{:?}", s.engine), format!("{engine:?}"));
+        assert_eq!(format!("{:?}", s.engine), format!("{:?}", EngineSettings::default()));
         assert_eq!(format!("{:?}", s.limits), format!("{:?}", hearth_server::Limits::default()));
         assert_eq!(s.max_upload_bytes, hearth_server::rag::DEFAULT_MAX_UPLOAD_BYTES);
     }

@@ -148,11 +148,6 @@ impl From<KvType> for KvTypeArg {
     }
 }
 
-/// Cores available, the default thread count.
-pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
 impl ModelArgs {
     /// `(alias, model id)` pairs of `--alias`.
     pub(super) fn alias_pairs(&self) -> anyhow::Result<Vec<(String, String)>> {
@@ -200,7 +195,7 @@ pub(super) fn engine_settings(
     anyhow::ensure!((1.0..=1000.0).contains(&sch.prefill_stretch), "--prefill-stretch must be a number from 1 to 1000");
     anyhow::ensure!(sch.max_queue >= 1, "--max-queue must be at least 1");
     anyhow::ensure!(model.ctx_size == 0 || model.ctx_size >= 64, "--ctx-size must be 0 (auto) or at least 64");
-    let threads = model.threads.unwrap_or_else(default_threads);
+    let threads = model.threads.unwrap_or(EngineSettings::default().threads);
     anyhow::ensure!((1..=1024).contains(&threads), "--threads must be 1..=1024");
     Ok(EngineSettings {
         ctx_size: model.ctx_size,

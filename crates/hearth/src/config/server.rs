@@ -8,14 +8,23 @@ use std::path::PathBuf;
 /// The log filter when none is set: Hearth's own lines, and only llama.cpp's warnings.
 pub const LOG_FILTER: &str = "info,llama_cpp_2=warn,llama-cpp-2=warn";
 
+/// The address `hearth serve` listens on by default.
+const DEFAULT_HOST: &str = "127.0.0.1";
+const DEFAULT_PORT: u16 = 8080;
+
+/// The URL of a server on the default address: where the client commands look by default.
+pub fn default_url() -> String {
+    format!("http://{DEFAULT_HOST}:{DEFAULT_PORT}")
+}
+
 /// Where to listen.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
     /// Address to bind. 127.0.0.1 keeps the server private to this machine; 0.0.0.0 exposes it.
-    #[arg(long, env = "HEARTH_HOST", default_value = "127.0.0.1")]
+    #[arg(long, env = "HEARTH_HOST", default_value = DEFAULT_HOST)]
     pub host: String,
     /// TCP port.
-    #[arg(long, env = "HEARTH_PORT", default_value_t = 8080)]
+    #[arg(long, env = "HEARTH_PORT", default_value_t = DEFAULT_PORT)]
     pub port: u16,
     /// Largest request body in bytes; larger is 413.
     #[arg(long, env = "HEARTH_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]

@@ -76,8 +76,10 @@ pub async fn messages(
 pub async fn count_tokens(
     State(app): State<AppState>,
     who: crate::owner::Principal,
+    caller: Option<Extension<Caller>>,
     ApiJson(req): ApiJson<CountTokensRequest>,
 ) -> Result<Json<CountTokens>, ApiError> {
+    let _admitted = crate::generate::admit(&app, caller)?;
     let full = MessagesRequest {
         model: req.model,
         max_tokens: Some(1),

@@ -39,6 +39,7 @@ pub async fn chat(
     let messages = req.messages.unwrap_or_default();
     if messages.is_empty() {
         let who = Principal::of(caller.as_ref().map(|c| &c.0));
+        let _admitted = generate::admit(&app, caller)?;
         return lifecycle(&app, &who, &model, req.keep_alive.as_ref(), Shape::Chat, arrived).await;
     }
     let (sampling, max_tokens, stop) = convert::options(req.options.as_ref())?;
@@ -109,6 +110,7 @@ async fn run_generate(
     let prompt = req.prompt.unwrap_or_default();
     if prompt.is_empty() {
         let who = Principal::of(caller.as_ref().map(|c| &c.0));
+        let _admitted = generate::admit(app, caller)?;
         return lifecycle(app, &who, &model, req.keep_alive.as_ref(), Shape::Generate, arrived).await;
     }
     let (sampling, max_tokens, stop) = convert::options(req.options.as_ref())?;
@@ -174,6 +176,9 @@ async fn lifecycle(
 ) -> Result<Response, ApiError> {
     let keep = validate::keep_alive(keep_alive)?;
     let (id, reason) = if keep == KeepAlive::For(std::time::Duration::ZERO) {
+        if !who.manages_models() {
+            return Err(ApiError::Forbidden("unloading a model needs an admin API key".into()));
+        }
         let id = who.models(&app.models).resolve(model)?.id.clone();
         match app.models.unload(&id).await {
             Ok(_) => {}

@@ -35,7 +35,8 @@ fn progress_line(p: &Progress) -> Option<PullProgress> {
         completed: Some(done),
     };
     match p {
-        Progress::Resolved { .. } => None,
+        // Which quantisation was chosen when the default is missing: a status line of its own.
+        Progress::Resolved { note, .. } => note.as_deref().map(line),
         Progress::Cached { sha256, size, .. } => Some(pulling(sha256, *size, *size)),
         Progress::Downloading { sha256, done, total, .. } => Some(pulling(sha256, *done, *total)),
         Progress::Verifying { .. } => Some(line("verifying sha256 digest")),

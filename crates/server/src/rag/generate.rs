@@ -235,6 +235,10 @@ pub async fn generate_upload(
         None => (crate::generate::new_id("tmp"), true),
     };
     let who = Principal::of(caller.as_ref().map(|c| &c.0));
+    // Refused before any file is parsed or embedded: a model that cannot answer, or a server
+    // at its limit (the answer takes its own permit once the files are in).
+    who.models(&app.models).resolve_as(&field("model").unwrap_or_default(), ModelKind::Causal)?;
+    let admitted = crate::generate::admit(&app, caller.clone())?;
     let stored = who.qualify(&named);
     let parsed = routes::parse_files(&rag, form.files, &stored, &form.metadata).await?;
     rag.room_for(parsed.len())?;
@@ -262,6 +266,7 @@ pub async fn generate_upload(
             }
         }
     }
+    drop(admitted);
     let answer = match failure {
         Some(e) => Err(e),
         None => {

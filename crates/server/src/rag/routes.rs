@@ -2,6 +2,7 @@
 
 use super::ingest::{self, Upload};
 use super::Rag;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::owner::Principal;
@@ -10,7 +11,7 @@ use crate::state::AppState;
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use hearth_engine::{EmbedInput, EmbedRequest};
 use hearth_protocol::openai::ErrorBody;
 use hearth_rag::parse;
@@ -76,9 +77,12 @@ pub struct CreateCollection {
 pub async fn create_collection(
     State(app): State<AppState>,
     who: Principal,
+    caller: Option<Extension<Caller>>,
     ApiJson(req): ApiJson<CreateCollection>,
 ) -> Result<Response, ApiError> {
     let rag = rag(&app)?;
+    // It may load the embedding model.
+    let _admitted = crate::generate::admit(&app, caller)?;
     let name = req.name.filter(|n| !n.is_empty()).ok_or_else(|| ApiError::invalid("name", "name is required"))?;
     if name.contains('/') {
         let msg = "a collection name is 1-64 characters of letters, digits, '-', '_' or '.'";
@@ -349,7 +353,7 @@ pub struct SearchRequest {
 pub async fn search(
     State(app): State<AppState>,
     who: Principal,
-    caller: Option<axum::Extension<crate::auth::Caller>>,
+    caller: Option<Extension<Caller>>,
     Path(collection): Path<String>,
     ApiJson(req): ApiJson<SearchRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
