@@ -156,7 +156,7 @@ def test_pull_draws_a_progress_bar_on_a_terminal(tmp_path):
 
 
 def loopback_hub(name, source):
-    """A hub on loopback serving `source` as `name` in every repo; returns (process, URL)."""
+    """A hub on loopback serving `source` as `name` in `test/bench-GGUF`; returns (process, URL)."""
     hub = subprocess.Popen([os.environ["HEARTH_LOOPBACK_HUB"], f"{name}={source}"], stdout=subprocess.PIPE, text=True)
     url = hub.stdout.readline().strip()
     assert url.startswith("http://127.0.0.1:"), url
@@ -168,7 +168,7 @@ def test_run_pulls_a_hub_reference_then_answers_and_later_runs_need_no_hub(tmp_p
     from the pulled model; a second run finds it here and never asks the hub (now gone)."""
     source = os.path.realpath(os.path.join(os.environ["HEARTH_MODELS_DIR"], MODEL + ".gguf"))
     hub, url = loopback_hub("Runner-Q4_1.gguf", source)
-    ref = "hf.co/test/Runner-GGUF:q4_1"
+    ref = "hf.co/test/bench-GGUF:q4_1"
     where = ["--models-dir", str(tmp_path / "models"), "--hf-hub-cache", str(tmp_path / "hf")]
     try:
         r = hearth("run", ref, "Say", "hi.", *where, "--hf-endpoint", url)
@@ -227,6 +227,6 @@ def test_run_list_show_and_ps_against_a_server_with_a_key(keyed_server):
     assert shown["context_length"] > 0 and "im_start" in shown["template"]
     ps = remote("ps", "--json", "--url", keyed_server, key="cli-secret")
     assert ps.returncode == 0, ps.stderr
-    assert [m["name"] for m in json.loads(ps.stdout)] == [MODEL], "the model the run loaded"
+    assert [m["name"] for m in json.loads(ps.stdout)] == [MODEL + ":latest"], "the model the run loaded"
     table = remote("ps", "--url", keyed_server, key="cli-secret").stdout
     assert table.split()[0] == "NAME" and MODEL in table
