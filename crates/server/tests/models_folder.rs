@@ -207,3 +207,36 @@ async fn a_pull_job_shows_progress_cancels_and_resumes() {
     assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("invalid_model_reference")), "{bad}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A model deleted while it answers leaves the list at once (no new request gets it), the
+/// running stream still ends normally, and the model is unloaded once that stream is done.
+#[tokio::test]
+async fn a_model_deleted_mid_stream_finishes_the_stream_then_unloads() {
+    use futures::StreamExt;
+    let d = scratch("mid-stream");
+    let dir = d.join("models");
+    std::fs::copy(models_dir().join(format!("{SMOL}.gguf")), dir.join("busy.gguf")).unwrap();
+    let url = serve(AppState::new(manager(&dir), Limits::default())).await;
+    let body = serde_json::json!({"model": "busy", "prompt": "Once upon a time", "max_tokens": 120,
+        "ignore_eos": true, "stream": true});
+    let res = reqwest::Client::new().post(format!("{url}/v1/completions")).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut stream = res.bytes_stream();
+    let mut text = String::from_utf8_lossy(&stream.next().await.unwrap().unwrap()).into_owned();
+    std::fs::remove_file(dir.join("busy.gguf")).unwrap();
+    assert!(eventually(&url, <[String]>::is_empty).await.is_empty(), "it left the list while answering");
+    while let Some(chunk) = stream.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    }
+    assert!(text.contains(r#""finish_reason":"length""#) && text.trim_end().ends_with("data: [DONE]"), "{text}");
+    let mut loaded = serde_json::Value::Null;
+    for _ in 0..100 {
+        loaded = reqwest::get(format!("{url}/models/loaded")).await.unwrap().json().await.unwrap();
+        if loaded["data"].as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(loaded["data"], serde_json::json!([]), "unloaded once the stream ended: {loaded}");
+    let _ = std::fs::remove_dir_all(&d);
+}

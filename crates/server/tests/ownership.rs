@@ -156,6 +156,17 @@ async fn another_keys_objects_are_not_found_and_never_listed() {
             assert!(!text.contains(secret.as_str()), "{} shows bob {secret}: {text}", r.path);
         }
     }
+    // Ids in bodies are the caller's too: alice's collection is not found for bob's chat or
+    // generation, and her session's id names a new session of bob's, not hers.
+    let ask = chat(SMOL, "hi", json!({ "max_tokens": 1, "rag": { "collection": o.collection } }));
+    assert_eq!(call(&url, "bob", "POST", "/v1/chat/completions", ask).await.0, 404);
+    let generated = json!({ "prompt": "hi", "collection": o.collection, "max_tokens": 1, "model": SMOL });
+    assert_eq!(call(&url, "bob", "POST", "/api/v1/generate", generated).await.0, 404);
+    let generated = json!({ "prompt": "bob-was-here", "session_id": o.session, "max_tokens": 1, "model": SMOL });
+    let (status, text) = call(&url, "bob", "POST", "/api/v1/generate", generated).await;
+    assert_eq!(status, 200, "{text}");
+    let session = call(&url, "alice", "GET", &format!("/api/v1/sessions/{}", o.session), Value::Null).await.1;
+    assert!(!session.contains("bob-was-here"), "bob's turn went into alice's session: {session}");
     // Names are per key: bob may have a collection of the same name, empty and his own.
     json_of(&url, "bob", "POST", "/collections", json!({ "name": o.collection })).await;
     let path = format!("/collections/{}", o.collection);

@@ -146,14 +146,14 @@ pub struct Settings {
     pub max_upload_bytes: usize,
 }
 
-/// `hearth serve`'s arguments as the environment sets them, for a server only this process
-/// talks to (`hearth run`, `hearth bench`): a loopback port of its own, no API keys, no
-/// default model, the models in `folders`.
+/// `hearth serve`'s arguments as the environment (and `HEARTH_CONFIG`'s file) sets them, for a
+/// server only this process talks to (`hearth run`, `hearth bench`): a loopback port of its
+/// own, no API keys, no default model, the models in `folders`.
 ///
 /// # Errors
-/// When a `HEARTH_*` variable in the environment holds a bad value.
+/// When a `HEARTH_*` variable or the settings file holds a bad value.
 pub fn private_serve_args(folders: &FolderArgs) -> anyhow::Result<ServeArgs> {
-    let cli = Cli::try_parse_from(["hearth", "serve"])?;
+    let cli = parse_cli(["hearth", "serve"].map(std::ffi::OsString::from).to_vec())?;
     let Command::Serve(mut a) = cli.command else { anyhow::bail!("clap did not parse `serve`") };
     a.server.host = "127.0.0.1".into();
     a.server.port = 0;
