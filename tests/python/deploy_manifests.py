@@ -36,9 +36,14 @@ def config_default_port() -> int:
     """HEARTH_PORT's default_value_t, from the same `#[arg(...)]` attribute."""
     for attr in re.findall(r"#\[arg\((.*?)\)\]", config_source(), flags=re.S):
         if re.search(r'\benv\s*=\s*"HEARTH_PORT"', attr):
-            m = re.search(r"default_value_t\s*=\s*(\d+)", attr)
-            assert m, f"HEARTH_PORT has no numeric default: {attr}"
-            return int(m.group(1))
+            m = re.search(r"default_value_t\s*=\s*(\w+)", attr)
+            assert m, f"HEARTH_PORT has no default: {attr}"
+            value = m.group(1)
+            if not value.isdigit():  # a constant of the config module: `const NAME: u16 = 8080;`
+                c = re.search(rf"\bconst\s+{value}\s*:\s*u16\s*=\s*(\d+)\s*;", config_source())
+                assert c, f"HEARTH_PORT's default {value} is not a numeric constant"
+                value = c.group(1)
+            return int(value)
     raise AssertionError("no flag with env = \"HEARTH_PORT\" in the config module")
 
 
