@@ -6,7 +6,7 @@
 //! grammar looser than the schema, is refused naming the keyword, never silently dropped.
 //! The backend turns the checked constraint into a grammar ([`crate::BackendLoader::grammar`]).
 
-use crate::error::EngineError;
+use crate::error::{Constrained, EngineError, Invalid, SchemaFault, SchemaRule};
 use serde_json::{Map, Value};
 
 /// What the output must be.
@@ -98,9 +98,9 @@ const HONOURED: &[&str] = &[
 const FORMATS: &[&str] = &["date", "time", "date-time", "uuid", "uuid1", "uuid2", "uuid3", "uuid4", "uuid5"];
 const TYPES: &[&str] = &["object", "array", "string", "integer", "number", "boolean", "null"];
 
-fn refuse(path: &str, keyword: &str, why: &str) -> EngineError {
-    let at = if path.is_empty() { String::from("the schema's root") } else { format!("`{path}`") };
-    EngineError::invalid("response_format", format!("JSON Schema keyword `{keyword}` at {at} {why}"))
+fn refuse(path: &str, keyword: &str, rule: SchemaRule) -> EngineError {
+    let fault = SchemaFault { path: path.to_string(), keyword: keyword.to_string(), rule };
+    EngineError::invalid("response_format", Invalid::Schema(fault))
 }
 
 /// Checks that every keyword of `schema` is honoured by the grammar converter.
@@ -109,30 +109,30 @@ fn refuse(path: &str, keyword: &str, why: &str) -> EngineError {
 /// [`EngineError::InvalidParam`] (`response_format`) naming the first keyword that is not.
 pub fn check_schema(schema: &Value) -> Result<(), EngineError> {
     if serde_json::to_string(schema).map_or(0, |s| s.len()) > MAX_GRAMMAR_BYTES {
-        return Err(EngineError::invalid("response_format", "the JSON Schema is larger than 256 KiB"));
+        return Err(EngineError::invalid(
+            "response_format",
+            Invalid::TooLarge(Constrained::Schema, MAX_GRAMMAR_BYTES >> 10),
+        ));
     }
     check_node(schema, "", 0)
 }
 
 fn check_node(node: &Value, path: &str, depth: usize) -> Result<(), EngineError> {
     if depth > MAX_DEPTH {
-        return Err(EngineError::invalid(
-            "response_format",
-            format!("the JSON Schema is nested deeper than {MAX_DEPTH}"),
-        ));
+        return Err(EngineError::invalid("response_format", Invalid::TooDeep(MAX_DEPTH)));
     }
     let obj = match node {
         Value::Bool(true) => return Ok(()),
-        Value::Bool(false) => return Err(refuse(path, "false", "matches nothing")),
+        Value::Bool(false) => return Err(refuse(path, "false", SchemaRule::MatchesNothing)),
         Value::Object(o) => o,
-        _ => return Err(EngineError::invalid("response_format", format!("schema at `{path}` must be an object"))),
+        _ => return Err(EngineError::invalid("response_format", Invalid::NotASchema(path.to_string()))),
     };
     for (k, v) in obj {
         if ANNOTATIONS.contains(&k.as_str()) {
             continue;
         }
         if !HONOURED.contains(&k.as_str()) {
-            return Err(refuse(path, k, "is not supported by constrained decoding"));
+            return Err(refuse(path, k, SchemaRule::Unsupported));
         }
         check_keyword(obj, k, v, path, depth)?;
     }
@@ -148,9 +148,9 @@ fn check_siblings(obj: &Map<String, Value>, path: &str) -> Result<(), EngineErro
         .map(String::as_str)
         .filter(|k| !ANNOTATIONS.contains(k) && !matches!(*k, "$defs" | "definitions"))
         .collect();
-    let beside = |lead: &str, allowed: &[&str]| -> Result<(), EngineError> {
+    let beside = |lead: &'static str, allowed: &[&str]| -> Result<(), EngineError> {
         match structural.iter().find(|k| **k != lead && !allowed.contains(k)) {
-            Some(other) if has(lead) => Err(refuse(path, other, &format!("beside `{lead}` would be ignored"))),
+            Some(other) if has(lead) => Err(refuse(path, other, SchemaRule::Beside(lead))),
             _ => Ok(()),
         }
     };
@@ -171,14 +171,14 @@ fn check_siblings(obj: &Map<String, Value>, path: &str) -> Result<(), EngineErro
         ("maximum", "exclusiveMaximum"),
     ];
     if let Some((lead, other)) = pairs.iter().find(|(a, b)| has(a) && has(b)) {
-        return Err(refuse(path, other, &format!("beside `{lead}` would be ignored")));
+        return Err(refuse(path, other, SchemaRule::Beside(lead)));
     }
     let array = has("items") || has("prefixItems") || types_of(obj) == ["array"];
     if let Some(k) = ["minItems", "maxItems"].into_iter().find(|k| has(k) && !array) {
-        return Err(refuse(path, k, "needs \"type\": \"array\" or `items`"));
+        return Err(refuse(path, k, SchemaRule::NeedsArray));
     }
     if has("allOf") && !types_of(obj).iter().all(|t| *t == "object") {
-        return Err(refuse(path, "allOf", "is supported only to merge object schemas"));
+        return Err(refuse(path, "allOf", SchemaRule::AllOfObjects));
     }
     if let Some(Value::Array(parts)) = obj.get("allOf") {
         let objectish = |p: &Value| {
@@ -187,7 +187,7 @@ fn check_siblings(obj: &Map<String, Value>, path: &str) -> Result<(), EngineErro
                 || p.get("type").and_then(Value::as_str) == Some("object")
         };
         if !parts.iter().all(objectish) {
-            return Err(refuse(path, "allOf", "is supported only to merge object schemas (`properties` or `$ref`)"));
+            return Err(refuse(path, "allOf", SchemaRule::AllOfParts));
         }
     }
     Ok(())
@@ -211,15 +211,11 @@ fn check_keyword(obj: &Map<String, Value>, k: &str, v: &Value, path: &str, depth
                 _ => false,
             };
             if !ok {
-                return Err(refuse(
-                    path,
-                    "type",
-                    "must name JSON types (object, array, string, integer, number, boolean, null)",
-                ));
+                return Err(refuse(path, "type", SchemaRule::TypeNames));
             }
         }
         "properties" | "$defs" | "definitions" => {
-            let Value::Object(props) = v else { return Err(refuse(path, k, "must be an object")) };
+            let Value::Object(props) = v else { return Err(refuse(path, k, SchemaRule::Object)) };
             for (name, s) in props {
                 check_node(s, &sub(&format!("{k}/{name}")), depth + 1)?;
             }
@@ -234,46 +230,40 @@ fn check_keyword(obj: &Map<String, Value>, k: &str, v: &Value, path: &str, depth
             s => check_node(s, &sub(k), depth + 1)?,
         },
         "prefixItems" | "anyOf" | "oneOf" | "allOf" => {
-            let Value::Array(list) = v else { return Err(refuse(path, k, "must be an array of schemas")) };
+            let Value::Array(list) = v else { return Err(refuse(path, k, SchemaRule::Schemas)) };
             if list.is_empty() {
-                return Err(refuse(path, k, "must not be empty"));
+                return Err(refuse(path, k, SchemaRule::Empty));
             }
             for (i, s) in list.iter().enumerate() {
                 check_node(s, &sub(&format!("{k}/{i}")), depth + 1)?;
             }
         }
         "required" if !v.as_array().is_some_and(|r| r.iter().all(Value::is_string)) => {
-            return Err(refuse(path, k, "must be an array of property names"));
+            return Err(refuse(path, k, SchemaRule::Names));
         }
-        "enum" if v.as_array().is_none_or(|e| e.is_empty()) => {
-            return Err(refuse(path, k, "must be a non-empty array"))
-        }
+        "enum" if v.as_array().is_none_or(|e| e.is_empty()) => return Err(refuse(path, k, SchemaRule::Enum)),
         "$ref" => {
             let ok =
                 v.as_str().is_some_and(|r| r == "#" || r.starts_with("#/$defs/") || r.starts_with("#/definitions/"));
             if !ok {
-                return Err(refuse(
-                    path,
-                    k,
-                    "must point into `#/$defs/` or `#/definitions/`; remote references are not fetched",
-                ));
+                return Err(refuse(path, k, SchemaRule::RemoteRef));
             }
         }
-        "pattern" if !v.is_string() => return Err(refuse(path, k, "must be a string")),
+        "pattern" if !v.is_string() => return Err(refuse(path, k, SchemaRule::String)),
         "format" if !v.as_str().is_some_and(|f| FORMATS.contains(&f)) => {
-            return Err(refuse(path, "format", "supports only date, time, date-time and uuid"));
+            return Err(refuse(path, "format", SchemaRule::Format));
         }
         "minItems" | "maxItems" | "minLength" | "maxLength" if v.as_u64().is_none_or(|n| n > u32::MAX as u64) => {
-            return Err(refuse(path, k, "must be a non-negative integer"));
+            return Err(refuse(path, k, SchemaRule::Count));
         }
         "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => {
             // The converter bounds integers only; a bound on a number would be dropped.
             if types_of(obj) != ["integer"] {
-                return Err(refuse(path, k, "is supported only with \"type\": \"integer\""));
+                return Err(refuse(path, k, SchemaRule::IntegerOnly));
             }
             // The converter reads bounds as 64-bit integers.
             if !v.as_f64().is_some_and(|n| n.abs() <= 9_007_199_254_740_992.0) {
-                return Err(refuse(path, k, "must be a number within ±2^53"));
+                return Err(refuse(path, k, SchemaRule::Bound));
             }
         }
         _ => {}
@@ -310,15 +300,15 @@ pub fn strict(schema: &Value) -> Value {
 /// [`EngineError::InvalidParam`] (`grammar`).
 pub fn check_gbnf(gbnf: &str) -> Result<(), EngineError> {
     if gbnf.len() > MAX_GRAMMAR_BYTES {
-        return Err(EngineError::invalid("grammar", "the grammar is larger than 256 KiB"));
+        return Err(EngineError::invalid("grammar", Invalid::TooLarge(Constrained::Grammar, MAX_GRAMMAR_BYTES >> 10)));
     }
     if gbnf.contains('\0') {
-        return Err(EngineError::invalid("grammar", "the grammar contains a NUL character"));
+        return Err(EngineError::invalid("grammar", Invalid::Nul));
     }
     let has_root =
         gbnf.lines().any(|l| l.trim_start().strip_prefix("root").is_some_and(|r| r.trim_start().starts_with("::=")));
     if !has_root {
-        return Err(EngineError::invalid("grammar", "the grammar needs a `root ::= ...` rule"));
+        return Err(EngineError::invalid("grammar", Invalid::NoRoot));
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! many requests into one decode call, and post-processing pooled outputs.
 
 use crate::backend::{SpecialTokens, Token};
-use crate::error::{EngineError, Role};
+use crate::error::{EngineError, Invalid, Role};
 use crate::tokenizer::Tokenizer;
 use std::sync::Arc;
 
@@ -80,17 +80,16 @@ impl EmbedRequest {
                 }
                 EmbedInput::Text(text) => tok.tokenize(&text, true),
                 EmbedInput::Tokens(t) => {
-                    tok.check(&t, "input").map_err(|_| {
-                        EngineError::invalid("input", format!("input {index} has a token id outside the vocabulary"))
-                    })?;
+                    tok.check(&t, "input")
+                        .map_err(|_| EngineError::invalid("input", Invalid::InputOutsideVocabulary(index)))?;
                     t
                 }
             };
             let fitted = fit(tokens, limit, special, self.truncate, index)?;
             total += fitted.len();
             if total > MAX_REQUEST_TOKENS {
-                let msg = format!("the inputs of one request may hold at most {MAX_REQUEST_TOKENS} tokens in all");
-                return Err(EngineError::invalid(if rank { "documents" } else { "input" }, msg));
+                let too_many = Invalid::TooManyTokens(MAX_REQUEST_TOKENS);
+                return Err(EngineError::invalid(if rank { "documents" } else { "input" }, too_many));
             }
             out.push(fitted);
         }
@@ -158,7 +157,7 @@ pub fn fit(
     index: usize,
 ) -> Result<Vec<Token>, EngineError> {
     if tokens.is_empty() {
-        return Err(EngineError::invalid("input", format!("input {index} has no tokens")));
+        return Err(EngineError::invalid("input", Invalid::NoTokens(index)));
     }
     if tokens.len() <= limit {
         return Ok(tokens);

@@ -1,6 +1,7 @@
 //! The engine's error type.
 
 pub use crate::cause::{DecodeError, GrammarError, LoadError, Role, Shortfall, TemplateError, WrongKind};
+pub use crate::invalid::{Constrained, Invalid, SchemaFault, SchemaRule};
 use thiserror::Error;
 
 /// Everything that can go wrong between a validated request and its last token.
@@ -16,12 +17,12 @@ pub enum EngineError {
     #[error("you must provide a model parameter (this server has no default model)")]
     NoDefaultModel,
     /// A request parameter is out of range or malformed.
-    #[error("{message}")]
+    #[error("{reason}")]
     InvalidParam {
         /// The request field at fault.
         param: String,
         /// What is wrong with it.
-        message: String,
+        reason: Invalid,
     },
     /// Prompt plus requested completion do not fit the context window.
     #[error(
@@ -121,8 +122,8 @@ pub enum EngineError {
 
 impl EngineError {
     /// Shorthand for [`EngineError::InvalidParam`].
-    pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
-        EngineError::InvalidParam { param: param.into(), message: message.into() }
+    pub fn invalid(param: impl Into<String>, reason: Invalid) -> Self {
+        EngineError::InvalidParam { param: param.into(), reason }
     }
 
     /// Shorthand for [`EngineError::WrongModelKind`].

@@ -3,7 +3,7 @@
 use crate::backend::{BackendInfo, BackendLoader, LoadSpec, Pooling, Token};
 use crate::command::Command;
 use crate::embed::{EmbedOutput, EmbedRequest, ValidEmbedRequest};
-use crate::error::{EngineError, LoadError, Role};
+use crate::error::{EngineError, Invalid, LoadError, Role};
 use crate::registry::{ModelInfo, ModelKind};
 use crate::request::{Event, GenerateRequest, RenderedPrompt, ValidGenerateRequest};
 use crate::template::{ChatTemplate, TemplateMessage};
@@ -241,10 +241,7 @@ impl ModelHandle {
     pub fn submit_n(&self, req: ValidGenerateRequest, n: usize) -> Result<Vec<mpsc::Receiver<Event>>, EngineError> {
         if n == 0 || n > self.loaded.n_slots {
             let most = self.loaded.n_slots;
-            return Err(EngineError::invalid(
-                "n",
-                format!("n must be between 1 and {most} (this model's parallel slots)"),
-            ));
+            return Err(EngineError::invalid("n", Invalid::Choices(most)));
         }
         let (events, rx) = mpsc::channel(EVENT_BUFFER);
         let (forks, mut more): (Vec<_>, Vec<_>) = (1..n).map(|_| mpsc::channel(EVENT_BUFFER)).unzip();

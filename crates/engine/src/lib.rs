@@ -31,6 +31,7 @@ mod embed_worker;
 pub mod error;
 pub mod gguf;
 mod handle;
+mod invalid;
 pub mod lifecycle;
 mod live;
 pub mod manager;

@@ -89,7 +89,7 @@ impl ModelManager {
             Constraint::JsonObject => "response_format",
             Constraint::Gbnf(g) => check_gbnf(g).map(|()| "grammar")?,
         };
-        self.loader.grammar(c).map_err(|e| EngineError::invalid(param, e.to_string()))
+        self.loader.grammar(c).map_err(|e| EngineError::invalid(param, crate::error::Invalid::Grammar(e)))
     }
 
     /// The grammar that makes a model of `family` call the request's tools with arguments
@@ -111,8 +111,8 @@ impl ModelManager {
             }
             let c = crate::constraint::Constraint::JsonSchema(t.parameters.clone());
             let g = self.grammar(&c).map_err(|e| match e {
-                EngineError::InvalidParam { message, .. } => {
-                    EngineError::invalid(format!("tools[{i}].function.parameters"), message)
+                EngineError::InvalidParam { reason, .. } => {
+                    EngineError::invalid(format!("tools[{i}].function.parameters"), reason)
                 }
                 other => other,
             })?;

@@ -10,7 +10,7 @@
 //! renders differently around the sentinels, leaves it unlocated: then a string that spells a
 //! control token is refused, never parsed.
 
-use crate::error::EngineError;
+use crate::error::{EngineError, Invalid};
 use crate::template::{ChatTemplate, TemplateMessage};
 use crate::Tokenizer;
 use std::ops::Range;
@@ -161,12 +161,7 @@ impl ChatTemplate {
     ) -> Result<(String, Vec<Range<usize>>), EngineError> {
         let text = self.render(messages, tools, true, bos, eos)?;
         if let Some(ctl) = unmarkable(messages, tools).iter().find_map(|t| tok.spelled_control(t).map(str::to_string)) {
-            return Err(EngineError::invalid(
-                "tools",
-                format!(
-                    "a tool definition or argument name contains `{ctl}`, a control token of this model; remove it"
-                ),
-            ));
+            return Err(EngineError::invalid("tools", Invalid::ToolSpellsControl(ctl)));
         }
         let (hollowed, strings) = hollow(messages);
         let skeleton = self.render(&hollowed, tools, true, bos, eos).ok();
@@ -177,13 +172,8 @@ impl ChatTemplate {
             messages.iter().enumerate().flat_map(|(i, m)| crate::template::client_text(m).map(move |t| (i, t)));
         for (i, piece) in unlocated {
             if let Some(ctl) = tok.spelled_control(&piece) {
-                return Err(EngineError::invalid(
-                    "messages",
-                    format!(
-                        "message {i} contains `{ctl}`, a control token of this model, in text its chat template \
-                         rewrites; remove it"
-                    ),
-                ));
+                let reason = Invalid::MessageSpellsControl { index: i, token: ctl.to_string() };
+                return Err(EngineError::invalid("messages", reason));
             }
         }
         Ok((text, Vec::new()))

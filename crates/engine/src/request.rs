@@ -1,7 +1,7 @@
 //! What goes into the engine and what comes out of it: plain data, no llama or HTTP types.
 
 use crate::backend::Token;
-use crate::error::EngineError;
+use crate::error::{EngineError, Invalid};
 use crate::sampling::SamplingParams;
 use crate::tokenizer::Tokenizer;
 use std::ops::Range;
@@ -88,7 +88,7 @@ impl GenerateRequest {
             }
         };
         if prompt.is_empty() {
-            return Err(EngineError::invalid("prompt", "the prompt is empty"));
+            return Err(EngineError::invalid("prompt", Invalid::EmptyPrompt));
         }
         let p = u32::try_from(prompt.len()).unwrap_or(u32::MAX);
         let room = n_ctx.saturating_sub(p);

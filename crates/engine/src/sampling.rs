@@ -1,7 +1,10 @@
 //! Sampling parameters, validated.
 
-use crate::error::EngineError;
+use crate::error::{EngineError, Invalid};
 use std::collections::HashMap;
+
+/// Most tokens one `logit_bias` may name.
+const MAX_BIASES: usize = 1024;
 
 /// How the next token is chosen. Built only through [`SamplingParams::validate`] or
 /// [`SamplingParams::greedy`], so every field is in range when it reaches a backend.
@@ -75,11 +78,11 @@ impl Default for SamplingDefaults {
     }
 }
 
-fn in_range(param: &str, v: f32, lo: f32, hi: f32) -> Result<f32, EngineError> {
+fn in_range(name: &'static str, v: f32, lo: f32, hi: f32) -> Result<f32, EngineError> {
     if v.is_finite() && (lo..=hi).contains(&v) {
         Ok(v)
     } else {
-        Err(EngineError::invalid(param, format!("{param} must be between {lo} and {hi}, got {v}")))
+        Err(EngineError::invalid(name, Invalid::OutOfRange { name, lo, hi, got: v }))
     }
 }
 
@@ -99,15 +102,12 @@ fn random_seed() -> u32 {
 }
 
 fn parse_logit_bias(map: HashMap<String, f32>) -> Result<Vec<(u32, f32)>, EngineError> {
-    if map.len() > 1024 {
-        return Err(EngineError::invalid("logit_bias", "logit_bias may name at most 1024 tokens"));
+    if map.len() > MAX_BIASES {
+        return Err(EngineError::invalid("logit_bias", Invalid::TooManyBiases(MAX_BIASES)));
     }
     let mut out = Vec::with_capacity(map.len());
     for (k, v) in map {
-        let tok: u32 = k
-            .trim()
-            .parse()
-            .map_err(|_| EngineError::invalid("logit_bias", format!("logit_bias keys must be token ids, got {k:?}")))?;
+        let tok: u32 = k.trim().parse().map_err(|_| EngineError::invalid("logit_bias", Invalid::BiasKey(k.clone())))?;
         out.push((tok, in_range("logit_bias", v, -100.0, 100.0)?));
     }
     out.sort_by_key(|(t, _)| *t);
@@ -140,7 +140,7 @@ impl SamplingParams {
         let top_k = match input.top_k {
             None => d.top_k,
             Some(k) if k >= 0 => k as u32,
-            Some(k) => return Err(EngineError::invalid("top_k", format!("top_k must be >= 0, got {k}"))),
+            Some(k) => return Err(EngineError::invalid("top_k", Invalid::NegativeTopK(k))),
         };
         let top_p = in_range("top_p", input.top_p.unwrap_or(d.top_p), 0.0, 1.0)?;
         Ok(Self {

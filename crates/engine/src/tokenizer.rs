@@ -6,7 +6,7 @@
 //! tokens written there are tokenized as the text they are, never as the markers they spell.
 
 use crate::backend::{SpecialTokens, Token};
-use crate::error::EngineError;
+use crate::error::{EngineError, Invalid};
 use aho_corasick::{AhoCorasick, MatchKind};
 use std::ops::Range;
 use std::sync::Arc;
@@ -181,10 +181,9 @@ impl Tokenizer {
     pub fn check(&self, tokens: &[Token], param: &str) -> Result<(), EngineError> {
         let n = self.inner.n_vocab;
         match tokens.iter().position(|&t| t >= n) {
-            Some(i) => Err(EngineError::invalid(
-                param,
-                format!("token id {} at index {i} is outside the vocabulary (size {n})", tokens[i]),
-            )),
+            Some(index) => {
+                Err(EngineError::invalid(param, Invalid::OutsideVocabulary { id: tokens[index], index, size: n }))
+            }
             None => Ok(()),
         }
     }

@@ -98,8 +98,8 @@ impl ApiError {
                     Some("missing_required_parameter"),
                     e.to_string(),
                 ),
-                E::InvalidParam { param, message } => {
-                    (StatusCode::BAD_REQUEST, inv, Some(param.clone()), Some("invalid_value"), message.clone())
+                E::InvalidParam { param, reason } => {
+                    (StatusCode::BAD_REQUEST, inv, Some(param.clone()), Some("invalid_value"), reason.to_string())
                 }
                 E::ContextLengthExceeded { .. } | E::PromptTooLong { .. } => (
                     StatusCode::BAD_REQUEST,
