@@ -241,7 +241,7 @@ pub async fn generate_upload(
     let admitted = crate::generate::admit(&app, caller.clone())?;
     let stored = who.qualify(&named);
     let parsed = routes::parse_files(&rag, form.files, &stored, &form.metadata).await?;
-    rag.room_for(parsed.len())?;
+    let mut places = rag.reserve(parsed.len())?;
     let handle = app.models.get_embedding(&rag.embedding_model).await?;
     let (store, c, dim, model) = (rag.store.clone(), stored.clone(), handle.loaded.n_embd, handle.info.id.clone());
     crate::rag::routes::blocking_named(&named, move || match store.collection(&c)? {
@@ -256,7 +256,7 @@ pub async fn generate_upload(
     let mut documents = Vec::new();
     let mut failure = None;
     for up in parsed {
-        let job = rag.new_job(who.owner(), &named, &up.doc.name).await;
+        let job = places.new_job(who.owner(), &named, &up.doc.name).await;
         let _slot = rag.ingest_slot().await;
         match crate::rag::ingest::ingest(&app, &rag, &job.id, up).await {
             Ok(r) => documents.push(r),

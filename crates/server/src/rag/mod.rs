@@ -54,6 +54,15 @@ pub struct Rag {
 struct Jobs {
     by_id: HashMap<String, Job>,
     order: VecDeque<String>,
+    /// Places in the queue promised to uploads whose jobs are not registered yet.
+    reserved: usize,
+}
+
+impl Jobs {
+    /// Jobs queued or running, and places promised to jobs about to be.
+    fn pending(&self) -> usize {
+        self.by_id.values().filter(|j| matches!(j.status, "queued" | "running")).count() + self.reserved
+    }
 }
 
 impl Jobs {
@@ -130,17 +139,33 @@ impl Rag {
         Ok(permit)
     }
 
-    /// Whether `n` more jobs fit in the ingestion queue.
+    /// Whether `n` more jobs fit in the ingestion queue now (a check, not a promise: see
+    /// [`Rag::reserve`]).
     ///
     /// # Errors
     /// 429 when they do not.
     pub fn room_for(&self, n: usize) -> Result<(), ApiError> {
-        let jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
-        let pending = jobs.by_id.values().filter(|j| matches!(j.status, "queued" | "running")).count();
+        let pending = self.jobs.lock().unwrap_or_else(PoisonError::into_inner).pending();
         if pending + n > MAX_PENDING_JOBS {
             return Err(ApiError::Busy(Busy::IngestionQueue { pending }));
         }
         Ok(())
+    }
+
+    /// Takes `n` places in the ingestion queue, checked and taken under one lock so that
+    /// concurrent uploads cannot pass [`MAX_PENDING_JOBS`] together; places not used by
+    /// [`Reservation::new_job`] are given back when the reservation is dropped.
+    ///
+    /// # Errors
+    /// 429 when they do not fit.
+    pub fn reserve(&self, n: usize) -> Result<Reservation<'_>, ApiError> {
+        let mut jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        let pending = jobs.pending();
+        if pending + n > MAX_PENDING_JOBS {
+            return Err(ApiError::Busy(Busy::IngestionQueue { pending }));
+        }
+        jobs.reserved += n;
+        Ok(Reservation { rag: self, left: n })
     }
 
     /// Waits for one of the [`INGEST_WORKERS`] slots.
@@ -148,8 +173,9 @@ impl Rag {
         self.ingesting.clone().acquire_owned().await.ok()
     }
 
-    /// Registers a queued job of `owner`'s (recorded in the store too).
-    pub async fn new_job(&self, owner: &str, collection: &str, document: &str) -> Job {
+    /// Registers a queued job of `owner`'s (recorded in the store too), in a place `reserved`
+    /// or not.
+    async fn register(&self, owner: &str, collection: &str, document: &str, reserved: bool) -> Job {
         let job = Job {
             id: crate::generate::new_id("job"),
             owner: owner.to_string(),
@@ -163,6 +189,7 @@ impl Rag {
         };
         {
             let mut jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+            jobs.reserved -= usize::from(reserved);
             jobs.order.push_back(job.id.clone());
             jobs.by_id.insert(job.id.clone(), job.clone());
             jobs.forget_old();
@@ -219,6 +246,29 @@ impl Rag {
     }
 }
 
+/// Places taken in the ingestion queue by [`Rag::reserve`].
+pub struct Reservation<'a> {
+    rag: &'a Rag,
+    left: usize,
+}
+
+impl Reservation<'_> {
+    /// Registers a queued job of `owner`'s in one of the places (recorded in the store too);
+    /// past them, the job still registers (the queue's bound was checked for the request).
+    pub async fn new_job(&mut self, owner: &str, collection: &str, document: &str) -> Job {
+        let reserved = self.left > 0;
+        self.left -= usize::from(reserved);
+        self.rag.register(owner, collection, document, reserved).await
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut jobs = self.rag.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        jobs.reserved -= self.left;
+    }
+}
+
 /// A job recorded in a shared store with no progress for this long is taken as abandoned.
 pub const STALE_JOB_SECS: u64 = 600;
 
@@ -244,10 +294,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let rag = rag(&dir);
         let mut first = None;
+        let mut places = rag.reserve(MAX_PENDING_JOBS).unwrap();
         for i in 0..MAX_PENDING_JOBS {
-            let job = rag.new_job("alice", "c", &format!("d{i}")).await;
+            let job = places.new_job("alice", "c", &format!("d{i}")).await;
             first.get_or_insert(job.id);
         }
+        drop(places);
         let busy = |r: Result<(), ApiError>| {
             matches!(r, Err(ApiError::Busy(Busy::IngestionQueue { pending: MAX_PENDING_JOBS })))
         };
@@ -256,6 +308,25 @@ mod tests {
         assert_eq!(rag.admit_upload().err().map(|e| e.parts().0), Some(StatusCode::TOO_MANY_REQUESTS));
         rag.update_job(&first.unwrap(), |j| j.status = "done").await;
         assert!(rag.room_for(1).is_ok() && rag.admit_upload().is_ok(), "room again once one is done");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn places_reserved_by_concurrent_uploads_count_until_used_or_dropped() {
+        let dir = std::env::temp_dir().join(format!("hearth-reserve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rag = rag(&dir);
+        let first = rag.reserve(MAX_PENDING_JOBS - 10).unwrap();
+        // Before the fix both passed a check of the registered jobs alone and the queue
+        // overshot: the second upload's 20 do not fit beside the first's promised places.
+        assert!(rag.reserve(20).is_err(), "promised places count");
+        let mut second = rag.reserve(10).unwrap();
+        assert!(rag.room_for(1).is_err(), "the queue is full of promises");
+        second.new_job("bob", "c", "d").await;
+        drop(second);
+        assert!(rag.room_for(10).is_err() && rag.room_for(9).is_ok(), "one job registered, 9 places given back");
+        drop(first);
+        assert!(rag.reserve(MAX_PENDING_JOBS - 1).is_ok(), "only the registered job is left");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -165,10 +165,10 @@ pub async fn upload(
     let _reading = rag.admit_upload()?;
     let form = read_form(rag.max_upload_bytes, form).await?;
     let parsed = parse_files(&rag, form.files, &stored, &form.metadata).await?;
-    rag.room_for(parsed.len())?;
+    let mut places = rag.reserve(parsed.len())?;
     let mut jobs = Vec::new();
     for up in parsed {
-        let job = rag.new_job(who.owner(), &collection, &up.doc.name).await;
+        let job = places.new_job(who.owner(), &collection, &up.doc.name).await;
         tokio::spawn(ingest::run(app.clone(), rag.clone(), job.id.clone(), up));
         jobs.push(job);
     }
