@@ -25,9 +25,13 @@ async fn serve_rag(path: &Path, max_upload: usize) -> String {
 }
 
 async fn serve_store(loc: StoreLocation, max_upload: usize) -> String {
+    serve_limited(loc, max_upload, Limits::default()).await
+}
+
+async fn serve_limited(loc: StoreLocation, max_upload: usize, limits: Limits) -> String {
     let store = tokio::task::spawn_blocking(move || loc.open()).await.unwrap().unwrap();
     let rag = Rag::new(store, MINILM_Q8.into(), max_upload);
-    let state = AppState::new(shared(), Limits::default()).with_rag(rag);
+    let state = AppState::new(shared(), limits).with_rag(rag);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, hearth_server::app(state)).await });
@@ -362,5 +366,57 @@ async fn generate_upload_answers_from_the_uploaded_files() {
     let res =
         reqwest::Client::new().post(format!("{url}/api/v1/generate/upload")).multipart(form).send().await.unwrap();
     assert_eq!(res.status(), 400, "no prompt");
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}
+
+// Search embeds the query and generate/upload embeds files and answers: at the server's
+// concurrency limit both are refused at once with 429 and Retry-After, like chat.
+#[tokio::test]
+async fn retrieval_at_the_concurrency_limit_is_429() {
+    let path = store_path("busy");
+    let limits = Limits { max_concurrent_requests: 1, ..Default::default() };
+    let url = serve_limited(StoreLocation::Sqlite(path.clone()), 1 << 20, limits).await;
+    assert_eq!(post(&url, "/collections", json!({"name": "c"})).await.0, 201);
+    let (status, accepted) =
+        upload(&url, "c", vec![("a.md", b"# Notes\n\nThe lighthouse keeper is Ilse.".to_vec())], None).await;
+    assert_eq!(status, 202, "{accepted}");
+    finish(&url, &accepted).await;
+
+    let body =
+        json!({"model": SMOL, "prompt": "Once upon a time", "max_tokens": 1500, "ignore_eos": true, "stream": true});
+    let res = reqwest::Client::new().post(format!("{url}/v1/completions")).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut held = res.bytes_stream();
+    futures::StreamExt::next(&mut held).await.unwrap().unwrap();
+
+    let res = reqwest::Client::new()
+        .post(format!("{url}/collections/c/search"))
+        .json(&json!({"query": "who keeps the lighthouse"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(error_of(&v)["code"], "too_many_requests", "{v}");
+    assert_eq!(post(&url, "/collections", json!({"name": "d"})).await.0, 429, "creating may load the embedder");
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(b"Notes.".to_vec()).file_name("n.txt"))
+        .text("prompt", "Anything?")
+        .text("model", SMOL);
+    let res =
+        reqwest::Client::new().post(format!("{url}/api/v1/generate/upload")).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), 429, "refused before the files are parsed");
+
+    drop(held);
+    let mut status = 0;
+    for _ in 0..200 {
+        status = post(&url, "/collections/c/search", json!({"query": "lighthouse"})).await.0;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 200, "admitted again once the stream is gone");
     std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }
