@@ -150,11 +150,15 @@ impl Sequence {
         Next::Finished(reason)
     }
 
-    /// Sends text (nothing if empty), preceded by the log-probabilities it completes; false
-    /// when the client is gone.
+    /// Sends text, preceded by the log-probabilities it completes; false when the client is
+    /// gone. Tokens whose text is held back (a stop string in progress, part of a character)
+    /// are reported at once by a text event without text, so a request that is cancelled or
+    /// fails before the text goes out is still charged for them.
     fn send_text(&mut self, text: String) -> bool {
         if text.is_empty() {
-            return true;
+            let tokens = self.generated - self.reported;
+            self.reported = self.generated;
+            return tokens == 0 || self.send(Event::Text { text, tokens });
         }
         if let Some(lp) = self.logprobs.as_mut() {
             let done = lp.release(&text);
@@ -188,6 +192,51 @@ mod tests {
 
     fn lp(t: &str) -> TokenLogprob {
         TokenLogprob { token: t.into(), bytes: t.as_bytes().to_vec(), logprob: -1.0, top: Vec::new() }
+    }
+
+    fn sequence(stop: &str) -> (Sequence, mpsc::Receiver<Event>) {
+        let (events, rx) = mpsc::channel(8);
+        let seq = Sequence {
+            slot: 0,
+            prompt: vec![1],
+            n_eval: 1,
+            pending: None,
+            max_tokens: 100,
+            reserved: 101,
+            ignore_eos: false,
+            generated: 0,
+            reported: 0,
+            cached: 0,
+            decoder: Utf8Decoder::default(),
+            stop: StopMatcher::new(vec![stop.to_string()]),
+            events,
+            admitted: Instant::now(),
+            first_token: None,
+            last_token: None,
+            logprobs: None,
+        };
+        (seq, rx)
+    }
+
+    #[test]
+    fn tokens_whose_text_is_held_back_are_reported_at_once() {
+        let (mut seq, mut rx) = sequence("STOP");
+        // "ST" may begin the stop string and "\xE2\x82" is two thirds of "€": neither goes out yet.
+        for piece in [&b"Hel"[..], b" ST", b"\xE2\x82"] {
+            assert_eq!(seq.on_token(5, piece, false, 1000), Next::Continue);
+        }
+        let mut reported = 0;
+        while let Ok(event) = rx.try_recv() {
+            if let Event::Text { tokens, .. } = event {
+                reported += tokens;
+            }
+        }
+        assert_eq!(reported, 3, "every sampled token is counted before its text is sent");
+        assert_eq!(seq.on_token(5, b"\xAC", false, 1000), Next::Continue);
+        match rx.try_recv() {
+            Ok(Event::Text { text, tokens }) => assert_eq!((text.as_str(), tokens), ("ST€", 1)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -282,8 +282,10 @@ async fn drain(
         };
         match next {
             Some(Event::Text { text: t, tokens }) => {
-                if let Some(c) = clock.as_deref_mut() {
-                    c.token(tokens);
+                match clock.as_deref_mut() {
+                    Some(c) if t.is_empty() => c.charge_more(tokens),
+                    Some(c) => c.token(tokens),
+                    None => {}
                 }
                 text.push_str(&t);
             }

@@ -102,6 +102,11 @@ impl<F: StreamFormat> Flow<F> {
     /// Frames for one event; sets `ended` when the stream is over.
     fn on(&mut self, index: usize, event: Option<Event>, log: &dyn Fn(&crate::middleware::Summary)) -> Vec<String> {
         match event {
+            Some(Event::Text { text, tokens }) if text.is_empty() => {
+                // Tokens whose text is held back: charged now, sent with their text.
+                self.clock.charge_more(tokens);
+                Vec::new()
+            }
             Some(Event::Text { text, tokens }) => {
                 if index == 0 {
                     self.clock.token(tokens);
