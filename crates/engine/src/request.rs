@@ -118,7 +118,7 @@ impl GenerateRequest {
     /// # Errors
     /// [`EngineError::PromptTooLong`].
     pub fn refuse_early(&self, tok: &Tokenizer, n_ctx: u32) -> Result<(), EngineError> {
-        let min_tokens = tok.min_tokens(self.text_bytes());
+        let min_tokens = self.text().map_or(0, |t| tok.min_tokens(t));
         if min_tokens > u64::from(n_ctx) {
             return Err(EngineError::PromptTooLong { min_tokens, n_ctx });
         }
@@ -127,10 +127,15 @@ impl GenerateRequest {
 
     /// Bytes of prompt text to tokenize (to decide where tokenizing runs).
     pub fn text_bytes(&self) -> usize {
+        self.text().map_or(0, str::len)
+    }
+
+    /// The prompt's text to tokenize, if it is text.
+    fn text(&self) -> Option<&str> {
         match &self.prompt {
-            PromptInput::Text { text, .. } => text.len(),
-            PromptInput::Chat(p) => p.text.len(),
-            PromptInput::Tokens(_) => 0,
+            PromptInput::Text { text, .. } => Some(text),
+            PromptInput::Chat(p) => Some(&p.text),
+            PromptInput::Tokens(_) => None,
         }
     }
 }

@@ -43,8 +43,10 @@ struct Inner {
     max_piece: usize,
 }
 
-/// How many times its own length one token may consume of the input text (normalisers that
-/// drop or fold characters); the bound of [`Tokenizer::min_tokens`] allows for it.
+/// How many times its own length one token may consume of the input's printing text
+/// (normalisers that fold characters: an accent dropped, a ligature split); the bound of
+/// [`Tokenizer::min_tokens`] allows for it. Whitespace and control characters, which
+/// normalisers may collapse or drop entirely, are not counted at all.
 const INPUT_PER_PIECE: usize = 4;
 
 impl std::fmt::Debug for Tokenizer {
@@ -79,10 +81,11 @@ impl Tokenizer {
         Self { inner: Arc::new(Inner { vocab, finder, ids, special, n_vocab, max_piece }) }
     }
 
-    /// The fewest tokens `bytes` of text can take: a bound found without tokenizing, so a
-    /// prompt far beyond the window is refused at once.
-    pub fn min_tokens(&self, bytes: usize) -> u64 {
-        (bytes / (self.inner.max_piece * INPUT_PER_PIECE)) as u64
+    /// The fewest tokens `text` can take: a bound found without tokenizing (one pass over its
+    /// characters), so a prompt far beyond the window is refused at once.
+    pub fn min_tokens(&self, text: &str) -> u64 {
+        let printing: usize = text.chars().filter(|c| !c.is_whitespace() && !c.is_control()).map(char::len_utf8).sum();
+        (printing / (self.inner.max_piece * INPUT_PER_PIECE)) as u64
     }
 
     /// Vocabulary size.
@@ -310,8 +313,17 @@ mod tests {
         // tokens, and the bound allows 4 times that.
         let text = "<|im_start|>".repeat(100);
         assert_eq!(t.tokenize(&text, false).len(), 100);
-        assert!(t.min_tokens(text.len()) <= 100);
-        assert_eq!(t.min_tokens(48 * 1000), 1000);
+        assert!(t.min_tokens(&text) <= 100);
+        assert_eq!(t.min_tokens(&"a".repeat(48 * 1000)), 1000);
+    }
+
+    #[test]
+    fn whitespace_and_controls_a_normaliser_may_drop_do_not_count_toward_the_fewest_tokens() {
+        let t = chatml();
+        // A tokenizer that collapses runs of whitespace can take this in a handful of tokens.
+        let text = format!("a{}b{}c", " ".repeat(480_000), "\u{7}".repeat(480_000));
+        assert_eq!(t.min_tokens(&text), 0);
+        assert_eq!(t.min_tokens(&"é".repeat(24_000)), 1000, "two bytes each, 48 per token at most");
     }
 
     #[test]
