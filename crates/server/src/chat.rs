@@ -212,8 +212,7 @@ async fn ground(
         conversation_tokens += handle.count_tokens(m.content.clone()).await? + 4;
     }
     let budget = crate::rag::ground::budget(handle, max_tokens, conversation_tokens);
-    let stored = who.qualify(&opts.collection);
-    let collection = (stored.as_str(), opts.collection.as_str());
+    let collection = (who, opts.collection.as_str());
     let sources = crate::rag::ground::retrieve(app, &rag, handle, collection, &question, top_k, budget).await?;
     crate::rag::ground::add_sources(messages, &sources);
     Ok(sources.iter().filter_map(|s| serde_json::to_value(s).ok()).collect())

@@ -7,7 +7,9 @@
 //!
 //! A key scoped to models (`models=a,b`) resolves, lists and uses only those: another model
 //! is 404 to it, and an empty `model` means the first of its models when the server's
-//! default is not among them.
+//! default is not among them. Retrieval's embedding model is the server's, not the client's
+//! choice: every key that may use retrieval embeds with it, and its tokens are charged to the
+//! key like any other ([`Principal::charge`]).
 
 use crate::auth::Caller;
 use axum::extract::FromRequestParts;
@@ -51,6 +53,14 @@ impl Principal {
     /// The owner of `caller`'s requests (`None`: open mode).
     pub fn of(caller: Option<&Caller>) -> Self {
         Principal(caller.cloned())
+    }
+
+    /// Counts `tokens` of work done for this caller against its key's tokens/minute (nothing
+    /// in the open mode).
+    pub fn charge(&self, tokens: u64) {
+        if let Some(c) = &self.0 {
+            c.charge(tokens);
+        }
     }
 
     /// The owner recorded for what this caller creates: its key's name, `""` for an admin key

@@ -267,3 +267,50 @@ async fn body_limit_and_request_timeout() {
     assert!(body.contains(r#""code":"timeout""#), "{body}");
     assert!(!body.contains("[DONE]"));
 }
+
+/// Retrieval embeds with the server's embedding model for the key: a search's query and an
+/// upload's chunks count against its tokens per minute like `/v1/embeddings` does.
+#[tokio::test]
+async fn tokens_embedded_for_search_and_uploads_are_charged() {
+    let dir = std::env::temp_dir().join(format!("hearth-auth-rag-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let loc = hearth_rag::location::StoreLocation::Sqlite(dir.join("rag.sqlite"));
+    let store = tokio::task::spawn_blocking(move || loc.open()).await.unwrap().unwrap();
+    let ops = ApiKey { admin: true, ..key("ops", "sk-ops", None, None) };
+    let keys = vec![key("gus", "sk-gus", None, Some(60)), key("hal", "sk-hal", None, Some(60)), ops];
+    let auth = AuthConfig { keys, public_health: true, public_metrics: false, public_docs: true };
+    let rag = hearth_server::rag::Rag::new(store, MINILM_Q8.into(), 1 << 20);
+    let url = serve_state(AppState::new(shared(), Limits::default()).with_rag(rag).with_auth(auth)).await;
+    let c = reqwest::Client::new();
+    let words = "lighthouse keeper harbour tide ".repeat(40);
+    for who in ["sk-gus", "sk-hal"] {
+        let res = c.post(format!("{url}/collections")).bearer_auth(who).json(&json!({"name": "c"})).send().await;
+        assert_eq!(res.unwrap().status(), 201);
+    }
+    let search = json!({"query": words, "mode": "vector"});
+    let res = c.post(format!("{url}/collections/c/search")).bearer_auth("sk-gus").json(&search).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let again = c.post(format!("{url}/collections/c/search")).bearer_auth("sk-gus").json(&search).send().await.unwrap();
+    assert_eq!(again.status(), 429, "the query's ~160 tokens were charged against 60 a minute");
+
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(words.into_bytes()).file_name("notes.txt"));
+    let res = c.post(format!("{url}/collections/c/documents")).bearer_auth("sk-hal").multipart(form).send().await;
+    let accepted: serde_json::Value = res.unwrap().json().await.unwrap();
+    let job = accepted["data"][0]["id"].as_str().expect("a job").to_string();
+    let mut status = json!(null);
+    for _ in 0..600 {
+        // Polled by an admin key: hal's own budget is spent while the job runs.
+        let res = c.get(format!("{url}/jobs/{job}")).bearer_auth("sk-ops").send().await.unwrap();
+        status = res.json::<serde_json::Value>().await.unwrap()["status"].clone();
+        if status == "done" || status == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "done");
+    let after = c.post(format!("{url}/collections/c/search")).bearer_auth("sk-hal").json(&search).send().await.unwrap();
+    assert_eq!(after.status(), 429, "the upload's embedded chunks were charged");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -258,7 +258,7 @@ pub async fn generate_upload(
     for up in parsed {
         let job = places.new_job(who.owner(), &named, &up.doc.name).await;
         let _slot = rag.ingest_slot().await;
-        match crate::rag::ingest::ingest(&app, &rag, &job.id, up).await {
+        match crate::rag::ingest::ingest(&app, &rag, (&job.id, &who), up).await {
             Ok(r) => documents.push(r),
             Err(e) => {
                 failure = Some(e);

@@ -3,6 +3,7 @@
 
 use super::Rag;
 use crate::error::ApiError;
+use crate::owner::Principal;
 use crate::state::AppState;
 use hearth_engine::{ModelHandle, TemplateMessage};
 use hearth_rag::store::{Hit, Query, SearchMode};
@@ -21,8 +22,8 @@ pub struct Citation {
     pub source: Hit,
 }
 
-/// Sources for a question, fitted to `budget` tokens of `chat`'s context, from the collection
-/// stored as `collection.0` that the client named `collection.1`.
+/// Sources for `who`'s question (its embedding charged to them), fitted to `budget` tokens of
+/// `chat`'s context, from the collection they named `collection`.
 ///
 /// # Errors
 /// Unknown collection, embedding failures.
@@ -30,15 +31,15 @@ pub async fn retrieve(
     app: &AppState,
     rag: &Rag,
     chat: &ModelHandle,
-    collection: (&str, &str),
+    (who, collection): (&Principal, &str),
     question: &str,
     top_k: usize,
     budget: usize,
 ) -> Result<Vec<Citation>, ApiError> {
-    let vector = Some(super::routes::embed_query(app, rag, question).await?);
+    let vector = Some(super::routes::embed_query(app, rag, who, question).await?);
     let q = Query { vector, text: question.to_string(), mode: SearchMode::Hybrid, top_k, filter: Default::default() };
-    let (store, c) = (rag.store.clone(), collection.0.to_string());
-    let hits = super::routes::blocking_named(collection.1, move || store.search(&c, &q)).await?;
+    let (store, c) = (rag.store.clone(), who.qualify(collection));
+    let hits = super::routes::blocking_named(collection, move || store.search(&c, &q)).await?;
     let mut used = 0;
     let mut out = Vec::new();
     for h in hits {

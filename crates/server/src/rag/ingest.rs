@@ -3,6 +3,7 @@
 
 use super::Rag;
 use crate::error::ApiError;
+use crate::owner::Principal;
 use crate::state::AppState;
 use hearth_engine::embed::l2_normalize;
 use hearth_engine::{EmbedInput, EmbedRequest, ModelHandle};
@@ -25,11 +26,11 @@ pub struct Upload {
     pub parsed: ParsedDocument,
 }
 
-/// Runs a job to the end, recording progress and the outcome.
-pub async fn run(app: AppState, rag: Arc<Rag>, job: String, up: Upload) {
+/// Runs `who`'s job to the end, recording progress and the outcome.
+pub async fn run(app: AppState, rag: Arc<Rag>, (job, who): (String, Principal), up: Upload) {
     let _slot = rag.ingest_slot().await;
     rag.update_job(&job, |j| j.status = "running").await;
-    match ingest(&app, &rag, &job, up).await {
+    match ingest(&app, &rag, (&job, &who), up).await {
         Ok(result) => {
             rag.update_job(&job, |j| {
                 j.status = "done";
@@ -49,11 +50,17 @@ pub async fn run(app: AppState, rag: Arc<Rag>, job: String, up: Upload) {
     }
 }
 
-/// Ingests one document now; the stored document and what happened.
+/// Ingests one document of `who`'s now (the tokens embedded charged to them, batch by batch);
+/// the stored document and what happened.
 ///
 /// # Errors
 /// Unknown collection, embedding or store failures.
-pub async fn ingest(app: &AppState, rag: &Rag, job: &str, up: Upload) -> Result<serde_json::Value, ApiError> {
+pub async fn ingest(
+    app: &AppState,
+    rag: &Rag,
+    (job, who): (&str, &Principal),
+    up: Upload,
+) -> Result<serde_json::Value, ApiError> {
     let store = rag.store.clone();
     let (collection, sha) = (up.collection.clone(), up.doc.sha256.clone());
     let existing = super::routes::blocking(move || store.find_by_hash(&collection, &sha)).await?;
@@ -67,6 +74,7 @@ pub async fn ingest(app: &AppState, rag: &Rag, job: &str, up: Upload) -> Result<
     for batch in chunks.chunks(EMBED_BATCH) {
         let inputs = batch.iter().map(|c| EmbedInput::Text(c.text.clone())).collect();
         let out = handle.embed(EmbedRequest { inputs, truncate: true }).await?;
+        who.charge(u64::from(out.prompt_tokens));
         for (c, mut v) in batch.iter().zip(out.vectors) {
             l2_normalize(&mut v);
             stored.push(NewChunk {

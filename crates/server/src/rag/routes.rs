@@ -169,7 +169,7 @@ pub async fn upload(
     let mut jobs = Vec::new();
     for up in parsed {
         let job = places.new_job(who.owner(), &collection, &up.doc.name).await;
-        tokio::spawn(ingest::run(app.clone(), rag.clone(), job.id.clone(), up));
+        tokio::spawn(ingest::run(app.clone(), rag.clone(), (job.id.clone(), who.clone()), up));
         jobs.push(job);
     }
     Ok((StatusCode::ACCEPTED, Json(json!({ "object": "list", "data": jobs }))).into_response())
@@ -366,18 +366,20 @@ pub async fn search(
         Some(k @ 1..=100) => k as usize,
         Some(k) => return Err(ApiError::invalid("top_k", format!("top_k must be 1..=100, got {k}"))),
     };
-    let vector = if req.mode == SearchMode::Keyword { None } else { Some(embed_query(&app, &rag, &text).await?) };
+    let vector = if req.mode == SearchMode::Keyword { None } else { Some(embed_query(&app, &rag, &who, &text).await?) };
     let q = Query { vector, text, mode: req.mode, top_k, filter: req.filter };
     let (store, stored) = (rag.store.clone(), who.qualify(&collection));
     let hits = blocking_named(&collection, move || store.search(&stored, &q)).await?;
     Ok(Json(json!({ "object": "list", "mode": req.mode, "data": hits })))
 }
 
-/// The normalised embedding of a query.
-pub(crate) async fn embed_query(app: &AppState, rag: &Rag, text: &str) -> Result<Vec<f32>, ApiError> {
+/// The normalised embedding of `who`'s query (its tokens charged to them).
+pub(crate) async fn embed_query(app: &AppState, rag: &Rag, who: &Principal, text: &str) -> Result<Vec<f32>, ApiError> {
     let handle = app.models.get_embedding(&rag.embedding_model).await?;
     let req = EmbedRequest { inputs: vec![EmbedInput::Text(text.to_string())], truncate: true };
-    let mut v = handle.embed(req).await?.vectors.pop().unwrap_or_default();
+    let out = handle.embed(req).await?;
+    who.charge(u64::from(out.prompt_tokens));
+    let mut v = out.vectors.into_iter().next().unwrap_or_default();
     hearth_engine::embed::l2_normalize(&mut v);
     Ok(v)
 }
