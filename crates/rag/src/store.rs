@@ -56,6 +56,7 @@ impl From<Fault> for StoreError {
 
 /// A collection with its counts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Collection {
     /// Name (unique).
     pub name: String,
@@ -105,6 +106,7 @@ pub struct NewChunk {
 
 /// A stored document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DocumentInfo {
     /// Id (unique in the store).
     pub id: i64,
@@ -115,6 +117,7 @@ pub struct DocumentInfo {
     /// Content hash.
     pub sha256: String,
     /// User metadata.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// Chunks.
     pub chunks: u64,
@@ -126,6 +129,7 @@ pub struct DocumentInfo {
 
 /// What storing a document did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PutOutcome {
     /// A new document.
@@ -138,6 +142,7 @@ pub enum PutOutcome {
 
 /// How to search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SearchMode {
     /// Embedding similarity.
@@ -166,6 +171,7 @@ pub struct Query {
 
 /// One result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Hit {
     /// Chunk id.
     pub chunk_id: i64,

@@ -9,7 +9,7 @@ use hearth_engine::embed::l2_normalize;
 use hearth_engine::{EmbedInput, EmbedRequest, ModelHandle};
 use hearth_rag::chunk::{self, Chunk};
 use hearth_rag::parse::ParsedDocument;
-use hearth_rag::store::{NewChunk, NewDocument};
+use hearth_rag::store::{DocumentInfo, NewChunk, NewDocument, PutOutcome};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -65,7 +65,7 @@ pub async fn ingest(
     let (collection, sha) = (up.collection.clone(), up.doc.sha256.clone());
     let existing = super::routes::blocking(move || store.find_by_hash(&collection, &sha)).await?;
     if let Some(doc) = existing {
-        return Ok(serde_json::json!({ "document": doc, "outcome": "unchanged" }));
+        return Ok(outcome_of(doc, PutOutcome::Unchanged));
     }
     let handle = app.models.get_embedding(&rag.embedding_model).await?;
     let chunks = chunk_document(&handle, &up.parsed, rag).await?;
@@ -92,7 +92,12 @@ pub async fn ingest(
     let store = rag.store.clone();
     let (collection, doc) = (up.collection, up.doc);
     let (info, outcome) = super::routes::blocking(move || store.put_document(&collection, doc, stored)).await?;
-    Ok(serde_json::json!({ "document": info, "outcome": outcome }))
+    Ok(outcome_of(info, outcome))
+}
+
+/// A job's result, as [`super::schema::Stored`] documents it.
+fn outcome_of(document: DocumentInfo, outcome: PutOutcome) -> serde_json::Value {
+    serde_json::to_value(super::schema::Stored { document, outcome }).unwrap_or_default()
 }
 
 /// Chunks by the model's tokens: every block is tokenized by the model; pieces of a block

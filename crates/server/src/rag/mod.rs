@@ -9,12 +9,14 @@ pub mod generate;
 pub mod ground;
 pub mod ingest;
 pub mod routes;
+pub mod schema;
 
 use crate::error::ApiError;
 use crate::refused::Busy;
 use hearth_rag::chunk::ChunkSpec;
 use hearth_rag::parse::{ParseError, ParseLimits};
 use hearth_rag::store::VectorStore;
+use schema::Stored;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -87,14 +89,16 @@ impl Jobs {
 }
 
 /// An ingestion job as `GET /jobs/{id}` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Job {
     /// Id.
     pub id: String,
     /// The key that uploaded it (`""`: an admin key, or a server without keys).
     #[serde(skip_serializing_if = "String::is_empty")]
+    #[schema(required = false)]
     pub owner: String,
     /// `queued`, `running`, `done` or `failed`.
+    #[schema(value_type = String, pattern = "^(queued|running|done|failed)$")]
     pub status: &'static str,
     /// Collection.
     pub collection: String,
@@ -104,8 +108,9 @@ pub struct Job {
     pub chunks_done: usize,
     /// Chunks in all (known once chunked).
     pub chunks_total: usize,
-    /// The stored document, when done.
+    /// The stored document and what storing it did, when done.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Stored>)]
     pub result: Option<serde_json::Value>,
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,7 +1,7 @@
 //! Handlers of the retrieval API.
 
 use super::ingest::{self, Upload};
-use super::Rag;
+use super::{schema, Rag};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -17,7 +17,6 @@ use hearth_protocol::openai::ErrorBody;
 use hearth_rag::parse;
 use hearth_rag::store::{Collection, NewDocument, Query, SearchMode, StoreError};
 use serde::Deserialize;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -73,7 +72,7 @@ pub struct CreateCollection {
 ///
 /// # Errors
 /// 400 bad name, 409 exists.
-#[utoipa::path(post, path = "/collections", tag = "retrieval", request_body = CreateCollection, responses((status = 201, description = "The collection", body = serde_json::Value), (status = 409, description = "It exists", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+#[utoipa::path(post, path = "/collections", tag = "retrieval", request_body = CreateCollection, responses((status = 201, description = "The collection", body = Collection), (status = 409, description = "It exists", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
 pub async fn create_collection(
     State(app): State<AppState>,
     who: Principal,
@@ -99,22 +98,22 @@ pub async fn create_collection(
 ///
 /// # Errors
 /// Store failures.
-#[utoipa::path(get, path = "/collections", tag = "retrieval", responses((status = 200, description = "Collections with document and chunk counts", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+#[utoipa::path(get, path = "/collections", tag = "retrieval", responses((status = 200, description = "Collections with document and chunk counts", body = schema::Collections), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
 pub async fn list_collections(
     State(app): State<AppState>,
     who: Principal,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<schema::Collections>, ApiError> {
     let store = rag(&app)?.store.clone();
     let all = blocking(move || store.list_collections()).await?;
     let data = who.visible(all, |c| &mut c.name);
-    Ok(Json(json!({ "object": "list", "data": data })))
+    Ok(Json(schema::Collections::of(data)))
 }
 
 /// `GET /collections/{c}` with document and chunk counts.
 ///
 /// # Errors
 /// 404.
-#[utoipa::path(get, path = "/collections/{name}", tag = "retrieval", params(("name" = String, Path, description = "Collection")), responses((status = 200, description = "The collection with counts", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+#[utoipa::path(get, path = "/collections/{name}", tag = "retrieval", params(("name" = String, Path, description = "Collection")), responses((status = 200, description = "The collection with counts", body = Collection), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
 pub async fn get_collection(
     State(app): State<AppState>,
     who: Principal,
@@ -132,7 +131,7 @@ pub async fn get_collection(
 ///
 /// # Errors
 /// 404.
-#[utoipa::path(delete, path = "/collections/{name}", tag = "retrieval", params(("name" = String, Path, description = "Collection")), responses((status = 200, description = "Deleted", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/collections/{name}", tag = "retrieval", params(("name" = String, Path, description = "Collection")), responses((status = 200, description = "Deleted", body = schema::CollectionDeleted), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
 pub async fn delete_collection(
     State(app): State<AppState>,
     who: Principal,
@@ -141,7 +140,7 @@ pub async fn delete_collection(
     let store = rag(&app)?.store.clone();
     let n = who.qualify(&name);
     if blocking(move || store.delete_collection(&n)).await? {
-        Ok(Json(json!({ "name": name, "deleted": true })).into_response())
+        Ok(Json(schema::CollectionDeleted { name, deleted: true }).into_response())
     } else {
         Err(StoreError::NoCollection(name).into())
     }
@@ -153,7 +152,7 @@ pub async fn delete_collection(
 ///
 /// # Errors
 /// 404 collection, 400 corrupt or empty file, 413 too large, 415 unsupported type.
-#[utoipa::path(post, path = "/collections/{name}/documents", tag = "retrieval", params(("name" = String, Path, description = "Collection")), request_body(content_type = "multipart/form-data", description = "One or more files (PDF, DOCX, Markdown, HTML, text) and an optional `metadata` JSON object"), responses((status = 202, description = "One ingestion job per file", body = serde_json::Value), (status = 413, description = "Over the upload limit", body = ErrorBody), (status = 415, description = "Unsupported type", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+#[utoipa::path(post, path = "/collections/{name}/documents", tag = "retrieval", params(("name" = String, Path, description = "Collection")), request_body(content_type = "multipart/form-data", description = "One or more files (PDF, DOCX, Markdown, HTML, text) and an optional `metadata` JSON object"), responses((status = 202, description = "One ingestion job per file", body = schema::Jobs), (status = 413, description = "Over the upload limit", body = ErrorBody), (status = 415, description = "Unsupported type", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
 pub async fn upload(
     State(app): State<AppState>,
     who: Principal,
@@ -172,7 +171,7 @@ pub async fn upload(
         tokio::spawn(ingest::run(app.clone(), rag.clone(), (job.id.clone(), who.clone()), up));
         jobs.push(job);
     }
-    Ok((StatusCode::ACCEPTED, Json(json!({ "object": "list", "data": jobs }))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(schema::Jobs::of(jobs))).into_response())
 }
 
 /// A multipart form of files and text fields.
@@ -261,7 +260,7 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 ///
 /// # Errors
 /// 404 for an unknown (or long forgotten) job.
-#[utoipa::path(get, path = "/jobs/{id}", tag = "retrieval", params(("id" = String, Path, description = "Job id")), responses((status = 200, description = "Status and progress", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+#[utoipa::path(get, path = "/jobs/{id}", tag = "retrieval", params(("id" = String, Path, description = "Job id")), responses((status = 200, description = "Status and progress", body = super::Job), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
 pub async fn get_job(
     State(app): State<AppState>,
     who: Principal,
@@ -280,15 +279,15 @@ pub async fn get_job(
 ///
 /// # Errors
 /// 404.
-#[utoipa::path(get, path = "/collections/{name}/documents", tag = "retrieval", params(("name" = String, Path, description = "Collection")), responses((status = 200, description = "Documents", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+#[utoipa::path(get, path = "/collections/{name}/documents", tag = "retrieval", params(("name" = String, Path, description = "Collection")), responses((status = 200, description = "Documents", body = schema::Documents), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
 pub async fn list_documents(
     State(app): State<AppState>,
     who: Principal,
     Path(c): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<schema::Documents>, ApiError> {
     let (store, stored) = (rag(&app)?.store.clone(), who.qualify(&c));
     let data = blocking_named(&c, move || store.list_documents(&stored)).await?;
-    Ok(Json(json!({ "object": "list", "data": data })))
+    Ok(Json(schema::Documents::of(data)))
 }
 
 fn no_document(id: i64) -> ApiError {
@@ -299,7 +298,7 @@ fn no_document(id: i64) -> ApiError {
 ///
 /// # Errors
 /// 404.
-#[utoipa::path(get, path = "/collections/{name}/documents/{id}", tag = "retrieval", params(("name" = String, Path, description = "Collection"), ("id" = i64, Path, description = "Document id")), responses((status = 200, description = "The document", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+#[utoipa::path(get, path = "/collections/{name}/documents/{id}", tag = "retrieval", params(("name" = String, Path, description = "Collection"), ("id" = i64, Path, description = "Document id")), responses((status = 200, description = "The document", body = hearth_rag::store::DocumentInfo), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
 pub async fn get_document(
     State(app): State<AppState>,
     who: Principal,
@@ -314,7 +313,7 @@ pub async fn get_document(
 ///
 /// # Errors
 /// 404.
-#[utoipa::path(delete, path = "/collections/{name}/documents/{id}", tag = "retrieval", params(("name" = String, Path, description = "Collection"), ("id" = i64, Path, description = "Document id")), responses((status = 200, description = "Deleted", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/collections/{name}/documents/{id}", tag = "retrieval", params(("name" = String, Path, description = "Collection"), ("id" = i64, Path, description = "Document id")), responses((status = 200, description = "Deleted", body = schema::DocumentDeleted), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
 pub async fn delete_document(
     State(app): State<AppState>,
     who: Principal,
@@ -322,7 +321,7 @@ pub async fn delete_document(
 ) -> Result<Response, ApiError> {
     let (store, stored) = (rag(&app)?.store.clone(), who.qualify(&c));
     if blocking_named(&c, move || store.delete_document(&stored, id)).await? {
-        Ok(Json(json!({ "id": id, "deleted": true })).into_response())
+        Ok(Json(schema::DocumentDeleted { id, deleted: true }).into_response())
     } else {
         Err(no_document(id))
     }
@@ -349,14 +348,14 @@ pub struct SearchRequest {
 ///
 /// # Errors
 /// 400 bad query, 404 collection.
-#[utoipa::path(post, path = "/collections/{name}/search", tag = "retrieval", params(("name" = String, Path, description = "Collection")), request_body = SearchRequest, responses((status = 200, description = "Chunks, best first, with document, page, section and score", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+#[utoipa::path(post, path = "/collections/{name}/search", tag = "retrieval", params(("name" = String, Path, description = "Collection")), request_body = SearchRequest, responses((status = 200, description = "Chunks, best first, with document, page, section and score", body = schema::SearchResults), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
 pub async fn search(
     State(app): State<AppState>,
     who: Principal,
     caller: Option<Extension<Caller>>,
     Path(collection): Path<String>,
     ApiJson(req): ApiJson<SearchRequest>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<schema::SearchResults>, ApiError> {
     let rag = rag(&app)?;
     let _admitted = crate::generate::admit(&app, caller)?;
     let text =
@@ -370,7 +369,7 @@ pub async fn search(
     let q = Query { vector, text, mode: req.mode, top_k, filter: req.filter };
     let (store, stored) = (rag.store.clone(), who.qualify(&collection));
     let hits = blocking_named(&collection, move || store.search(&stored, &q)).await?;
-    Ok(Json(json!({ "object": "list", "mode": req.mode, "data": hits })))
+    Ok(Json(schema::SearchResults { object: "list", mode: req.mode, data: hits }))
 }
 
 /// The normalised embedding of `who`'s query (its tokens charged to them).
