@@ -197,6 +197,7 @@ pub struct Hit {
 
 /// One turn of a conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Turn {
     /// `user` or `assistant`.
     pub role: String,
@@ -208,6 +209,7 @@ pub struct Turn {
 
 /// A conversation's summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionInfo {
     /// The client's session id.
     pub id: String,

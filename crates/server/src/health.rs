@@ -7,45 +7,85 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hearth_engine::ModelKind;
+use serde::Serialize;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use utoipa::ToSchema;
 
 /// How long the default model's worker may take to answer the readiness ping.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// `GET /health`: the server is up, and how each loaded model's worker stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(value_type = String, pattern = "^ok$")]
+    pub status: &'static str,
+    /// The loaded models.
+    pub models: Vec<WorkerHealth>,
+}
+
+/// One loaded model's worker in `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkerHealth {
+    /// The model's id.
+    pub id: String,
+    /// Sequences (or embedding requests) it runs now.
+    pub active_sequences: usize,
+    /// Requests waiting for it.
+    pub waiting: usize,
+    /// Requests it has finished.
+    pub finished: u64,
+    /// Requests cancelled (client gone, stop, timeout).
+    pub cancelled: u64,
+    /// Sequences it can run at once.
+    pub slots: usize,
+    /// Its context length in tokens.
+    pub n_ctx: u32,
+}
+
+/// A probe's answer: `ok` (live), `ready` or `loading` (ready), with the default model.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Probe {
+    /// `ok`, `ready` or `loading`.
+    #[schema(value_type = String, pattern = "^(ok|ready|loading)$")]
+    pub status: &'static str,
+    /// The default model, when there is one (readiness only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
 /// Liveness plus the state of each loaded model's worker.
-#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "Up, with per-model worker counters", body = serde_json::Value)))]
-pub async fn health(State(app): State<AppState>) -> Json<serde_json::Value> {
-    let models: Vec<serde_json::Value> = app
+#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "Up, with per-model worker counters", body = Health)))]
+pub async fn health(State(app): State<AppState>) -> Json<Health> {
+    let models = app
         .models
         .loaded()
         .iter()
-        .map(|h| {
-            serde_json::json!({
-                "id": h.info.id,
-                "active_sequences": h.stats.active.load(Ordering::Relaxed),
-                "waiting": h.stats.waiting.load(Ordering::Relaxed),
-                "finished": h.stats.finished.load(Ordering::Relaxed),
-                "cancelled": h.stats.cancelled.load(Ordering::Relaxed),
-                "slots": h.loaded.n_slots,
-                "n_ctx": h.loaded.n_ctx,
-            })
+        .map(|h| WorkerHealth {
+            id: h.info.id.clone(),
+            active_sequences: h.stats.active.load(Ordering::Relaxed),
+            waiting: h.stats.waiting.load(Ordering::Relaxed),
+            finished: h.stats.finished.load(Ordering::Relaxed),
+            cancelled: h.stats.cancelled.load(Ordering::Relaxed),
+            slots: h.loaded.n_slots,
+            n_ctx: h.loaded.n_ctx,
         })
         .collect();
-    Json(serde_json::json!({ "status": "ok", "models": models }))
+    Json(Health { status: "ok", models })
 }
 
 /// The process is up and serving HTTP.
-#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "The process serves HTTP", body = serde_json::Value)))]
-pub async fn live() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "The process serves HTTP", body = Probe)))]
+pub async fn live() -> Json<Probe> {
+    Json(Probe { status: "ok", model: None })
 }
 
 /// 200 once the default model (if any) is loaded and its worker answers; 503 before.
-#[utoipa::path(get, path = "/health/ready", tag = "health", responses((status = 200, description = "The default model is loaded and answers", body = serde_json::Value), (status = 503, description = "Still loading", body = serde_json::Value)))]
+#[utoipa::path(get, path = "/health/ready", tag = "health", responses((status = 200, description = "The default model is loaded and answers", body = Probe), (status = 503, description = "Still loading", body = Probe)))]
 pub async fn ready(State(app): State<AppState>) -> Response {
     let Some(default) = app.models.default_model() else {
-        return Json(serde_json::json!({ "status": "ready" })).into_response();
+        return Json(Probe { status: "ready", model: None }).into_response();
     };
     let handle = app.models.loaded().into_iter().find(|h| h.info.id == default);
     let answered = match handle {
@@ -53,9 +93,9 @@ pub async fn ready(State(app): State<AppState>) -> Response {
         None => false,
     };
     if answered {
-        Json(serde_json::json!({ "status": "ready", "model": default })).into_response()
+        Json(Probe { status: "ready", model: Some(default.to_string()) }).into_response()
     } else {
-        let body = serde_json::json!({ "status": "loading", "model": default });
+        let body = Probe { status: "loading", model: Some(default.to_string()) };
         (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     }
 }

@@ -10,44 +10,44 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use hearth_engine::ModelKind;
 use hearth_protocol::openai::ErrorBody;
-use hearth_protocol::openai::{LoadedModel, LoadedModels, ModelLifecycleRequest};
+use hearth_protocol::openai::{LoadedModel, LoadedModels, ModelLifecycleRequest, ModelLoaded, ModelUnloaded};
 use std::sync::atomic::Ordering;
 
 /// Loads a model (unloading least recently used idle ones if limits require).
 ///
 /// # Errors
 /// 404 unknown model, 503 no room, 500 when the file does not load.
-#[utoipa::path(post, path = "/models/load", tag = "models", request_body = ModelLifecycleRequest, responses((status = 200, description = "Loaded: model, memory_bytes, load_seconds", body = serde_json::Value), (status = 500, description = "The file did not load", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown model", body = ErrorBody), (status = 429, description = "Too many requests or over the key's rate limit", body = ErrorBody), (status = 503, description = "Overloaded, no room, or shutting down", body = ErrorBody)))]
+#[utoipa::path(post, path = "/models/load", tag = "models", request_body = ModelLifecycleRequest, responses((status = 200, description = "Loaded", body = ModelLoaded), (status = 500, description = "The file did not load", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown model", body = ErrorBody), (status = 429, description = "Too many requests or over the key's rate limit", body = ErrorBody), (status = 503, description = "Overloaded, no room, or shutting down", body = ErrorBody)))]
 pub async fn load(
     State(app): State<AppState>,
     who: Principal,
     caller: Option<Extension<Caller>>,
     ApiJson(req): ApiJson<ModelLifecycleRequest>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ModelLoaded>, ApiError> {
     let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
     let _admitted = crate::generate::admit(&app, caller)?;
     let h = who.models(&app.models).acquire(&req.model, None, keep_alive).await?;
-    Ok(Json(serde_json::json!({
-        "model": h.info.id,
-        "loaded": true,
-        "memory_bytes": h.memory_bytes(),
-        "load_seconds": h.load_seconds,
-    })))
+    Ok(Json(ModelLoaded {
+        model: h.info.id.clone(),
+        loaded: true,
+        memory_bytes: h.memory_bytes(),
+        load_seconds: h.load_seconds,
+    }))
 }
 
 /// Unloads a model that has no running requests.
 ///
 /// # Errors
 /// 404 unknown model, 409 while it has running requests.
-#[utoipa::path(post, path = "/models/unload", tag = "models", request_body = ModelLifecycleRequest, responses((status = 200, description = "model, unloaded (whether it was loaded)", body = serde_json::Value), (status = 409, description = "The model has running requests", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown model", body = ErrorBody), (status = 429, description = "Too many requests or over the key's rate limit", body = ErrorBody), (status = 503, description = "Overloaded, no room, or shutting down", body = ErrorBody)))]
+#[utoipa::path(post, path = "/models/unload", tag = "models", request_body = ModelLifecycleRequest, responses((status = 200, description = "Unloaded (or was not loaded)", body = ModelUnloaded), (status = 409, description = "The model has running requests", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown model", body = ErrorBody), (status = 429, description = "Too many requests or over the key's rate limit", body = ErrorBody), (status = 503, description = "Overloaded, no room, or shutting down", body = ErrorBody)))]
 pub async fn unload(
     State(app): State<AppState>,
     who: Principal,
     ApiJson(req): ApiJson<ModelLifecycleRequest>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ModelUnloaded>, ApiError> {
     let id = who.models(&app.models).resolve(&req.model)?.id.clone();
     let was_loaded = app.models.unload(&id).await?;
-    Ok(Json(serde_json::json!({ "model": id, "unloaded": was_loaded })))
+    Ok(Json(ModelUnloaded { model: id, unloaded: was_loaded }))
 }
 
 /// The loaded models with memory, last use and activity.

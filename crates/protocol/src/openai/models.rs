@@ -37,6 +37,28 @@ pub struct ModelLifecycleRequest {
     pub keep_alive: Option<serde_json::Value>,
 }
 
+/// The answer to `POST /models/load`.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct ModelLoaded {
+    /// The model's id.
+    pub model: String,
+    /// Always true (a model that does not load is an error).
+    pub loaded: bool,
+    /// Its estimated memory: file size plus KV cache.
+    pub memory_bytes: u64,
+    /// Seconds its load took (0 when it was loaded already).
+    pub load_seconds: f64,
+}
+
+/// The answer to `POST /models/unload`.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct ModelUnloaded {
+    /// The model's id.
+    pub model: String,
+    /// Whether it was loaded (unloading a model that is not is not an error).
+    pub unloaded: bool,
+}
+
 /// A loaded model in `GET /models/loaded`.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct LoadedModel {

@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::generate as gen;
 use crate::owner::Principal;
+use crate::rag::schema::{Generation, UploadGeneration};
 use crate::refused::Missing;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -76,12 +77,26 @@ async fn history(
 ///
 /// # Errors
 /// 400 without a prompt, 404 unknown collection or model.
-#[utoipa::path(post, path = "/api/v1/generate", tag = "retrieval", request_body = GenerateRequest, responses((status = 200, description = "answer, citations, usage (or chat completion chunks when streamed)", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 404, description = "Unknown collection or model", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/generate", tag = "retrieval", request_body = GenerateRequest, responses((status = 200, description = "The answer with its citations (or chat completion chunks when streamed)", body = crate::rag::schema::Generation), (status = 400, description = "Bad request", body = ErrorBody), (status = 404, description = "Unknown collection or model", body = ErrorBody)))]
 pub async fn generate(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,
     ApiJson(req): ApiJson<GenerateRequest>,
 ) -> Result<Response, ApiError> {
+    match answer(&app, caller, req).await? {
+        Answer::Stream(res) => Ok(res),
+        Answer::Done { model, summary, generation } => Ok(gen::answer(model, summary, generation)),
+    }
+}
+
+/// A grounded answer: streamed, or whole (with what the metrics and log line need).
+enum Answer {
+    Stream(Response),
+    Done { model: String, summary: crate::middleware::Summary, generation: Generation },
+}
+
+/// Answers one [`GenerateRequest`], storing the turn in its session.
+async fn answer(app: &AppState, caller: Option<Extension<Caller>>, req: GenerateRequest) -> Result<Answer, ApiError> {
     let prompt =
         req.prompt.filter(|p| !p.trim().is_empty()).ok_or_else(|| ApiError::invalid("prompt", "prompt is required"))?;
     let max_tokens = req.max_tokens.unwrap_or(512);
@@ -97,7 +112,7 @@ pub async fn generate(
     let who = Principal::of(caller.as_ref().map(|c| &c.0));
     let stored = session.as_deref().map(|id| who.qualify(id));
     let mut messages = match &stored {
-        Some(id) => history(&app, &who, &req.model, id, max_tokens as usize).await?,
+        Some(id) => history(app, &who, &req.model, id, max_tokens as usize).await?,
         None => Vec::new(),
     };
     messages.push(ChatMessage {
@@ -129,8 +144,8 @@ pub async fn generate(
         }
         _ => None,
     };
-    match chat::run(&app, caller, chat_req, on_answer).await? {
-        Chat::Stream(res) => Ok(res),
+    match chat::run(app, caller, chat_req, on_answer).await? {
+        Chat::Stream(res) => Ok(Answer::Stream(res)),
         Chat::Done { model, summary, body } => {
             let choice = body.choices.into_iter().next();
             let answer = choice.as_ref().map(|c| c.message.content.clone()).unwrap_or_default().unwrap_or_default();
@@ -139,18 +154,18 @@ pub async fn generate(
                 let id = id.clone();
                 crate::rag::routes::blocking(move || rag.store.append_turns(&id, &turns)).await?;
             }
-            let json = serde_json::json!({
-                "id": body.id.replace("chatcmpl", "gen"),
-                "object": "generation",
-                "created": body.created,
-                "model": body.model,
-                "answer": answer,
-                "session_id": session,
-                "finish_reason": choice.map(|c| c.finish_reason).unwrap_or_default(),
-                "citations": body.citations.unwrap_or_default(),
-                "usage": body.usage,
-            });
-            Ok(gen::answer(model, summary, json))
+            let generation = Generation {
+                id: body.id.replace("chatcmpl", "gen"),
+                object: "generation",
+                created: body.created,
+                model: body.model,
+                answer,
+                session_id: session,
+                finish_reason: choice.map(|c| c.finish_reason).unwrap_or_default(),
+                citations: body.citations.unwrap_or_default(),
+                usage: body.usage,
+            };
+            Ok(Answer::Done { model, summary, generation })
         }
     }
 }
@@ -159,19 +174,19 @@ pub async fn generate(
 ///
 /// # Errors
 /// 404 when retrieval is off.
-#[utoipa::path(get, path = "/api/v1/sessions", tag = "retrieval", responses((status = 200, description = "Sessions with turn counts", body = serde_json::Value), (status = 404, description = "Retrieval is off", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "retrieval", responses((status = 200, description = "Sessions with turn counts", body = crate::rag::schema::Sessions), (status = 404, description = "Retrieval is off", body = ErrorBody)))]
 pub async fn list_sessions(State(app): State<AppState>, who: Principal) -> Result<Response, ApiError> {
     let store = crate::rag::routes::rag(&app)?.store.clone();
     let all = crate::rag::routes::blocking(move || store.list_sessions()).await?;
     let data = who.visible(all, |s| &mut s.id);
-    Ok(axum::Json(serde_json::json!({ "object": "list", "data": data })).into_response())
+    Ok(axum::Json(crate::rag::schema::Sessions::of(data)).into_response())
 }
 
 /// `GET /api/v1/sessions/{id}`: a conversation's turns.
 ///
 /// # Errors
 /// 404 for an unknown session.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "retrieval", params(("id" = String, Path, description = "Session id")), responses((status = 200, description = "Turns, oldest first", body = serde_json::Value), (status = 404, description = "Unknown session", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "retrieval", params(("id" = String, Path, description = "Session id")), responses((status = 200, description = "Turns, oldest first", body = crate::rag::schema::Session), (status = 404, description = "Unknown session", body = ErrorBody)))]
 pub async fn get_session(
     State(app): State<AppState>,
     who: Principal,
@@ -183,14 +198,14 @@ pub async fn get_session(
     if turns.is_empty() {
         return Err(ApiError::Missing(Missing::Session(id)));
     }
-    Ok(axum::Json(serde_json::json!({ "id": id, "turns": turns })).into_response())
+    Ok(axum::Json(crate::rag::schema::Session { id, turns }).into_response())
 }
 
 /// `DELETE /api/v1/sessions/{id}`.
 ///
 /// # Errors
 /// 404 for an unknown session.
-#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "retrieval", params(("id" = String, Path, description = "Session id")), responses((status = 200, description = "Deleted", body = serde_json::Value), (status = 404, description = "Unknown session", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "retrieval", params(("id" = String, Path, description = "Session id")), responses((status = 200, description = "Deleted", body = crate::rag::schema::SessionDeleted), (status = 404, description = "Unknown session", body = ErrorBody)))]
 pub async fn delete_session(
     State(app): State<AppState>,
     who: Principal,
@@ -199,7 +214,7 @@ pub async fn delete_session(
     let store = crate::rag::routes::rag(&app)?.store.clone();
     let i = who.qualify(&id);
     if crate::rag::routes::blocking(move || store.delete_session(&i)).await? {
-        Ok(axum::Json(serde_json::json!({ "id": id, "deleted": true })).into_response())
+        Ok(axum::Json(crate::rag::schema::SessionDeleted { id, deleted: true }).into_response())
     } else {
         Err(ApiError::Missing(Missing::Session(id)))
     }
@@ -212,7 +227,7 @@ pub async fn delete_session(
 ///
 /// # Errors
 /// As the upload and generate endpoints.
-#[utoipa::path(post, path = "/api/v1/generate/upload", tag = "retrieval", request_body(content_type = "multipart/form-data", description = "Files, `prompt`, and optional `collection`, `top_k`, `model`, `max_tokens`"), responses((status = 200, description = "answer, citations, documents", body = serde_json::Value), (status = 400, description = "Bad request", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody), (status = 415, description = "Unsupported type", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/generate/upload", tag = "retrieval", request_body(content_type = "multipart/form-data", description = "Files, `prompt`, and optional `collection`, `top_k`, `model`, `max_tokens`"), responses((status = 200, description = "The answer with its citations, and the stored files", body = crate::rag::schema::UploadGeneration), (status = 400, description = "Bad request", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody), (status = 415, description = "Unsupported type", body = ErrorBody)))]
 pub async fn generate_upload(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,
@@ -280,20 +295,18 @@ pub async fn generate_upload(
                 temperature: None,
                 session_id: None,
             };
-            generate(State(app.clone()), caller, ApiJson(req)).await
+            answer(&app, caller, req).await
         }
     };
     if temporary {
         let (store, c) = (rag.store.clone(), stored);
         let _ = tokio::task::spawn_blocking(move || store.delete_collection(&c)).await;
     }
-    let res = answer?;
-    let (parts, body) = res.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|_| ApiError::Internal)?;
-    let mut json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| ApiError::Internal)?;
-    json["documents"] = serde_json::Value::Array(documents);
-    json["collection"] = if temporary { serde_json::Value::Null } else { serde_json::Value::String(named) };
-    let mut out = axum::Json(json).into_response();
-    *out.extensions_mut() = parts.extensions;
-    Ok(out)
+    match answer? {
+        Answer::Stream(res) => Ok(res),
+        Answer::Done { model, summary, generation } => {
+            let collection = (!temporary).then_some(named);
+            Ok(gen::answer(model, summary, UploadGeneration { generation, documents, collection }))
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The ingestion job: chunk by the embedding model's tokens, embed in batches (the embedding
 //! worker packs them with other requests), store in one transaction.
 
+use super::schema::Stored;
 use super::Rag;
 use crate::error::ApiError;
 use crate::owner::Principal;
@@ -9,7 +10,7 @@ use hearth_engine::embed::l2_normalize;
 use hearth_engine::{EmbedInput, EmbedRequest, ModelHandle};
 use hearth_rag::chunk::{self, Chunk};
 use hearth_rag::parse::ParsedDocument;
-use hearth_rag::store::{DocumentInfo, NewChunk, NewDocument, PutOutcome};
+use hearth_rag::store::{NewChunk, NewDocument, PutOutcome};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -31,10 +32,10 @@ pub async fn run(app: AppState, rag: Arc<Rag>, (job, who): (String, Principal), 
     let _slot = rag.ingest_slot().await;
     rag.update_job(&job, |j| j.status = "running").await;
     match ingest(&app, &rag, (&job, &who), up).await {
-        Ok(result) => {
+        Ok(stored) => {
             rag.update_job(&job, |j| {
                 j.status = "done";
-                j.result = Some(result);
+                j.result = serde_json::to_value(stored).ok();
             })
             .await
         }
@@ -55,17 +56,12 @@ pub async fn run(app: AppState, rag: Arc<Rag>, (job, who): (String, Principal), 
 ///
 /// # Errors
 /// Unknown collection, embedding or store failures.
-pub async fn ingest(
-    app: &AppState,
-    rag: &Rag,
-    (job, who): (&str, &Principal),
-    up: Upload,
-) -> Result<serde_json::Value, ApiError> {
+pub async fn ingest(app: &AppState, rag: &Rag, (job, who): (&str, &Principal), up: Upload) -> Result<Stored, ApiError> {
     let store = rag.store.clone();
     let (collection, sha) = (up.collection.clone(), up.doc.sha256.clone());
     let existing = super::routes::blocking(move || store.find_by_hash(&collection, &sha)).await?;
     if let Some(doc) = existing {
-        return Ok(outcome_of(doc, PutOutcome::Unchanged));
+        return Ok(Stored { document: doc, outcome: PutOutcome::Unchanged });
     }
     let handle = app.models.get_embedding(&rag.embedding_model).await?;
     let chunks = chunk_document(&handle, &up.parsed, rag).await?;
@@ -92,12 +88,7 @@ pub async fn ingest(
     let store = rag.store.clone();
     let (collection, doc) = (up.collection, up.doc);
     let (info, outcome) = super::routes::blocking(move || store.put_document(&collection, doc, stored)).await?;
-    Ok(outcome_of(info, outcome))
-}
-
-/// A job's result, as [`super::schema::Stored`] documents it.
-fn outcome_of(document: DocumentInfo, outcome: PutOutcome) -> serde_json::Value {
-    serde_json::to_value(super::schema::Stored { document, outcome }).unwrap_or_default()
+    Ok(Stored { document: info, outcome })
 }
 
 /// Chunks by the model's tokens: every block is tokenized by the model; pieces of a block

@@ -1,7 +1,8 @@
 //! The shapes of retrieval's answers, as the handlers send them and `/openapi.json` documents
 //! them (one type for both, so the document cannot drift from the wire).
 
-use hearth_rag::store::{Collection, DocumentInfo, Hit, PutOutcome, SearchMode};
+use hearth_protocol::openai::Usage;
+use hearth_rag::store::{Collection, DocumentInfo, Hit, PutOutcome, SearchMode, SessionInfo, Turn};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -43,6 +44,29 @@ list_of!(
     Jobs,
     super::Job
 );
+list_of!(
+    /// Stored conversations, most recent first.
+    Sessions,
+    SessionInfo
+);
+
+/// A stored conversation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Session {
+    /// The client's session id.
+    pub id: String,
+    /// Its turns, oldest first.
+    pub turns: Vec<Turn>,
+}
+
+/// A deleted conversation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionDeleted {
+    /// The client's session id.
+    pub id: String,
+    /// Always true.
+    pub deleted: bool,
+}
 
 /// Search results, best first.
 #[derive(Debug, Serialize, ToSchema)]
@@ -72,6 +96,43 @@ pub struct DocumentDeleted {
     pub id: i64,
     /// Always true.
     pub deleted: bool,
+}
+
+/// A grounded answer (`POST /api/v1/generate`, not streamed).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Generation {
+    /// `gen-...`.
+    pub id: String,
+    /// `generation`.
+    #[schema(value_type = String, pattern = "^generation$")]
+    pub object: &'static str,
+    /// Seconds since the epoch.
+    pub created: u64,
+    /// The model that answered.
+    pub model: String,
+    /// The answer, with `[n]` markers naming its citations.
+    pub answer: String,
+    /// The conversation the turn was stored in, if any.
+    pub session_id: Option<String>,
+    /// `stop` or `length`.
+    pub finish_reason: String,
+    /// The sources given to the model, numbered as the answer's `[n]` markers.
+    #[schema(value_type = Vec<Object>)]
+    pub citations: Vec<serde_json::Value>,
+    /// Token counts.
+    pub usage: Usage,
+}
+
+/// A grounded answer from uploaded files (`POST /api/v1/generate/upload`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadGeneration {
+    /// The answer.
+    #[serde(flatten)]
+    pub generation: Generation,
+    /// The uploaded files as stored.
+    pub documents: Vec<Stored>,
+    /// The collection they went into; null when it was a temporary one, removed after.
+    pub collection: Option<String>,
 }
 
 /// A stored document and what storing it did (a finished job's `result`).
