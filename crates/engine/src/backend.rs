@@ -25,7 +25,7 @@ pub struct BatchItem {
 }
 
 /// How an embedding model turns per-token states into one output per input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Pooling {
     /// Average over all tokens (sentence-transformers' default).
     #[default]
@@ -63,7 +63,7 @@ impl Pooling {
 
 /// Special tokens and the tokenizer's rules for adding them, for building inputs by hand
 /// (a cross-encoder's query/document pair).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SpecialTokens {
     /// Beginning of sequence ([CLS] for BERT).
     pub bos: Option<Token>,
@@ -80,7 +80,7 @@ pub struct SpecialTokens {
 }
 
 /// What the worker needs to know about a loaded model.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct BackendInfo {
     /// Context window of one sequence.
     pub n_ctx: u32,
@@ -106,7 +106,7 @@ pub struct BackendInfo {
 }
 
 /// Element type of a generative model's KV cache.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum KvType {
     /// 16-bit floats.
     #[default]

@@ -6,7 +6,7 @@ use crate::backend::Token;
 use thiserror::Error;
 
 /// What a model is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Role {
     /// Generates text (chat and completions).
     Generator,
@@ -35,7 +35,7 @@ impl Role {
 }
 
 /// A request for one kind of model sent to another.
-#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[error("this model is {}, and this request needs {}; use it with {}", .is.noun(), .needed.noun(), .is.route())]
 pub struct WrongKind {
     /// What the model is.
@@ -59,7 +59,7 @@ pub enum Shortfall {
 }
 
 /// Why a model (or its vocabulary) could not be loaded.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[derive(Debug, Error, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LoadError {
     /// llama.cpp could not be initialised in this process.
     #[error("llama.cpp could not be initialised")]
@@ -102,14 +102,26 @@ pub enum LoadError {
     },
     /// A thread could not be started.
     #[error("a thread could not be started ({0:?})")]
-    Thread(std::io::ErrorKind),
+    Thread(#[serde(with = "crate::process::wire::io_kind")] std::io::ErrorKind),
+    /// The worker process could not be started (the program is missing or not executable).
+    #[error("the model's worker process could not be started ({0:?})")]
+    Spawn(#[serde(with = "crate::process::wire::io_kind")] std::io::ErrorKind),
+    /// The worker process speaks another version of the protocol (the binary was replaced
+    /// while the server ran).
+    #[error("the model's worker process speaks protocol {theirs}, the server {ours}; restart the server")]
+    Protocol {
+        /// The server's version.
+        ours: u32,
+        /// The worker's.
+        theirs: u32,
+    },
     /// The worker ended before it said whether the model loaded.
     #[error("the worker died while loading")]
     WorkerDied,
 }
 
 /// Why a batch could not be evaluated.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[derive(Debug, Error, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DecodeError {
     /// No tokens, or more than the batch holds.
     #[error("a batch of {tokens} tokens does not fit (limit {limit})")]
@@ -139,7 +151,7 @@ pub enum DecodeError {
 }
 
 /// Why a request's output constraint could not become a grammar.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[derive(Debug, Error, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum GrammarError {
     /// llama.cpp could not parse the GBNF.
     #[error("llama.cpp could not parse it")]

@@ -21,7 +21,7 @@ pub enum Constraint {
 }
 
 /// A grammar ready for the sampler: GBNF text whose start rule is `root`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Grammar {
     /// The GBNF text.
     pub gbnf: std::sync::Arc<str>,
@@ -31,7 +31,7 @@ pub struct Grammar {
 }
 
 /// What engages a lazy grammar.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Trigger {
     /// This text anywhere in the output.
     Word(String),

@@ -34,7 +34,7 @@ pub struct EmbedRequest {
 
 /// An embedding or rerank request ready for a worker: every input tokenized and fitted to the
 /// model's window. Built by [`crate::ModelHandle::embed`]'s validation on the request's side.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ValidEmbedRequest {
     /// Each input's tokens (none empty, none longer than the window).
     pub inputs: Vec<Vec<Token>>,
@@ -119,7 +119,7 @@ impl EmbedRequest {
 }
 
 /// The raw pooled outputs of a request, one per input, in input order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EmbedOutput {
     /// Pooled outputs (not normalised; a reranker's are logits).
     pub vectors: Vec<Vec<f32>>,

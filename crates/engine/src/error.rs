@@ -118,6 +118,24 @@ pub enum EngineError {
     /// The worker thread panicked while serving this request.
     #[error("the model worker failed while generating")]
     WorkerFailed,
+    /// The model's worker process died (a crash in llama.cpp, a signal, or out of memory);
+    /// the next request loads it again. What happened is in the server log.
+    #[error("model `{model}` crashed while serving this request; retry it (the model is reloaded on the next request)")]
+    ModelCrashed {
+        /// The model.
+        model: String,
+    },
+    /// The model crashed again and again; it is not loaded again until the back-off ends or an
+    /// admin loads it.
+    #[error("model `{model}` crashed {crashes} times within a minute; it is not reloaded for {retry_after} s (an admin can load it now with POST /models/load)")]
+    CrashLoop {
+        /// The model.
+        model: String,
+        /// Crashes within the window.
+        crashes: u32,
+        /// Seconds until it may be loaded again.
+        retry_after: u64,
+    },
 }
 
 impl EngineError {

@@ -10,17 +10,18 @@ use crate::template::{ChatTemplate, TemplateMessage};
 use crate::tokenize_pool::{PoolError, TokenizePool};
 use crate::tokenizer::Tokenizer;
 use crate::tools::Tool;
-use crate::worker::{self, WorkerConfig, WorkerStats};
-use crate::{embed_worker, settings::EngineSettings};
-use std::panic::AssertUnwindSafe;
+use crate::crash::CrashLog;
+use crate::launch::{launch, CommandTx};
+use crate::settings::EngineSettings;
+use crate::worker::{WorkerConfig, WorkerStats};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::TrySendError;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Capacity of one sequence's event channel; a client that stops reading stalls only its own
 /// sequence once this many events are unread.
-const EVENT_BUFFER: usize = 64;
+pub(crate) const EVENT_BUFFER: usize = 64;
 
 /// Channel room beyond the work queue, for pings.
 const PING_ROOM: usize = 64;
@@ -48,7 +49,7 @@ pub struct ModelHandle {
     /// Server-wide cap on generated tokens.
     max_tokens_cap: Option<u32>,
     /// Into the worker; bounded (work by `max_queue`, plus room for pings).
-    tx: SyncSender<Command>,
+    tx: CommandTx,
     /// Work requests that may wait for the worker before new ones get `Overloaded`.
     max_queue: usize,
     /// Counters shared with the worker.
@@ -57,6 +58,8 @@ pub struct ModelHandle {
     pub load_seconds: f64,
     /// Estimated memory of the loaded model (file plus KV cache).
     memory_bytes: u64,
+    /// The worker process, in process isolation.
+    pid: Option<u32>,
     /// One reference per clone of this handle: more than the manager's own means a request
     /// holds it.
     users: Arc<()>,
@@ -79,38 +82,44 @@ impl ModelHandle {
         spec: LoadSpec,
         settings: &EngineSettings,
     ) -> Result<Self, EngineError> {
+        Self::start_watched(loader, spec, settings, None)
+    }
+
+    /// [`ModelHandle::start`], with a worker process's crashes recorded in `crashes`.
+    ///
+    /// # Errors
+    /// As [`ModelHandle::start`].
+    pub fn start_watched(
+        loader: Arc<dyn BackendLoader>,
+        spec: LoadSpec,
+        settings: &EngineSettings,
+        crashes: Option<Arc<CrashLog>>,
+    ) -> Result<Self, EngineError> {
         let id = spec.model.id.clone();
         let info = spec.model.clone();
         let memory_bytes = spec.memory_bytes();
         let max_queue = settings.max_queue.max(1);
-        let (tx, rx) = sync_channel(max_queue + PING_ROOM);
         let stats = Arc::new(WorkerStats::default());
-        let (ready_tx, ready_rx) = sync_channel::<Result<BackendInfo, LoadError>>(1);
         let load_error = |reason: LoadError| EngineError::ModelLoad { model: id.clone(), reason };
-        let tokenizer = Tokenizer::new(loader.vocab(&spec.model).map_err(load_error)?);
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        let background = loader.clone();
-        let init = Arc::new(move || background.background_thread());
-        let pool = TokenizePool::start(&id, &tokenizer, cores / 2, TOKENIZE_QUEUE, init)
-            .map_err(|e| load_error(LoadError::Thread(e.kind())))?;
         let cfg = WorkerConfig {
             prefill_chunk: settings.prefill_chunk,
             embed_budget: settings.embed_batch_tokens.max(1),
             prefill_stretch: settings.prefill_stretch,
         };
-        let worker_stats = stats.clone();
         let started = std::time::Instant::now();
-        std::thread::Builder::new()
-            .name(format!("hearth-model-{id}"))
-            .spawn(move || serve(&*loader, &spec, &rx, &worker_stats, cfg, ready_tx))
+        let room = max_queue + PING_ROOM;
+        let worker = launch(loader.clone(), spec, &settings.isolation, cfg, room, stats.clone(), crashes)?;
+        // Only now, once the worker has loaded the same file (in its own process, where
+        // isolated), does this process read its vocabulary.
+        let tokenizer = Tokenizer::new(loader.vocab(&info).map_err(load_error)?);
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let background = loader.clone();
+        let init = Arc::new(move || background.background_thread());
+        let pool = TokenizePool::start(&id, &tokenizer, cores / 2, TOKENIZE_QUEUE, init)
             .map_err(|e| load_error(LoadError::Thread(e.kind())))?;
-        let loaded = match ready_rx.recv() {
-            Ok(Ok(b)) => b,
-            Ok(Err(reason)) => return Err(EngineError::ModelLoad { model: id, reason }),
-            Err(_) => return Err(EngineError::ModelLoad { model: id, reason: LoadError::WorkerDied }),
-        };
+        let loaded = worker.info;
         let secs = started.elapsed().as_secs_f64();
-        tracing::info!(model = %id, n_ctx = loaded.n_ctx, slots = loaded.n_slots, secs, "model loaded");
+        tracing::info!(model = %id, n_ctx = loaded.n_ctx, slots = loaded.n_slots, secs, pid = worker.pid, "model loaded");
         let template = Arc::new(ChatTemplate::new(&info.template, &info.arch));
         Ok(Self {
             info: Arc::new(info),
@@ -119,13 +128,31 @@ impl ModelHandle {
             tokenizer,
             pool: Arc::new(pool),
             max_tokens_cap: settings.max_tokens_cap,
-            tx,
+            tx: worker.tx,
             max_queue,
             stats,
             load_seconds: secs,
             memory_bytes,
+            pid: worker.pid,
             users: Arc::new(()),
         })
+    }
+
+    /// The worker process's id, in process isolation.
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// The worker process's resident memory now (`None` for a worker thread, or once it is
+    /// gone).
+    pub fn rss_bytes(&self) -> Option<u64> {
+        self.pid.filter(|_| self.is_alive()).and_then(crate::process::rss_bytes)
+    }
+
+    /// What the model takes for the memory budget: the estimate, or the worker process's real
+    /// resident size where that is larger.
+    pub fn budget_bytes(&self) -> u64 {
+        self.memory_bytes.max(self.rss_bytes().unwrap_or(0))
     }
 
     /// Estimated memory: the file plus the KV cache.
@@ -364,37 +391,4 @@ impl ModelHandle {
             EngineError::Unavailable { model: self.info.id.clone() }
         }
     }
-}
-
-/// The body of a worker thread: load, report readiness, run the loop for the model's kind.
-fn serve(
-    loader: &dyn BackendLoader,
-    spec: &LoadSpec,
-    rx: &Receiver<Command>,
-    stats: &WorkerStats,
-    cfg: WorkerConfig,
-    ready_tx: SyncSender<Result<BackendInfo, LoadError>>,
-) {
-    let mut ready = Some(ready_tx);
-    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        loader.run(spec, &mut |backend| {
-            if let Some(r) = ready.take() {
-                let _ = r.send(Ok(backend.info()));
-            }
-            match spec.model.kind {
-                ModelKind::Causal => worker::run(backend, rx, stats, cfg),
-                ModelKind::Embedding => embed_worker::run(&spec.model.id, backend, rx, stats, cfg.embed_budget),
-            }
-        })
-    }));
-    match result {
-        Ok(Ok(())) => tracing::info!(model = %spec.model.id, "model worker stopped"),
-        Ok(Err(msg)) => {
-            if let Some(r) = ready.take() {
-                let _ = r.send(Err(msg));
-            }
-        }
-        Err(_) => tracing::error!(model = %spec.model.id, "model worker panicked; it will be reloaded on next use"),
-    }
-    stats.dead.store(true, Ordering::Release);
 }

@@ -1,6 +1,7 @@
 //! Loaded models: lazy loading on first use, one worker thread each, reload after a failure.
 
 use crate::backend::BackendLoader;
+use crate::crash::CrashLog;
 use crate::error::{EngineError, LoadError, Role};
 use crate::handle::ModelHandle;
 use crate::lifecycle::{self, KeepAlive, Resident};
@@ -28,6 +29,8 @@ pub struct ResidentModel {
     pub handle: ModelHandle,
     /// Estimated memory: file plus KV cache.
     pub memory_bytes: u64,
+    /// The worker process's real resident memory (process isolation only).
+    pub rss_bytes: Option<u64>,
     /// Last use.
     pub last_used: SystemTime,
     /// When it will be unloaded if unused (`None`: not by time).
@@ -53,6 +56,8 @@ pub struct ModelManager {
     usage: Mutex<HashMap<String, Usage>>,
     /// Held while deciding evictions and loading, so two loads cannot both claim the same room.
     admission: tokio::sync::Mutex<()>,
+    /// Worker crashes per model, recorded by the worker processes' bridges as they happen.
+    crashes: Arc<CrashLog>,
 }
 
 impl ModelManager {
@@ -73,7 +78,13 @@ impl ModelManager {
             loaded: Mutex::new(HashMap::new()),
             usage: Mutex::new(HashMap::new()),
             admission: tokio::sync::Mutex::new(()),
+            crashes: Arc::new(CrashLog::default()),
         }
+    }
+
+    /// Worker crashes per model.
+    pub fn crashes(&self) -> &CrashLog {
+        &self.crashes
     }
 
     /// The grammar for a structured-output constraint: a JSON Schema is checked keyword by
@@ -159,6 +170,7 @@ impl ModelManager {
                 let u = usage.get(&h.info.id);
                 ResidentModel {
                     memory_bytes: h.memory_bytes(),
+                    rss_bytes: h.rss_bytes(),
                     last_used: u.map_or(SystemTime::UNIX_EPOCH, |u| u.last_used_wall),
                     expires_in: u.and_then(|u| u.expires).map(|e| e.saturating_duration_since(now)),
                     busy: h.in_use(),
@@ -256,6 +268,10 @@ impl ModelManager {
             }
             tracing::warn!(model = %info.id, "model worker had stopped; reloading");
         }
+        if let Some((crashes, left)) = self.crashes.backoff(&info.id) {
+            let retry_after = left.as_secs().max(1);
+            return Err(EngineError::CrashLoop { model: info.id.clone(), crashes, retry_after });
+        }
         let _room = self.admission.lock().await;
         let available = match self.settings.memory_budget {
             0 => lifecycle::available_memory(),
@@ -264,12 +280,14 @@ impl ModelManager {
         let spec = self.settings.load_spec(info.clone(), available);
         let need = spec.memory_bytes();
         self.make_room(&info.id, need).await?;
-        let (loader, settings) = (self.loader.clone(), self.settings.clone());
-        let handle =
-            tokio::task::spawn_blocking(move || ModelHandle::start(loader, spec, &settings)).await.map_err(|e| {
+        let (loader, settings, crashes) = (self.loader.clone(), self.settings.clone(), self.crashes.clone());
+        let handle = tokio::task::spawn_blocking(move || ModelHandle::start_watched(loader, spec, &settings, Some(crashes)))
+            .await
+            .map_err(|e| {
                 tracing::error!(model = %info.id, error = %e, "model load task failed");
                 EngineError::ModelLoad { model: info.id.clone(), reason: LoadError::WorkerDied }
             })??;
+        self.crashes.loaded(&info.id);
         *slot = Some(handle.clone());
         self.touch(&info.id, keep_alive);
         Ok(handle)
@@ -285,7 +303,7 @@ impl ModelManager {
             .filter(|h| h.info.id != incoming_id)
             .map(|h| Resident {
                 id: h.info.id.clone(),
-                memory: h.memory_bytes(),
+                memory: h.budget_bytes(),
                 last_used: usage.get(&h.info.id).map_or_else(Instant::now, |u| u.last_used),
                 busy: h.in_use(),
             })
@@ -337,6 +355,20 @@ impl ModelManager {
             tracing::info!(model = %id, "model unloaded");
         }
         Ok(was)
+    }
+
+    /// Unloads every model and waits (up to `grace`) for their workers to end, so that no
+    /// worker process outlives the server.
+    pub async fn shutdown(&self, grace: Duration) {
+        let workers: Vec<_> = self.loaded().iter().map(|h| h.stats.clone()).collect();
+        let cells: Vec<Cell> = self.loaded.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
+        for c in cells {
+            c.lock().await.take();
+        }
+        let deadline = Instant::now() + grace;
+        while workers.iter().any(|w| !w.dead.load(std::sync::atomic::Ordering::Acquire)) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Unloads idle models whose keep-alive has run out; returns their ids.

@@ -37,7 +37,7 @@ pub struct RenderedPrompt {
 /// A generation request ready for a worker: its prompt tokenized and checked against the
 /// vocabulary, and its length against the context window. Built by
 /// [`crate::ModelHandle::validate`]; the worker accepts nothing else.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ValidGenerateRequest {
     /// The prompt's tokens (at least one).
     pub prompt: Vec<Token>,
@@ -144,7 +144,7 @@ impl GenerateRequest {
 pub const MAX_TOP_LOGPROBS: u32 = 20;
 
 /// A token's log-probability under the model (its distribution before the sampling chain).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TokenLogprob {
     /// The token's text (invalid UTF-8 replaced; see `bytes`).
     pub token: String,
@@ -157,7 +157,7 @@ pub struct TokenLogprob {
 }
 
 /// One alternative of a [`TokenLogprob`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TopLogprob {
     /// The token's text.
     pub token: String,
@@ -168,7 +168,7 @@ pub struct TopLogprob {
 }
 
 /// Why generation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FinishReason {
     /// End-of-generation token or a stop string.
     Stop,
@@ -187,7 +187,7 @@ impl FinishReason {
 }
 
 /// Token counts and timings of a finished request.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Completion {
     /// Tokens in the prompt.
     pub prompt_tokens: u32,

@@ -8,7 +8,7 @@ const MAX_BIASES: usize = 1024;
 
 /// How the next token is chosen. Built only through [`SamplingParams::validate`] or
 /// [`SamplingParams::greedy`], so every field is in range when it reaches a backend.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SamplingParams {
     /// Softmax temperature; 0 = greedy.
     pub temperature: f32,

@@ -48,6 +48,8 @@ pub struct EngineSettings {
     pub memory_budget: u64,
     /// Unload a model this long after its last use (`None` = keep it loaded).
     pub idle_unload: Option<Duration>,
+    /// Where each loaded model's worker runs: a thread here, or a process of its own.
+    pub isolation: crate::process::Isolation,
 }
 
 /// The longest embedding input accepted when it is not set larger by `embed_batch_tokens`
@@ -138,6 +140,7 @@ impl Default for EngineSettings {
             max_loaded_models: 0,
             memory_budget: 0,
             idle_unload: None,
+            isolation: crate::process::Isolation::Thread,
         }
     }
 }

@@ -74,7 +74,7 @@ struct Worker<'b> {
 }
 
 /// Scheduling settings of a worker.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub(crate) struct WorkerConfig {
     /// Most prompt tokens per step while other sequences are decoding.
     pub(crate) prefill_chunk: usize,

@@ -17,6 +17,7 @@ mod keys;
 mod models_cli;
 mod pull;
 mod run;
+mod worker;
 
 use anyhow::Context;
 use config::{Command, LogFormat, Settings};
@@ -25,7 +26,7 @@ use hearth_server::AppState;
 use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 
-fn init_logging(format: LogFormat, filter: &str) {
+pub(crate) fn init_logging(format: LogFormat, filter: &str) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|e| {
         eprintln!("bad log filter {filter:?} ({e}); using `info`");
         EnvFilter::new("info")
@@ -79,7 +80,7 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
         tracing::warn!(addr = %s.addr, "no API key configured and listening beyond loopback: anyone who can reach the port can use the API");
     }
     let (rag, conversations) = stores(&s, &models)?;
-    let mut state = AppState::new(models, s.limits)
+    let mut state = AppState::new(models.clone(), s.limits)
         .with_hub(s.hub.clone())
         .with_auth(s.auth.clone())
         .with_cors(s.cors_origins.clone())
@@ -95,9 +96,14 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(s.addr).await.with_context(|| format!("cannot listen on {}", s.addr))?;
     tracing::info!(addr = %s.addr, keys = s.auth.keys.len(), "hearth listening; OpenAI API at http://{}/v1", s.addr);
     hearth_server::shutdown::serve(listener, state, shutdown_signal(), s.shutdown_grace).await?;
+    // The requests are drained: end the model workers (their processes, in process isolation).
+    models.shutdown(WORKER_EXIT_GRACE).await;
     tracing::info!("hearth stopped");
     Ok(())
 }
+
+/// How long model workers may take to free their models and exit at shutdown.
+const WORKER_EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 type Stores = (Option<hearth_server::rag::Rag>, Option<Arc<dyn hearth_rag::conversation::ConversationStore>>);
 
@@ -185,6 +191,7 @@ fn main() -> anyhow::Result<()> {
         Command::Rm(args) => runtime()?.block_on(models_cli::rm(args)),
         Command::Ingest(args) => runtime()?.block_on(cli_rag::ingest(args)),
         Command::Search(args) => runtime()?.block_on(cli_rag::search(args)),
+        Command::Worker(args) => std::process::exit(worker::run(args)?),
         Command::HashKey => {
             let mut key = String::new();
             std::io::stdin().read_line(&mut key)?;

@@ -148,6 +148,13 @@ impl ApiError {
                 E::InvalidGrammar(_) => {
                     (StatusCode::BAD_REQUEST, inv, Some("grammar".into()), Some("invalid_grammar"), e.to_string())
                 }
+                E::ModelCrashed { .. } | E::CrashLoop { .. } => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    Some("model".into()),
+                    Some("model_crashed"),
+                    e.to_string(),
+                ),
                 E::Decode(_) | E::WorkerFailed => (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "server_error",
@@ -282,7 +289,7 @@ impl IntoResponse for ApiError {
         let said = self.said();
         let mut res = (status, axum::Json(&said.body)).into_response();
         res.extensions_mut().insert(said);
-        if let ApiError::RateLimited { retry_after } = self {
+        if let ApiError::RateLimited { retry_after } | ApiError::Engine(EngineError::CrashLoop { retry_after, .. }) = self {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         } else if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -42,6 +42,15 @@ pub struct WorkerHealth {
     pub slots: usize,
     /// Its context length in tokens.
     pub n_ctx: u32,
+    /// `ready`, or `failed` for a model whose worker crashed (it loads again on its next
+    /// request).
+    #[schema(value_type = String, pattern = "^(ready|failed)$")]
+    pub status: &'static str,
+    /// Crashes of its worker process since the server started.
+    pub crashes: u64,
+    /// Resident memory of its worker process (process isolation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_bytes: Option<u64>,
 }
 
 /// A probe's answer: `ok` (live), `ready` or `loading` (ready), with the default model.
@@ -58,7 +67,8 @@ pub struct Probe {
 /// Liveness plus the state of each loaded model's worker.
 #[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "Up, with per-model worker counters", body = Health)))]
 pub async fn health(State(app): State<AppState>) -> Json<Health> {
-    let models = app
+    let crashes = app.models.crashes();
+    let mut models: Vec<WorkerHealth> = app
         .models
         .loaded()
         .iter()
@@ -70,8 +80,17 @@ pub async fn health(State(app): State<AppState>) -> Json<Health> {
             cancelled: h.stats.cancelled.load(Ordering::Relaxed),
             slots: h.loaded.n_slots,
             n_ctx: h.loaded.n_ctx,
+            status: "ready",
+            crashes: crashes.get(&h.info.id).map_or(0, |c| c.total),
+            rss_bytes: h.rss_bytes(),
         })
         .collect();
+    for (id, c) in crashes.all().into_iter().filter(|(_, c)| c.failed) {
+        let (active_sequences, waiting, finished, cancelled, slots, n_ctx) = (0, 0, 0, 0, 0, 0);
+        let status = "failed";
+        let (crashes, rss_bytes) = (c.total, None);
+        models.push(WorkerHealth { id, active_sequences, waiting, finished, cancelled, slots, n_ctx, status, crashes, rss_bytes });
+    }
     Json(Health { status: "ok", models })
 }
 
@@ -90,6 +109,17 @@ pub async fn ready(State(app): State<AppState>) -> Response {
     let handle = app.models.loaded().into_iter().find(|h| h.info.id == default);
     let answered = match handle {
         Some(h) => tokio::time::timeout(PING_TIMEOUT, h.ping()).await.is_ok_and(|r| r.is_ok()),
+        None if app.models.crashes().get(default).is_some_and(|c| c.failed) => {
+            // Its worker crashed: load it again, or a balancer that stops sending requests to
+            // an unready server would keep it unready for good.
+            let (models, default) = (app.models.clone(), default.to_string());
+            tokio::spawn(async move {
+                if let Err(e) = models.get(&default).await {
+                    tracing::warn!(model = %default, error = %e, "the default model did not load for readiness");
+                }
+            });
+            false
+        }
         None => false,
     };
     if answered {
@@ -116,6 +146,14 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         g(metrics::KV_CELLS, kv as f64);
         g(metrics::MODEL_MEMORY_BYTES, h.memory_bytes() as f64);
         g(metrics::MODEL_LOAD_SECONDS, h.load_seconds);
+        if let Some(rss) = h.rss_bytes() {
+            g(metrics::MODEL_RSS_BYTES, rss as f64);
+        }
+    }
+    for (model, c) in app.models.crashes().all() {
+        let labels = vec![("model", model)];
+        gauges.push(Gauge { name: metrics::MODEL_CRASHES, labels: labels.clone(), value: c.total as f64 });
+        gauges.push(Gauge { name: metrics::MODEL_FAILED, labels, value: f64::from(u8::from(c.failed)) });
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], metrics::render(&gauges)).into_response()
 }

@@ -26,7 +26,12 @@ pub async fn load(
 ) -> Result<Json<ModelLoaded>, ApiError> {
     let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
     let _admitted = crate::generate::admit(&app, caller)?;
-    let h = who.models(&app.models).acquire(&req.model, None, keep_alive).await?;
+    let scope = who.models(&app.models);
+    if who.sees_all() {
+        // An admin loading a model on purpose ends its crash back-off.
+        app.models.crashes().forgive(&scope.resolve(&req.model)?.id);
+    }
+    let h = scope.acquire(&req.model, None, keep_alive).await?;
     Ok(Json(ModelLoaded {
         model: h.info.id.clone(),
         loaded: true,
@@ -54,25 +59,69 @@ pub async fn unload(
 #[utoipa::path(get, path = "/models/loaded", tag = "models", responses((status = 200, description = "Loaded models with memory, last use and activity", body = LoadedModels)))]
 pub async fn loaded(State(app): State<AppState>, who: Principal) -> Json<LoadedModels> {
     let scope = who.models(&app.models);
-    let data: Vec<LoadedModel> = app
+    let crashes = app.models.crashes();
+    let mut data: Vec<LoadedModel> = app
         .models
         .resident()
         .into_iter()
         .filter(|r| scope.allows(&r.handle.info.id))
-        .map(|r| LoadedModel {
-            id: r.handle.info.id.clone(),
-            kind: match r.handle.info.kind {
-                ModelKind::Causal => "causal".into(),
-                ModelKind::Embedding => "embedding".into(),
-            },
-            memory_bytes: r.memory_bytes,
-            last_used: r.last_used.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-            expires_in: r.expires_in.map(|d| d.as_secs_f64()),
-            active_requests: r.handle.stats.active.load(Ordering::Relaxed),
-            waiting_requests: r.handle.stats.waiting.load(Ordering::Relaxed),
-            load_seconds: r.handle.load_seconds,
+        .map(|r| {
+            let crashed = crashes.get(&r.handle.info.id).unwrap_or_default();
+            LoadedModel {
+                id: r.handle.info.id.clone(),
+                kind: kind_name(r.handle.info.kind),
+                memory_bytes: r.memory_bytes,
+                last_used: r.last_used.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+                expires_in: r.expires_in.map(|d| d.as_secs_f64()),
+                active_requests: r.handle.stats.active.load(Ordering::Relaxed),
+                waiting_requests: r.handle.stats.waiting.load(Ordering::Relaxed),
+                load_seconds: r.handle.load_seconds,
+                status: "ready".into(),
+                pid: r.handle.pid(),
+                rss_bytes: r.rss_bytes,
+                crashes: crashed.total,
+                last_crash: crashed.last.map(|(exit, _)| exit),
+            }
         })
         .collect();
     let memory_bytes = data.iter().map(|m| m.memory_bytes).sum();
+    data.extend(failed(&app, &scope));
     Json(LoadedModels { object: "list".into(), data, memory_bytes })
+}
+
+fn kind_name(kind: ModelKind) -> String {
+    match kind {
+        ModelKind::Causal => "causal".into(),
+        ModelKind::Embedding => "embedding".into(),
+    }
+}
+
+/// Models whose worker crashed and that have not loaded again, as `failed` entries.
+fn failed(app: &AppState, scope: &crate::owner::Scoped<'_>) -> Vec<LoadedModel> {
+    let registry = app.models.registry();
+    app.models
+        .crashes()
+        .all()
+        .into_iter()
+        .filter(|(id, c)| c.failed && scope.allows(id))
+        .filter_map(|(id, c)| {
+            let kind = kind_name(registry.resolve(&id).ok()?.kind);
+            let last_used = c.last.as_ref().and_then(|(_, at)| at.duration_since(std::time::UNIX_EPOCH).ok());
+            Some(LoadedModel {
+                id,
+                kind,
+                memory_bytes: 0,
+                last_used: last_used.map_or(0, |d| d.as_secs()),
+                expires_in: None,
+                active_requests: 0,
+                waiting_requests: 0,
+                load_seconds: 0.0,
+                status: "failed".into(),
+                pid: None,
+                rss_bytes: None,
+                crashes: c.total,
+                last_crash: c.last.map(|(exit, _)| exit),
+            })
+        })
+        .collect()
 }

@@ -41,10 +41,18 @@ pub const KV_CELLS_CACHED: &str = "hearth_kv_cache_cached_cells";
 pub const MODELS_LOADED: &str = "hearth_models_loaded";
 /// Estimated memory of a loaded model (weights + KV cache), by model.
 pub const MODEL_MEMORY_BYTES: &str = "hearth_model_memory_bytes";
+/// Resident memory of a loaded model's worker process, by model.
+pub const MODEL_RSS_BYTES: &str = "hearth_model_rss_bytes";
+/// Crashes of a model's worker process since the server started, by model.
+pub const MODEL_CRASHES: &str = "hearth_model_crashes_total";
+/// 1 for a model whose worker crashed and that has not been loaded again since, by model.
+pub const MODEL_FAILED: &str = "hearth_model_failed";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Counter,
+    /// A counter kept by the engine and read at scrape time, like a gauge.
+    ScrapedCounter,
     Histogram(&'static [f64]),
     Gauge,
 }
@@ -70,6 +78,9 @@ const DEFS: &[(&str, Kind, &str)] = &[
     (KV_CELLS, Kind::Gauge, "KV cache cells of a loaded model."),
     (MODELS_LOADED, Kind::Gauge, "Models loaded now."),
     (MODEL_MEMORY_BYTES, Kind::Gauge, "Estimated memory of a loaded model: file size plus KV cache."),
+    (MODEL_RSS_BYTES, Kind::Gauge, "Resident memory of a loaded model's worker process (process isolation)."),
+    (MODEL_CRASHES, Kind::ScrapedCounter, "Crashes of a model's worker process since the server started."),
+    (MODEL_FAILED, Kind::Gauge, "1 while a model whose worker crashed has not been loaded again."),
 ];
 
 /// Label pairs of one series, in a fixed order.
@@ -171,7 +182,7 @@ pub fn render(gauges: &[Gauge]) -> String {
     let mut out = String::new();
     for &(name, kind, help) in DEFS {
         let ty = match kind {
-            Kind::Counter => "counter",
+            Kind::Counter | Kind::ScrapedCounter => "counter",
             Kind::Histogram(_) => "histogram",
             Kind::Gauge => "gauge",
         };
@@ -182,7 +193,7 @@ pub fn render(gauges: &[Gauge]) -> String {
                     let _ = writeln!(out, "{} {v}", series(name, l, None));
                 }
             }
-            Kind::Gauge => {
+            Kind::Gauge | Kind::ScrapedCounter => {
                 for g in gauges.iter().filter(|g| g.name == name) {
                     let _ = writeln!(out, "{} {}", series(name, &g.labels, None), number(g.value));
                 }

@@ -34,6 +34,13 @@ export interface LoadedModel {
   active_requests: number;
   waiting_requests: number;
   load_seconds: number;
+  /** `ready`, or `failed` when its worker process crashed (it loads again on its next request). */
+  status?: string;
+  pid?: number | null;
+  /** The worker process's measured resident memory. */
+  rss_bytes?: number | null;
+  crashes?: number;
+  last_crash?: string | null;
 }
 
 export interface LoadedModels {

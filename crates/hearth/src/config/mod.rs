@@ -64,6 +64,27 @@ pub enum Command {
     /// Print the SHA-256 of an API key read from standard input, for `name:sha256:HEX` lines of
     /// the keys file (so the file need not hold keys in clear).
     HashKey,
+    /// One model's worker process, started by `hearth serve` (not for people to run).
+    #[command(hide = true)]
+    Worker(WorkerArgs),
+}
+
+/// `hearth worker`: how `hearth serve` starts a model's worker process.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Log format (the server's).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter (the server's).
+    #[arg(long = "log", default_value = LOG_FILTER)]
+    pub filter: String,
+    /// The server's process id: the worker exits if that process is gone.
+    #[arg(long)]
+    pub parent_pid: u32,
+    /// Test builds only: a generation request with this stop string aborts the worker (crash
+    /// tests). Ignored, with a warning, by release builds.
+    #[arg(long, env = "HEARTH_TEST_FAULT_ABORT", hide = true)]
+    pub fault_abort: Option<String>,
 }
 
 /// `hearth serve`.
@@ -198,7 +219,12 @@ impl ServeArgs {
             hub: self.hub.settings(),
             models_dir: self.model.folders.models_dir(),
             aliases: self.model.alias_pairs()?,
-            engine: model::engine_settings(&self.model, sch, &self.sampling)?,
+            engine: model::engine_settings(
+                &self.model,
+                sch,
+                &self.sampling,
+                model::isolation(self.model.isolation, &self.log)?,
+            )?,
             limits: hearth_server::Limits {
                 max_concurrent_requests: sch.max_concurrent_requests,
                 queue_timeout: std::time::Duration::from_secs_f64(sch.queue_timeout),
@@ -271,6 +297,23 @@ mod tests {
     }
 
     #[test]
+    fn models_run_in_worker_processes_of_this_binary_unless_told_otherwise() {
+        use hearth_engine::process::Isolation;
+        match parse(&["serve", "--log", "debug"]).unwrap().engine.isolation {
+            Isolation::Process(p) => {
+                assert_eq!(p.program, std::env::current_exe().unwrap());
+                let args: Vec<String> = p.args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+                assert_eq!(args[0], "worker");
+                assert!(args.windows(2).any(|w| w == ["--log", "debug"]), "{args:?}");
+                assert!(args.windows(2).any(|w| w[0] == "--parent-pid" && w[1] == std::process::id().to_string()));
+            }
+            Isolation::Thread => panic!("process isolation is the default"),
+        }
+        assert_eq!(parse(&["serve", "--isolation", "thread"]).unwrap().engine.isolation, Isolation::Thread);
+        assert!(parse(&["serve", "--isolation", "container"]).is_err());
+    }
+
+    #[test]
     fn lifecycle_settings() {
         let s =
             parse(&["serve", "--memory-budget", "1.5GiB", "--idle-unload", "30m", "--max-loaded-models", "2"]).unwrap();
@@ -304,7 +347,8 @@ mod tests {
     #[test]
     fn defaults_are_the_crates_own() {
         let s = parse(&["serve"]).unwrap();
-        assert_eq!(format!("{:?}", s.engine), format!("{:?}", EngineSettings::default()));
+        let isolated = hearth_engine::process::Isolation::Thread;
+        assert_eq!(format!("{:?}", EngineSettings { isolation: isolated, ..s.engine }), format!("{:?}", EngineSettings::default()));
         assert_eq!(format!("{:?}", s.limits), format!("{:?}", hearth_server::Limits::default()));
         assert_eq!(s.max_upload_bytes, hearth_server::rag::DEFAULT_MAX_UPLOAD_BYTES);
     }

@@ -3,6 +3,7 @@
 use super::units::{Bytes, IdleUnload};
 use super::FolderArgs;
 use clap::{Args, ValueEnum};
+use hearth_engine::process::{Isolation, WorkerProgram};
 use hearth_engine::{EngineSettings, KvType, SamplingDefaults};
 use hearth_server::Limits;
 
@@ -42,6 +43,39 @@ pub struct ModelArgs {
     /// `keep_alive` overrides it for that model.
     #[arg(long, env = "HEARTH_IDLE_UNLOAD", default_value_t = IdleUnload(EngineSettings::default().idle_unload))]
     pub idle_unload: IdleUnload,
+    /// Where each loaded model runs: `process` (a worker process per model, so a crash in
+    /// llama.cpp ends only that model's requests and the model is loaded again) or `thread`
+    /// (in the server's process: slightly less memory, but one bad model or request can end
+    /// the whole server).
+    #[arg(long, env = "HEARTH_ISOLATION", value_enum, default_value_t = IsolationArg::Process)]
+    pub isolation: IsolationArg,
+}
+
+/// `--isolation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IsolationArg {
+    /// A worker process per loaded model.
+    Process,
+    /// A worker thread in the server's process.
+    Thread,
+}
+
+/// The engine's isolation for `arg`: worker processes run this binary's hidden `worker`
+/// command, logging as the server does.
+///
+/// # Errors
+/// When this program's own path cannot be found.
+pub(super) fn isolation(arg: IsolationArg, log: &super::LogArgs) -> anyhow::Result<Isolation> {
+    if arg == IsolationArg::Thread {
+        return Ok(Isolation::Thread);
+    }
+    let program = std::env::current_exe().map_err(|e| anyhow::anyhow!("cannot find this program's path for the model workers: {e}"))?;
+    let format = match log.log_format {
+        super::LogFormat::Text => "text",
+        super::LogFormat::Json => "json",
+    };
+    let args = ["worker", "--log-format", format, "--log", &log.filter, "--parent-pid", &std::process::id().to_string()];
+    Ok(Isolation::Process(WorkerProgram { program, args: args.iter().map(Into::into).collect() }))
 }
 
 /// Parallelism and limits.
@@ -186,6 +220,7 @@ pub(super) fn engine_settings(
     model: &ModelArgs,
     sch: &SchedulerArgs,
     sampling: &SamplingArgs,
+    isolation: Isolation,
 ) -> anyhow::Result<EngineSettings> {
     anyhow::ensure!(sch.parallel <= 256, "--parallel must be 0 (auto) or 1..=256");
     anyhow::ensure!((1..=65536).contains(&sch.batch_size), "--batch-size must be 1..=65536");
@@ -214,5 +249,6 @@ pub(super) fn engine_settings(
         max_loaded_models: model.max_loaded_models,
         memory_budget: model.memory_budget.0,
         idle_unload: model.idle_unload.0,
+        isolation,
     })
 }

@@ -79,6 +79,21 @@ pub struct LoadedModel {
     pub waiting_requests: usize,
     /// Seconds loading took.
     pub load_seconds: f64,
+    /// `ready`, or `failed` for a model whose worker process crashed and that has not been
+    /// loaded again (its next request loads it).
+    pub status: String,
+    /// Its worker process (process isolation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// The worker process's resident memory, measured (process isolation); the memory budget
+    /// counts the larger of this and `memory_bytes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_bytes: Option<u64>,
+    /// Crashes of its worker since the server started.
+    pub crashes: u64,
+    /// How its worker last ended, when it crashed (`killed by signal 6`, `exit code 1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_crash: Option<String>,
 }
 
 /// `GET /models/loaded`.
