@@ -23,7 +23,7 @@ fn one_at_a_time() -> Arc<ModelManager> {
     assert!(biggest + (1 << 20) < both);
     let s = EngineSettings { memory_budget: biggest + (1 << 20), ..settings() };
     let loader = hearth_llama::LlamaLoader::new().unwrap();
-    Arc::new(ModelManager::new(scanned, Arc::new(loader), s, Some(SMOL.into())))
+    Arc::new(ModelManager::new(scanned, Arc::new(loader), common::isolated(s), Some(SMOL.into())))
 }
 
 async fn loaded_ids(url: &str) -> Vec<String> {
@@ -67,7 +67,7 @@ async fn a_memory_budget_unloads_the_least_recently_used_idle_model() {
 async fn load_unload_loaded_and_keep_alive() {
     let scanned = Registry::scan(&models_dir(), &[SMOL.into(), MINILM_Q8.into()], &[]).unwrap();
     let loader = hearth_llama::LlamaLoader::new().unwrap();
-    let models = Arc::new(ModelManager::new(scanned, Arc::new(loader), settings(), None));
+    let models = Arc::new(ModelManager::new(scanned, Arc::new(loader), common::isolated(settings()), None));
     let url = serve(models.clone()).await;
     let (status, v) = post(&url, "/models/load", json!({"model": MINILM_Q8})).await;
     assert_eq!(status, 200, "{v}");
@@ -124,7 +124,7 @@ async fn a_truncated_gguf_fails_alone() {
     assert!(registry.resolve("garbage").is_err(), "an unreadable header is skipped at scan");
     assert!(registry.resolve("truncated").is_err(), "a file shorter than its header says is not served");
     let loader = hearth_llama::LlamaLoader::new().unwrap();
-    let models = Arc::new(ModelManager::new(registry, Arc::new(loader), settings(), Some(SMOL.into())));
+    let models = Arc::new(ModelManager::new(registry, Arc::new(loader), common::isolated(settings()), Some(SMOL.into())));
     let url = serve(models).await;
     let (status, v) = post(&url, "/v1/completions", complete("hollow", 4)).await;
     assert_eq!(status, 500, "{v}");
@@ -150,4 +150,14 @@ fn hollow_gguf() -> Vec<u8> {
     b.extend(5u64.to_le_bytes());
     b.extend(b"llama");
     b
+}
+
+/// scripts/test runs these tests with the models in worker processes, as `hearth serve` does.
+#[tokio::test]
+async fn models_run_in_worker_processes_when_the_test_run_says_so() {
+    let m = manager(settings());
+    let h = m.get(SMOL).await.unwrap();
+    let isolated = std::env::var_os("HEARTH_TEST_WORKER").is_some();
+    assert_eq!(h.pid().is_some(), isolated);
+    assert_eq!(h.rss_bytes().is_some_and(|r| r > 1 << 20), isolated);
 }

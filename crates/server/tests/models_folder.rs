@@ -28,7 +28,7 @@ fn manager(dir: &Path) -> Arc<ModelManager> {
     let registry = Registry::scan(dir, &[], &[]).unwrap();
     let loader = hearth_llama::LlamaLoader::new().unwrap();
     let settings = EngineSettings { parallel: 2, ctx_size: 2048, ..Default::default() };
-    let m = Arc::new(ModelManager::new(registry, Arc::new(loader), settings, None));
+    let m = Arc::new(ModelManager::new(registry, Arc::new(loader), common::isolated(settings), None));
     m.spawn_reaper(Duration::from_millis(200));
     m
 }

@@ -27,8 +27,22 @@ pub fn models_dir() -> PathBuf {
     dir
 }
 
+/// `settings` with the workers in processes of the `hearth` binary that `HEARTH_TEST_WORKER`
+/// names (scripts/test sets it, so these tests run as `hearth serve` does), else in threads.
+pub fn isolated(settings: EngineSettings) -> EngineSettings {
+    let Some(program) = std::env::var_os("HEARTH_TEST_WORKER") else { return settings };
+    let pid = std::process::id().to_string();
+    let args = ["worker", "--log", "warn", "--parent-pid", pid.as_str()].map(std::ffi::OsString::from).to_vec();
+    let isolation = hearth_engine::process::Isolation::Process(hearth_engine::process::WorkerProgram {
+        program: program.into(),
+        args,
+    });
+    EngineSettings { isolation, ..settings }
+}
+
 /// A manager over the real models with its own workers (plus the test reranker).
 pub fn manager(settings: EngineSettings) -> Arc<ModelManager> {
+    let settings = isolated(settings);
     let scanned = Registry::scan(&models_dir(), &[], &[]).expect("scan models");
     let standin = hearth_home().join(format!("test-models/{RERANKER}.gguf"));
     let standin = hearth_engine::ModelInfo::from_file(&standin)
