@@ -7,6 +7,9 @@
 //! The backend turns the checked constraint into a grammar ([`crate::BackendLoader::grammar`]).
 
 use crate::error::{Constrained, EngineError, Invalid, SchemaFault, SchemaRule};
+use crate::limits::{
+    Limit, MAX_SCHEMA_NAME_BYTES, MAX_SCHEMA_NODES, MAX_SCHEMA_PROPERTIES, MAX_SCHEMA_REPEAT, MAX_SCHEMA_STRING_BYTES,
+};
 use serde_json::{Map, Value};
 
 /// What the output must be.
@@ -114,7 +117,60 @@ pub fn check_schema(schema: &Value) -> Result<(), EngineError> {
             Invalid::TooLarge(Constrained::Schema, MAX_GRAMMAR_BYTES >> 10),
         ));
     }
+    measure(schema).map_err(|l| EngineError::invalid("response_format", Invalid::Limit(l)))?;
     check_node(schema, "", 0)
+}
+
+/// Checks a schema's size against [`crate::limits`] without recursing: subschemas, declared
+/// properties, names (`properties` keys, `$ref`, `pattern`), other strings and the lengths
+/// and counts the converter writes as repetitions.
+fn measure(schema: &Value) -> Result<(), Limit> {
+    let (mut nodes, mut properties) = (0usize, 0usize);
+    let mut stack = vec![schema];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(o) => {
+                nodes += 1;
+                if nodes > MAX_SCHEMA_NODES {
+                    return Err(Limit::SchemaNodes);
+                }
+                for (k, child) in o {
+                    measure_keyword(k, child, &mut properties)?;
+                    stack.push(child);
+                }
+            }
+            Value::Array(a) => stack.extend(a),
+            Value::String(s) if s.len() > MAX_SCHEMA_STRING_BYTES => return Err(Limit::SchemaString),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn measure_keyword(k: &str, v: &Value, properties: &mut usize) -> Result<(), Limit> {
+    let long_name = |n: &str| n.len() > MAX_SCHEMA_NAME_BYTES;
+    match (k, v) {
+        ("properties" | "patternProperties", Value::Object(p)) => {
+            *properties += p.len();
+            if *properties > MAX_SCHEMA_PROPERTIES {
+                return Err(Limit::SchemaProperties);
+            }
+            if p.keys().any(|n| long_name(n)) {
+                return Err(Limit::SchemaName);
+            }
+        }
+        ("$ref" | "pattern", Value::String(n)) if long_name(n) => return Err(Limit::SchemaName),
+        ("minLength" | "maxLength" | "minItems" | "maxItems", n) => {
+            if n.as_f64().is_some_and(|n| n > MAX_SCHEMA_REPEAT as f64) {
+                return Err(Limit::SchemaRepeat);
+            }
+        }
+        _ => {}
+    }
+    if k.len() > MAX_SCHEMA_NAME_BYTES {
+        return Err(Limit::SchemaName);
+    }
+    Ok(())
 }
 
 fn check_node(node: &Value, path: &str, depth: usize) -> Result<(), EngineError> {
@@ -310,13 +366,51 @@ pub fn check_gbnf(gbnf: &str) -> Result<(), EngineError> {
     if !has_root {
         return Err(EngineError::invalid("grammar", Invalid::NoRoot));
     }
-    Ok(())
+    crate::grammar_shape::check(gbnf).map_err(|l| EngineError::invalid("grammar", Invalid::Limit(l)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn limit(r: Result<(), EngineError>) -> Option<Limit> {
+        match r {
+            Err(EngineError::InvalidParam { reason: Invalid::Limit(l), .. }) => Some(l),
+            _ => None,
+        }
+    }
+
+    // Each of these reached llama.cpp's recursive converter and overflowed the server's stack
+    // or ran it for minutes (issue 28).
+    #[test]
+    fn schemas_past_the_limits_are_refused_naming_the_limit() {
+        let name = "n".repeat(200_000);
+        assert_eq!(limit(check_schema(&json!({"type": "object", "properties": {name: {"type": "string"}}}))), Some(Limit::SchemaName));
+        let many: Map<String, Value> = (0..2_000).map(|i| (format!("p{i}"), json!({"type": "integer"}))).collect();
+        assert_eq!(limit(check_schema(&json!({"type": "object", "properties": many}))), Some(Limit::SchemaProperties));
+        let reference = format!("#/$defs/{}", "x".repeat(100_000));
+        assert!(limit(check_schema(&json!({"$ref": reference}))).is_some());
+        assert_eq!(limit(check_schema(&json!({"type": "string", "maxLength": 1_000_000}))), Some(Limit::SchemaRepeat));
+        assert_eq!(limit(check_schema(&json!({"type": "string", "pattern": format!("^{}$", "a".repeat(5000))}))), Some(Limit::SchemaName));
+        let mut deep = json!({"type": "string"});
+        for _ in 0..100 {
+            deep = json!({"type": "array", "items": deep});
+        }
+        assert!(check_schema(&deep).is_err(), "deep items nesting");
+        let fine: Map<String, Value> = (0..100).map(|i| (format!("p{i}"), json!({"type": "integer"}))).collect();
+        assert!(check_schema(&json!({"type": "object", "properties": fine, "required": ["p1"]})).is_ok());
+    }
+
+    #[test]
+    fn grammars_past_the_limits_are_refused_naming_the_limit() {
+        let deep = format!("root ::= {}\"a\"{}", "(".repeat(40_000), ")".repeat(40_000));
+        assert_eq!(limit(check_gbnf(&deep)), Some(Limit::GrammarNesting));
+        let chain: String = (0..5_000).map(|i| format!("r{i} ::= r{}\n", i + 1)).collect();
+        assert_eq!(limit(check_gbnf(&format!("root ::= r0\n{chain}"))), Some(Limit::GrammarRules));
+        let e = check_gbnf(&deep).unwrap_err().to_string();
+        assert!(e.contains("128"), "the message names the limit: {e}");
+    }
 
     fn message(r: Result<(), EngineError>) -> String {
         r.unwrap_err().to_string()

@@ -180,12 +180,30 @@ impl ModelHandle {
 
     /// Renders a conversation with the model's chat template, offering `tools` if given, and
     /// marks where the client's text landed so that only the template spells control tokens.
+    /// A GGUF's template is code from the internet: it renders on the model's tokenizing
+    /// threads, never on an async runtime thread, with a budget of steps
+    /// ([`crate::limits::TEMPLATE_FUEL`]).
     ///
     /// # Errors
-    /// [`EngineError::TemplateRejected`] when the template refuses the conversation, and
-    /// [`EngineError::InvalidParam`] when a message spells a control token in text the template
-    /// rewrites (so it cannot be kept apart from the template's own markers).
-    pub fn render_chat(
+    /// [`EngineError::TemplateRejected`] when the template refuses the conversation or runs
+    /// out of steps, [`EngineError::InvalidParam`] when a message spells a control token in
+    /// text the template rewrites (so it cannot be kept apart from the template's own
+    /// markers), [`EngineError::Overloaded`] when too many renderings wait.
+    pub async fn render_chat(
+        &self,
+        messages: &[TemplateMessage],
+        tools: Option<&[Tool]>,
+    ) -> Result<RenderedPrompt, EngineError> {
+        let this = self.clone();
+        let (messages, tools) = (messages.to_vec(), tools.map(<[Tool]>::to_vec));
+        self.pool
+            .run(move |_| this.render_chat_here(&messages, tools.as_deref()))
+            .await
+            .map_err(|e| self.pool_error(e))?
+    }
+
+    /// [`ModelHandle::render_chat`] on the calling thread.
+    fn render_chat_here(
         &self,
         messages: &[TemplateMessage],
         tools: Option<&[Tool]>,
@@ -201,6 +219,13 @@ impl ModelHandle {
             self.template.render_marked(&written, None, marks, &self.tokenizer)?
         };
         Ok(RenderedPrompt { text, untrusted })
+    }
+
+    fn pool_error(&self, e: PoolError) -> EngineError {
+        match e {
+            PoolError::Full => EngineError::Overloaded { model: self.info.id.clone() },
+            PoolError::Failed => EngineError::WorkerFailed,
+        }
     }
 
     /// How the model's chat template writes tool calls.
@@ -222,10 +247,7 @@ impl ModelHandle {
         if bytes <= INLINE_TOKENIZE_BYTES {
             return Ok(f(&self.tokenizer));
         }
-        self.pool.run(f).await.map_err(|e| match e {
-            PoolError::Full => EngineError::Overloaded { model: self.info.id.clone() },
-            PoolError::Failed => EngineError::WorkerFailed,
-        })
+        self.pool.run(f).await.map_err(|e| self.pool_error(e))
     }
 
     /// Tokenizes and checks a request against the window and the server's cap, off the

@@ -73,6 +73,9 @@ pub enum Invalid {
     /// A grammar without a `root` rule.
     #[error("the grammar needs a `root ::= ...` rule")]
     NoRoot,
+    /// Past one of [`crate::limits`] (named in the message).
+    #[error("{0}")]
+    Limit(crate::limits::Limit),
     /// The backend could not build the grammar.
     #[error("{0}")]
     Grammar(GrammarError),

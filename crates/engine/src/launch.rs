@@ -76,6 +76,7 @@ fn on_thread(
     let (ready_tx, ready_rx) = sync_channel::<Result<BackendInfo, LoadError>>(1);
     std::thread::Builder::new()
         .name(format!("hearth-model-{}", spec.model.id))
+        .stack_size(crate::deep::DEEP_STACK)
         .spawn(move || serve(&*loader, &spec, &rx, &stats, cfg, ready_tx))
         .map_err(|e| LoadError::Thread(e.kind()))?;
     let info = ready_rx.recv().map_err(|_| LoadError::WorkerDied)??;

@@ -88,19 +88,26 @@ impl ModelManager {
     }
 
     /// The grammar for a structured-output constraint: a JSON Schema is checked keyword by
-    /// keyword ([`crate::constraint::check_schema`]), then converted by the backend. Runs on
-    /// the caller's thread (a large schema takes milliseconds, never a worker's time).
+    /// keyword and against [`crate::limits`] ([`crate::constraint::check_schema`]), then
+    /// converted by the backend on a thread with a large stack ([`crate::deep`]), never on an
+    /// async runtime thread; the grammar it gives is held to the same limits.
     ///
     /// # Errors
     /// [`EngineError::InvalidParam`] naming `response_format` or `grammar`.
-    pub fn grammar(&self, c: &crate::constraint::Constraint) -> Result<crate::constraint::Grammar, EngineError> {
+    pub async fn grammar(&self, c: &crate::constraint::Constraint) -> Result<crate::constraint::Grammar, EngineError> {
         use crate::constraint::{check_gbnf, check_schema, Constraint};
+        use crate::error::Invalid;
         let param = match c {
             Constraint::JsonSchema(s) => check_schema(s).map(|()| "response_format")?,
             Constraint::JsonObject => "response_format",
             Constraint::Gbnf(g) => check_gbnf(g).map(|()| "grammar")?,
         };
-        self.loader.grammar(c).map_err(|e| EngineError::invalid(param, crate::error::Invalid::Grammar(e)))
+        let (loader, owned) = (self.loader.clone(), c.clone());
+        let g = crate::deep::run("hearth-grammar", move || loader.grammar(&owned))
+            .await?
+            .map_err(|e| EngineError::invalid(param, Invalid::Grammar(e)))?;
+        crate::grammar_shape::check(&g.gbnf).map_err(|l| EngineError::invalid(param, Invalid::Limit(l)))?;
+        Ok(g)
     }
 
     /// The grammar that makes a model of `family` call the request's tools with arguments
@@ -109,7 +116,7 @@ impl ModelManager {
     ///
     /// # Errors
     /// [`EngineError::InvalidParam`] naming `tools[i].function.parameters`.
-    pub fn tool_grammar(
+    pub async fn tool_grammar(
         &self,
         family: crate::tools::ToolFamily,
         req: &crate::tools::ToolRequest,
@@ -121,7 +128,7 @@ impl ModelManager {
                 continue;
             }
             let c = crate::constraint::Constraint::JsonSchema(t.parameters.clone());
-            let g = self.grammar(&c).map_err(|e| match e {
+            let g = self.grammar(&c).await.map_err(|e| match e {
                 EngineError::InvalidParam { reason, .. } => {
                     EngineError::invalid(format!("tools[{i}].function.parameters"), reason)
                 }

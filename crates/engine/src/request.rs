@@ -79,6 +79,7 @@ impl GenerateRequest {
     /// [`EngineError::InvalidParam`] for an empty prompt or ids outside the vocabulary,
     /// [`EngineError::ContextLengthExceeded`] when prompt and `max_tokens` do not fit.
     pub fn validate(self, tok: &Tokenizer, n_ctx: u32, cap: Option<u32>) -> Result<ValidGenerateRequest, EngineError> {
+        self.check_stops()?;
         let prompt = match self.prompt {
             PromptInput::Text { text, add_special } => tok.tokenize(&text, add_special),
             PromptInput::Chat(p) => tok.tokenize_marked(&p.text, &p.untrusted, true),
@@ -118,9 +119,18 @@ impl GenerateRequest {
     /// # Errors
     /// [`EngineError::PromptTooLong`].
     pub fn refuse_early(&self, tok: &Tokenizer, n_ctx: u32) -> Result<(), EngineError> {
+        self.check_stops()?;
         let min_tokens = self.text().map_or(0, |t| tok.min_tokens(t));
         if min_tokens > u64::from(n_ctx) {
             return Err(EngineError::PromptTooLong { min_tokens, n_ctx });
+        }
+        Ok(())
+    }
+
+    /// Stop strings are matched on the model's thread after every token: each is bounded.
+    fn check_stops(&self) -> Result<(), EngineError> {
+        if self.stop.iter().any(|s| s.len() > crate::limits::MAX_STOP_BYTES) {
+            return Err(EngineError::invalid("stop", Invalid::Limit(crate::limits::Limit::StopBytes)));
         }
         Ok(())
     }

@@ -138,6 +138,7 @@ impl ChatTemplate {
 
     fn compile(src: String) -> Result<Self, minijinja::Error> {
         let mut env = Environment::new();
+        env.set_fuel(Some(crate::limits::TEMPLATE_FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
@@ -182,6 +183,10 @@ fn rejected(e: &minijinja::Error) -> EngineError {
     EngineError::TemplateRejected(match e.kind() {
         ErrorKind::InvalidOperation => {
             TemplateError::Raised(e.detail().unwrap_or("the chat template rejected the messages").to_string())
+        }
+        ErrorKind::OutOfFuel => {
+            tracing::warn!("the chat template ran out of steps");
+            TemplateError::OutOfFuel
         }
         kind => {
             tracing::warn!(error = %e, "the chat template failed to render");
@@ -256,6 +261,24 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    // A GGUF's template is code from the internet: one that loops (almost) for ever ran on a
+    // runtime thread with no limit (issue 28).
+    #[test]
+    fn a_template_that_runs_too_long_is_refused_by_its_fuel() {
+        let src = "{% for i in range(10000) %}{% for j in range(10000) %}{{ '' }}{% endfor %}{% endfor %}";
+        let t = ChatTemplate::new(&TemplateSource::Gguf(src.into()), "llama");
+        let started = std::time::Instant::now();
+        match t.render(&msgs(&[("user", "x")]), None, true, "", "") {
+            Err(EngineError::TemplateRejected(TemplateError::OutOfFuel)) => {}
+            other => panic!("{other:?}"),
+        }
+        eprintln!("fuel ran out after {:?}", started.elapsed());
+        let long: Vec<_> = (0..2000).map(|i| if i % 2 == 0 { ("user", "a question") } else { ("assistant", "an answer") }).collect();
+        let qwen_like = "{% for m in messages %}{% if loop.first and m.role != 'system' %}<|im_start|>system\nYou are helpful.<|im_end|>\n{% endif %}<|im_start|>{{ m.role }}\n{{ m.content | trim }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+        let t = ChatTemplate::new(&TemplateSource::Gguf(qwen_like.into()), "qwen2");
+        assert!(t.render(&msgs(&long), None, true, "", "").is_ok(), "a 2000-message conversation fits the budget");
     }
 
     #[test]

@@ -90,7 +90,7 @@ pub async fn prepare(
             "response_format together with tools is not supported yet",
         ));
     }
-    let grammar = crate::structured::grammar(&app.models, constraint.as_ref(), req.ignore_eos)?;
+    let grammar = crate::structured::grammar(&app.models, constraint.as_ref(), req.ignore_eos).await?;
     let who = Principal::of(caller.as_ref().map(|c| &c.0));
     let admission = generate::admit(app, caller)?;
     let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
@@ -103,11 +103,11 @@ pub async fn prepare(
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
     let family = handle.tool_family();
     let grammar = match &tools {
-        Some(t) => Some(crate::structured::tool_grammar(&app.models, family, t, req.ignore_eos)?),
+        Some(t) => Some(crate::structured::tool_grammar(&app.models, family, t, req.ignore_eos).await?),
         None => grammar,
     };
     let offered = tools.as_ref().map(|t| t.tools.as_slice());
-    let mut gen = validate::chat_request(&handle, req, &messages, offered, &app.models.settings().sampling, rules)?;
+    let mut gen = validate::chat_request(&handle, req, &messages, offered, &app.models.settings().sampling, rules).await?;
     gen.sampling.grammar = grammar;
     let logprobs = gen.logprobs.is_some();
     let started = generate::start_n(app, &handle, gen, n, admission).await?;

@@ -65,7 +65,7 @@ pub async fn prepare(
     let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
     let stream = req.stream;
     let constraint = crate::structured::constraint(req.response_format.as_ref(), req.grammar.as_deref())?;
-    let grammar = crate::structured::grammar(&app.models, constraint.as_ref(), req.ignore_eos)?;
+    let grammar = crate::structured::grammar(&app.models, constraint.as_ref(), req.ignore_eos).await?;
     let (mut gen, echo) = validate::completion_request(req, &app.models.settings().sampling, rules)?;
     let logprobs = gen.logprobs.is_some();
     gen.sampling.grammar = grammar;

@@ -70,19 +70,23 @@ fn valid_name(n: &str) -> bool {
 /// # Errors
 /// A 400 naming the keyword or field the grammar cannot honour; `ignore_eos` with a
 /// constraint (the answer must end where the value closes).
-pub fn grammar(models: &ModelManager, c: Option<&Constraint>, ignore_eos: bool) -> Result<Option<Grammar>, ApiError> {
+pub async fn grammar(
+    models: &ModelManager,
+    c: Option<&Constraint>,
+    ignore_eos: bool,
+) -> Result<Option<Grammar>, ApiError> {
     let Some(c) = c else { return Ok(None) };
     if ignore_eos {
         return Err(ApiError::invalid("ignore_eos", "ignore_eos cannot be combined with structured output"));
     }
-    Ok(Some(models.grammar(c)?))
+    Ok(Some(models.grammar(c).await?))
 }
 
 /// The grammar for a request's tools.
 ///
 /// # Errors
 /// A 400 naming a tool's parameter schema the grammar cannot honour; `ignore_eos` with tools.
-pub fn tool_grammar(
+pub async fn tool_grammar(
     models: &ModelManager,
     family: hearth_engine::ToolFamily,
     tools: &hearth_engine::ToolRequest,
@@ -91,7 +95,7 @@ pub fn tool_grammar(
     if ignore_eos {
         return Err(ApiError::invalid("ignore_eos", "ignore_eos cannot be combined with tools"));
     }
-    Ok(models.tool_grammar(family, tools)?)
+    Ok(models.tool_grammar(family, tools).await?)
 }
 
 #[cfg(test)]

@@ -150,7 +150,7 @@ pub fn check_chat(req: &ChatCompletionRequest) -> Result<Vec<TemplateMessage>, A
 ///
 /// # Errors
 /// A 400 for out-of-range parameters or a conversation the template rejects.
-pub fn chat_request(
+pub async fn chat_request(
     handle: &ModelHandle,
     req: ChatCompletionRequest,
     messages: &[TemplateMessage],
@@ -166,7 +166,7 @@ pub fn chat_request(
     let logprobs = crate::logprobs::chat_request(req.logprobs, req.top_logprobs)?;
     let sampling = sampling(req.sampling, d)?;
     Ok(GenerateRequest {
-        prompt: PromptInput::Chat(handle.render_chat(messages, tools)?),
+        prompt: PromptInput::Chat(handle.render_chat(messages, tools).await?),
         sampling,
         max_tokens: max,
         stop,

@@ -12,7 +12,7 @@ fn msg(role: &str, content: &str) -> TemplateMessage {
 
 async fn prompt_ids(h: &ModelHandle, messages: &[TemplateMessage]) -> Vec<u32> {
     let req = GenerateRequest {
-        prompt: PromptInput::Chat(h.render_chat(messages, None).unwrap()),
+        prompt: PromptInput::Chat(h.render_chat(messages, None).await.unwrap()),
         sampling: SamplingParams::greedy(),
         max_tokens: Some(1),
         stop: Vec::new(),

@@ -11,7 +11,7 @@ use super::EVENT_WINDOW;
 use crate::backend::BackendLoader;
 use crate::command::Command;
 use crate::embed_worker;
-use crate::error::EngineError;
+use crate::error::{EngineError, LoadError};
 use crate::registry::ModelKind;
 use crate::request::Event;
 use crate::worker::{self, WorkerStats};
@@ -96,11 +96,24 @@ pub fn serve(
     rt.spawn(send_stats(stats.clone(), out.clone()));
     let spec = hello.spec.into_spec();
     let cfg = hello.cfg;
-    let loaded = loader.run(&spec, &mut |backend| {
-        let _ = out.blocking_send(wire::frame(&FromChild::Ready(backend.info())));
-        match spec.model.kind {
-            ModelKind::Causal => worker::run(backend, &cmd_rx, &stats, cfg),
-            ModelKind::Embedding => embed_worker::run(&spec.model.id, backend, &cmd_rx, &stats, cfg.embed_budget),
+    // The model's thread has a large stack of known size (llama.cpp's grammar code recurses),
+    // whatever the main thread's happens to be.
+    let (ready, stats_for_loop) = (out.clone(), stats.clone());
+    let serve_model = move || {
+        let stats = stats_for_loop;
+        loader.run(&spec, &mut |backend| {
+            let _ = ready.blocking_send(wire::frame(&FromChild::Ready(backend.info())));
+            match spec.model.kind {
+                ModelKind::Causal => worker::run(backend, &cmd_rx, &stats, cfg),
+                ModelKind::Embedding => embed_worker::run(&spec.model.id, backend, &cmd_rx, &stats, cfg.embed_budget),
+            }
+        })
+    };
+    let loaded = std::thread::scope(|s| {
+        let model = std::thread::Builder::new().name("hearth-model".into()).stack_size(crate::deep::DEEP_STACK);
+        match model.spawn_scoped(s, serve_model) {
+            Ok(t) => t.join().unwrap_or(Err(LoadError::WorkerDied)),
+            Err(e) => Err(LoadError::Thread(e.kind())),
         }
     });
     if let Err(e) = loaded {

@@ -99,7 +99,7 @@ pub async fn count_tokens(
     let messages = validate::check_chat(&wire)?;
     let tools = crate::tools::tool_request(wire.tools.as_deref(), wire.tool_choice.as_ref(), wire.parallel_tool_calls)?;
     let handle = who.models(&app.models).acquire(&wire.model, Some(ModelKind::Causal), KeepAlive::Default).await?;
-    let prompt = handle.render_chat(&messages, tools.as_ref().map(|t| t.tools.as_slice()))?;
+    let prompt = handle.render_chat(&messages, tools.as_ref().map(|t| t.tools.as_slice())).await?;
     let n = handle.count_prompt(prompt).await?;
     Ok(Json(CountTokens { input_tokens: n as u32 }))
 }
