@@ -112,7 +112,10 @@ pub(crate) fn document(e: &ParseError) -> Parts {
     let (status, code) = match e {
         ParseError::Unsupported(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_document_type"),
         ParseError::Corrupt { .. } => (StatusCode::BAD_REQUEST, "invalid_document"),
-        ParseError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "document_too_large"),
+        ParseError::TooLarge { .. } | ParseError::TooManyBlocks { .. } => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "document_too_large")
+        }
+        ParseError::TooDeep { .. } => (StatusCode::BAD_REQUEST, "document_too_deep"),
         ParseError::Empty => (StatusCode::BAD_REQUEST, "empty_document"),
     };
     (status, INVALID, Some("file".into()), Some(code), e.to_string())

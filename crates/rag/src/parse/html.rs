@@ -18,10 +18,16 @@ pub(super) fn parse(s: &str) -> ParsedDocument {
     b.finish(title)
 }
 
-/// Depth-first: a heading or block element is one block (its whole text); other elements are
-/// walked into, and loose text directly inside them becomes blocks too.
-fn walk(el: ElementRef<'_>, b: &mut Builder, section: &mut Option<String>) {
-    for child in el.children() {
+/// Depth-first, with a stack of its own (a document may nest elements tens of thousands deep):
+/// a heading or block element is one block (its whole text); other elements are walked into,
+/// and loose text directly inside them becomes blocks too.
+fn walk(root: ElementRef<'_>, b: &mut Builder, section: &mut Option<String>) {
+    let mut stack = vec![root.children()];
+    while let Some(children) = stack.last_mut() {
+        let Some(child) = children.next() else {
+            stack.pop();
+            continue;
+        };
         match child.value() {
             Node::Element(e) => {
                 let Some(child_el) = ElementRef::wrap(child) else { continue };
@@ -37,7 +43,7 @@ fn walk(el: ElementRef<'_>, b: &mut Builder, section: &mut Option<String>) {
                 } else if BLOCKS.contains(&name) {
                     b.push(&text(), section.as_deref(), None);
                 } else {
-                    walk(child_el, b, section);
+                    stack.push(child_el.children());
                 }
             }
             Node::Text(t) => b.push(t, section.as_deref(), None),
@@ -49,6 +55,20 @@ fn walk(el: ElementRef<'_>, b: &mut Builder, section: &mut Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The walker recursed once per level: 60k nested spans overflowed the stack and ended the
+    // server (issue 28).
+    #[test]
+    fn deeply_nested_elements_are_walked_without_recursion() {
+        let html = format!("<body>{}deep text{}</body>", "<span>".repeat(60_000), "</span>".repeat(60_000));
+        let d = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || parse(&html))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(d.blocks[0].text, "deep text");
+    }
 
     #[test]
     fn blocks_sections_and_no_scripts() {

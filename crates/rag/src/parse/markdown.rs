@@ -45,6 +45,20 @@ pub(super) fn parse(s: &str) -> ParsedDocument {
 mod tests {
     use super::*;
 
+    /// Runs `f` on a thread with a small stack, as a check that nothing recursed per level.
+    fn small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new().stack_size(256 << 10).spawn(f).unwrap().join().unwrap()
+    }
+
+    // Nesting was feared to recurse once per level in the parser (issue 28).
+    #[test]
+    fn deeply_nested_quotes_and_lists_parse_without_recursion() {
+        let quotes = small_stack(|| parse(&format!("{} deep", ">".repeat(50_000))));
+        assert!(quotes.blocks.iter().any(|b| b.text.contains("deep")));
+        let lists = small_stack(|| parse(&format!("{}deep", "- ".repeat(50_000))));
+        assert!(lists.blocks.iter().any(|b| b.text.contains("deep")));
+    }
+
     #[test]
     fn headings_make_sections() {
         let d = parse("# Guide\n\nIntro text.\n\n## Setup\n\n- step one\n- step two\n\nDone `now`.\n");

@@ -59,6 +59,18 @@ pub enum ParseError {
         /// The limit.
         limit: u64,
     },
+    /// The files of one upload hold more blocks than allowed.
+    #[error("the upload holds more than {limit} blocks (paragraphs, list items, headings) in all")]
+    TooManyBlocks {
+        /// The limit.
+        limit: usize,
+    },
+    /// Its structure nests deeper than the parser follows.
+    #[error("the document nests deeper than {limit} levels")]
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
     /// No text could be extracted (e.g. a scanned PDF without a text layer).
     #[error("the document has no text")]
     Empty,
@@ -165,11 +177,18 @@ fn text(s: &str) -> ParsedDocument {
     b.finish(None)
 }
 
+/// Longest section heading kept with a block, in characters: a heading is repeated with every
+/// block of its section (and every chunk stored), so a huge one is cut, and cleaned once.
+pub const MAX_SECTION_CHARS: usize = 200;
+
 /// Appends blocks and keeps their offsets.
 #[derive(Default)]
 pub(crate) struct Builder {
     blocks: Vec<Block>,
     offset: usize,
+    /// The last section heading seen (its address and length) and its cleaned, cut form, so a
+    /// heading shared by many blocks is cleaned once.
+    section: Option<((usize, usize), String)>,
 }
 
 impl Builder {
@@ -177,10 +196,10 @@ impl Builder {
     /// empty blocks are dropped).
     pub(crate) fn push(&mut self, text: &str, section: Option<&str>, page: Option<u32>) {
         let text = clean(text);
-        let section = section.map(clean);
         if text.is_empty() {
             return;
         }
+        let section = section.map(|s| self.section_of(s));
         if !self.blocks.is_empty() {
             self.offset += 2;
         }
@@ -189,10 +208,31 @@ impl Builder {
         self.offset += len;
     }
 
+    fn section_of(&mut self, raw: &str) -> String {
+        let key = (raw.as_ptr() as usize, raw.len());
+        match &self.section {
+            Some((k, cleaned)) if *k == key => cleaned.clone(),
+            _ => {
+                let cleaned = cut(clean(raw));
+                self.section = Some((key, cleaned.clone()));
+                cleaned
+            }
+        }
+    }
+
     pub(crate) fn finish(self, title: Option<String>) -> ParsedDocument {
-        let title = title.map(|t| clean(&t)).filter(|t| !t.is_empty());
+        let title = title.map(|t| cut(clean(&t))).filter(|t| !t.is_empty());
         ParsedDocument { title, blocks: self.blocks }
     }
+}
+
+/// `s` cut to [`MAX_SECTION_CHARS`] characters (marked with an ellipsis when cut).
+fn cut(mut s: String) -> String {
+    if let Some((at, _)) = s.char_indices().nth(MAX_SECTION_CHARS) {
+        s.truncate(at);
+        s.push('…');
+    }
+    s
 }
 
 /// Words of `text` joined by single spaces; control characters (NUL included) separate words.
@@ -203,6 +243,17 @@ fn clean(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Every block carried its own cleaned copy of the current heading: a 1 MB heading over
+    // 300k short blocks meant hundreds of GB of work and memory (issue 28).
+    #[test]
+    fn a_huge_heading_is_cut_and_cleaned_once_for_all_its_blocks() {
+        let md = format!("# {}\n\n{}", "H".repeat(1 << 20), "a\n\n".repeat(300_000));
+        let d = parse(md.as_bytes(), "h.md", None, ParseLimits::default()).unwrap();
+        assert_eq!(d.blocks.len(), 300_001);
+        assert!(d.blocks.iter().all(|b| b.section.as_ref().is_some_and(|s| s.chars().count() == MAX_SECTION_CHARS + 1)));
+        assert_eq!(d.title.map(|t| t.chars().count()), Some(MAX_SECTION_CHARS + 1));
+    }
 
     #[test]
     fn types_by_magic_name_and_content_type() {

@@ -255,8 +255,8 @@ pub async fn generate_upload(
     who.models(&app.models).resolve_as(&field("model").unwrap_or_default(), ModelKind::Causal)?;
     let admitted = crate::generate::admit(&app, caller.clone())?;
     let stored = who.qualify(&named);
+    let mut places = rag.reserve(form.files.len())?;
     let parsed = routes::parse_files(&rag, form.files, &stored, &form.metadata).await?;
-    let mut places = rag.reserve(parsed.len())?;
     let handle = app.models.get_embedding(&rag.embedding_model).await?;
     let (store, c, dim, model) = (rag.store.clone(), stored.clone(), handle.loaded.n_embd, handle.info.id.clone());
     crate::rag::routes::blocking_named(&named, move || match store.collection(&c)? {

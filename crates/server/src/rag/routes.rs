@@ -163,8 +163,9 @@ pub async fn upload(
     let stored = owned_collection(&rag, &who, &collection).await?;
     let _reading = rag.admit_upload()?;
     let form = read_form(rag.max_upload_bytes, form).await?;
+    // The queue's places are taken before parsing, so no parsed document waits without one.
+    let mut places = rag.reserve(form.files.len())?;
     let parsed = parse_files(&rag, form.files, &stored, &form.metadata).await?;
-    let mut places = rag.reserve(parsed.len())?;
     let mut jobs = Vec::new();
     for up in parsed {
         let job = places.new_job(who.owner(), &collection, &up.doc.name).await;
@@ -195,7 +196,14 @@ pub async fn read_form(max_bytes: usize, mut form: Multipart) -> Result<Form, Ap
     while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_string();
         let Some(filename) = field.file_name().map(str::to_string) else {
-            let text = field.text().await.map_err(multipart_error)?;
+            let text = text_field(&name, &mut field).await?;
+            if out.fields.len() >= MAX_FIELDS {
+                return Err(ApiError::invalid(&name, format!("a form may have at most {MAX_FIELDS} text fields")));
+            }
+            if name == "metadata" && text.len() > MAX_METADATA_BYTES {
+                let message = format!("metadata is longer than the limit of {MAX_METADATA_BYTES} bytes (it is stored with every file)");
+                return Err(ApiError::invalid("metadata", message));
+            }
             if name == "metadata" {
                 out.metadata = serde_json::from_str::<serde_json::Value>(&text)
                     .ok()
@@ -206,6 +214,9 @@ pub async fn read_form(max_bytes: usize, mut form: Multipart) -> Result<Form, Ap
             }
             continue;
         };
+        if out.files.len() >= MAX_FILES {
+            return Err(ApiError::invalid("file", format!("one upload may hold at most {MAX_FILES} files")));
+        }
         let ctype = field.content_type().map(str::to_string);
         let mut bytes = bytes::BytesMut::new();
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
@@ -223,7 +234,32 @@ pub async fn read_form(max_bytes: usize, mut form: Multipart) -> Result<Form, Ap
     Ok(out)
 }
 
-/// Parses every file now, so a bad one is a 4xx for the request.
+/// Most files one upload may hold.
+pub const MAX_FILES: usize = 64;
+/// Most text fields one upload form may hold.
+const MAX_FIELDS: usize = 16;
+/// Longest text field of an upload form, in bytes.
+const MAX_FIELD_BYTES: usize = 1 << 20;
+/// Longest `metadata` of an upload, in bytes: it is stored with every file of the request.
+pub const MAX_METADATA_BYTES: usize = 16 << 10;
+/// Most blocks (paragraphs, list items, headings) the files of one upload may hold in all.
+pub const MAX_BLOCKS: usize = 200_000;
+
+/// A text field of a form, refused past [`MAX_FIELD_BYTES`] as it arrives.
+async fn text_field(name: &str, field: &mut axum::extract::multipart::Field<'_>) -> Result<String, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if bytes.len() + chunk.len() > MAX_FIELD_BYTES {
+            return Err(ApiError::invalid(name, format!("a text field may be at most {MAX_FIELD_BYTES} bytes")));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| ApiError::invalid(name, format!("{name} must be UTF-8 text")))
+}
+
+/// Parses every file now, so a bad one is a 4xx for the request. The files of one request
+/// share one budget of extracted bytes and of blocks, so many files cannot multiply what one
+/// file may expand to.
 pub(crate) async fn parse_files(
     rag: &Rag,
     files: Vec<(String, Option<String>, bytes::Bytes)>,
@@ -231,12 +267,20 @@ pub(crate) async fn parse_files(
     metadata: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Vec<Upload>, ApiError> {
     let mut parsed = Vec::new();
+    let (mut bytes_left, mut blocks_left) = (rag.parse_limits.max_expanded, MAX_BLOCKS);
     for (filename, ctype, bytes) in files {
-        let limits = rag.parse_limits;
+        let limits = parse::ParseLimits { max_expanded: bytes_left };
         let (f, b) = (filename.clone(), bytes.clone());
         let doc = tokio::task::spawn_blocking(move || parse::parse(&b, &f, ctype.as_deref(), limits))
             .await
             .map_err(|_| ApiError::Internal)??;
+        let extracted: u64 = doc.blocks.iter().map(|b| b.text.len() as u64).sum();
+        bytes_left = bytes_left.checked_sub(extracted).ok_or(ApiError::Document(parse::ParseError::TooLarge {
+            limit: rag.parse_limits.max_expanded,
+        }))?;
+        blocks_left = blocks_left.checked_sub(doc.blocks.len()).ok_or(ApiError::Document(
+            parse::ParseError::TooManyBlocks { limit: MAX_BLOCKS },
+        ))?;
         let sha256 = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
         let title = doc.title.clone();
         let new = NewDocument { name: filename, title, sha256, metadata: metadata.clone(), bytes: bytes.len() as u64 };
