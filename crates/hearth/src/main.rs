@@ -93,7 +93,7 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
         state = state.with_rag(rag);
     }
     let listener =
-        tokio::net::TcpListener::bind(s.addr).await.with_context(|| format!("cannot listen on {}", s.addr))?;
+        hearth_server::listen::bind(s.addr).with_context(|| format!("cannot listen on {}", s.addr))?;
     tracing::info!(addr = %s.addr, keys = s.auth.keys.len(), "hearth listening; OpenAI API at http://{}/v1", s.addr);
     hearth_server::shutdown::serve(listener, state, shutdown_signal(), s.shutdown_grace).await?;
     // The requests are drained: end the model workers (their processes, in process isolation).

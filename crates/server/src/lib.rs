@@ -27,6 +27,7 @@ pub mod extract;
 pub mod generate;
 pub mod health;
 pub mod lifecycle;
+pub mod listen;
 pub mod logprobs;
 pub mod metrics;
 pub mod middleware;

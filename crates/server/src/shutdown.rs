@@ -41,6 +41,7 @@ pub async fn serve(
     grace: Duration,
 ) -> std::io::Result<()> {
     let (tx, rx) = watch::channel(false);
+    let limits = state.limits;
     let app = crate::app(state.with_stop(rx));
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let drain = async move {
@@ -57,7 +58,7 @@ pub async fn serve(
             let _ = done_tx.send(());
         });
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(drain);
+    let server = crate::listen::serve(listener, app, limits, drain);
     tokio::select! {
         r = server => r,
         _ = done_rx => {

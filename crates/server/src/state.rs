@@ -18,6 +18,11 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Largest request body accepted; larger is 413.
     pub max_body_bytes: usize,
+    /// Connections open at once; beyond it new ones wait to be accepted.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers, from the connection's start or the end
+    /// of its previous response (so it also closes idle keep-alive connections).
+    pub header_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -27,6 +32,8 @@ impl Default for Limits {
             queue_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(600),
             max_body_bytes: 8 << 20,
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(30),
         }
     }
 }

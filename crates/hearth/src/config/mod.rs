@@ -230,6 +230,8 @@ impl ServeArgs {
                 queue_timeout: std::time::Duration::from_secs_f64(sch.queue_timeout),
                 request_timeout: units::seconds("--request-timeout", self.server.request_timeout)?,
                 max_body_bytes: self.server.max_body_bytes.max(1024),
+                max_connections: server::connection_cap(self.server.max_connections)?,
+                header_timeout: units::seconds("--header-timeout", self.server.header_timeout)?,
             },
             auth: self.auth.config()?,
             cors_origins: self
@@ -349,7 +351,9 @@ mod tests {
         let s = parse(&["serve"]).unwrap();
         let isolated = hearth_engine::process::Isolation::Thread;
         assert_eq!(format!("{:?}", EngineSettings { isolation: isolated, ..s.engine }), format!("{:?}", EngineSettings::default()));
-        assert_eq!(format!("{:?}", s.limits), format!("{:?}", hearth_server::Limits::default()));
+        // The connection cap may be lowered to fit this machine's file limit.
+        let limits = hearth_server::Limits { max_connections: hearth_server::Limits::default().max_connections, ..s.limits };
+        assert_eq!(format!("{limits:?}"), format!("{:?}", hearth_server::Limits::default()));
         assert_eq!(s.max_upload_bytes, hearth_server::rag::DEFAULT_MAX_UPLOAD_BYTES);
     }
 

@@ -29,6 +29,15 @@ pub struct ServerArgs {
     /// Largest request body in bytes; larger is 413.
     #[arg(long, env = "HEARTH_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
     pub max_body_bytes: usize,
+    /// Connections open at once (also held below the process's file limit). Beyond it new
+    /// connections wait to be accepted until one closes.
+    #[arg(long, env = "HEARTH_MAX_CONNECTIONS", default_value_t = Limits::default().max_connections)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers, from the connection's start or the
+    /// end of its previous response: slow or idle connections are closed after it. A response
+    /// being streamed is never cut by it.
+    #[arg(long, env = "HEARTH_HEADER_TIMEOUT", default_value_t = Limits::default().header_timeout.as_secs_f64())]
+    pub header_timeout: f64,
     /// Seconds a request may take in all (a stream gets an error event and ends after it).
     #[arg(long, env = "HEARTH_REQUEST_TIMEOUT", default_value_t = Limits::default().request_timeout.as_secs_f64())]
     pub request_timeout: f64,
@@ -77,4 +86,30 @@ impl ServerArgs {
             .or_else(|_| format!("[{}]:{}", self.host, self.port).parse())
             .map_err(|_| anyhow::anyhow!("--host {:?} is not an IP address", self.host))
     }
+}
+
+/// File descriptors kept for everything but client connections (model workers' pipes, model
+/// files, the store, logs).
+const RESERVED_FDS: u64 = 128;
+
+/// `--max-connections`, held below the process's file limit (whose soft value is first raised
+/// to the hard one), so that open connections can never take the descriptors the server needs.
+///
+/// # Errors
+/// When the limit leaves no room for connections.
+pub(super) fn connection_cap(requested: usize) -> anyhow::Result<usize> {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    anyhow::ensure!(requested >= 1, "--max-connections must be at least 1");
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum && setrlimit(Resource::Nofile, rustix::process::Rlimit { current: limit.maximum, ..limit.clone() }).is_ok() {
+        limit = getrlimit(Resource::Nofile);
+    }
+    let Some(soft) = limit.current else { return Ok(requested) };
+    let room = soft.saturating_sub(RESERVED_FDS);
+    anyhow::ensure!(room >= 1, "the file limit ({soft}) leaves no room for connections; raise it (ulimit -n)");
+    let cap = requested.min(usize::try_from(room).unwrap_or(usize::MAX));
+    if cap < requested {
+        tracing::warn!(requested, cap, file_limit = soft, "--max-connections lowered to fit the file limit");
+    }
+    Ok(cap)
 }
