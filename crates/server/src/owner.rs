@@ -127,6 +127,20 @@ impl Principal {
         self.sees_all()
     }
 
+    /// Refuses a caller whose key is limited to some models (`models=`) an operation that
+    /// adds models (a pull): what it would add is outside its scope.
+    ///
+    /// # Errors
+    /// 403 naming the limit.
+    pub fn may_add_models(&self) -> Result<(), crate::error::ApiError> {
+        match self.0.as_ref().and_then(|c| c.models.as_deref()) {
+            Some(_) => Err(crate::error::ApiError::Forbidden(
+                "this API key may use only the models its `models=` names; pulling another model needs a key without that limit".into(),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The models this caller may use.
     pub fn models<'a>(&'a self, manager: &'a ModelManager) -> Scoped<'a> {
         Scoped { manager, allow: self.0.as_ref().and_then(|c| c.models.as_deref()), manages: self.manages_models() }

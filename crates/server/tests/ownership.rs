@@ -31,7 +31,7 @@ async fn serve(tag: &str) -> String {
     let loc = StoreLocation::Sqlite(dir.join("rag.sqlite"));
     let store = tokio::task::spawn_blocking(move || loc.open()).await.unwrap().unwrap();
     let keys = vec![key("alice", false, None), key("bob", false, None), key("ops", true, None)];
-    let keys = [keys, vec![key("carol", false, Some(&[GEMMA]))]].concat();
+    let keys = [keys, vec![key("carol", false, Some(&[GEMMA])), key("dave", true, Some(&[GEMMA]))]].concat();
     let auth = AuthConfig { keys, public_health: true, public_metrics: false, public_docs: true };
     let state =
         AppState::new(shared(), Limits::default()).with_rag(Rag::new(store, MINILM_Q8.into(), 1 << 20)).with_auth(auth);
@@ -237,4 +237,23 @@ async fn only_admin_keys_unload_models() {
         assert!(!shared().unload_expired().await.contains(&SMOL.to_string()), "bob's keep_alive unloaded it");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+// An admin key limited with `models=` could delete and pull models outside its scope (issue 28).
+#[tokio::test]
+async fn a_key_limited_to_models_cannot_delete_pull_or_unload_others() {
+    let url = serve("scope").await;
+    let c = reqwest::Client::new();
+    let deleted = c.delete(format!("{url}/api/delete")).bearer_auth("sk-dave").json(&json!({"model": SMOL})).send().await.unwrap();
+    assert_eq!(deleted.status().as_u16(), 404, "a model outside the scope is not found to it");
+    assert!(models_dir().join(format!("{SMOL}.gguf")).is_file(), "the file is still there");
+    for path in ["/api/pull", "/models/pull"] {
+        let (status, body) = call(&url, "dave", "POST", path, json!({ "model": "someone/some-model" })).await;
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(body.contains("models="), "{body}");
+    }
+    let (status, _) = call(&url, "dave", "POST", "/models/unload", json!({ "model": SMOL })).await;
+    assert_eq!(status, 404);
+    let (status, _) = call(&url, "dave", "POST", "/models/unload", json!({ "model": GEMMA })).await;
+    assert!(status < 300 || status == 409, "its own model: {status}");
 }

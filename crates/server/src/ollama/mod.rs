@@ -182,13 +182,19 @@ pub async fn ps(State(app): State<AppState>, who: Principal) -> Json<Ps> {
 /// 400 without a model name (the default model is never deleted by omission), 404 unknown
 /// model, 409 while it has running requests, 500 when the file cannot be removed.
 #[utoipa::path(delete, path = "/api/delete", tag = "ollama", request_body = ModelRef, responses((status = 200, description = "Deleted"), (status = 404, description = "Unknown model", body = Error), (status = 409, description = "The model has running requests", body = Error)))]
-pub async fn delete(State(app): State<AppState>, AnyJson(req): AnyJson<ModelRef>) -> Result<(), ApiError> {
+pub async fn delete(
+    State(app): State<AppState>,
+    who: crate::owner::Principal,
+    AnyJson(req): AnyJson<ModelRef>,
+) -> Result<(), ApiError> {
     let name = req.named();
     // Never the default model by omission: deleting takes a name.
     if name.trim().is_empty() {
         return Err(ApiError::invalid("model", "model is required"));
     }
-    app.models.delete(model_name(name)).await?;
+    // A key limited to some models cannot delete one outside them (it is not found to it).
+    let id = who.models(&app.models).resolve(model_name(name))?.id;
+    app.models.delete(&id).await?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 //! (what was fetched stays in the hub cache, and the next pull resumes it) or forgets a finished
 //! one. At most [`MAX_RUNNING_PULLS`] run at once.
 
+use std::sync::Arc;
 use super::{pull, puller};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -88,7 +89,7 @@ impl Entry {
         }
     }
 
-    fn end(&mut self, outcome: Option<Result<Pulled, PullError>>) {
+    fn end(&mut self, outcome: Option<&Result<Pulled, PullError>>) {
         self.cancel = None;
         self.job.finished_at = Some(unix_now());
         self.job.bytes_per_second = None;
@@ -98,16 +99,53 @@ impl Entry {
             Some(Ok(pulled)) => {
                 self.job.status = PullStatus::Done;
                 self.job.completed = self.job.total.unwrap_or(self.job.completed);
-                self.job.model_id = Some(pulled.id);
-                self.job.note = pulled.note;
+                self.job.model_id = Some(pulled.id.clone());
+                self.job.note.clone_from(&pulled.note);
                 self.job.file = None;
             }
             Some(Err(e)) => {
                 tracing::warn!(model = %self.job.model, error = %e, "pull failed");
-                let (_, _, _, code, message) = crate::refused::pull(&e);
+                let (_, _, _, code, message) = crate::refused::pull(e);
                 self.job.status = PullStatus::Failed;
                 self.job.error = Some(PullFailure { code: code.unwrap_or("hub_error").into(), message });
             }
+        }
+    }
+}
+
+/// A pull started by `POST /api/pull`, counted among the jobs (so the running-pull cap holds
+/// for both routes) and ended with its outcome.
+pub(crate) struct Tracked {
+    pulls: Arc<Pulls>,
+    /// The job's id when this pull started it (`None`: it joined a running pull of the same
+    /// reference, which ends that job itself).
+    id: Option<String>,
+}
+
+impl Tracked {
+    /// Counts a pull of `r` (named `model`) as a job.
+    ///
+    /// # Errors
+    /// 429 when [`MAX_RUNNING_PULLS`] run already.
+    pub(crate) fn begin(pulls: &Arc<Pulls>, model: &str, r: &Reference) -> Result<Self, ApiError> {
+        let id = match pulls.begin(model, r.to_string())? {
+            Begun::Joined(_) => None,
+            Begun::New(job, _) => Some(job.id),
+        };
+        Ok(Self { pulls: pulls.clone(), id })
+    }
+
+    /// Ends the job with the pull's outcome.
+    pub(crate) fn end(self, outcome: &Result<Pulled, PullError>) {
+        if let Some(id) = &self.id {
+            self.pulls.update(id, |e| e.end(Some(outcome)));
+        }
+    }
+
+    /// Ends the job as cancelled (its client went away).
+    pub(crate) fn cancelled(self) {
+        if let Some(id) = &self.id {
+            self.pulls.update(id, |e| e.end(None));
         }
     }
 }
@@ -203,8 +241,10 @@ fn new_job(model: &str, status: PullStatus) -> PullJob {
 #[utoipa::path(post, path = "/models/pull", tag = "models", request_body = PullJobRequest, responses((status = 202, description = "The job, running", body = PullJob), (status = 200, description = "The model is here already (a `done` job), or the running job pulling it", body = PullJob), (status = 400, description = "Not a hub reference", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 403, description = "Not an admin key", body = ErrorBody), (status = 404, description = "This server does not pull models", body = ErrorBody), (status = 429, description = "Too many pulls running", body = ErrorBody)))]
 pub async fn start(
     State(app): State<AppState>,
+    who: crate::owner::Principal,
     ApiJson(req): ApiJson<PullJobRequest>,
 ) -> Result<(StatusCode, Json<PullJob>), ApiError> {
+    who.may_add_models()?;
     let name = crate::ollama::model_name(req.model.trim());
     if name.is_empty() {
         return Err(ApiError::invalid("model", "model is required"));
@@ -232,7 +272,7 @@ pub async fn start(
         };
         pulls.update(&id, |e| {
             if e.job.status == PullStatus::Running || outcome.as_ref().is_some_and(Result::is_ok) {
-                e.end(outcome);
+                e.end(outcome.as_ref());
             }
         });
     });
@@ -303,6 +343,10 @@ mod tests {
         assert_eq!(joined.id, first.id);
         let Ok(Begun::New(_, _rx2)) = p.begin("o/s", "o/s".into()) else { panic!("second") };
         assert!(matches!(p.begin("o/t", "o/t".into()), Err(ApiError::Busy(Busy::Pulls { limit: MAX_RUNNING_PULLS }))));
+        // `POST /api/pull` counts against the same cap (issue 28: it did not).
+        let p = Arc::new(p);
+        let r: Reference = "o/u".parse().unwrap();
+        assert!(matches!(Tracked::begin(&p, "o/u", &r), Err(ApiError::Busy(Busy::Pulls { .. }))));
         let cancelled = p.cancel(&first.id).unwrap();
         assert_eq!(cancelled.status, PullStatus::Cancelled);
         assert!(cancelled.finished_at.is_some());

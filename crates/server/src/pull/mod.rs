@@ -75,8 +75,10 @@ async fn pull(
 #[utoipa::path(post, path = "/api/pull", tag = "ollama", request_body = PullRequest, responses((status = 200, description = "NDJSON progress lines ending in `success` (the default), or one object with `stream: false`", body = PullProgress), (status = 400, description = "Not a hub reference", body = hearth_protocol::ollama::Error), (status = 404, description = "No such model on the hub", body = hearth_protocol::ollama::Error), (status = 502, description = "The hub refused or failed", body = hearth_protocol::ollama::Error), (status = 507, description = "The disk is full", body = hearth_protocol::ollama::Error)))]
 pub async fn ollama_pull(
     State(app): State<AppState>,
+    who: crate::owner::Principal,
     AnyJson(req): AnyJson<PullRequest>,
 ) -> Result<Response, ApiError> {
+    who.may_add_models()?;
     let named = if req.model.is_empty() { req.name.clone() } else { req.model.clone() };
     let name = model_name(named.trim());
     if name.is_empty() {
@@ -88,8 +90,12 @@ pub async fn ollama_pull(
     }
     let r: Reference = name.parse()?;
     let (hub, dir) = puller(&app)?;
+    // Counted with /models/pull's jobs, so both routes together keep to the running-pull cap.
+    let job = jobs::Tracked::begin(&app.pulls, name, &r)?;
     if !stream {
-        pull(&app, &hub, &dir, &r, &mut |_| {}).await?;
+        let outcome = pull(&app, &hub, &dir, &r, &mut |_| {}).await;
+        job.end(&outcome);
+        outcome?;
         return Ok(Json(line("success")).into_response());
     }
     let (tx, rx) = mpsc::channel::<String>(PROGRESS_QUEUE);
@@ -103,8 +109,10 @@ pub async fn ollama_pull(
         };
         let outcome = tokio::select! {
             r = pull(&app, &hub, &dir, &r, &mut on) => r,
-            () = tx.closed() => return, // the client went away: the partial file stays for a resume
+            // The client went away: the partial file stays for a resume.
+            () = tx.closed() => return job.cancelled(),
         };
+        job.end(&outcome);
         let tail = match outcome {
             Ok(_) => vec![ndjson(&line("writing manifest")), ndjson(&line("success"))],
             Err(e) => vec![serde_json::json!({ "error": e.to_string() }).to_string() + "\n"],
