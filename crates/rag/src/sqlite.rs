@@ -59,6 +59,9 @@ struct Live {
     index: VectorIndex,
     /// Document metadata, for filters.
     metadata: HashMap<i64, serde_json::Map<String, serde_json::Value>>,
+    /// Mean chunk length in characters, for BM25's length normalisation within the
+    /// collection; computed when first needed after a change.
+    mean_len: std::cell::Cell<Option<f64>>,
 }
 
 struct Inner {
@@ -115,7 +118,8 @@ impl Inner {
             rows.collect::<Result<_, _>>().map_err(db)?
         };
         for (id, name, dim) in cols {
-            let mut live = Live { id, dim, index: VectorIndex::new(dim), metadata: HashMap::new() };
+            let mut live =
+                Live { id, dim, index: VectorIndex::new(dim), metadata: HashMap::new(), mean_len: Default::default() };
             let mut st = self
                 .conn
                 .prepare("SELECT c.id, c.document_id, c.embedding FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.collection_id = ?1")
@@ -245,7 +249,7 @@ impl VectorStore for SqliteStore {
                 )
                 .map_err(db)?;
             let id = s.conn.last_insert_rowid();
-            s.live.insert(name.to_string(), Live { id, dim, index: VectorIndex::new(dim), metadata: HashMap::new() });
+            s.live.insert(name.to_string(), Live { id, dim, index: VectorIndex::new(dim), metadata: HashMap::new(), mean_len: Default::default() });
             s.collection_row(name)?.ok_or_else(|| StoreError::Backend(Fault::Vanished("collection")))
         })
     }
@@ -303,10 +307,12 @@ impl VectorStore for SqliteStore {
             let live = s.live.get_mut(collection).ok_or_else(|| StoreError::NoCollection(collection.into()))?;
             if let Some(o) = &old {
                 live.index.remove_doc(o.id);
+                live.mean_len.set(None);
                 live.metadata.remove(&o.id);
             }
             for (chunk_id, c) in chunk_ids.iter().zip(&chunks) {
                 live.index.insert(*chunk_id, id, &c.embedding);
+                live.mean_len.set(None);
             }
             live.metadata.insert(id, doc.metadata.clone());
             let info =
@@ -351,6 +357,7 @@ impl VectorStore for SqliteStore {
             tx.commit().map_err(db)?;
             if let Some(live) = s.live.get_mut(collection) {
                 live.index.remove_doc(id);
+                live.mean_len.set(None);
                 live.metadata.remove(&id);
             }
             Ok(n > 0)
@@ -517,10 +524,11 @@ impl Inner {
         Ok(out)
     }
 
-    /// BM25 over FTS5; the query's words are matched as terms (any of them), so user text
-    /// never reaches FTS5's query syntax. FTS5 ranks alone (its fast `ORDER BY rank LIMIT`
-    /// path); chunks of other collections or filtered-out documents are dropped after, asking
-    /// for more rows when too many were dropped.
+    /// BM25 within the collection: FTS5 finds the chunks holding each of the query's words
+    /// (matched as terms, so user text never reaches FTS5's query syntax), and the score uses
+    /// only this collection's statistics (its chunk count, each word's document frequency in
+    /// it, its mean chunk length). FTS5's own rank uses the index that every collection shares,
+    /// so its scores would tell whether other keys' documents hold a word.
     fn keyword(
         &self,
         live: &Live,
@@ -528,56 +536,75 @@ impl Inner {
         n: usize,
         allow: &dyn Fn(i64) -> bool,
     ) -> Result<Vec<(i64, f32)>, StoreError> {
-        let terms = self.selective_terms(text)?;
-        if terms.is_empty() {
+        let total = live.index.len();
+        let postings = self.postings(live, text)?;
+        if postings.is_empty() || total == 0 {
             return Ok(Vec::new());
         }
-        let query = terms.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" OR ");
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY rank LIMIT ?2")
-            .map_err(db)?;
-        let mut limit = (n * 4).max(16);
-        loop {
-            let rows = st
-                .query_map(params![query, limit as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)))
-                .map_err(db)?;
-            let mut seen = 0;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, rank) = row.map_err(db)?;
-                seen += 1;
-                if live.index.doc_of(id).is_some_and(allow) && out.len() < n {
-                    // FTS5's rank (bm25) is lower-is-better (negative); report higher-is-better.
-                    out.push((id, -rank as f32));
+        let mean = self.mean_len(live)?;
+        let mut scores: HashMap<i64, f32> = HashMap::new();
+        let mut texts = self.conn.prepare_cached("SELECT text FROM chunks WHERE id = ?1").map_err(db)?;
+        let mut lens: HashMap<i64, (f64, HashMap<String, u32>)> = HashMap::new();
+        for (word, ids) in &postings {
+            let idf = bm25_idf(total as f64, ids.len() as f64);
+            for &id in ids.iter().filter(|&&id| live.index.doc_of(id).is_some_and(allow)) {
+                if !lens.contains_key(&id) {
+                    let t: String = texts.query_row([id], |r| r.get(0)).map_err(db)?;
+                    lens.insert(id, (t.chars().count() as f64, term_counts(&t)));
                 }
+                let (len, tf) = &lens[&id];
+                let f = f64::from(tf.get(word).copied().unwrap_or(1));
+                *scores.entry(id).or_default() += (idf * bm25_tf(f, *len, mean)) as f32;
             }
-            if out.len() >= n || seen < limit || limit >= 1 << 20 {
-                return Ok(out);
-            }
-            limit *= 8;
         }
+        let mut out: Vec<(i64, f32)> = scores.into_iter().collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out.truncate(n);
+        Ok(out)
     }
 
-    /// The query's words that can rank: a word in more than a tenth of all chunks (a stop
-    /// word, near-zero BM25 weight) is dropped, unless every word is that common (then the
-    /// rarest is kept). Scoring such a word would touch most of the index for nothing.
-    fn selective_terms(&self, text: &str) -> Result<Vec<String>, StoreError> {
-        let words = query_words(text);
-        // Every collection's chunks share the full-text index.
-        let total = self.live.values().map(|l| l.index.len()).sum::<usize>() as i64;
-        let mut st = self.conn.prepare_cached("SELECT doc FROM chunks_vocab WHERE term = ?1").map_err(db)?;
-        let mut df = Vec::with_capacity(words.len());
-        for w in words {
-            let n: i64 = st.query_row([&w], |r| r.get(0)).optional().map_err(db)?.unwrap_or(0);
-            if n > 0 {
-                df.push((n, w));
+    /// The chunks of this collection holding each of the query's words that can rank: a word
+    /// in more than a tenth of the collection's chunks (a stop word, near-zero weight) is
+    /// dropped, unless every word is that common (then the rarest is kept).
+    fn postings(&self, live: &Live, text: &str) -> Result<Vec<(String, Vec<i64>)>, StoreError> {
+        let mut st = self.conn.prepare_cached("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?1").map_err(db)?;
+        let mut found = Vec::new();
+        for w in query_words(text) {
+            let rows = st.query_map([format!("\"{}\"", w.replace('"', ""))], |r| r.get::<_, i64>(0)).map_err(db)?;
+            let mut ids = Vec::new();
+            for id in rows {
+                let id = id.map_err(db)?;
+                if live.index.doc_of(id).is_some() {
+                    ids.push(id);
+                }
+            }
+            if !ids.is_empty() {
+                found.push((w, ids));
             }
         }
-        df.sort();
-        let common = (total / 10).max(50);
-        let keep: Vec<String> = df.iter().filter(|(n, _)| *n <= common).map(|(_, w)| w.clone()).collect();
-        Ok(if keep.is_empty() { df.into_iter().take(1).map(|(_, w)| w).collect() } else { keep })
+        found.sort_by_key(|(_, ids)| ids.len());
+        let common = (live.index.len() / 10).max(50);
+        let rare = found.iter().take_while(|(_, ids)| ids.len() <= common).count();
+        found.truncate(rare.max(1));
+        Ok(found)
+    }
+
+    /// The collection's mean chunk length in characters (cached until it changes).
+    fn mean_len(&self, live: &Live) -> Result<f64, StoreError> {
+        if let Some(m) = live.mean_len.get() {
+            return Ok(m);
+        }
+        let m: f64 = self
+            .conn
+            .query_row(
+                "SELECT COALESCE(AVG(LENGTH(c.text)), 1.0) FROM chunks c JOIN documents d ON d.id = c.document_id \
+                 WHERE d.collection_id = ?1",
+                [live.id],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        live.mean_len.set(Some(m.max(1.0)));
+        Ok(m.max(1.0))
     }
 
     fn hit(&self, id: i64, score: f32) -> Result<Hit, StoreError> {
@@ -603,4 +630,26 @@ impl Inner {
             )
             .map_err(db)
     }
+}
+
+/// BM25's inverse document frequency of a word in `df` of `n` chunks (always positive).
+fn bm25_idf(n: f64, df: f64) -> f64 {
+    ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
+}
+
+/// BM25's term-frequency part (k1 = 1.2, b = 0.75) for `f` occurrences in a chunk of `len`
+/// characters where chunks average `mean`.
+fn bm25_tf(f: f64, len: f64, mean: f64) -> f64 {
+    const K1: f64 = 1.2;
+    const B: f64 = 0.75;
+    f * (K1 + 1.0) / (f + K1 * (1.0 - B + B * len / mean))
+}
+
+/// How often each word (as [`query_words`] splits and folds them) occurs in `text`.
+fn term_counts(text: &str) -> HashMap<String, u32> {
+    let mut out = HashMap::new();
+    for w in text.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()) {
+        *out.entry(w.to_lowercase()).or_default() += 1;
+    }
+    out
 }

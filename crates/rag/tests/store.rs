@@ -373,3 +373,26 @@ fn postgres_gone_is_unavailable_not_a_failure() {
     let e = s.search("c", &query(SearchMode::Keyword, "x", None)).unwrap_err();
     assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
 }
+
+// Keyword search on SQLite ranked with FTS5's bm25 over one index shared by every collection:
+// a key's scores moved when another key's documents held the word (issue 28).
+#[test]
+fn keyword_scores_do_not_depend_on_other_collections() {
+    let dir = std::env::temp_dir().join(format!("hearth-store-private-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = SqliteStore::open(&dir.join("rag.sqlite")).unwrap();
+    s.create_collection("alice/notes", DIM, "m").unwrap();
+    let texts: Vec<String> = (0..20).map(|i| format!("note {i} about gardens and the secretword plan")).collect();
+    let own: Vec<(&str, usize)> = texts.iter().map(|t| (t.as_str(), 1)).collect();
+    s.put_document("alice/notes", doc("a.md", "a", json!({})), chunks(&own)).unwrap();
+    let before = s.search("alice/notes", &query(SearchMode::Keyword, "secretword gardens", None)).unwrap();
+    s.create_collection("bob/notes", DIM, "m").unwrap();
+    let theirs: Vec<String> = (0..300).map(|i| format!("secretword {i} secretword gardens")).collect();
+    let theirs: Vec<(&str, usize)> = theirs.iter().map(|t| (t.as_str(), 2)).collect();
+    s.put_document("bob/notes", doc("b.md", "b", json!({})), chunks(&theirs)).unwrap();
+    let after = s.search("alice/notes", &query(SearchMode::Keyword, "secretword gardens", None)).unwrap();
+    let scores = |h: &[hearth_rag::store::Hit]| h.iter().map(|h| (h.chunk_id, h.score)).collect::<Vec<_>>();
+    assert!(!before.is_empty());
+    assert_eq!(scores(&before), scores(&after), "another collection's words change nothing");
+    std::fs::remove_dir_all(&dir).ok();
+}
