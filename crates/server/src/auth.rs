@@ -254,7 +254,15 @@ fn bearer(req: &Request) -> Option<&str> {
 /// The middleware: no keys configured, a public route, or a valid key within its limits.
 pub async fn require_key(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
     let keys = &app.keys;
-    if !keys.enabled() || keys.is_public(req.uri().path()) || req.method() == axum::http::Method::OPTIONS {
+    if !keys.enabled() || req.method() == axum::http::Method::OPTIONS {
+        return next.run(req).await;
+    }
+    if keys.is_public(req.uri().path()) {
+        // Open to all; a valid key still identifies its caller (a probe without one sees
+        // less, see `health`).
+        if let Some(c) = bearer(&req).and_then(|t| keys.find(t)) {
+            req.extensions_mut().insert(c);
+        }
         return next.run(req).await;
     }
     let caller = match bearer(&req) {

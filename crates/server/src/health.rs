@@ -66,7 +66,13 @@ pub struct Probe {
 
 /// Liveness plus the state of each loaded model's worker.
 #[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "Up, with per-model worker counters", body = Health)))]
-pub async fn health(State(app): State<AppState>) -> Json<Health> {
+pub async fn health(State(app): State<AppState>, who: crate::owner::Principal) -> Json<Health> {
+    if app.keys.enabled() && !who.has_key() {
+        // A probe without a key learns that the server is up, not which models it serves or
+        // how busy they are.
+        return Json(Health { status: "ok", models: Vec::new() });
+    }
+    let scope = who.models(&app.models);
     let crashes = app.models.crashes();
     let mut models: Vec<WorkerHealth> = app
         .models
@@ -84,8 +90,9 @@ pub async fn health(State(app): State<AppState>) -> Json<Health> {
             crashes: crashes.get(&h.info.id).map_or(0, |c| c.total),
             rss_bytes: h.rss_bytes(),
         })
+        .filter(|m| scope.allows(&m.id))
         .collect();
-    for (id, c) in crashes.all().into_iter().filter(|(_, c)| c.failed) {
+    for (id, c) in crashes.all().into_iter().filter(|(id, c)| c.failed && scope.allows(id)) {
         let (active_sequences, waiting, finished, cancelled, slots, n_ctx) = (0, 0, 0, 0, 0, 0);
         let status = "failed";
         let (crashes, rss_bytes) = (c.total, None);
@@ -102,7 +109,7 @@ pub async fn live() -> Json<Probe> {
 
 /// 200 once the default model (if any) is loaded and its worker answers; 503 before.
 #[utoipa::path(get, path = "/health/ready", tag = "health", responses((status = 200, description = "The default model is loaded and answers", body = Probe), (status = 503, description = "Still loading", body = Probe)))]
-pub async fn ready(State(app): State<AppState>) -> Response {
+pub async fn ready(State(app): State<AppState>, who: crate::owner::Principal) -> Response {
     let Some(default) = app.models.default_model() else {
         return Json(Probe { status: "ready", model: None }).into_response();
     };
@@ -122,10 +129,12 @@ pub async fn ready(State(app): State<AppState>) -> Response {
         }
         None => false,
     };
+    // The model's name is for callers with a key, when keys are configured.
+    let model = (!app.keys.enabled() || who.has_key()).then(|| default.to_string());
     if answered {
-        Json(Probe { status: "ready", model: Some(default.to_string()) }).into_response()
+        Json(Probe { status: "ready", model }).into_response()
     } else {
-        let body = Probe { status: "loading", model: Some(default.to_string()) };
+        let body = Probe { status: "loading", model };
         (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     }
 }

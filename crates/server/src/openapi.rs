@@ -3,7 +3,7 @@
 //! (its files are vendored into the binary; nothing is fetched at run time).
 
 use axum::extract::Path;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use std::sync::{Arc, OnceLock};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -115,6 +115,13 @@ fn layer_answers(r: &Route, op: &mut Operation) {
     }
 }
 
+/// Swagger UI's pages share the origin where the browser UI keeps its API key: only its own
+/// scripts run, it calls only this server, and no other site may frame it. (Swagger UI sets
+/// inline styles from its scripts, hence `'unsafe-inline'` for styles only.)
+pub const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+frame-ancestors 'none'; form-action 'self'";
+
 /// `GET /openapi.json`.
 pub async fn openapi_json() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], document()).into_response()
@@ -139,7 +146,15 @@ fn swagger_file(path: &str) -> Response {
     static CONFIG: OnceLock<Arc<utoipa_swagger_ui::Config<'static>>> = OnceLock::new();
     let config = CONFIG.get_or_init(|| Arc::new(utoipa_swagger_ui::Config::new(["/openapi.json"]))).clone();
     match utoipa_swagger_ui::serve(path, config) {
-        Ok(Some(file)) => ([(header::CONTENT_TYPE, file.content_type)], file.bytes.into_owned()).into_response(),
+        Ok(Some(file)) => {
+            let mut res = ([(header::CONTENT_TYPE, file.content_type)], file.bytes.into_owned()).into_response();
+            let h = res.headers_mut();
+            h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DOCS_CSP));
+            h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+            h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+            res
+        }
         Ok(None) => crate::ApiError::NotFound(format!("/docs/{path}")).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "swagger ui");

@@ -72,6 +72,11 @@ impl Principal {
         }
     }
 
+    /// Whether a key identified the caller (never in the open mode).
+    pub fn has_key(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Whether it sees every owner's objects (an admin key, or no keys at all).
     pub fn sees_all(&self) -> bool {
         self.0.as_ref().is_none_or(|c| c.admin)

@@ -314,3 +314,20 @@ async fn tokens_embedded_for_search_and_uploads_are_charged() {
     assert_eq!(after.status(), 429, "the upload's embedded chunks were charged");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// With keys configured, the unauthenticated /health listed loaded model ids and their traffic
+// counters (issue 28): a probe without a key now learns only that the server is up.
+#[tokio::test]
+async fn probes_without_a_key_learn_only_that_the_server_is_up() {
+    let url = with_keys(vec![key("alice", "sk-health-alice", None, None)], true).await;
+    shared().get(SMOL).await.unwrap();
+    let anonymous: serde_json::Value = call(&url, "GET", "/health", None).await.json().await.unwrap();
+    assert_eq!(anonymous["status"], "ok");
+    assert_eq!(anonymous["models"], json!([]), "{anonymous}");
+    let ready: serde_json::Value = call(&url, "GET", "/health/ready", None).await.json().await.unwrap();
+    assert!(ready.get("model").is_none(), "{ready}");
+    let with_key: serde_json::Value = call(&url, "GET", "/health", Some("sk-health-alice")).await.json().await.unwrap();
+    assert!(with_key["models"].as_array().unwrap().iter().any(|m| m["id"] == SMOL), "{with_key}");
+    let bad = call(&url, "GET", "/health", Some("sk-wrong")).await;
+    assert_eq!(bad.status(), 200, "a probe with a wrong key is still a probe");
+}
