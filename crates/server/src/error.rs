@@ -35,6 +35,13 @@ pub enum ApiError {
     MethodNotAllowed,
     /// Too many requests in flight at once.
     TooManyRequests,
+    /// This key holds its whole share of a pool every key draws from.
+    KeyShare {
+        /// The pool (`requests in flight`, `uploads`, `queued documents`).
+        what: &'static str,
+        /// The key's share of it.
+        limit: usize,
+    },
     /// The request waited longer than the queue timeout for a free sequence.
     QueueTimeout,
     /// No API key, or an unknown one.
@@ -51,6 +58,8 @@ pub enum ApiError {
     },
     /// The request took longer than the server's per-request timeout.
     Timeout,
+    /// An upload's body came too slowly (it would hold an upload slot for long).
+    BodyTimeout,
     /// The server is shutting down and its grace period is over.
     ShuttingDown,
     /// From the document and conversation store.
@@ -193,6 +202,13 @@ impl ApiError {
                 Some("too_many_requests"),
                 "too many requests in flight; retry shortly".into(),
             ),
+            ApiError::KeyShare { what, limit } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                None,
+                Some("key_share_exceeded"),
+                format!("this API key already holds its share of {what} ({limit}); retry when one of them ends"),
+            ),
             ApiError::QueueTimeout => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "server_error",
@@ -228,6 +244,13 @@ impl ApiError {
                 None,
                 Some("timeout"),
                 "the request took longer than the server's request timeout".into(),
+            ),
+            ApiError::BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                inv,
+                None,
+                Some("body_timeout"),
+                "the request body came too slowly (a pause over 30 s, or under 32 KiB/s on average after 30 s)".into(),
             ),
             ApiError::ShuttingDown => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -29,8 +29,9 @@ pub struct Started {
     pub prompt_tokens: u32,
     /// Of those, tokens found in the KV cache.
     pub cached_tokens: u32,
-    /// The admission permit, released when the answer (or its stream) ends.
-    pub permit: OwnedSemaphorePermit,
+    /// The admission permit and the key's share of it, released when the answer (or its
+    /// stream) ends.
+    pub permit: (OwnedSemaphorePermit, Option<crate::share::Share>),
     /// Times tokens for the latency metrics.
     pub clock: TokenClock,
     /// When the request runs out of time (`--request-timeout`).
@@ -120,6 +121,8 @@ impl TokenClock {
 pub struct Admission {
     /// Released when the answer (or its stream) ends.
     pub permit: OwnedSemaphorePermit,
+    /// The key's share of the permits, given back with the permit.
+    pub share: Option<crate::share::Share>,
     /// The key whose tokens/minute the request uses, when keys are configured.
     pub caller: Option<Caller>,
 }
@@ -129,8 +132,11 @@ pub struct Admission {
 /// # Errors
 /// [`ApiError::TooManyRequests`].
 pub fn admit(app: &AppState, caller: Option<Extension<Caller>>) -> Result<Admission, ApiError> {
+    let caller = caller.map(|Extension(c)| c);
+    let total = app.limits.max_concurrent_requests;
+    let share = crate::share::take(&app.shares.requests, caller.as_ref(), 1, total, "requests in flight")?;
     let permit = app.permits.clone().try_acquire_owned().map_err(|_| ApiError::TooManyRequests)?;
-    Ok(Admission { permit, caller: caller.map(|Extension(c)| c) })
+    Ok(Admission { permit, share, caller })
 }
 
 /// Submits a request and waits until it is admitted, so that errors found on admission
@@ -158,7 +164,8 @@ pub async fn start_n(
     n: usize,
     admission: Admission,
 ) -> Result<Started, ApiError> {
-    let Admission { permit, caller } = admission;
+    let Admission { permit, share, caller } = admission;
+    let permit = (permit, share);
     if app.log_prompts {
         match &req.prompt {
             PromptInput::Text { text, .. } | PromptInput::Chat(RenderedPrompt { text, .. }) => {

@@ -42,6 +42,7 @@ pub mod rerank;
 pub mod responses;
 pub mod routes;
 pub mod shutdown;
+pub mod share;
 pub mod sse;
 pub mod state;
 pub mod structured;

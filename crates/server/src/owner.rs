@@ -72,6 +72,11 @@ impl Principal {
         }
     }
 
+    /// The key that identified the caller (never in the open mode).
+    pub fn caller(&self) -> Option<&Caller> {
+        self.0.as_ref()
+    }
+
     /// Whether a key identified the caller (never in the open mode).
     pub fn has_key(&self) -> bool {
         self.0.is_some()

@@ -23,6 +23,9 @@ pub struct Limits {
     /// Time a client has to send a request's headers, from the connection's start or the end
     /// of its previous response (so it also closes idle keep-alive connections).
     pub header_timeout: Duration,
+    /// With keys configured, the fraction of each shared pool (admission permits, upload
+    /// slots, ingestion queue places) one non-admin key may hold.
+    pub key_share: f64,
 }
 
 impl Default for Limits {
@@ -34,6 +37,7 @@ impl Default for Limits {
             max_body_bytes: 8 << 20,
             max_connections: 1024,
             header_timeout: Duration::from_secs(30),
+            key_share: 0.5,
         }
     }
 }
@@ -65,6 +69,19 @@ pub struct AppState {
     pub hub: Option<hearth_hub::HubSettings>,
     /// Pull jobs of `/models/pull`.
     pub pulls: Arc<crate::pull::jobs::Pulls>,
+    /// What each key holds of the shared pools.
+    pub shares: FairShares,
+}
+
+/// Each shared pool's [`crate::share::Shares`].
+#[derive(Debug, Clone)]
+pub struct FairShares {
+    /// Admission permits.
+    pub requests: Arc<crate::share::Shares>,
+    /// Upload slots.
+    pub uploads: Arc<crate::share::Shares>,
+    /// Ingestion queue places.
+    pub places: Arc<crate::share::Shares>,
 }
 
 impl AppState {
@@ -92,6 +109,11 @@ impl AppState {
             ui: true,
             hub: None,
             pulls: Arc::default(),
+            shares: FairShares {
+                requests: crate::share::Shares::new(limits.key_share),
+                uploads: crate::share::Shares::new(limits.key_share),
+                places: crate::share::Shares::new(limits.key_share),
+            },
         }
     }
 

@@ -331,3 +331,38 @@ async fn probes_without_a_key_learn_only_that_the_server_is_up() {
     let bad = call(&url, "GET", "/health", Some("sk-wrong")).await;
     assert_eq!(bad.status(), 200, "a probe with a wrong key is still a probe");
 }
+
+// One key could take every admission permit and starve the others (issue 28).
+#[tokio::test]
+async fn one_key_holds_at_most_its_share_of_the_permits() {
+    let limits = Limits { max_concurrent_requests: 4, key_share: 0.5, ..Default::default() };
+    let keys = vec![key("alice", "sk-share-alice", None, None), key("bob", "sk-share-bob", None, None)];
+    let auth = AuthConfig { keys, public_health: true, public_metrics: false, public_docs: true };
+    let models = manager(hearth_engine::EngineSettings { ctx_size: 2048, parallel: 4, threads: 2, ..Default::default() });
+    let url = serve_state(AppState::new(models, limits).with_auth(auth)).await;
+    let hold = |who: &'static str| {
+        let url = url.clone();
+        async move {
+            let body = json!({"model": SMOL, "prompt": "Once", "max_tokens": 1500, "ignore_eos": true, "stream": true});
+            let c = reqwest::Client::new();
+            c.post(format!("{url}/v1/completions")).bearer_auth(who).json(&body).send().await.unwrap()
+        }
+    };
+    let first = hold("sk-share-alice").await;
+    let second = hold("sk-share-alice").await;
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    let third = hold("sk-share-alice").await;
+    assert_eq!(third.status(), 429);
+    let v: serde_json::Value = third.json().await.unwrap();
+    assert_eq!(error_of(&v)["code"], "key_share_exceeded", "{v}");
+    let c = reqwest::Client::new();
+    let bob = c
+        .post(format!("{url}/v1/completions"))
+        .bearer_auth("sk-share-bob")
+        .json(&json!({"model": SMOL, "prompt": "x", "max_tokens": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bob.status(), 200, "another key is still served");
+    drop((first, second));
+}

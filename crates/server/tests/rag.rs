@@ -426,3 +426,29 @@ async fn retrieval_at_the_concurrency_limit_is_429() {
     assert_eq!(status, 200, "admitted again once the stream is gone");
     std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }
+
+// A generate/upload whose client went away left its temporary collection behind (issue 28).
+#[tokio::test]
+async fn generate_upload_removes_its_temporary_collection_when_the_client_goes_away() {
+    let path = store_path("genup-gone");
+    let url = serve_rag(&path, 1 << 20).await;
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(b"The lighthouse keeper counts ships.".to_vec()).file_name("n.txt"))
+        .text("prompt", "Write a long story about the lighthouse keeper.")
+        .text("model", SMOL)
+        .text("max_tokens", "400");
+    let client = reqwest::Client::builder().timeout(Duration::from_millis(800)).build().unwrap();
+    let gone = client.post(format!("{url}/api/v1/generate/upload")).multipart(form).send().await;
+    assert!(gone.is_err(), "the client gave up before the answer");
+    let mut left = usize::MAX;
+    for _ in 0..200 {
+        let cols: Value = reqwest::get(format!("{url}/collections")).await.unwrap().json().await.unwrap();
+        left = cols["data"].as_array().unwrap().len();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(left, 0, "the temporary collection is removed");
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}

@@ -136,7 +136,7 @@ fn write_frames(mut rx: mpsc::Receiver<Vec<u8>>, mut output: impl Write) {
             written = output.flush();
         }
         if let Err(e) = written {
-            tracing::warn!(error = %e, "the server is gone; the worker exits");
+            tracing::info!(error = %e, "the server is gone; the worker exits");
             std::process::exit(exit::PIPE);
         }
     }

@@ -40,6 +40,11 @@ pub struct AuthArgs {
     /// Answer /openapi.json and /docs (Swagger UI) without a key.
     #[arg(long, env = "HEARTH_PUBLIC_DOCS", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub public_docs: bool,
+    /// With keys configured, the fraction (0-1] of each shared pool one non-admin key may hold:
+    /// requests in flight (--max-concurrent-requests), uploads being read, documents queued
+    /// for ingestion. Beyond it that key gets 429 while others are still served.
+    #[arg(long, env = "HEARTH_KEY_SHARE", default_value_t = hearth_server::Limits::default().key_share)]
+    pub key_share: f64,
     /// Requests per minute per key, for keys that set none (0 = unlimited).
     #[arg(long, env = "HEARTH_RATE_LIMIT_RPM", default_value_t = 0)]
     pub rate_limit_rpm: u32,

@@ -214,6 +214,8 @@ impl ServeArgs {
             "--queue-timeout must be a positive number of seconds"
         );
         let home = self.model.folders.home();
+        let share = self.auth.key_share;
+        anyhow::ensure!(share > 0.0 && share <= 1.0, "--key-share must be more than 0 and at most 1");
         Ok(Settings {
             addr: self.server.addr()?,
             hub: self.hub.settings(),
@@ -232,6 +234,7 @@ impl ServeArgs {
                 max_body_bytes: self.server.max_body_bytes.max(1024),
                 max_connections: server::connection_cap(self.server.max_connections)?,
                 header_timeout: units::seconds("--header-timeout", self.server.header_timeout)?,
+                key_share: self.auth.key_share,
             },
             auth: self.auth.config()?,
             cors_origins: self

@@ -235,6 +235,8 @@ pub async fn generate_upload(
 ) -> Result<Response, ApiError> {
     use crate::rag::routes;
     let rag = routes::rag(&app)?;
+    let key = caller.as_ref().map(|c| &c.0);
+    let _my_slot = crate::share::take(&app.shares.uploads, key, 1, super::MAX_CONCURRENT_UPLOADS, "uploads")?;
     let _reading = rag.admit_upload()?;
     let form = routes::read_form(rag.max_upload_bytes, form).await?;
     let field = |k: &str| form.fields.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
@@ -255,7 +257,9 @@ pub async fn generate_upload(
     who.models(&app.models).resolve_as(&field("model").unwrap_or_default(), ModelKind::Causal)?;
     let admitted = crate::generate::admit(&app, caller.clone())?;
     let stored = who.qualify(&named);
-    let mut places = rag.reserve(form.files.len())?;
+    let n = form.files.len();
+    let _my_places = crate::share::take(&app.shares.places, key, n, super::MAX_PENDING_JOBS, "queued documents")?;
+    let mut places = rag.reserve(n)?;
     let parsed = routes::parse_files(&rag, form.files, &stored, &form.metadata).await?;
     let handle = app.models.get_embedding(&rag.embedding_model).await?;
     let (store, c, dim, model) = (rag.store.clone(), stored.clone(), handle.loaded.n_embd, handle.info.id.clone());
@@ -268,6 +272,9 @@ pub async fn generate_upload(
         },
     })
     .await?;
+    // Removed when this request ends however it ends: answered, failed, timed out, or dropped
+    // because its client went away.
+    let _temporary = temporary.then(|| TemporaryCollection { store: rag.store.clone(), name: stored.clone() });
     let mut documents = Vec::new();
     let mut failure = None;
     for up in parsed {
@@ -298,15 +305,31 @@ pub async fn generate_upload(
             answer(&app, caller, req).await
         }
     };
-    if temporary {
-        let (store, c) = (rag.store.clone(), stored);
-        let _ = tokio::task::spawn_blocking(move || store.delete_collection(&c)).await;
-    }
     match answer? {
         Answer::Stream(res) => Ok(res),
         Answer::Done { model, summary, generation } => {
             let collection = (!temporary).then_some(named);
             Ok(gen::answer(model, summary, UploadGeneration { generation, documents, collection }))
+        }
+    }
+}
+
+/// The collection a `/api/v1/generate/upload` without `collection` made for its files: deleted
+/// (off the async threads) when the request is over, whichever way it ends.
+struct TemporaryCollection {
+    store: std::sync::Arc<dyn hearth_rag::store::VectorStore>,
+    name: String,
+}
+
+impl Drop for TemporaryCollection {
+    fn drop(&mut self) {
+        let (store, name) = (self.store.clone(), std::mem::take(&mut self.name));
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn_blocking(move || {
+                if let Err(e) = store.delete_collection(&name) {
+                    tracing::warn!(collection = %name, error = %e, "cannot remove a temporary collection");
+                }
+            });
         }
     }
 }

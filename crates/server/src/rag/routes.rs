@@ -5,6 +5,7 @@ use super::{schema, Rag};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::share;
 use crate::owner::Principal;
 use crate::refused::{Feature, Missing};
 use crate::state::AppState;
@@ -161,15 +162,23 @@ pub async fn upload(
 ) -> Result<Response, ApiError> {
     let rag = rag(&app)?;
     let stored = owned_collection(&rag, &who, &collection).await?;
+    let _my_slot = share::take(&app.shares.uploads, who.caller(), 1, super::MAX_CONCURRENT_UPLOADS, "uploads")?;
     let _reading = rag.admit_upload()?;
     let form = read_form(rag.max_upload_bytes, form).await?;
     // The queue's places are taken before parsing, so no parsed document waits without one.
-    let mut places = rag.reserve(form.files.len())?;
+    let n = form.files.len();
+    let mut my_places = share::take(&app.shares.places, who.caller(), n, super::MAX_PENDING_JOBS, "queued documents")?;
+    let mut places = rag.reserve(n)?;
     let parsed = parse_files(&rag, form.files, &stored, &form.metadata).await?;
     let mut jobs = Vec::new();
     for up in parsed {
         let job = places.new_job(who.owner(), &collection, &up.doc.name).await;
-        tokio::spawn(ingest::run(app.clone(), rag.clone(), (job.id.clone(), who.clone()), up));
+        let place = my_places.as_mut().and_then(crate::share::Share::split_one);
+        let run = ingest::run(app.clone(), rag.clone(), (job.id.clone(), who.clone()), up);
+        tokio::spawn(async move {
+            run.await;
+            drop(place);
+        });
         jobs.push(job);
     }
     Ok((StatusCode::ACCEPTED, Json(schema::Jobs::of(jobs))).into_response())
@@ -193,10 +202,11 @@ pub struct Form {
 pub async fn read_form(max_bytes: usize, mut form: Multipart) -> Result<Form, ApiError> {
     let mut out = Form { files: Vec::new(), metadata: serde_json::Map::new(), fields: Default::default() };
     let mut left = max_bytes;
-    while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
+    let mut pace = Pace::new();
+    while let Some(mut field) = pace.next(form.next_field()).await?.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_string();
         let Some(filename) = field.file_name().map(str::to_string) else {
-            let text = text_field(&name, &mut field).await?;
+            let text = text_field(&name, &mut field, &mut pace).await?;
             if out.fields.len() >= MAX_FIELDS {
                 return Err(ApiError::invalid(&name, format!("a form may have at most {MAX_FIELDS} text fields")));
             }
@@ -219,7 +229,7 @@ pub async fn read_form(max_bytes: usize, mut form: Multipart) -> Result<Form, Ap
         }
         let ctype = field.content_type().map(str::to_string);
         let mut bytes = bytes::BytesMut::new();
-        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        while let Some(chunk) = pace.next(field.chunk()).await?.map_err(multipart_error)? {
             if chunk.len() > left {
                 return Err(ApiError::FileTooLarge(Some(max_bytes)));
             }
@@ -234,6 +244,62 @@ pub async fn read_form(max_bytes: usize, mut form: Multipart) -> Result<Form, Ap
     Ok(out)
 }
 
+/// Longest wait for the next piece of an upload's body.
+const BODY_STALL: std::time::Duration = std::time::Duration::from_secs(30);
+/// After this long, an upload's body must have come at [`MIN_BODY_RATE`] on average.
+const BODY_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+/// Slowest average rate (bytes a second) at which an upload's body may arrive after
+/// [`BODY_GRACE`]: a body trickling in must not hold an upload slot for long.
+const MIN_BODY_RATE: f64 = 32.0 * 1024.0;
+
+/// The body-read deadline of an upload: each piece within [`BODY_STALL`], and on average at
+/// least [`MIN_BODY_RATE`] once [`BODY_GRACE`] has passed.
+struct Pace {
+    started: std::time::Instant,
+    bytes: usize,
+}
+
+impl Pace {
+    fn new() -> Self {
+        Self { started: std::time::Instant::now(), bytes: 0 }
+    }
+
+    async fn next<T, E>(
+        &mut self,
+        f: impl std::future::Future<Output = Result<Option<T>, E>>,
+    ) -> Result<Result<Option<T>, E>, ApiError>
+    where
+        T: PieceLen,
+    {
+        let got = tokio::time::timeout(BODY_STALL, f).await.map_err(|_| ApiError::BodyTimeout)?;
+        if let Ok(Some(piece)) = &got {
+            self.bytes += piece.piece_len();
+        }
+        let elapsed = self.started.elapsed();
+        if elapsed > BODY_GRACE && (self.bytes as f64) < MIN_BODY_RATE * elapsed.as_secs_f64() {
+            return Err(ApiError::BodyTimeout);
+        }
+        Ok(got)
+    }
+}
+
+/// The bytes a piece of a body carries (a chunk's length; a field's header counts nothing).
+trait PieceLen {
+    fn piece_len(&self) -> usize;
+}
+
+impl PieceLen for bytes::Bytes {
+    fn piece_len(&self) -> usize {
+        self.len()
+    }
+}
+
+impl PieceLen for axum::extract::multipart::Field<'_> {
+    fn piece_len(&self) -> usize {
+        0
+    }
+}
+
 /// Most files one upload may hold.
 pub const MAX_FILES: usize = 64;
 /// Most text fields one upload form may hold.
@@ -246,9 +312,13 @@ pub const MAX_METADATA_BYTES: usize = 16 << 10;
 pub const MAX_BLOCKS: usize = 200_000;
 
 /// A text field of a form, refused past [`MAX_FIELD_BYTES`] as it arrives.
-async fn text_field(name: &str, field: &mut axum::extract::multipart::Field<'_>) -> Result<String, ApiError> {
+async fn text_field(
+    name: &str,
+    field: &mut axum::extract::multipart::Field<'_>,
+    pace: &mut Pace,
+) -> Result<String, ApiError> {
     let mut bytes = Vec::new();
-    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+    while let Some(chunk) = pace.next(field.chunk()).await?.map_err(multipart_error)? {
         if bytes.len() + chunk.len() > MAX_FIELD_BYTES {
             return Err(ApiError::invalid(name, format!("a text field may be at most {MAX_FIELD_BYTES} bytes")));
         }
