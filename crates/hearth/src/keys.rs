@@ -1,7 +1,7 @@
 //! The API keys file: one key per line, `#` comments and blank lines ignored.
 //!
 //! ```text
-//! # name:key[:rpm=N][:tpm=N][:admin][:models=ID,ID]   a key in clear (hashed when read)
+//! # name:key[:rpm=N][:tpm=N][:admin][:models=ID,ID][:QUOTA=N...]   a key in clear (hashed when read)
 //! # name:sha256:HEX[...]                              a key stored as its SHA-256 (`hearth hash-key`)
 //! ops:sk-ops-secret:admin
 //! alice:sk-alice-secret:rpm=60:tpm=100000:models=SmolLM2-135M-Instruct.Q4_1
@@ -11,7 +11,10 @@
 //! creates is stored under its name). A key without its own `rpm`/`tpm` gets the server-wide
 //! `--rate-limit-rpm` / `--rate-limit-tpm` (0 = unlimited). `admin` keys load and unload
 //! models, read `/metrics` and see every key's collections, sessions, jobs and
-//! conversations; `models=` limits a key to those model ids (others are 404 to it).
+//! conversations; `models=` limits a key to those model ids (others are 404 to it). Quotas
+//! (off unless set) bound what a key keeps: `collections=N`, `documents=N`, `storage=SIZE`
+//! (bytes of uploaded files, e.g. `500MiB`), `conversations=N`, `sessions=N`; past one, the
+//! key's request is a 403 naming it and nothing already stored is touched.
 
 use hearth_server::auth::{hash_key, ApiKey};
 
@@ -41,6 +44,7 @@ pub fn from_flag(key: &str, d: DefaultLimits) -> ApiKey {
         tokens_per_minute: nonzero(d.tpm),
         admin: true,
         models: None,
+        quotas: Default::default(),
     }
 }
 
@@ -84,6 +88,7 @@ fn parse_line(line: &str, d: DefaultLimits) -> anyhow::Result<ApiKey> {
         tokens_per_minute: nonzero(d.tpm),
         admin: false,
         models: None,
+        quotas: Default::default(),
     };
     for f in fields.map(str::trim) {
         match f.split_once('=') {
@@ -100,10 +105,33 @@ fn parse_line(line: &str, d: DefaultLimits) -> anyhow::Result<ApiKey> {
                 anyhow::ensure!(!ids.is_empty(), "models= needs at least one model id");
                 key.models = Some(ids);
             }
-            _ => anyhow::bail!("unknown field (expected rpm=N, tpm=N, admin or models=A,B; keys must not contain ':')"),
+            Some((q @ ("collections" | "documents" | "storage" | "conversations" | "sessions"), v)) => {
+                quota(&mut key.quotas, q, v)?;
+            }
+            _ => anyhow::bail!(
+                "unknown field (expected rpm=N, tpm=N, admin, models=A,B or a quota: collections=N, documents=N, storage=SIZE, conversations=N, sessions=N; keys must not contain ':')"
+            ),
         }
     }
     Ok(key)
+}
+
+/// Sets quota `name` from `v` (a count, or for `storage` a size such as `500MiB`).
+fn quota(q: &mut hearth_server::auth::Quotas, name: &str, v: &str) -> anyhow::Result<()> {
+    let n = if name == "storage" {
+        v.parse::<crate::config::units::Bytes>().map_err(|e| anyhow::anyhow!("storage: {e}"))?.0
+    } else {
+        v.parse::<u64>().map_err(|_| anyhow::anyhow!("{name} must be a number"))?
+    };
+    let slot = match name {
+        "collections" => &mut q.collections,
+        "documents" => &mut q.documents,
+        "storage" => &mut q.bytes,
+        "conversations" => &mut q.conversations,
+        _ => &mut q.sessions,
+    };
+    *slot = Some(n);
+    Ok(())
 }
 
 fn parse_hex(hex: &str) -> Option<[u8; 32]> {
@@ -147,6 +175,18 @@ mod tests {
         assert_eq!(keys[1].models.as_deref(), Some(&["a".to_string(), "b".to_string()][..]));
         assert_eq!(keys[1].requests_per_minute, Some(5));
         assert!(from_flag("sk-flag", DefaultLimits::default()).admin, "the operator's key");
+    }
+
+    #[test]
+    fn quotas_are_off_unless_set() {
+        let text = "q:sk-q:collections=2:documents=100:storage=5MiB:conversations=10:sessions=3\nfree:sk-f\n";
+        let keys = parse(text, DefaultLimits::default()).unwrap();
+        let q = keys[0].quotas;
+        assert_eq!((q.collections, q.documents, q.bytes), (Some(2), Some(100), Some(5 << 20)));
+        assert_eq!((q.conversations, q.sessions), (Some(10), Some(3)));
+        assert_eq!(keys[1].quotas, hearth_server::auth::Quotas::default());
+        assert!(parse("q:k:storage=lots", DefaultLimits::default()).is_err());
+        assert!(parse("q:k:documents=-1", DefaultLimits::default()).is_err());
     }
 
     #[test]

@@ -145,11 +145,13 @@ impl Inner {
         self.live.get(name).ok_or_else(|| StoreError::NoCollection(name.to_string()))
     }
 
-    fn counts(&self, id: i64) -> Result<(u64, u64), StoreError> {
+    fn counts(&self, id: i64) -> Result<(u64, u64, u64), StoreError> {
         self.conn
-            .query_row("SELECT COUNT(*), COALESCE(SUM(chunks), 0) FROM documents WHERE collection_id = ?1", [id], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
-            })
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(chunks), 0), COALESCE(SUM(bytes), 0) FROM documents WHERE collection_id = ?1",
+                [id],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64)),
+            )
             .map_err(db)
     }
 
@@ -162,13 +164,14 @@ impl Inner {
             .optional()
             .map_err(db)?;
         let Some((id, dim, model, created)) = row else { return Ok(None) };
-        let (documents, chunks) = self.counts(id)?;
+        let (documents, chunks, bytes) = self.counts(id)?;
         Ok(Some(Collection {
             name: name.to_string(),
             dim: dim as usize,
             model,
             documents,
             chunks,
+            bytes,
             created: created as u64,
         }))
     }

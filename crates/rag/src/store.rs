@@ -68,6 +68,8 @@ pub struct Collection {
     pub documents: u64,
     /// Chunks in it.
     pub chunks: u64,
+    /// Bytes of the uploaded files its documents came from.
+    pub bytes: u64,
     /// Creation time, seconds since the epoch.
     pub created: u64,
 }

@@ -31,6 +31,23 @@ pub struct ApiKey {
     pub admin: bool,
     /// The only models (by id) the key may use and see; `None` = all.
     pub models: Option<Vec<String>>,
+    /// What the key may keep in the store (`None` each: no limit).
+    pub quotas: Quotas,
+}
+
+/// What one key may keep in the store; off (`None`) unless its line in the keys file sets them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quotas {
+    /// Collections.
+    pub collections: Option<u64>,
+    /// Documents in all its collections.
+    pub documents: Option<u64>,
+    /// Bytes of the files its documents came from.
+    pub bytes: Option<u64>,
+    /// Conversations kept for the UI and other clients.
+    pub conversations: Option<u64>,
+    /// Retrieval sessions (`session_id` of `/api/v1/generate`).
+    pub sessions: Option<u64>,
 }
 
 impl std::fmt::Debug for ApiKey {
@@ -42,6 +59,7 @@ impl std::fmt::Debug for ApiKey {
             .field("tokens_per_minute", &self.tokens_per_minute)
             .field("admin", &self.admin)
             .field("models", &self.models)
+            .field("quotas", &self.quotas)
             .finish()
     }
 }
@@ -106,6 +124,8 @@ pub struct Caller {
     pub admin: bool,
     /// The models it may use (`None`: all).
     pub models: Option<Arc<[String]>>,
+    /// What it may keep in the store.
+    pub quotas: Quotas,
     limiter: Arc<Mutex<Limiter>>,
 }
 
@@ -197,6 +217,7 @@ impl Keys {
                     name: k.name.clone(),
                     admin: k.admin,
                     models: k.models.as_deref().map(Arc::from),
+                    quotas: k.quotas,
                     limiter: Arc::new(Mutex::new(limiter)),
                 };
                 (k, caller)

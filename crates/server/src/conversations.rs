@@ -111,7 +111,9 @@ pub async fn create(
     who: Principal,
     ApiJson(req): ApiJson<CreateConversation>,
 ) -> Result<Response, ApiError> {
-    let (store, who) = (store(&app)?, who.owner().to_string());
+    let store = store(&app)?;
+    crate::quota::conversation(&store, &who).await?;
+    let who = who.owner().to_string();
     let t = now();
     let c = Conversation {
         id: crate::generate::new_id("conv"),

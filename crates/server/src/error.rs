@@ -35,6 +35,13 @@ pub enum ApiError {
     MethodNotAllowed,
     /// Too many requests in flight at once.
     TooManyRequests,
+    /// The key's quota on what it keeps in the store would be passed.
+    Quota {
+        /// What is counted.
+        what: &'static str,
+        /// The key's quota.
+        limit: u64,
+    },
     /// This key holds its whole share of a pool every key draws from.
     KeyShare {
         /// The pool (`requests in flight`, `uploads`, `queued documents`).
@@ -201,6 +208,13 @@ impl ApiError {
                 None,
                 Some("too_many_requests"),
                 "too many requests in flight; retry shortly".into(),
+            ),
+            ApiError::Quota { what, limit } => (
+                StatusCode::FORBIDDEN,
+                inv,
+                None,
+                Some("quota_exceeded"),
+                format!("this API key's quota of {limit} {what} is reached; delete some first"),
             ),
             ApiError::KeyShare { what, limit } => (
                 StatusCode::TOO_MANY_REQUESTS,

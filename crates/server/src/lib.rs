@@ -36,6 +36,7 @@ pub mod ollama;
 pub mod openapi;
 pub mod owner;
 pub mod pull;
+pub mod quota;
 pub mod rag;
 pub mod refused;
 pub mod rerank;

@@ -257,3 +257,71 @@ async fn a_key_limited_to_models_cannot_delete_pull_or_unload_others() {
     let (status, _) = call(&url, "dave", "POST", "/models/unload", json!({ "model": GEMMA })).await;
     assert!(status < 300 || status == 409, "its own model: {status}");
 }
+
+// No key could be kept from filling the store for everyone (issue 28): quotas, per key.
+#[tokio::test]
+async fn a_key_over_its_quotas_gets_403_and_keeps_what_it_has() {
+    let dir = std::env::temp_dir().join(format!("hearth-quota-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let loc = StoreLocation::Sqlite(dir.join("rag.sqlite"));
+    let store = tokio::task::spawn_blocking(move || loc.open()).await.unwrap().unwrap();
+    let quotas = hearth_server::auth::Quotas {
+        collections: Some(1),
+        documents: Some(2),
+        bytes: Some(1 << 20),
+        conversations: Some(1),
+        sessions: Some(1),
+    };
+    let quinn = ApiKey { quotas, ..key("quinn", false, None) };
+    let auth = AuthConfig { keys: vec![quinn, key("rita", false, None)], public_health: true, public_metrics: false, public_docs: true };
+    let state =
+        AppState::new(shared(), Limits::default()).with_rag(Rag::new(store, MINILM_Q8.into(), 1 << 20)).with_auth(auth);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hearth_server::app(state)).await });
+    let quota = |status: u16, body: &str| status == 403 && body.contains("quota_exceeded");
+
+    assert_eq!(call(&url, "quinn", "POST", "/collections", json!({"name": "a"})).await.0, 201);
+    let (s, b) = call(&url, "quinn", "POST", "/collections", json!({"name": "b"})).await;
+    assert!(quota(s, &b), "{s} {b}");
+    assert_eq!(call(&url, "rita", "POST", "/collections", json!({"name": "b"})).await.0, 201, "others are not limited");
+    for name in ["n.md", "o.md"] {
+        let part = reqwest::multipart::Part::bytes(format!("# {name}\n\nA line.").into_bytes()).file_name(name);
+        let res = reqwest::Client::new()
+            .post(format!("{url}/collections/a/documents"))
+            .bearer_auth("sk-quinn")
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .unwrap();
+        let v: Value = res.json().await.unwrap();
+        wait_job(&url, "quinn", v["data"][0]["id"].as_str().unwrap()).await;
+    }
+    let (s, b) = call(&url, "quinn", "POST", "/collections/a/documents", Value::Null).await;
+    assert!(quota(s, &b), "{s} {b}");
+    let c: Value = json_of(&url, "quinn", "GET", "/collections/a", Value::Null).await;
+    assert_eq!(c["documents"], 2, "what was stored stays");
+
+    assert_eq!(call(&url, "quinn", "POST", "/api/v1/conversations", json!({"title": "one"})).await.0, 201);
+    let (s, b) = call(&url, "quinn", "POST", "/api/v1/conversations", json!({"title": "two"})).await;
+    assert!(quota(s, &b), "{s} {b}");
+
+    let ask = |session: &str| json!({"prompt": "Hi", "model": SMOL, "max_tokens": 2, "session_id": session});
+    assert_eq!(call(&url, "quinn", "POST", "/api/v1/generate", ask("s1")).await.0, 200);
+    let (s, b) = call(&url, "quinn", "POST", "/api/v1/generate", ask("s2")).await;
+    assert!(quota(s, &b), "{s} {b}");
+    assert_eq!(call(&url, "quinn", "POST", "/api/v1/generate", ask("s1")).await.0, 200, "its own session goes on");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+async fn wait_job(url: &str, who: &str, id: &str) {
+    for _ in 0..600 {
+        let j = json_of(url, who, "GET", &format!("/jobs/{id}"), Value::Null).await;
+        if j["status"] == "done" || j["status"] == "failed" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("job {id} did not finish");
+}

@@ -17,7 +17,7 @@ mod hub;
 mod model;
 mod rag;
 mod server;
-mod units;
+pub(crate) mod units;
 pub use auth::AuthArgs;
 pub use file::parse_cli;
 pub use folders::FolderArgs;

@@ -117,7 +117,8 @@ fn collection_id(c: &mut impl GenericClient, name: &str, lock: bool) -> Result<(
 
 /// Collections with their counts: all, or the one named.
 fn collections(c: &mut impl GenericClient, name: Option<&str>) -> Result<Vec<Collection>, StoreError> {
-    let sql = "SELECT c.name, c.dim, c.model, c.created, COUNT(d.id), COALESCE(SUM(d.chunks), 0)::bigint \
+    let sql = "SELECT c.name, c.dim, c.model, c.created, COUNT(d.id), COALESCE(SUM(d.chunks), 0)::bigint, \
+               COALESCE(SUM(d.bytes), 0)::bigint \
                FROM hearth.collections c LEFT JOIN hearth.documents d ON d.collection_id = c.id \
                WHERE $1::text IS NULL OR c.name = $1 GROUP BY c.id ORDER BY c.name COLLATE \"C\"";
     let rows = c.query(sql, &[&name]).map_err(db)?;
@@ -130,6 +131,7 @@ fn collections(c: &mut impl GenericClient, name: Option<&str>) -> Result<Vec<Col
             created: r.get::<_, i64>(3) as u64,
             documents: r.get::<_, i64>(4) as u64,
             chunks: r.get::<_, i64>(5) as u64,
+            bytes: r.get::<_, i64>(6) as u64,
         })
         .collect())
 }

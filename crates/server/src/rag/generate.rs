@@ -115,6 +115,12 @@ async fn answer(app: &AppState, caller: Option<Extension<Caller>>, req: Generate
         Some(id) => history(app, &who, &req.model, id, max_tokens as usize).await?,
         None => Vec::new(),
     };
+    if stored.is_some() && messages.is_empty() {
+        // A session this request starts.
+        if let Some(rag) = &app.rag {
+            crate::quota::session(rag, &who).await?;
+        }
+    }
     messages.push(ChatMessage {
         role: "user".into(),
         content: Some(MessageContent::Text(prompt.clone())),
@@ -258,9 +264,20 @@ pub async fn generate_upload(
     let admitted = crate::generate::admit(&app, caller.clone())?;
     let stored = who.qualify(&named);
     let n = form.files.len();
+    let who_now = Principal::of(key);
+    if !temporary {
+        let bytes: usize = form.files.iter().map(|(_, _, b)| b.len()).sum();
+        crate::quota::upload(&rag, &who_now, n as u64, bytes as u64).await?;
+    }
     let _my_places = crate::share::take(&app.shares.places, key, n, super::MAX_PENDING_JOBS, "queued documents")?;
     let mut places = rag.reserve(n)?;
     let parsed = routes::parse_files(&rag, form.files, &stored, &form.metadata).await?;
+    if !temporary {
+        let (store, c) = (rag.store.clone(), stored.clone());
+        if crate::rag::routes::blocking(move || store.collection(&c)).await?.is_none() {
+            crate::quota::collection(&rag, &who).await?;
+        }
+    }
     let handle = app.models.get_embedding(&rag.embedding_model).await?;
     let (store, c, dim, model) = (rag.store.clone(), stored.clone(), handle.loaded.n_embd, handle.info.id.clone());
     crate::rag::routes::blocking_named(&named, move || match store.collection(&c)? {

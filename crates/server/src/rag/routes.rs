@@ -88,6 +88,7 @@ pub async fn create_collection(
         let msg = "a collection name is 1-64 characters of letters, digits, '-', '_' or '.'";
         return Err(ApiError::invalid("name", msg));
     }
+    crate::quota::collection(&rag, &who).await?;
     let handle = app.models.get_embedding(&rag.embedding_model).await?;
     let (dim, model, store) = (handle.loaded.n_embd, handle.info.id.clone(), rag.store.clone());
     let stored = who.qualify(&name);
@@ -167,6 +168,8 @@ pub async fn upload(
     let form = read_form(rag.max_upload_bytes, form).await?;
     // The queue's places are taken before parsing, so no parsed document waits without one.
     let n = form.files.len();
+    let bytes: usize = form.files.iter().map(|(_, _, b)| b.len()).sum();
+    crate::quota::upload(&rag, &who, n as u64, bytes as u64).await?;
     let mut my_places = share::take(&app.shares.places, who.caller(), n, super::MAX_PENDING_JOBS, "queued documents")?;
     let mut places = rag.reserve(n)?;
     let parsed = parse_files(&rag, form.files, &stored, &form.metadata).await?;
