@@ -3,6 +3,7 @@
 //! is accepted or refused with an error, never a panic.
 #![no_main]
 
+use hearth_engine::constraint::{check_gbnf, check_schema, Constraint};
 use hearth_engine::SamplingDefaults;
 use hearth_protocol::openai::{ChatCompletionRequest, CompletionRequest};
 use hearth_server::{structured, tools, validate};
@@ -11,7 +12,14 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(req) = serde_json::from_slice::<ChatCompletionRequest>(data) {
         let _ = validate::check_chat(&req);
-        let _ = structured::constraint(req.response_format.as_ref(), req.grammar.as_deref());
+        // The checks that bound what reaches llama.cpp's recursive grammar code (issue 28).
+        if let Ok(Some(c)) = structured::constraint(req.response_format.as_ref(), req.grammar.as_deref()) {
+            let _ = match c {
+                Constraint::JsonSchema(s) => check_schema(&s),
+                Constraint::Gbnf(g) => check_gbnf(&g),
+                Constraint::JsonObject => Ok(()),
+            };
+        }
         let _ = tools::tool_request(req.tools.as_deref(), req.tool_choice.as_ref(), req.parallel_tool_calls);
         let _ = validate::keep_alive(req.keep_alive.as_ref());
         let _ = validate::choices(req.n);

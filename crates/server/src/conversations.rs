@@ -105,7 +105,7 @@ pub async fn list(
 ///
 /// # Errors
 /// 400 for a bad title or message; store failures.
-#[utoipa::path(post, path = "/api/v1/conversations", tag = "conversations", request_body = CreateConversation, responses((status = 201, description = "The conversation", body = ConversationObject), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "No store", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/conversations", tag = "conversations", request_body = CreateConversation, responses((status = 201, description = "The conversation", body = ConversationObject), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "No store", body = ErrorBody), (status = 403, description = "Over the API key's quota", body = ErrorBody)))]
 pub async fn create(
     State(app): State<AppState>,
     who: Principal,

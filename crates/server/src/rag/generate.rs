@@ -77,7 +77,7 @@ async fn history(
 ///
 /// # Errors
 /// 400 without a prompt, 404 unknown collection or model.
-#[utoipa::path(post, path = "/api/v1/generate", tag = "retrieval", request_body = GenerateRequest, responses((status = 200, description = "The answer with its citations (or chat completion chunks when streamed)", body = crate::rag::schema::Generation), (status = 400, description = "Bad request", body = ErrorBody), (status = 404, description = "Unknown collection or model", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/generate", tag = "retrieval", request_body = GenerateRequest, responses((status = 200, description = "The answer with its citations (or chat completion chunks when streamed)", body = crate::rag::schema::Generation), (status = 400, description = "Bad request", body = ErrorBody), (status = 404, description = "Unknown collection or model", body = ErrorBody), (status = 403, description = "Over the API key's quota", body = ErrorBody)))]
 pub async fn generate(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,
@@ -233,7 +233,7 @@ pub async fn delete_session(
 ///
 /// # Errors
 /// As the upload and generate endpoints.
-#[utoipa::path(post, path = "/api/v1/generate/upload", tag = "retrieval", request_body(content_type = "multipart/form-data", description = "Files, `prompt`, and optional `collection`, `top_k`, `model`, `max_tokens`"), responses((status = 200, description = "The answer with its citations, and the stored files", body = crate::rag::schema::UploadGeneration), (status = 400, description = "Bad request", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody), (status = 415, description = "Unsupported type", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/generate/upload", tag = "retrieval", request_body(content_type = "multipart/form-data", description = "Files, `prompt`, and optional `collection`, `top_k`, `model`, `max_tokens`"), responses((status = 200, description = "The answer with its citations, and the stored files", body = crate::rag::schema::UploadGeneration), (status = 400, description = "Bad request", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody), (status = 415, description = "Unsupported type", body = ErrorBody), (status = 403, description = "Over the API key's quota", body = ErrorBody), (status = 408, description = "The body came too slowly", body = ErrorBody)))]
 pub async fn generate_upload(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,

@@ -73,7 +73,7 @@ pub struct CreateCollection {
 ///
 /// # Errors
 /// 400 bad name, 409 exists.
-#[utoipa::path(post, path = "/collections", tag = "retrieval", request_body = CreateCollection, responses((status = 201, description = "The collection", body = Collection), (status = 409, description = "It exists", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+#[utoipa::path(post, path = "/collections", tag = "retrieval", request_body = CreateCollection, responses((status = 201, description = "The collection", body = Collection), (status = 409, description = "It exists", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody), (status = 403, description = "Over the API key's quota", body = ErrorBody)))]
 pub async fn create_collection(
     State(app): State<AppState>,
     who: Principal,
@@ -154,7 +154,7 @@ pub async fn delete_collection(
 ///
 /// # Errors
 /// 404 collection, 400 corrupt or empty file, 413 too large, 415 unsupported type.
-#[utoipa::path(post, path = "/collections/{name}/documents", tag = "retrieval", params(("name" = String, Path, description = "Collection")), request_body(content_type = "multipart/form-data", description = "One or more files (PDF, DOCX, Markdown, HTML, text) and an optional `metadata` JSON object"), responses((status = 202, description = "One ingestion job per file", body = schema::Jobs), (status = 413, description = "Over the upload limit", body = ErrorBody), (status = 415, description = "Unsupported type", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody)))]
+#[utoipa::path(post, path = "/collections/{name}/documents", tag = "retrieval", params(("name" = String, Path, description = "Collection")), request_body(content_type = "multipart/form-data", description = "One or more files (PDF, DOCX, Markdown, HTML, text) and an optional `metadata` JSON object"), responses((status = 202, description = "One ingestion job per file", body = schema::Jobs), (status = 413, description = "Over the upload limit", body = ErrorBody), (status = 415, description = "Unsupported type", body = ErrorBody), (status = 400, description = "Bad request", body = ErrorBody), (status = 401, description = "Missing or wrong API key", body = ErrorBody), (status = 404, description = "Unknown collection, or retrieval disabled", body = ErrorBody), (status = 403, description = "Over the API key's quota", body = ErrorBody), (status = 408, description = "The body came too slowly", body = ErrorBody)))]
 pub async fn upload(
     State(app): State<AppState>,
     who: Principal,
