@@ -102,10 +102,10 @@ pub enum LoadError {
     },
     /// A thread could not be started.
     #[error("a thread could not be started ({0:?})")]
-    Thread(#[serde(with = "crate::process::wire::io_kind")] std::io::ErrorKind),
+    Thread(#[serde(with = "io_kind")] std::io::ErrorKind),
     /// The worker process could not be started (the program is missing or not executable).
     #[error("the model's worker process could not be started ({0:?})")]
-    Spawn(#[serde(with = "crate::process::wire::io_kind")] std::io::ErrorKind),
+    Spawn(#[serde(with = "io_kind")] std::io::ErrorKind),
     /// The worker process speaks another version of the protocol (the binary was replaced
     /// while the server ran).
     #[error("the model's worker process speaks protocol {theirs}, the server {ours}; restart the server")]
@@ -188,6 +188,21 @@ pub enum TemplateError {
     /// The template ran past its budget of steps ([`crate::limits::TEMPLATE_FUEL`]).
     #[error("the model's chat template ran past its limit of {} steps rendering these messages", crate::limits::TEMPLATE_FUEL)]
     OutOfFuel,
+}
+
+/// Serde for `std::io::ErrorKind`, which has no serde form: the kind is not sent (it is logged
+/// where it happens) and arrives as `Other`.
+mod io_kind {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(_: &std::io::ErrorKind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_unit()
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<std::io::ErrorKind, D::Error> {
+        <()>::deserialize(d)?;
+        Ok(std::io::ErrorKind::Other)
+    }
 }
 
 #[cfg(test)]

@@ -348,21 +348,6 @@ pub(crate) fn read_parent_opening(r: &mut impl Read) -> io::Result<u32> {
     Ok(u32::from_le_bytes(v))
 }
 
-/// Serde for `std::io::ErrorKind`, which has no serde form: the kind is not sent (it is logged
-/// where it happens) and arrives as `Other`.
-pub(crate) mod io_kind {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(_: &std::io::ErrorKind, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_unit()
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<std::io::ErrorKind, D::Error> {
-        <()>::deserialize(d)?;
-        Ok(std::io::ErrorKind::Other)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
