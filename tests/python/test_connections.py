@@ -9,21 +9,15 @@ scripts/test-python sets HEARTH_BIN and HEARTH_MODELS_DIR.
 import os
 import resource
 import socket
-import subprocess
-import tempfile
 import time
 
 import httpx
 
+import own_server
+
 CHAT = "SmolLM2-135M-Instruct.Q4_1"
 HOSTILE = 2000
 TIMEOUT_S = 2
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def lower_file_limit():
@@ -39,23 +33,11 @@ def test_idle_and_slow_header_connections_are_capped_and_timed_out():
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
     hostile = min(HOSTILE, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 200)
     assert hostile > 1024, "this test needs a file limit of about 1300 or more"
-    scratch = tempfile.mkdtemp(prefix="hearth-conns-")
-    port = free_port()
-    log = open(os.path.join(scratch, "log"), "w")
-    proc = subprocess.Popen(
-        [os.environ["HEARTH_BIN"], "serve", "--port", str(port), "--models-dir", os.environ["HEARTH_MODELS_DIR"],
-         "--default-model", CHAT, "--header-timeout", str(TIMEOUT_S), "--log", "warn"],
-        stdout=log, stderr=subprocess.STDOUT, preexec_fn=lower_file_limit)
-    url = f"http://127.0.0.1:{port}"
+    url, proc, _ = own_server.start(
+        "--default-model", CHAT, "--header-timeout", str(TIMEOUT_S), "--log", "warn", preexec_fn=lower_file_limit)
+    port = int(url.rsplit(":", 1)[1])
     socks = []
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
         for i in range(hostile):
             s = socket.socket()
             s.setblocking(False)

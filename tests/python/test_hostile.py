@@ -8,24 +8,18 @@ scripts/test-python sets HEARTH_BIN and HEARTH_MODELS_DIR.
 
 import json
 import os
-import socket
-import subprocess
 import tempfile
 import time
 
 import httpx
 import pytest
 
+import own_server
+
 CHAT = "SmolLM2-135M-Instruct.Q4_1"
 EMBED = "all-MiniLM-L6-v2.Q8_0"
 # Growth of the server's RSS (parent process) that any one of these may cause.
 RSS_BOUND_MIB = 768
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mib(pid):
@@ -41,25 +35,12 @@ def peak_mib(pid):
 @pytest.fixture(scope="module")
 def server():
     scratch = tempfile.mkdtemp(prefix="hearth-hostile-")
-    port = free_port()
-    log = open(os.path.join(scratch, "log"), "w")
-    proc = subprocess.Popen(
-        [os.environ["HEARTH_BIN"], "serve", "--port", str(port), "--models-dir", os.environ["HEARTH_MODELS_DIR"],
-         "--default-model", CHAT, "--vector-store", os.path.join(scratch, "rag.sqlite"),
-         "--rag-embedding-model", EMBED, "--parallel", "2", "--ctx-size", "2048", "--log", "warn"],
-        stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/health/ready", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, open(log.name).read()[-3000:]
-        time.sleep(0.1)
+    url, proc, log = own_server.start(
+        "--default-model", CHAT, "--vector-store", os.path.join(scratch, "rag.sqlite"), "--rag-embedding-model", EMBED,
+        "--parallel", "2", "--ctx-size", "2048", "--log", "warn", scratch=scratch)
     http = httpx.Client(base_url=url, timeout=300)
     assert http.post("/collections", json={"name": "hostile"}).status_code in (200, 201)
-    yield http, proc, log.name
+    yield http, proc, log
     proc.terminate()
     proc.wait(timeout=30)
 

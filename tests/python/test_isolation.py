@@ -10,8 +10,6 @@ HEARTH_MODELS_DIR.
 import json
 import os
 import signal
-import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -20,15 +18,11 @@ import httpx
 import openai
 import pytest
 
+import own_server
+
 CHAT = "SmolLM2-135M-Instruct.Q4_1"
 OTHER = "gemma-3-270m-q4_k_m"
 MARK = "hearth-test-abort-marker"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def gone(pid):
@@ -54,23 +48,9 @@ def children(pid):
 
 
 def start(scratch, *extra):
-    port = free_port()
-    log = open(os.path.join(scratch, f"log-{port}"), "w")
     env = dict(os.environ, HEARTH_TEST_FAULT_ABORT=MARK)
-    proc = subprocess.Popen(
-        [os.environ["HEARTH_BIN"], "serve", "--port", str(port), "--models-dir", os.environ["HEARTH_MODELS_DIR"],
-         "--default-model", CHAT, "--parallel", "2", "--ctx-size", "2048", "--log", "warn", *extra],
-        stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/health/ready", timeout=1).status_code == 200:
-                return url, proc, log.name
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, open(log.name).read()[-3000:]
-        time.sleep(0.1)
-    raise AssertionError("the server did not get ready")
+    args = ("--default-model", CHAT, "--parallel", "2", "--ctx-size", "2048", "--log", "warn", *extra)
+    return own_server.start(*args, env=env, scratch=scratch)
 
 
 @pytest.fixture(scope="module")

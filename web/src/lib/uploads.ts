@@ -68,6 +68,42 @@ export function progressText(item: UploadItem): string {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * Files sent at once: with API keys, the server reads at most two uploads of one key at a time
+ * (its share of the upload slots); the rest wait here instead of being refused.
+ */
+export const UPLOADS_AT_ONCE = 2;
+/** How often a file the server is too busy to take now is sent again. */
+const BUSY_RETRIES = 5;
+
+/** Runs at most `n` of the functions given to it at once, in the order given. */
+export function limiter(n: number) {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(f: () => Promise<T>): Promise<T> => {
+    while (active >= n) await new Promise<void>((r) => waiting.push(r));
+    active++;
+    try {
+      return await f();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
+/** Sends one file, again after `Retry-After` while the server says it is busy (429). */
+async function send(collection: string, file: File): Promise<Job> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await api.uploadDocument(collection, file);
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.kind !== 'rate_limited' || attempt >= BUSY_RETRIES) throw e;
+      await sleep(1000 * Math.min(e.retryAfter ?? 1, 30));
+    }
+  }
+}
+
+/**
  * Uploads `files` into `collection`, calling `update` with each item as it changes; resolves
  * when every file is done or failed, with the number stored.
  */
@@ -79,11 +115,12 @@ export async function uploadAll(
   const items = files.map((f) => newItem(f.name, collection));
   items.forEach(update);
   let stored = 0;
+  const sending = limiter(UPLOADS_AT_ONCE);
   await Promise.all(
     files.map(async (file, i) => {
       let item = items[i];
       try {
-        const job = await api.uploadDocument(collection, file);
+        const job = await sending(() => send(collection, file));
         item = fromJob(item, job);
         update(item);
         for (let delay = 400; item.status === 'queued' || item.status === 'running'; delay = Math.min(delay * 1.5, 2000)) {
