@@ -8,7 +8,8 @@ use libfuzzer_sys::fuzz_target;
 const LIMIT: usize = 1 << 16;
 
 fuzz_target!(|data: &[u8]| {
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+    // Reading a form keeps a body-read deadline, which needs the timer.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a runtime");
     rt.block_on(async {
         let req = Request::builder()
             .method("POST")
