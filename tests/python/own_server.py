@@ -16,14 +16,15 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start(*args, env=None, preexec_fn=None, scratch=None):
-    """Starts the server with `args` after the port and models folder; returns (url, process,
-    log path) once /health/ready answers 200. The log holds its stdout and stderr."""
+def start(*args, env=None, preexec_fn=None, scratch=None, program=None):
+    """Starts the server (HEARTH_BIN, or `program`) with `args` after the port and models folder;
+    returns (url, process, log path) once /health/ready answers 200. The log holds its stdout and
+    stderr."""
     scratch = scratch or tempfile.mkdtemp(prefix="hearth-test-")
     port = free_port()
     log = open(os.path.join(scratch, f"log-{port}"), "w")
     proc = subprocess.Popen(
-        [os.environ["HEARTH_BIN"], "serve", "--port", str(port), "--models-dir", os.environ["HEARTH_MODELS_DIR"], *args],
+        [program or os.environ["HEARTH_BIN"], "serve", "--port", str(port), "--models-dir", os.environ["HEARTH_MODELS_DIR"], *args],
         stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=preexec_fn)
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):

@@ -103,6 +103,8 @@ pub struct BackendInfo {
     pub pooling: Option<Pooling>,
     /// Special tokens.
     pub special: SpecialTokens,
+    /// Where the model's layers are.
+    pub placement: crate::gpu::Placement,
 }
 
 /// Element type of a generative model's KV cache.
@@ -145,6 +147,8 @@ pub struct LoadSpec {
     pub pooling: Pooling,
     /// KV cache element type (embedding models ignore it).
     pub kv_type: KvType,
+    /// GPU placement.
+    pub gpu: crate::gpu::GpuPlan,
 }
 
 impl LoadSpec {
@@ -219,6 +223,16 @@ pub trait BackendLoader: Send + Sync + 'static {
     /// # Errors
     /// Why the vocabulary could not be read.
     fn vocab(&self, model: &ModelInfo) -> Result<std::sync::Arc<dyn crate::tokenizer::Vocab>, LoadError>;
+
+    /// The GPU devices this backend can use here (none for a CPU build or without a GPU).
+    fn devices(&self) -> Vec<crate::gpu::Device> {
+        Vec::new()
+    }
+
+    /// The compute backends this build has (`CPU`, `CPU, Vulkan`), for reports.
+    fn backends(&self) -> String {
+        "CPU".into()
+    }
 
     /// Called first on each thread that does background work for requests (tokenizing long
     /// prompts), to give it a lower CPU priority than the model's own threads. The default

@@ -106,6 +106,14 @@ pub enum LoadError {
     /// The worker process could not be started (the program is missing or not executable).
     #[error("the model's worker process could not be started ({0:?})")]
     Spawn(#[serde(with = "io_kind")] std::io::ErrorKind),
+    /// Layers were asked for on a GPU (`--gpu-layers N` or `all`) and this build or machine
+    /// has no GPU device.
+    #[error("GPU layers were asked for, but there is no GPU device (this build's backends: {0}); use --gpu-layers auto or 0")]
+    NoGpu(String),
+    /// The model could not be loaded with the layers asked for on the GPU (out of device
+    /// memory, or the device failed); llama.cpp's reason is in the log.
+    #[error("the model could not be loaded with {0} layers on the GPU (out of device memory?); lower --gpu-layers or use auto")]
+    GpuLoad(String),
     /// The worker process speaks another version of the protocol (the binary was replaced
     /// while the server ran).
     #[error("the model's worker process speaks protocol {theirs}, the server {ours}; restart the server")]

@@ -149,10 +149,12 @@ impl ModelHandle {
         self.pid.filter(|_| self.is_alive()).and_then(crate::process::rss_bytes)
     }
 
-    /// What the model takes for the memory budget: the estimate, or the worker process's real
-    /// resident size where that is larger.
+    /// What the model takes of the memory budget (RAM): the estimate less what went to a GPU,
+    /// or the worker process's real resident size where that is larger. Device memory is
+    /// counted apart ([`crate::gpu::Placement::device_bytes`]).
     pub fn budget_bytes(&self) -> u64 {
-        self.memory_bytes.max(self.rss_bytes().unwrap_or(0))
+        let ram = self.memory_bytes.saturating_sub(self.loaded.placement.device_bytes);
+        ram.max(self.rss_bytes().unwrap_or(0))
     }
 
     /// Estimated memory: the file plus the KV cache.

@@ -32,6 +32,7 @@ pub mod embed;
 mod embed_worker;
 pub mod error;
 pub mod gguf;
+pub mod gpu;
 mod grammar_shape;
 mod handle;
 mod invalid;

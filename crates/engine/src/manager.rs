@@ -82,6 +82,16 @@ impl ModelManager {
         }
     }
 
+    /// The GPU devices the backend can use here, with their memory now.
+    pub fn devices(&self) -> Vec<crate::gpu::Device> {
+        self.loader.devices()
+    }
+
+    /// The compute backends of this build (`CPU, Vulkan`).
+    pub fn backends(&self) -> String {
+        self.loader.backends()
+    }
+
     /// Worker crashes per model.
     pub fn crashes(&self) -> &CrashLog {
         &self.crashes

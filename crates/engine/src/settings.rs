@@ -50,6 +50,10 @@ pub struct EngineSettings {
     pub idle_unload: Option<Duration>,
     /// Where each loaded model's worker runs: a thread here, or a process of its own.
     pub isolation: crate::process::Isolation,
+    /// GPU placement of every model.
+    pub gpu: crate::gpu::GpuPlan,
+    /// `--gpu-layers` of single models (the settings file's `[models."ID"]`), over `gpu`.
+    pub gpu_layers_of: Vec<(String, crate::gpu::GpuLayers)>,
 }
 
 /// The longest embedding input accepted when it is not set larger by `embed_batch_tokens`
@@ -72,6 +76,10 @@ impl EngineSettings {
     /// set are kept as they are.
     pub fn load_spec(&self, model: ModelInfo, available: Option<u64>) -> LoadSpec {
         let threads = self.threads.max(1);
+        let mut gpu = self.gpu.clone();
+        if let Some((_, layers)) = self.gpu_layers_of.iter().find(|(id, _)| *id == model.id) {
+            gpu.layers = *layers;
+        }
         if model.kind == ModelKind::Embedding {
             // One input must fit one micro-batch (non-causal attention), so the context holds
             // the model's window (up to MAX_EMBED_INPUT) even when calls are packed smaller;
@@ -88,6 +96,7 @@ impl EngineSettings {
                 threads,
                 pooling: model.pooling.unwrap_or_default(),
                 kv_type: KvType::F16,
+                gpu,
                 model,
             };
         }
@@ -117,6 +126,7 @@ impl EngineSettings {
             threads,
             pooling: Default::default(),
             kv_type: self.kv_type,
+            gpu,
         }
     }
 }
@@ -141,6 +151,8 @@ impl Default for EngineSettings {
             memory_budget: 0,
             idle_unload: None,
             isolation: crate::process::Isolation::Thread,
+            gpu: crate::gpu::GpuPlan::default(),
+            gpu_layers_of: Vec::new(),
         }
     }
 }

@@ -63,6 +63,14 @@ pub(crate) fn build_manager(s: &Settings) -> anyhow::Result<ModelManager> {
 
 async fn serve(s: Settings) -> anyhow::Result<()> {
     let models = Arc::new(build_manager(&s)?);
+    let devices = models.devices();
+    if s.engine.gpu.layers.explicit() && devices.is_empty() {
+        let reason = hearth_engine::error::LoadError::NoGpu(models.backends());
+        anyhow::bail!("--gpu-layers {}: {reason}", s.engine.gpu.layers);
+    }
+    for d in &devices {
+        tracing::info!(device = %d.name, backend = %d.backend, description = %d.description, total_mib = d.memory_total >> 20, free_mib = d.memory_free >> 20, "GPU device");
+    }
     if models.registry().models().next().is_none() {
         tracing::warn!(dir = %s.models_dir.display(), "no *.gguf models found; run scripts/fetch-models");
     }

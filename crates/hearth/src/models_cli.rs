@@ -181,8 +181,36 @@ pub async fn show(a: ModelArg) -> anyhow::Result<()> {
     for (k, v) in rows {
         println!("    {k:<18}{v}");
     }
+    println!("    {:<18}{}", "runs on", runs_on(&a.target).await);
     println!("\n  Template\n{}", template.lines().take(12).map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n"));
     Ok(())
+}
+
+/// The backends and GPU devices that would run the model: the server's (from `/health`), or
+/// this build's on this machine.
+async fn runs_on(target: &Target) -> String {
+    match &target.remote.url {
+        Some(url) => match client(target.remote.api_key.as_deref()) {
+            Ok(http) => match answer(http.get(format!("{url}/health"))).await {
+                Ok(v) => devices_line(&v),
+                Err(e) => format!("unknown ({e})"),
+            },
+            Err(e) => format!("unknown ({e})"),
+        },
+        None => {
+            use hearth_engine::BackendLoader;
+            match hearth_llama::LlamaLoader::new() {
+                Ok(l) => {
+                    let devices = l.devices();
+                    let v = json!({ "backends": l.backends(), "devices": devices.iter().map(|d| json!({
+                        "name": d.name, "description": d.description, "memory_free": d.memory_free, "memory_total": d.memory_total
+                    })).collect::<Vec<_>>() });
+                    devices_line(&v)
+                }
+                Err(e) => format!("unknown ({e})"),
+            }
+        }
+    }
 }
 
 /// Runs `hearth rm`.
@@ -225,19 +253,57 @@ pub async fn ps(a: PsArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&models)?);
         return Ok(());
     }
-    let table: Vec<[String; 4]> = models
+    let table: Vec<[String; 5]> = models
         .iter()
         .map(|m| {
-            [
-                text(&m["name"]),
-                size(m["size"].as_u64().unwrap_or(0)),
-                text(&m["context_length"]),
-                text(&m["expires_at"]),
-            ]
+            let (total, vram) = (m["size"].as_u64().unwrap_or(0), m["size_vram"].as_u64().unwrap_or(0));
+            [text(&m["name"]), size(total), processor(total, vram), text(&m["context_length"]), text(&m["expires_at"])]
         })
         .collect();
-    print_table(&["NAME", "SIZE", "CONTEXT", "UNTIL"], &table);
+    print_table(&["NAME", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL"], &table);
+    // The backends and devices, where the server tells them (it does not to a probe without a key).
+    let health = client(a.server.api_key.as_deref())?.get(format!("{url}/health")).send().await;
+    if let Ok(v) = match health {
+        Ok(r) => r.json::<Value>().await.map_err(anyhow::Error::from),
+        Err(e) => Err(e.into()),
+    } {
+        println!("{}", devices_line(&v));
+    }
     Ok(())
+}
+
+/// Where a model runs, as Ollama's `ps` says it: `100% GPU`, `100% CPU`, `40%/60% CPU/GPU`.
+fn processor(total: u64, vram: u64) -> String {
+    if total == 0 || vram == 0 {
+        return "100% CPU".into();
+    }
+    let gpu = ((vram.min(total) as f64 / total as f64) * 100.0).round() as u64;
+    if gpu >= 100 {
+        "100% GPU".into()
+    } else {
+        format!("{}%/{gpu}% CPU/GPU", 100 - gpu)
+    }
+}
+
+/// `backends: CPU, Vulkan; Vulkan0 (llvmpipe): 1.2 GiB free of 2.0 GiB` from `/health`.
+pub(crate) fn devices_line(health: &Value) -> String {
+    let backends = health["backends"].as_str().unwrap_or("?");
+    let devices: Vec<String> = health["devices"]
+        .as_array()
+        .map(|ds| {
+            ds.iter()
+                .map(|d| {
+                    let (free, total) = (d["memory_free"].as_u64().unwrap_or(0), d["memory_total"].as_u64().unwrap_or(0));
+                    format!("{} ({}): {} free of {}", text(&d["name"]), text(&d["description"]), size(free), size(total))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if devices.is_empty() {
+        format!("backends: {backends}; no GPU device")
+    } else {
+        format!("backends: {backends}; {}", devices.join("; "))
+    }
 }
 
 fn text(v: &Value) -> String {
@@ -276,6 +342,15 @@ fn print_table<const N: usize>(head: &[&str; N], rows: &[[String; N]]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn processor_reads_as_ollamas() {
+        assert_eq!(processor(100, 0), "100% CPU");
+        assert_eq!(processor(100, 100), "100% GPU");
+        assert_eq!(processor(100, 40), "60%/40% CPU/GPU");
+        let h = serde_json::json!({"backends": "CPU, Vulkan", "devices": [{"name": "Vulkan0", "description": "llvmpipe", "memory_free": 1u64 << 30, "memory_total": 2u64 << 30}]});
+        assert!(devices_line(&h).starts_with("backends: CPU, Vulkan; Vulkan0 (llvmpipe)"), "{}", devices_line(&h));
+    }
 
     #[test]
     fn weights_read_as_ollama_shows_them() {

@@ -30,6 +30,7 @@ use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use llama_cpp_2::token::LlamaToken;
 use std::num::NonZeroU32;
 
+pub mod gpu;
 mod lazy;
 mod vocab;
 use std::sync::OnceLock;
@@ -154,18 +155,26 @@ impl BackendLoader for LlamaLoader {
             ModelKind::Causal => context_params(spec)?,
             ModelKind::Embedding => embedding_params(spec)?,
         };
-        let model = load_model(&spec.model.path, &LlamaModelParams::default())?;
+        let (model, placement) = gpu::load(spec, &params, &|p| load_model(&spec.model.path, p))?;
         let ctx = model.new_context(backend, params).map_err(|e| {
             tracing::warn!(model = %spec.model.id, error = %e, "llama.cpp could not create a context");
             LoadError::Context
         })?;
-        let mut b = LlamaCppBackend::new(&model, ctx, spec);
+        let mut b = LlamaCppBackend::new(&model, ctx, spec, placement);
         serve(&mut b);
         Ok(())
     }
 
     fn background_thread(&self) {
         vocab::lower_priority();
+    }
+
+    fn devices(&self) -> Vec<hearth_engine::gpu::Device> {
+        gpu::devices()
+    }
+
+    fn backends(&self) -> String {
+        gpu::backends()
     }
 
     fn vocab(&self, model: &ModelInfo) -> Result<std::sync::Arc<dyn Vocab>, LoadError> {
@@ -287,7 +296,7 @@ struct LlamaCppBackend<'m> {
 }
 
 impl<'m> LlamaCppBackend<'m> {
-    fn new(model: &'m LlamaModel, ctx: LlamaContext<'m>, spec: &LoadSpec) -> Self {
+    fn new(model: &'m LlamaModel, ctx: LlamaContext<'m>, spec: &LoadSpec, placement: hearth_engine::gpu::Placement) -> Self {
         let n_vocab = u32::try_from(model.n_vocab()).unwrap_or(0);
         let vocab = model.vocab();
         let text_of = |t: LlamaToken| {
@@ -322,6 +331,7 @@ impl<'m> LlamaCppBackend<'m> {
                 add_eos: vocab.should_add_eos(),
                 add_sep: vocab.should_add_sep(),
             },
+            placement,
         };
         let batch = LlamaBatch::new(info.n_batch, 1);
         Self { model, ctx, batch, samplers: (0..spec.n_slots).map(|_| None).collect(), info }

@@ -7,6 +7,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use hearth_engine::error::LoadError;
 use hearth_engine::EngineError;
 use hearth_protocol::openai::{ErrorBody, ErrorDetail};
 use hearth_rag::store::StoreError;
@@ -147,6 +148,13 @@ impl ApiError {
                 E::Unavailable { .. } => {
                     (StatusCode::SERVICE_UNAVAILABLE, "server_error", None, Some("model_unavailable"), e.to_string())
                 }
+                E::ModelLoad { model, reason: reason @ (LoadError::NoGpu(_) | LoadError::GpuLoad(_)) } => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    Some("model".into()),
+                    Some("model_load_failed"),
+                    format!("model `{model}` could not be loaded: {reason}"),
+                ),
                 E::ModelLoad { model, .. } => (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "server_error",

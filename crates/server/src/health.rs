@@ -23,6 +23,27 @@ pub struct Health {
     pub status: &'static str,
     /// The loaded models.
     pub models: Vec<WorkerHealth>,
+    /// The compute backends of this build (`CPU`, `CPU, Vulkan`); absent for a probe without a
+    /// key when keys are configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backends: Option<String>,
+    /// The GPU devices, with their memory now.
+    pub devices: Vec<DeviceHealth>,
+}
+
+/// One GPU device in `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceHealth {
+    /// The backend's name for it (`Vulkan0`, `CUDA0`).
+    pub name: String,
+    /// What it is.
+    pub description: String,
+    /// Its backend.
+    pub backend: String,
+    /// Its memory in bytes.
+    pub memory_total: u64,
+    /// Its free memory now, in bytes.
+    pub memory_free: u64,
 }
 
 /// One loaded model's worker in `GET /health`.
@@ -70,7 +91,7 @@ pub async fn health(State(app): State<AppState>, who: crate::owner::Principal) -
     if app.keys.enabled() && !who.has_key() {
         // A probe without a key learns that the server is up, not which models it serves or
         // how busy they are.
-        return Json(Health { status: "ok", models: Vec::new() });
+        return Json(Health { status: "ok", models: Vec::new(), backends: None, devices: Vec::new() });
     }
     let scope = who.models(&app.models);
     let crashes = app.models.crashes();
@@ -98,7 +119,19 @@ pub async fn health(State(app): State<AppState>, who: crate::owner::Principal) -
         let (crashes, rss_bytes) = (c.total, None);
         models.push(WorkerHealth { id, active_sequences, waiting, finished, cancelled, slots, n_ctx, status, crashes, rss_bytes });
     }
-    Json(Health { status: "ok", models })
+    let devices = app
+        .models
+        .devices()
+        .into_iter()
+        .map(|d| DeviceHealth {
+            name: d.name,
+            description: d.description,
+            backend: d.backend,
+            memory_total: d.memory_total,
+            memory_free: d.memory_free,
+        })
+        .collect();
+    Json(Health { status: "ok", models, backends: Some(app.models.backends()), devices })
 }
 
 /// The process is up and serving HTTP.
@@ -158,6 +191,13 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         if let Some(rss) = h.rss_bytes() {
             g(metrics::MODEL_RSS_BYTES, rss as f64);
         }
+        g(metrics::MODEL_GPU_LAYERS, f64::from(h.loaded.placement.layers_gpu));
+        g(metrics::MODEL_DEVICE_BYTES, h.loaded.placement.device_bytes as f64);
+    }
+    for d in app.models.devices() {
+        let labels = vec![("device", d.name.clone())];
+        gauges.push(Gauge { name: metrics::DEVICE_TOTAL_BYTES, labels: labels.clone(), value: d.memory_total as f64 });
+        gauges.push(Gauge { name: metrics::DEVICE_FREE_BYTES, labels, value: d.memory_free as f64 });
     }
     for (model, c) in app.models.crashes().all() {
         let labels = vec![("model", model)];

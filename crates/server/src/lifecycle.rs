@@ -67,6 +67,7 @@ pub async fn loaded(State(app): State<AppState>, who: Principal) -> Json<LoadedM
         .filter(|r| scope.allows(&r.handle.info.id))
         .map(|r| {
             let crashed = crashes.get(&r.handle.info.id).unwrap_or_default();
+            let placed = &r.handle.loaded.placement;
             LoadedModel {
                 id: r.handle.info.id.clone(),
                 kind: kind_name(r.handle.info.kind),
@@ -81,6 +82,11 @@ pub async fn loaded(State(app): State<AppState>, who: Principal) -> Json<LoadedM
                 rss_bytes: r.rss_bytes,
                 crashes: crashed.total,
                 last_crash: crashed.last.map(|(exit, _)| exit),
+                gpu_layers: placed.layers_gpu,
+                layers_total: placed.layers_total,
+                device_bytes: placed.device_bytes,
+                devices: placed.devices.iter().map(|d| d.name.clone()).collect(),
+                gpu_fallback: placed.fallback.clone(),
             }
         })
         .collect();
@@ -121,6 +127,11 @@ fn failed(app: &AppState, scope: &crate::owner::Scoped<'_>) -> Vec<LoadedModel> 
                 rss_bytes: None,
                 crashes: c.total,
                 last_crash: c.last.map(|(exit, _)| exit),
+                gpu_layers: 0,
+                layers_total: 0,
+                device_bytes: 0,
+                devices: Vec::new(),
+                gpu_fallback: None,
             })
         })
         .collect()

@@ -47,6 +47,14 @@ pub const MODEL_RSS_BYTES: &str = "hearth_model_rss_bytes";
 pub const MODEL_CRASHES: &str = "hearth_model_crashes_total";
 /// 1 for a model whose worker crashed and that has not been loaded again since, by model.
 pub const MODEL_FAILED: &str = "hearth_model_failed";
+/// Layers of a loaded model on a GPU, by model.
+pub const MODEL_GPU_LAYERS: &str = "hearth_model_gpu_layers";
+/// Device memory a loaded model took, by model.
+pub const MODEL_DEVICE_BYTES: &str = "hearth_model_device_memory_bytes";
+/// A GPU device's memory, by device.
+pub const DEVICE_TOTAL_BYTES: &str = "hearth_device_memory_total_bytes";
+/// A GPU device's free memory now, by device.
+pub const DEVICE_FREE_BYTES: &str = "hearth_device_memory_free_bytes";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -81,6 +89,10 @@ const DEFS: &[(&str, Kind, &str)] = &[
     (MODEL_RSS_BYTES, Kind::Gauge, "Resident memory of a loaded model's worker process (process isolation)."),
     (MODEL_CRASHES, Kind::ScrapedCounter, "Crashes of a model's worker process since the server started."),
     (MODEL_FAILED, Kind::Gauge, "1 while a model whose worker crashed has not been loaded again."),
+    (MODEL_GPU_LAYERS, Kind::Gauge, "Layers of a loaded model on a GPU."),
+    (MODEL_DEVICE_BYTES, Kind::Gauge, "Device (GPU) memory a loaded model took."),
+    (DEVICE_TOTAL_BYTES, Kind::Gauge, "A GPU device's memory."),
+    (DEVICE_FREE_BYTES, Kind::Gauge, "A GPU device's free memory when scraped."),
 ];
 
 /// Label pairs of one series, in a fixed order.

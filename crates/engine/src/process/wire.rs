@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Bumped whenever a message changes shape: both ends come from the same binary, unless the
 /// file was replaced while the server ran.
-pub(crate) const PROTOCOL_VERSION: u32 = 1;
+pub(crate) const PROTOCOL_VERSION: u32 = 2;
 
 /// What a worker writes first, before its version.
 pub(crate) const MAGIC: &[u8; 8] = b"HEARTHW\x01";
@@ -124,6 +124,7 @@ pub(crate) struct WireSpec {
     threads: usize,
     pooling: Pooling,
     kv_type: KvType,
+    gpu: crate::gpu::GpuPlan,
 }
 
 impl From<&LoadSpec> for WireSpec {
@@ -150,6 +151,7 @@ impl From<&LoadSpec> for WireSpec {
             threads: s.threads,
             pooling: s.pooling,
             kv_type: s.kv_type,
+            gpu: s.gpu.clone(),
         }
     }
 }
@@ -181,6 +183,7 @@ impl WireSpec {
             threads: self.threads,
             pooling: self.pooling,
             kv_type: self.kv_type,
+            gpu: self.gpu,
         }
     }
 }
@@ -431,6 +434,7 @@ mod tests {
             threads: 3,
             pooling: Pooling::Mean,
             kv_type: KvType::Q8_0,
+            gpu: crate::gpu::GpuPlan { layers: crate::gpu::GpuLayers::Count(7), ..Default::default() },
         };
         let hello = Hello {
             spec: WireSpec::from(&spec),
@@ -440,5 +444,6 @@ mod tests {
         let s = back.spec.into_spec();
         assert_eq!(s.model.path.as_os_str(), raw);
         assert_eq!((s.n_kv, s.n_slots, s.threads, s.kv_type), (1024, 2, 3, KvType::Q8_0));
+        assert_eq!(s.gpu.layers, crate::gpu::GpuLayers::Count(7));
     }
 }

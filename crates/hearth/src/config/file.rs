@@ -38,7 +38,14 @@ fn in_file(path: &Path, e: impl std::fmt::Display) -> anyhow::Error {
 
 /// `(argument id, values)` for each key of a settings file.
 fn file_defaults(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.message().to_string())?;
+    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.message().to_string())?;
+    // `[models."ID"]` tables set one model's own settings; they become `model_gpu_layers`.
+    if let Some(models) = table.remove("models") {
+        let per_model = per_model_gpu_layers(models)?;
+        if !per_model.is_empty() {
+            table.insert("model_gpu_layers".into(), toml::Value::Array(per_model.into_iter().map(Into::into).collect()));
+        }
+    }
     let command = Cli::command();
     let serve = command.find_subcommand("serve").ok_or("no serve command")?;
     table
@@ -57,6 +64,22 @@ fn file_defaults(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
 /// The key of a variable in the file: `HEARTH_PORT` is `port`, `HF_ENDPOINT` is `hf_endpoint`.
 fn file_key(var: &str) -> String {
     var.strip_prefix("HEARTH_").unwrap_or(var).to_ascii_lowercase()
+}
+
+/// `ID=LAYERS` for each `[models."ID"]` table's `gpu_layers`.
+fn per_model_gpu_layers(models: toml::Value) -> Result<Vec<String>, String> {
+    let toml::Value::Table(models) = models else { return Err("`models` must be a table of `[models.\"ID\"]` tables".into()) };
+    let mut out = Vec::new();
+    for (id, settings) in models {
+        let toml::Value::Table(settings) = settings else { return Err(format!("`models.{id}` must be a table")) };
+        for (key, value) in settings {
+            match key.as_str() {
+                "gpu_layers" => out.push(format!("{id}={}", scalar(&key, value)?)),
+                other => return Err(format!("unknown setting `{other}` for model `{id}` (known: gpu_layers)")),
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A TOML value as a flag's values: an array is one value per element.
@@ -112,6 +135,18 @@ mod tests {
         assert!((s.engine.sampling.temperature - 0.2).abs() < 1e-6);
         assert_eq!(s.hub.endpoint, "http://mirror.test");
         assert_eq!(s.engine.batch_size, hearth_engine::EngineSettings::default().batch_size, "the rest stay default");
+    }
+
+    #[test]
+    fn a_model_table_sets_that_models_gpu_layers() {
+        let s = serve("gpu_layers = \"auto\"\n[models.\"big-model\"]\ngpu_layers = 12\n[models.small]\ngpu_layers = \"all\"\n", &[])
+            .unwrap();
+        use hearth_engine::gpu::GpuLayers;
+        assert_eq!(s.engine.gpu.layers, GpuLayers::Auto);
+        let mut of = s.engine.gpu_layers_of.clone();
+        of.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(of, vec![("big-model".to_string(), GpuLayers::Count(12)), ("small".to_string(), GpuLayers::All)]);
+        assert!(serve("[models.x]\nthreads = 2\n", &[]).is_err(), "only known per-model settings");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use super::units::{Bytes, IdleUnload};
 use super::FolderArgs;
 use clap::{Args, ValueEnum};
+use hearth_engine::gpu::{GpuLayers, GpuPlan};
 use hearth_engine::process::{Isolation, WorkerProgram};
 use hearth_engine::{EngineSettings, KvType, SamplingDefaults};
 use hearth_server::Limits;
@@ -49,6 +50,25 @@ pub struct ModelArgs {
     /// the whole server).
     #[arg(long, env = "HEARTH_ISOLATION", value_enum, default_value_t = IsolationArg::Process)]
     pub isolation: IsolationArg,
+    /// Layers of each model on the GPU: `auto` (as many as fit the devices' free memory after
+    /// the KV cache and --gpu-margin; none without a GPU, and a GPU that fails falls back to
+    /// the CPU with a warning), `all`, or a number (an explicit count that cannot be honoured
+    /// is a load error). Needs a GPU build (HEARTH_GPU=vulkan|cuda|metal scripts/run).
+    #[arg(long, env = "HEARTH_GPU_LAYERS", default_value_t = GpuPlan::default().layers, value_parser = GpuLayers::parse)]
+    pub gpu_layers: GpuLayers,
+    /// `ID=LAYERS` pairs (comma-separated) over --gpu-layers for single models; the settings
+    /// file's `[models."ID"]` tables set them as `gpu_layers = ...`.
+    #[arg(long, env = "HEARTH_MODEL_GPU_LAYERS", value_delimiter = ',')]
+    pub model_gpu_layers: Vec<String>,
+    /// The GPU that holds what is not split across devices.
+    #[arg(long, env = "HEARTH_MAIN_GPU", default_value_t = GpuPlan::default().main_gpu)]
+    pub main_gpu: u32,
+    /// Device memory left free on each GPU when fitting `auto` (e.g. `1GiB`).
+    #[arg(long, env = "HEARTH_GPU_MARGIN", default_value_t = Bytes(GpuPlan::default().margin_bytes))]
+    pub gpu_margin: Bytes,
+    /// Keep every model on the CPU (the same as --gpu-layers 0).
+    #[arg(long, env = "HEARTH_NO_GPU", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub no_gpu: bool,
 }
 
 /// `--isolation`.
@@ -250,5 +270,19 @@ pub(super) fn engine_settings(
         memory_budget: model.memory_budget.0,
         idle_unload: model.idle_unload.0,
         isolation,
+        gpu: GpuPlan {
+            layers: if model.no_gpu { GpuLayers::Count(0) } else { model.gpu_layers },
+            main_gpu: model.main_gpu,
+            tensor_split: Vec::new(),
+            margin_bytes: model.gpu_margin.0,
+        },
+        gpu_layers_of: model
+            .model_gpu_layers
+            .iter()
+            .map(|pair| {
+                let (id, layers) = pair.split_once('=').ok_or_else(|| anyhow::anyhow!("--model-gpu-layers takes ID=LAYERS, got {pair:?}"))?;
+                Ok((id.trim().to_string(), GpuLayers::parse(layers).map_err(|e| anyhow::anyhow!("--model-gpu-layers {id}: {e}"))?))
+            })
+            .collect::<anyhow::Result<_>>()?,
     })
 }

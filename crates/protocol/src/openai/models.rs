@@ -94,6 +94,17 @@ pub struct LoadedModel {
     /// How its worker last ended, when it crashed (`killed by signal 6`, `exit code 1`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_crash: Option<String>,
+    /// Its layers on a GPU.
+    pub gpu_layers: u32,
+    /// Its layers in all (the output layer counted).
+    pub layers_total: u32,
+    /// Device memory it took, in bytes.
+    pub device_bytes: u64,
+    /// The GPU devices it uses (`Vulkan0`, `CUDA0`).
+    pub devices: Vec<String>,
+    /// Why it runs on the CPU although a GPU is present (`auto` fell back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_fallback: Option<String>,
 }
 
 /// `GET /models/loaded`.

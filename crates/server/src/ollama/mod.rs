@@ -168,7 +168,7 @@ pub async fn ps(State(app): State<AppState>, who: Principal) -> Json<Ps> {
                 digest: digest(m),
                 details: details(m),
                 expires_at: time::rfc3339(expires.min(time::FAR_FUTURE)),
-                size_vram: 0,
+                size_vram: r.handle.loaded.placement.device_bytes,
                 context_length: r.handle.loaded.n_ctx,
             }
         })

@@ -1,0 +1,104 @@
+"""GPU placement on a real Vulkan device: Mesa's software rasteriser (lavapipe), which reports
+one CPU-type device with a 2 GiB heap (GGML_VK_VISIBLE_DEVICES=0 makes ggml use it). Run by
+scripts/test-gpu vulkan, which builds the Vulkan binary (HEARTH_GPU_BIN) beside the CPU one
+(HEARTH_BIN). Lavapipe is slow, so every request here is short.
+"""
+
+import json
+import os
+import subprocess
+
+import httpx
+import pytest
+
+import own_server
+
+CHAT = "SmolLM2-135M-Instruct.Q4_1"
+EMBED = "all-MiniLM-L6-v2.Q8_0"
+COMMON = ("--default-model", CHAT, "--parallel", "1", "--ctx-size", "512", "--log", "warn")
+
+
+def gpu_server(*extra):
+    env = dict(os.environ)
+    return own_server.start(*COMMON, *extra, env=env, program=os.environ["HEARTH_GPU_BIN"])
+
+
+def loaded(url, model=CHAT):
+    data = httpx.get(url + "/models/loaded", timeout=30).json()["data"]
+    return next(m for m in data if m["id"] == model)
+
+
+def greedy(url, prompt="The capital of France is"):
+    body = {"model": CHAT, "prompt": prompt, "max_tokens": 6, "temperature": 0}
+    return httpx.post(url + "/v1/completions", json=body, timeout=300).json()["choices"][0]["text"]
+
+
+@pytest.fixture(scope="module")
+def auto():
+    url, proc, log = gpu_server()
+    yield url
+    proc.terminate()
+    proc.wait(timeout=60)
+
+
+def test_auto_places_every_layer_on_the_2_gib_device_and_reports_it(auto):
+    m = loaded(auto)
+    assert m["gpu_layers"] == m["layers_total"] > 0, m
+    assert m["devices"] == ["Vulkan0"] and m["device_bytes"] > 0 and "gpu_fallback" not in m
+    health = httpx.get(auto + "/health").json()
+    assert "Vulkan" in health["backends"] and health["devices"][0]["memory_total"] == 2 << 30
+    ps = httpx.get(auto + "/api/ps").json()["models"][0]
+    assert ps["size_vram"] == m["device_bytes"]
+    metrics = httpx.get(auto + "/metrics").text
+    assert f'hearth_model_gpu_layers{{model="{CHAT}"}} {m["layers_total"]}' in metrics
+    assert 'hearth_device_memory_total_bytes{device="Vulkan0"} 2147483648' in metrics
+
+
+def test_greedy_output_on_the_gpu_equals_the_cpu_builds(auto):
+    url, proc, _ = own_server.start(*COMMON)
+    try:
+        assert greedy(auto) == greedy(url)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def test_streaming_structured_output_and_embeddings_run_with_layers_on_the_device(auto):
+    body = {"model": CHAT, "messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 4, "stream": True}
+    with httpx.stream("POST", auto + "/v1/chat/completions", json=body, timeout=300) as r:
+        lines = [line for line in r.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]" and len(lines) > 2
+    body = {"model": CHAT, "messages": [{"role": "user", "content": "A JSON object"}], "max_tokens": 12,
+            "response_format": {"type": "json_object"}}
+    r = httpx.post(auto + "/v1/chat/completions", json=body, timeout=300)
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"].lstrip().startswith("{")
+    e = httpx.post(auto + "/v1/embeddings", json={"model": EMBED, "input": "a hearth"}, timeout=300)
+    assert e.status_code == 200 and len(e.json()["data"][0]["embedding"]) == 384
+    assert loaded(auto, EMBED)["gpu_layers"] > 0, "embedding models offload too"
+
+
+def test_a_count_above_the_models_layers_means_all_and_a_margin_too_big_falls_back():
+    url, proc, _ = gpu_server("--gpu-layers", "999")
+    try:
+        m = loaded(url)
+        assert m["gpu_layers"] == m["layers_total"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    url, proc, log = gpu_server("--gpu-margin", "8GiB")
+    try:
+        m = loaded(url)
+        assert m["gpu_layers"] == 0 and m["gpu_fallback"], m
+        assert "falls back" in open(log).read() or "runs on the CPU" in open(log).read()
+        assert greedy(url)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def test_explicit_gpu_layers_without_a_gpu_refuse_to_start():
+    r = subprocess.run(
+        [os.environ["HEARTH_BIN"], "serve", "--port", "0", "--models-dir", os.environ["HEARTH_MODELS_DIR"],
+         "--gpu-layers", "5"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "no GPU device" in r.stderr, r.stderr[-2000:]
