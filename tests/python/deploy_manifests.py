@@ -50,11 +50,12 @@ def config_default_port() -> int:
 # ---------------------------------------------------------------------------------- Dockerfile
 
 
-def dockerfile_stages() -> list[list[tuple[str, str]]]:
-    """The Dockerfile as stages of (INSTRUCTION, arguments), continuation lines joined and comments
-    dropped; instructions before the first FROM (global ARGs) form stage 0."""
+def dockerfile_stages(path=None) -> list[list[tuple[str, str]]]:
+    """A Dockerfile (the main one by default) as stages of (INSTRUCTION, arguments), continuation
+    lines joined and comments dropped; instructions before the first FROM (global ARGs) form
+    stage 0."""
     logical, buf = [], ""
-    for line in DOCKERFILE.read_text().splitlines():
+    for line in (path or DOCKERFILE).read_text().splitlines():
         if not buf and (not line.strip() or line.lstrip().startswith("#")):
             continue
         if buf and line.lstrip().startswith("#"):

@@ -350,6 +350,29 @@ def test_dockerfile_is_multi_stage_non_root_and_portable():
     assert json.loads(dict(runtime)["ENTRYPOINT"]) == ["hearth"] and json.loads(dict(runtime)["CMD"]) == ["serve"]
 
 
+@pytest.mark.parametrize("name,feature,base", [("Dockerfile.cuda", "cuda", "nvidia/cuda:"), ("Dockerfile.vulkan", "vulkan", "debian:")])
+def test_gpu_dockerfiles_build_their_feature_and_run_like_the_main_image(name, feature, base):
+    path = DOCKERFILE.parent / name
+    stages = dockerfile_stages(path)
+    builder, runtime = stages[1], stages[-1]
+    assert any(i == "RUN" and f"cargo build --release --locked -p hearth --features {feature}" in a for i, a in builder)
+    cargo = (DOCKERFILE.parent / "crates/hearth/Cargo.toml").read_text()
+    assert re.search(rf"^{feature} = \[", cargo, re.M), f"crates/hearth has no `{feature}` feature"
+    assert "target-cpu=native" not in path.read_text()
+    assert runtime[0][1].startswith(base) or runtime[0][1].startswith("${") and base in path.read_text()
+    users = [a for i, a in runtime if i == "USER"]
+    assert users and users[-1].split(":")[0].isdigit() and users[-1].split(":")[0] != "0"
+    env = {}
+    for i, a in runtime:
+        if i == "ENV":
+            env |= env_instruction_vars(a)
+    assert env["HEARTH_HOST"] == "0.0.0.0" and int(env["HEARTH_PORT"]) == config_default_port()
+    main_hc = [a for i, a in dockerfile_stages()[-1] if i == "HEALTHCHECK"][0]
+    gpu_hc = [a for i, a in runtime if i == "HEALTHCHECK"][0]
+    assert main_hc[main_hc.index("CMD"):] == gpu_hc[gpu_hc.index("CMD"):], "the same health check"
+    assert json.loads(dict(runtime)["ENTRYPOINT"]) == ["hearth"] and json.loads(dict(runtime)["CMD"]) == ["serve"]
+
+
 def test_dockerignore_keeps_the_context_small_but_complete():
     patterns = [p.strip() for p in DOCKERIGNORE.read_text().splitlines() if p.strip() and not p.startswith("#")]
     assert {"target", ".git"} <= set(patterns)

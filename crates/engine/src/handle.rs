@@ -60,6 +60,8 @@ pub struct ModelHandle {
     memory_bytes: u64,
     /// The worker process, in process isolation.
     pid: Option<u32>,
+    /// The GPU layers it was loaded with (as asked: `auto`, `all` or a count).
+    gpu_layers: crate::gpu::GpuLayers,
     /// One reference per clone of this handle: more than the manager's own means a request
     /// holds it.
     users: Arc<()>,
@@ -98,6 +100,7 @@ impl ModelHandle {
         let id = spec.model.id.clone();
         let info = spec.model.clone();
         let memory_bytes = spec.memory_bytes();
+        let gpu_layers = spec.gpu.layers;
         let max_queue = settings.max_queue.max(1);
         let stats = Arc::new(WorkerStats::default());
         let load_error = |reason: LoadError| EngineError::ModelLoad { model: id.clone(), reason };
@@ -134,8 +137,14 @@ impl ModelHandle {
             load_seconds: secs,
             memory_bytes,
             pid: worker.pid,
+            gpu_layers,
             users: Arc::new(()),
         })
+    }
+
+    /// The GPU layers it was loaded with, as asked (`auto`, `all` or a count).
+    pub fn gpu_layers(&self) -> crate::gpu::GpuLayers {
+        self.gpu_layers
     }
 
     /// The worker process's id, in process isolation.

@@ -271,6 +271,22 @@ impl ModelManager {
         want: Option<ModelKind>,
         keep_alive: KeepAlive,
     ) -> Result<ModelHandle, EngineError> {
+        self.acquire_placed(name, want, keep_alive, None).await
+    }
+
+    /// [`ModelManager::acquire`], with the model's layers placed as `gpu` says when given: a
+    /// model loaded with another placement is loaded again if nothing uses it (else it is used
+    /// as it is).
+    ///
+    /// # Errors
+    /// As [`ModelManager::acquire`].
+    pub async fn acquire_placed(
+        &self,
+        name: &str,
+        want: Option<ModelKind>,
+        keep_alive: KeepAlive,
+        gpu: Option<crate::gpu::GpuLayers>,
+    ) -> Result<ModelHandle, EngineError> {
         let info = self.resolve(name)?;
         check_kind(&info, want)?;
         let cell = {
@@ -279,11 +295,17 @@ impl ModelManager {
         };
         let mut slot = cell.lock().await;
         if let Some(h) = slot.as_ref() {
-            if h.is_alive() {
+            let replace = gpu.is_some_and(|g| g != h.gpu_layers()) && h.is_alive() && !h.in_use();
+            if h.is_alive() && !replace {
                 self.touch(&info.id, keep_alive);
                 return Ok(h.clone());
             }
-            tracing::warn!(model = %info.id, "model worker had stopped; reloading");
+            if replace {
+                tracing::info!(model = %info.id, from = %h.gpu_layers(), to = ?gpu, "loading the model again with the placement asked for");
+                slot.take();
+            } else {
+                tracing::warn!(model = %info.id, "model worker had stopped; reloading");
+            }
         }
         if let Some((crashes, left)) = self.crashes.backoff(&info.id) {
             let retry_after = left.as_secs().max(1);
@@ -294,7 +316,10 @@ impl ModelManager {
             0 => lifecycle::available_memory(),
             budget => Some(budget),
         };
-        let spec = self.settings.load_spec(info.clone(), available);
+        let mut spec = self.settings.load_spec(info.clone(), available);
+        if let Some(g) = gpu {
+            spec.gpu.layers = g;
+        }
         let need = spec.memory_bytes();
         self.make_room(&info.id, need).await?;
         let (loader, settings, crashes) = (self.loader.clone(), self.settings.clone(), self.crashes.clone());

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// `options` of a generate or chat request: the keys Hearth maps. Other keys clients send
-/// (`mirostat`, `tfs_z`, `num_gpu`, `num_thread`, ...) are accepted and ignored.
+/// (`mirostat`, `tfs_z`, `num_thread`, ...) are accepted and ignored.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct Options {
     /// Most tokens to generate (`-1`: until the end or the context; `-2`: fill the context).
@@ -33,6 +33,9 @@ pub struct Options {
     pub seed: Option<i64>,
     /// Stop strings.
     pub stop: Option<Vec<String>>,
+    /// Layers on the GPU (`-1`: as many as fit; `0`: the CPU). A model loaded with another
+    /// placement is loaded again when it is idle.
+    pub num_gpu: Option<i64>,
 }
 
 /// `POST /api/generate`.

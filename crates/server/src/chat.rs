@@ -94,7 +94,8 @@ pub async fn prepare(
     let who = Principal::of(caller.as_ref().map(|c| &c.0));
     let admission = generate::admit(app, caller)?;
     let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
-    let handle = who.models(&app.models).acquire(&req.model, Some(ModelKind::Causal), keep_alive).await?;
+    let placed = validate::num_gpu(req.num_gpu);
+    let handle = who.models(&app.models).acquire_placed(&req.model, Some(ModelKind::Causal), keep_alive, placed).await?;
     let citations = match &req.rag {
         Some(opts) => Some(ground(app, &handle, (&who, opts), &req, &mut messages).await?),
         None => None,

@@ -66,12 +66,13 @@ pub async fn prepare(
     let stream = req.stream;
     let constraint = crate::structured::constraint(req.response_format.as_ref(), req.grammar.as_deref())?;
     let grammar = crate::structured::grammar(&app.models, constraint.as_ref(), req.ignore_eos).await?;
+    let placed = validate::num_gpu(req.num_gpu);
     let (mut gen, echo) = validate::completion_request(req, &app.models.settings().sampling, rules)?;
     let logprobs = gen.logprobs.is_some();
     gen.sampling.grammar = grammar;
     let who = crate::owner::Principal::of(caller.as_ref().map(|c| &c.0));
     let admission = generate::admit(app, caller)?;
-    let handle = who.models(&app.models).acquire(&name, Some(ModelKind::Causal), keep_alive).await?;
+    let handle = who.models(&app.models).acquire_placed(&name, Some(ModelKind::Causal), keep_alive, placed).await?;
     let started = generate::start(app, &handle, gen, admission).await?;
     let model = handle.info.id.clone();
     let p = Prepared { model, started, tools: None, logprobs, citations: None, include_usage: false, stream };

@@ -211,10 +211,24 @@ impl<'a> Scoped<'a> {
         want: Option<ModelKind>,
         keep_alive: KeepAlive,
     ) -> Result<ModelHandle, EngineError> {
+        self.acquire_placed(name, want, keep_alive, None).await
+    }
+
+    /// [`Scoped::acquire`] with the model placed as `gpu` says (Ollama's `num_gpu`), when given.
+    ///
+    /// # Errors
+    /// As [`Scoped::acquire`].
+    pub async fn acquire_placed(
+        &self,
+        name: &str,
+        want: Option<ModelKind>,
+        keep_alive: KeepAlive,
+        gpu: Option<hearth_engine::gpu::GpuLayers>,
+    ) -> Result<ModelHandle, EngineError> {
         let id = self.resolve(name)?.id;
         let keep_alive =
             if self.manages { keep_alive } else { keep_alive.no_sooner_than(self.manager.settings().idle_unload) };
-        self.manager.acquire(&id, want, keep_alive).await
+        self.manager.acquire_placed(&id, want, keep_alive, gpu).await
     }
 
     /// Every model in the scope, sorted by id.

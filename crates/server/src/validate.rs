@@ -304,3 +304,14 @@ mod tests {
         assert_eq!(param(completion_request(r, &d, OPENAI).unwrap_err()).as_deref(), Some("prompt"));
     }
 }
+
+/// Ollama's `num_gpu` as a placement: `-1` (or any negative) as many as fit, else that many
+/// layers (0: the CPU).
+pub fn num_gpu(v: Option<i64>) -> Option<hearth_engine::gpu::GpuLayers> {
+    use hearth_engine::gpu::GpuLayers;
+    v.map(|n| match u32::try_from(n) {
+        Ok(n) => GpuLayers::Count(n),
+        Err(_) if n < 0 => GpuLayers::Auto,
+        Err(_) => GpuLayers::All,
+    })
+}

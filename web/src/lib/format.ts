@@ -38,3 +38,16 @@ export function seconds(n?: number | null): string {
   if (n < 3600) return `${Math.round(n / 60)} min`;
   return `${(n / 3600).toFixed(1)} h`;
 }
+
+/** Where a loaded model runs: `CPU`, or `31/31 layers on Vulkan0 (93.8 MiB)`. */
+export function gpuText(m: {
+  gpu_layers?: number;
+  layers_total?: number;
+  devices?: string[];
+  device_bytes?: number;
+  gpu_fallback?: string | null;
+}): string {
+  if (!m.gpu_layers) return m.gpu_fallback ? 'CPU (GPU fell back)' : 'CPU';
+  const on = (m.devices ?? []).join(', ') || 'GPU';
+  return `${m.gpu_layers}/${m.layers_total ?? '?'} layers on ${on} (${bytes(m.device_bytes ?? 0)})`;
+}

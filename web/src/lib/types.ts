@@ -41,6 +41,13 @@ export interface LoadedModel {
   rss_bytes?: number | null;
   crashes?: number;
   last_crash?: string | null;
+  /** Layers on a GPU, of `layers_total`. */
+  gpu_layers?: number;
+  layers_total?: number;
+  device_bytes?: number;
+  devices?: string[];
+  /** Why it runs on the CPU although a GPU is present. */
+  gpu_fallback?: string | null;
 }
 
 export interface LoadedModels {

@@ -54,6 +54,9 @@ pub struct ChatCompletionRequest {
     /// How long the model stays loaded after this request (Ollama's `keep_alive`: seconds,
     /// a duration such as `"5m"`, 0 to unload when idle, negative to keep it).
     pub keep_alive: Option<serde_json::Value>,
+    /// Layers on the GPU, from Ollama's `options.num_gpu` (`-1`: auto); not on OpenAI's wire.
+    #[serde(skip)]
+    pub num_gpu: Option<i64>,
     /// Retrieval (Hearth extension): answer from a document collection, with citations.
     pub rag: Option<RagOptions>,
     /// Sampling parameters.

@@ -52,6 +52,7 @@ pub async fn chat(
         tools: req.tools,
         response_format: convert::format(req.format.as_ref())?,
         keep_alive: req.keep_alive,
+        num_gpu: req.options.as_ref().and_then(|o| o.num_gpu),
         sampling,
         ..ChatCompletionRequest::default()
     };
@@ -114,6 +115,7 @@ async fn run_generate(
         return lifecycle(app, &who, &model, req.keep_alive.as_ref(), Shape::Generate, arrived).await;
     }
     let (sampling, max_tokens, stop) = convert::options(req.options.as_ref())?;
+    let num_gpu = req.options.as_ref().and_then(|o| o.num_gpu);
     let stream = req.stream.unwrap_or(true);
     let response_format = convert::format(req.format.as_ref())?;
     let p = if req.raw.unwrap_or(false) {
@@ -125,6 +127,7 @@ async fn run_generate(
             stop,
             response_format,
             keep_alive: req.keep_alive,
+            num_gpu,
             sampling,
             ..CompletionRequest::default()
         };
@@ -145,6 +148,7 @@ async fn run_generate(
             stop,
             response_format,
             keep_alive: req.keep_alive,
+            num_gpu,
             sampling,
             ..ChatCompletionRequest::default()
         };
