@@ -45,10 +45,28 @@ fn backend() -> Result<&'static LlamaBackend, LoadError> {
     BACKEND
         .get_or_init(|| {
             llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            #[cfg(feature = "dynamic-backends")]
+            load_backend_modules();
             LlamaBackend::init().map_err(|e| tracing::error!(error = %e, "llama.cpp could not be initialised")).ok()
         })
         .as_ref()
         .ok_or(LoadError::Init)
+}
+
+/// With `dynamic-backends`, ggml's backends (the CPU variants, Vulkan, CUDA) are modules
+/// (`libggml-*.so`) loaded before llama.cpp starts: from the folder of this program (where
+/// `scripts/package` puts them beside `hearth`), else from where the build left them.
+#[cfg(feature = "dynamic-backends")]
+fn load_backend_modules() {
+    let beside = std::env::current_exe().ok().and_then(|p| p.parent().map(std::path::Path::to_path_buf));
+    match beside {
+        Some(dir) if std::fs::read_dir(&dir).is_ok_and(|mut d| d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libggml-")))) => {
+            if dir.to_str().is_some() {
+                llama_cpp_2::llama_backend::load_backends_from_path(&dir);
+            }
+        }
+        _ => llama_cpp_2::llama_backend::load_backends(),
+    }
 }
 
 /// Loads GGUF models with llama.cpp.
