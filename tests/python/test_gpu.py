@@ -13,6 +13,9 @@ import pytest
 
 import own_server
 
+if "HEARTH_GPU_BIN" not in os.environ:
+    pytest.skip("needs the Vulkan build: scripts/test-gpu vulkan runs it", allow_module_level=True)
+
 CHAT = "SmolLM2-135M-Instruct.Q4_1"
 EMBED = "all-MiniLM-L6-v2.Q8_0"
 COMMON = ("--default-model", CHAT, "--parallel", "1", "--ctx-size", "512", "--log", "warn")
@@ -111,3 +114,18 @@ def test_explicit_gpu_layers_without_a_gpu_refuse_to_start():
          "--gpu-layers", "5"], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
     assert "no GPU device" in r.stderr, r.stderr[-2000:]
+
+
+def test_ollamas_num_gpu_loads_the_idle_model_again_with_that_placement(auto):
+    def chat(num_gpu):
+        body = {"model": CHAT, "messages": [{"role": "user", "content": "Hi"}], "stream": False,
+                "options": {"num_predict": 2, "num_gpu": num_gpu}}
+        r = httpx.post(auto + "/api/chat", json=body, timeout=300)
+        assert r.status_code == 200, r.text
+        return next(m for m in httpx.get(auto + "/api/ps").json()["models"] if m["name"].startswith(CHAT))
+
+    on_cpu = chat(0)
+    assert on_cpu["size_vram"] == 0 and loaded(auto)["gpu_layers"] == 0
+    assert chat(3)["size_vram"] > 0 and loaded(auto)["gpu_layers"] == 3
+    again = chat(-1)
+    assert again["size_vram"] > 0 and loaded(auto)["gpu_layers"] == loaded(auto)["layers_total"]

@@ -276,7 +276,8 @@ impl ModelManager {
 
     /// [`ModelManager::acquire`], with the model's layers placed as `gpu` says when given: a
     /// model loaded with another placement is loaded again if nothing uses it (else it is used
-    /// as it is).
+    /// as it is). A request's placement is a wish, as Ollama's `num_gpu` is: on a machine
+    /// without a GPU it is ignored and the model runs on the CPU.
     ///
     /// # Errors
     /// As [`ModelManager::acquire`].
@@ -289,6 +290,7 @@ impl ModelManager {
     ) -> Result<ModelHandle, EngineError> {
         let info = self.resolve(name)?;
         check_kind(&info, want)?;
+        let gpu = gpu.filter(|_| !self.devices().is_empty());
         let cell = {
             let mut map = self.loaded.lock().map_err(|_| EngineError::Unavailable { model: info.id.clone() })?;
             map.entry(info.id.clone()).or_default().clone()
