@@ -214,7 +214,9 @@ impl<'a> Scoped<'a> {
         self.acquire_placed(name, want, keep_alive, None).await
     }
 
-    /// [`Scoped::acquire`] with the model placed as `gpu` says (Ollama's `num_gpu`), when given.
+    /// [`Scoped::acquire`] with the model placed as `gpu` says (Ollama's `num_gpu`), when given
+    /// by a caller that manages models; for others the model stays as it is loaded (a key may
+    /// not make a model that others use load again).
     ///
     /// # Errors
     /// As [`Scoped::acquire`].
@@ -228,6 +230,7 @@ impl<'a> Scoped<'a> {
         let id = self.resolve(name)?.id;
         let keep_alive =
             if self.manages { keep_alive } else { keep_alive.no_sooner_than(self.manager.settings().idle_unload) };
+        let gpu = gpu.filter(|_| self.manages);
         self.manager.acquire_placed(&id, want, keep_alive, gpu).await
     }
 
