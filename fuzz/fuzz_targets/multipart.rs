@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
             .body(axum::body::Body::from(data.to_vec()))
             .expect("a request");
         let Ok(form) = Multipart::from_request(req, &()).await else { return };
-        if let Ok(read) = hearth_server::rag::routes::read_form(LIMIT, form).await {
+        if let Ok(read) = hearth_server::retrieval::routes::read_form(LIMIT, form).await {
             assert!(read.files.iter().map(|f| f.2.len()).sum::<usize>() <= LIMIT);
         }
     });

@@ -6,7 +6,7 @@
 use hearth_engine::constraint::{check_gbnf, check_schema, Constraint};
 use hearth_engine::SamplingDefaults;
 use hearth_protocol::openai::{ChatCompletionRequest, CompletionRequest};
-use hearth_server::{structured, tools, validate};
+use hearth_server::pipeline::{structured, tools, validate};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

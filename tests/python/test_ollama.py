@@ -75,6 +75,18 @@ def test_options_limits_stop_and_unknown_keys(client):
     assert "," not in r.response and r.done_reason == "stop"
 
 
+def test_repeat_last_n_is_the_penalties_window(client):
+    def gen(n):
+        o = {"num_predict": 12, "temperature": 0, "repeat_penalty": 3.0, "repeat_last_n": n}
+        return client.generate(model=MODEL, prompt="1, 1, 1, 1, 1, 1, 1, 1,", raw=True, options=o).response
+
+    off, on = gen(0), gen(64)
+    assert off != on, "a window of 0 turns the penalties off"
+    with pytest.raises(ollama.ResponseError) as e:
+        gen(-2)
+    assert e.value.status_code == 400 and "repeat_last_n" in str(e.value)
+
+
 def test_format_schema_and_json(client):
     schema = {
         "type": "object",

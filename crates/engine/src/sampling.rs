@@ -51,10 +51,31 @@ pub struct SamplingInput {
     pub presence_penalty: Option<f32>,
     /// See [`SamplingParams::frequency_penalty`].
     pub frequency_penalty: Option<f32>,
+    /// Tokens the penalties look back over (`repeat_last_n`): -1 the whole context, 0 none;
+    /// [`DEFAULT_PENALTY_LAST_N`] when absent.
+    pub penalty_last_n: Option<i64>,
     /// See [`SamplingParams::seed`]; a random seed when absent.
     pub seed: Option<i64>,
     /// Token id (decimal string) to bias.
     pub logit_bias: Option<HashMap<String, f32>>,
+}
+
+/// Tokens the penalties look back over when a request does not say (llama.cpp's and Ollama's
+/// default).
+pub const DEFAULT_PENALTY_LAST_N: u32 = 64;
+
+/// `repeat_last_n` as tokens: -1 is the whole context (the backend caps it at the context's
+/// size), 0 turns the penalties off.
+fn penalty_last_n(v: Option<i64>) -> Result<u32, EngineError> {
+    match v {
+        None => Ok(DEFAULT_PENALTY_LAST_N),
+        Some(-1) => Ok(u32::MAX),
+        Some(n) if n >= 0 => Ok(u32::try_from(n).unwrap_or(u32::MAX)),
+        Some(n) => Err(EngineError::invalid(
+            "repeat_last_n",
+            Invalid::OutOfRange { name: "repeat_last_n", lo: -1.0, hi: u32::MAX as f32, got: n as f32 },
+        )),
+    }
 }
 
 /// Server-wide defaults for fields a request leaves out.
@@ -123,7 +144,7 @@ impl SamplingParams {
             top_k: 0,
             min_p: 0.0,
             repeat_penalty: 1.0,
-            penalty_last_n: 64,
+            penalty_last_n: DEFAULT_PENALTY_LAST_N,
             presence_penalty: 0.0,
             frequency_penalty: 0.0,
             seed: 0,
@@ -149,7 +170,7 @@ impl SamplingParams {
             top_k,
             min_p: in_range("min_p", input.min_p.unwrap_or(d.min_p), 0.0, 1.0)?,
             repeat_penalty: in_range("repeat_penalty", input.repeat_penalty.unwrap_or(d.repeat_penalty), 0.01, 10.0)?,
-            penalty_last_n: 64,
+            penalty_last_n: penalty_last_n(input.penalty_last_n)?,
             presence_penalty: in_range("presence_penalty", input.presence_penalty.unwrap_or(0.0), -2.0, 2.0)?,
             frequency_penalty: in_range("frequency_penalty", input.frequency_penalty.unwrap_or(0.0), -2.0, 2.0)?,
             seed: seed_from(input.seed),
@@ -196,6 +217,18 @@ mod tests {
         assert_eq!(param_of(SamplingParams::validate(b, &d)), "logit_bias");
         let b = SamplingInput { logit_bias: Some([("5".to_string(), 101.0)].into()), ..Default::default() };
         assert_eq!(param_of(SamplingParams::validate(b, &d)), "logit_bias");
+        let n = SamplingInput { penalty_last_n: Some(-2), ..Default::default() };
+        assert_eq!(param_of(SamplingParams::validate(n, &d)), "repeat_last_n");
+    }
+
+    #[test]
+    fn repeat_last_n_is_the_penalties_window() {
+        let d = SamplingDefaults::default();
+        let of = |n| SamplingParams::validate(SamplingInput { penalty_last_n: n, ..Default::default() }, &d).unwrap();
+        assert_eq!(of(None).penalty_last_n, DEFAULT_PENALTY_LAST_N);
+        assert_eq!(of(Some(0)).penalty_last_n, 0);
+        assert_eq!(of(Some(256)).penalty_last_n, 256);
+        assert_eq!(of(Some(-1)).penalty_last_n, u32::MAX, "the whole context, capped by the backend");
     }
 
     #[test]

@@ -205,7 +205,7 @@ async fn ingest(a: &RagBenchArgs) -> anyhow::Result<()> {
         store.delete_collection("ingest")?;
         Ok(store)
     })?;
-    let rag = hearth_server::rag::Rag::new(store, a.model.clone(), 64 << 20);
+    let rag = hearth_server::services::retrieval::Rag::new(store, a.model.clone(), 64 << 20);
     let state = hearth_server::AppState::new(models, settings.limits).with_rag(rag);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);

@@ -46,9 +46,9 @@ pub struct SearchArgs {
     /// `vector`, `keyword` or `hybrid`.
     #[arg(long, default_value = "hybrid")]
     pub mode: String,
-    /// Results.
-    #[arg(long, default_value_t = 5)]
-    pub top_k: u32,
+    /// Results (the server's default, 5, when not given).
+    #[arg(long)]
+    pub top_k: Option<u32>,
     /// Print the raw JSON answer.
     #[arg(long)]
     pub json: bool,

@@ -16,7 +16,7 @@
 //! (bytes of uploaded files, e.g. `500MiB`), `conversations=N`, `sessions=N`; past one, the
 //! key's request is a 403 naming it and nothing already stored is touched.
 
-use hearth_server::auth::{hash_key, ApiKey};
+use hearth_server::http::auth::{hash_key, ApiKey};
 
 /// Limits for keys that do not set their own.
 #[derive(Debug, Clone, Copy, Default)]
@@ -70,7 +70,7 @@ fn parse_line(line: &str, d: DefaultLimits) -> anyhow::Result<ApiKey> {
     let name = fields.next().unwrap_or_default().trim();
     anyhow::ensure!(!name.is_empty(), "a key needs a name (name:key)");
     anyhow::ensure!(
-        hearth_server::owner::valid_owner(name),
+        hearth_server::services::owner::valid_owner(name),
         "a key's name is 1-64 letters, digits, '-', '_', '.' or '@'"
     );
     let secret = fields.next().map(str::trim).filter(|s| !s.is_empty());
@@ -117,7 +117,7 @@ fn parse_line(line: &str, d: DefaultLimits) -> anyhow::Result<ApiKey> {
 }
 
 /// Sets quota `name` from `v` (a count, or for `storage` a size such as `500MiB`).
-fn quota(q: &mut hearth_server::auth::Quotas, name: &str, v: &str) -> anyhow::Result<()> {
+fn quota(q: &mut hearth_server::http::auth::Quotas, name: &str, v: &str) -> anyhow::Result<()> {
     let n = if name == "storage" {
         v.parse::<crate::config::units::Bytes>().map_err(|e| anyhow::anyhow!("storage: {e}"))?.0
     } else {
@@ -184,7 +184,7 @@ mod tests {
         let q = keys[0].quotas;
         assert_eq!((q.collections, q.documents, q.bytes), (Some(2), Some(100), Some(5 << 20)));
         assert_eq!((q.conversations, q.sessions), (Some(10), Some(3)));
-        assert_eq!(keys[1].quotas, hearth_server::auth::Quotas::default());
+        assert_eq!(keys[1].quotas, hearth_server::http::auth::Quotas::default());
         assert!(parse("q:k:storage=lots", DefaultLimits::default()).is_err());
         assert!(parse("q:k:documents=-1", DefaultLimits::default()).is_err());
     }

@@ -101,7 +101,7 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
         state = state.with_rag(rag);
     }
     let listener =
-        hearth_server::listen::bind(s.addr).with_context(|| format!("cannot listen on {}", s.addr))?;
+        hearth_server::http::listen::bind(s.addr).with_context(|| format!("cannot listen on {}", s.addr))?;
     tracing::info!(addr = %s.addr, keys = s.auth.keys.len(), "hearth listening; OpenAI API at http://{}/v1", s.addr);
     hearth_server::shutdown::serve(listener, state, shutdown_signal(), s.shutdown_grace).await?;
     // The requests are drained: end the model workers (their processes, in process isolation).
@@ -113,7 +113,7 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
 /// How long model workers may take to free their models and exit at shutdown.
 const WORKER_EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-type Stores = (Option<hearth_server::rag::Rag>, Option<Arc<dyn hearth_rag::conversation::ConversationStore>>);
+type Stores = (Option<hearth_server::services::retrieval::Rag>, Option<Arc<dyn hearth_rag::conversation::ConversationStore>>);
 
 /// Retrieval over the configured store, if an embedding model is available, and the same
 /// store for conversations (opened for them alone when retrieval is off; without it the
@@ -134,7 +134,7 @@ fn stores(s: &Settings, models: &ModelManager) -> anyhow::Result<Stores> {
 }
 
 /// Retrieval over the configured store, if an embedding model is available.
-fn rag(s: &Settings, models: &ModelManager) -> anyhow::Result<Option<hearth_server::rag::Rag>> {
+fn rag(s: &Settings, models: &ModelManager) -> anyhow::Result<Option<hearth_server::services::retrieval::Rag>> {
     let registry = models.registry();
     let embedders: Vec<&str> = registry
         .models()
@@ -156,7 +156,7 @@ fn rag(s: &Settings, models: &ModelManager) -> anyhow::Result<Option<hearth_serv
     let store = tokio::task::block_in_place(|| location.open())
         .with_context(|| format!("cannot open the document store {}", s.vector_store))?;
     tracing::info!(store = %s.vector_store, model = %model, "retrieval on");
-    Ok(Some(hearth_server::rag::Rag::new(store, model, s.max_upload_bytes)))
+    Ok(Some(hearth_server::services::retrieval::Rag::new(store, model, s.max_upload_bytes)))
 }
 
 async fn shutdown_signal() {

@@ -370,7 +370,7 @@ impl<'m> LlamaCppBackend<'m> {
         if p.repeat_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0 {
             chain.push(LlamaSampler::penalties(
                 n_vocab,
-                p.penalty_last_n as i32,
+                i32::try_from(p.penalty_last_n.min(self.ctx.n_ctx())).unwrap_or(i32::MAX),
                 p.repeat_penalty,
                 p.frequency_penalty,
                 p.presence_penalty,

@@ -23,7 +23,7 @@ pub struct Options {
     pub min_p: Option<f32>,
     /// Repetition penalty.
     pub repeat_penalty: Option<f32>,
-    /// How many recent tokens the penalties look at (Hearth uses the whole answer).
+    /// How many recent tokens the penalties look at (-1: the whole context, 0: none; 64).
     pub repeat_last_n: Option<i64>,
     /// Presence penalty.
     pub presence_penalty: Option<f32>,

@@ -3,12 +3,12 @@
 //! conversation belongs to the key (by name) that created it: another key gets 404 for it and
 //! never sees it in a list.
 
-use crate::error::ApiError;
-use crate::extract::ApiJson;
-use crate::owner::Principal;
-use crate::rag::routes::blocking;
-use crate::refused::{Feature, Missing};
-use crate::state::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::ApiJson;
+use crate::services::owner::Principal;
+use crate::services::retrieval::blocking;
+use crate::http::refused::{Feature, Missing};
+use crate::services::state::AppState;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -89,7 +89,7 @@ pub async fn list(
     let data = rows
         .into_iter()
         .map(|s| ConversationSummaryObject {
-            id: who.show(&crate::owner::join(&s.owner, &s.id)).unwrap_or(s.id),
+            id: who.show(&crate::services::owner::join(&s.owner, &s.id)).unwrap_or(s.id),
             object: "conversation".into(),
             title: s.title,
             created_at: s.created_at,
@@ -112,11 +112,11 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateConversation>,
 ) -> Result<Response, ApiError> {
     let store = store(&app)?;
-    crate::quota::conversation(&store, &who).await?;
+    crate::services::quota::conversation(&store, &who).await?;
     let who = who.owner().to_string();
     let t = now();
     let c = Conversation {
-        id: crate::generate::new_id("conv"),
+        id: crate::http::ids::new_id("conv"),
         title: req.title.unwrap_or_else(|| conv::DEFAULT_TITLE.to_string()),
         created_at: t,
         updated_at: t,

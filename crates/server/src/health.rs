@@ -1,7 +1,7 @@
 //! Probes and metrics: `GET /health` (details), `/health/live`, `/health/ready`, `/metrics`.
 
-use crate::metrics::{self, Gauge};
-use crate::state::AppState;
+use crate::http::metrics::{self, Gauge};
+use crate::services::state::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -87,7 +87,7 @@ pub struct Probe {
 
 /// Liveness plus the state of each loaded model's worker.
 #[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "Up, with per-model worker counters", body = Health)))]
-pub async fn health(State(app): State<AppState>, who: crate::owner::Principal) -> Json<Health> {
+pub async fn health(State(app): State<AppState>, who: crate::services::owner::Principal) -> Json<Health> {
     if app.keys.enabled() && !who.has_key() {
         // A probe without a key learns that the server is up, not which models it serves or
         // how busy they are.
@@ -142,7 +142,7 @@ pub async fn live() -> Json<Probe> {
 
 /// 200 once the default model (if any) is loaded and its worker answers; 503 before.
 #[utoipa::path(get, path = "/health/ready", tag = "health", responses((status = 200, description = "The default model is loaded and answers", body = Probe), (status = 503, description = "Still loading", body = Probe)))]
-pub async fn ready(State(app): State<AppState>, who: crate::owner::Principal) -> Response {
+pub async fn ready(State(app): State<AppState>, who: crate::services::owner::Principal) -> Response {
     let Some(default) = app.models.default_model() else {
         return Json(Probe { status: "ready", model: None }).into_response();
     };

@@ -1,61 +1,44 @@
-//! Hearth's HTTP layer: the axum [`Router`], handlers, [`ApiError`] and SSE framing.
+//! Hearth's HTTP layer: the axum [`Router`] over the engine, in layers; each imports only from
+//! the layers below it.
 //!
-//! Handlers extract and validate the wire request ([`hearth_protocol`]), turn it into the
-//! engine's validated types, submit it to a model's worker and answer with its events. This
-//! crate never touches llama.cpp; the engine never sees axum.
+//! - [`http`]: the edge: the route a request matched ([`http::route::Matched`]), errors in each
+//!   protocol's shape, extractors, keys and rate limits, request ids, metrics, the accept loop;
+//! - [`services`]: what handlers share through [`AppState`] (shares, ownership, quotas, pull
+//!   jobs, retrieval's state);
+//! - [`pipeline`]: one protocol-neutral path from a wire request to the engine and back
+//!   (validation, structured output, tools, grounding, admission, streams);
+//! - [`openai`], [`ollama`], [`anthropic`], [`responses`]: the protocols, each translating into
+//!   the pipeline and framing its events;
+//! - [`retrieval`], [`conversations`], [`models`], [`health`], [`openapi`], [`ui`]: Hearth's own
+//!   endpoints;
+//! - [`route`], [`routes`]: the route table, which names every handler, at the top.
 //!
-//! - [`routes`]: the route table every other part reads;
-//! - [`chat`], [`completions`]: generation endpoints; [`generate`]: their shared path;
-//! - [`ollama`], [`anthropic`], [`responses`]: Ollama's API, Anthropic's Messages and OpenAI's
-//!   Responses, translated into the same chat request and out of the same events;
-//! - [`embeddings`], [`rerank`], [`tokenize`]: the embedding worker's endpoints and tokenizers;
-//! - [`models`]: model listing; [`lifecycle`]: load/unload; [`health`]: probes and `/metrics`;
-//! - [`openapi`]: `/openapi.json` and Swagger UI at `/docs/`;
-//! - [`conversations`]: conversations kept for the UI; [`ui`]: the embedded browser UI at `/`;
-//! - [`middleware`]: request ids, request metrics, the summary log line; [`metrics`]: names;
-//! - [`validate`]: wire -> engine; [`error`], [`extract`]: OpenAI-shaped errors.
+//! This crate never touches llama.cpp; the engine never sees axum.
 
 pub mod anthropic;
-pub mod auth;
-pub mod chat;
-mod chat_stream;
-pub mod completions;
 pub mod conversations;
-pub mod embeddings;
-pub mod error;
-pub mod extract;
-pub mod generate;
 pub mod health;
-pub mod lifecycle;
-pub mod listen;
-pub mod logprobs;
-pub mod metrics;
-pub mod middleware;
+pub mod http;
 pub mod models;
 pub mod ollama;
+pub mod openai;
 pub mod openapi;
-pub mod owner;
-pub mod pull;
-pub mod quota;
-pub mod rag;
-pub mod refused;
-pub mod rerank;
+pub mod pipeline;
 pub mod responses;
+pub mod retrieval;
+pub mod route;
 pub mod routes;
+pub mod services;
 pub mod shutdown;
-pub mod share;
-pub mod sse;
-pub mod state;
-pub mod structured;
-pub mod tokenize;
-pub mod tools;
 pub mod ui;
-pub mod validate;
 
-pub use error::ApiError;
-pub use state::{AppState, Limits};
+pub use http::error::ApiError;
+pub use http::limits::Limits;
+pub use services::state::AppState;
 
-pub use routes::{Access, Protocol, Route, ROUTES};
+pub use http::route::{Access, Protocol};
+pub use route::Route;
+pub use routes::ROUTES;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
@@ -71,7 +54,8 @@ async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound(uri.path().to_string())
 }
 
-/// The application's router. Layers, outermost first: request id, metrics and log line; CORS;
+/// The application's router. Layers, outermost first: the route found once ([`routes::resolve`]);
+/// request id, metrics and log line; errors in the route's protocol's shape; CORS;
 /// API key and rate limit; request timeout; body size limit.
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new();
@@ -86,15 +70,16 @@ pub fn app(state: AppState) -> Router {
         }
         router = router.route(r.path, h);
     }
-    let cors = middleware::cors(&state.cors_origins);
+    let cors = http::middleware::cors(&state.cors_origins);
     router
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::timeout))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key))
+        .layer(axum::middleware::from_fn_with_state(state.limits.request_timeout, http::middleware::timeout))
+        .layer(axum::middleware::from_fn_with_state(state.keys.clone(), http::auth::require_key))
         .layer(cors)
-        .layer(axum::middleware::from_fn(error::in_protocol))
-        .layer(axum::middleware::from_fn(middleware::observe))
+        .layer(axum::middleware::from_fn(http::error::in_protocol))
+        .layer(axum::middleware::from_fn(http::middleware::observe))
+        .layer(axum::middleware::from_fn(routes::resolve))
         .with_state(state)
 }

@@ -9,7 +9,8 @@ use std::sync::{Arc, OnceLock};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::OpenApi;
 
-use crate::routes::{Access, Docs, Protocol, Route, ROUTES};
+use crate::http::route::{Access, Protocol};
+use crate::route::{Docs, Route};
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 
@@ -36,13 +37,13 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The document as JSON (built once).
-pub fn document() -> &'static str {
+/// The document of `routes` as JSON (built once: the table is the same for the process).
+pub fn document(routes: &[Route]) -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| {
         let mut doc = ApiDoc::openapi();
         doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-        add_routes(&mut doc);
+        add_routes(&mut doc, routes);
         doc.to_json().unwrap_or_else(|e| {
             tracing::error!(error = %e, "could not serialise the OpenAPI document");
             "{}".into()
@@ -51,9 +52,9 @@ pub fn document() -> &'static str {
 }
 
 /// Every documented route's operation, and its aliases under their own paths.
-fn add_routes(doc: &mut utoipa::openapi::OpenApi) {
+fn add_routes(doc: &mut utoipa::openapi::OpenApi, routes: &[Route]) {
     let components = doc.components.get_or_insert_with(Default::default);
-    for r in ROUTES {
+    for r in routes {
         if let Docs::Op(f) = r.docs {
             let mut o = f();
             components.schemas.extend(o.schemas);
@@ -61,7 +62,7 @@ fn add_routes(doc: &mut utoipa::openapi::OpenApi) {
             doc.paths.add_path_operation(r.doc_path(), o.methods, o.operation);
         }
     }
-    for r in ROUTES {
+    for r in routes {
         if let Docs::Alias(of) = r.docs {
             if let Some(item) = doc.paths.paths.get(of).cloned() {
                 doc.paths.paths.insert(r.path.to_string(), item);
@@ -122,9 +123,9 @@ pub const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'se
 img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
 frame-ancestors 'none'; form-action 'self'";
 
-/// `GET /openapi.json`.
-pub async fn openapi_json() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], document()).into_response()
+/// `GET /openapi.json`: the document of `routes`.
+pub fn openapi_json(routes: &[Route]) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], document(routes)).into_response()
 }
 
 /// `GET /docs`: to `/docs/`, so the page's relative asset paths resolve.
@@ -160,39 +161,5 @@ fn swagger_file(path: &str) -> Response {
             tracing::error!(error = %e, "swagger ui");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn no_two_schemas_share_a_name() {
-        // utoipa keeps one schema per name: two types of one name would document one route
-        // with the other's shape.
-        let mut seen: std::collections::HashMap<String, String> = Default::default();
-        for r in ROUTES {
-            let Docs::Op(f) = r.docs else { continue };
-            for (name, schema) in f().schemas {
-                let json = serde_json::to_string(&schema).unwrap_or_default();
-                let before = seen.entry(name.clone()).or_insert_with(|| json.clone());
-                assert_eq!(*before, json, "two schemas named {name} (give one `#[schema(as = ...)]`)");
-            }
-        }
-    }
-
-    #[test]
-    fn every_api_operation_documents_the_layers_answers() {
-        let doc: serde_json::Value = serde_json::from_str(document()).unwrap();
-        let chat = &doc["paths"]["/v1/chat/completions"]["post"]["responses"];
-        for status in ["400", "401", "413", "415", "429", "503", "504"] {
-            assert!(chat.get(status).is_some(), "{status}");
-        }
-        assert!(chat["200"]["content"].get("text/event-stream").is_some());
-        let unload = &doc["paths"]["/models/unload"]["post"]["responses"];
-        assert!(unload.get("403").is_some());
-        let tags = &doc["paths"]["/api/chat"]["post"]["responses"];
-        assert_eq!(tags["401"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/OllamaError");
     }
 }

@@ -3,147 +3,16 @@
 //! auth layer, the metrics' endpoint label, `/openapi.json` and the tests all read [`ROUTES`],
 //! so a route cannot exist in one of them and not in another.
 
-use crate::state::AppState;
-use crate::{anthropic, chat, completions, conversations, embeddings, health, lifecycle, models, ollama};
-use crate::{openapi, pull, rag, rerank, responses, tokenize, ui};
-use axum::routing::{delete, get, patch, post, MethodRouter};
-use utoipa::openapi::path::{HttpMethod, Operation};
-use utoipa::openapi::schema::Schema;
-use utoipa::openapi::RefOr;
-
-/// Who may call a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// An API key, when keys are configured.
-    Key,
-    /// An admin API key, when keys are configured (model lifecycle, `/metrics` unless
-    /// `--public-metrics`).
-    Admin,
-    /// A probe: open when `--public-health` (probes send no key).
-    Probe,
-    /// API documentation: open when `--public-docs`.
-    Docs,
-    /// The browser UI's static files: always open (they hold nothing private; the UI asks
-    /// for a key when the API answers 401).
-    Ui,
-}
-
-/// The wire protocol a route speaks, which decides the shape of its errors (also those the
-/// layers answer: a missing key, a rate limit, a body too large).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// OpenAI's `{"error": {"message", "type", "param", "code"}}` (also Hearth's own routes).
-    OpenAi,
-    /// Ollama's `{"error": "..."}`.
-    Ollama,
-    /// Anthropic's `{"type": "error", "error": {"type", "message"}}`.
-    Anthropic,
-}
-
-/// One operation of the OpenAPI document, as `#[utoipa::path]` describes a handler.
-#[derive(Clone)]
-pub struct Operated {
-    /// The path the annotation names (a test checks it is the route's).
-    pub path: String,
-    /// The methods the annotation names.
-    pub methods: Vec<HttpMethod>,
-    /// The operation.
-    pub operation: Operation,
-    /// The schemas it refers to.
-    pub schemas: Vec<(String, RefOr<Schema>)>,
-}
-
-/// How a route appears in `/openapi.json`.
-#[derive(Debug, Clone, Copy)]
-pub enum Docs {
-    /// Documented by its handler's annotation.
-    Op(fn() -> Operated),
-    /// Documented as another route (same handler under a second spelling).
-    Alias(&'static str),
-    /// Not an API operation (UI files, Swagger UI itself, redirects).
-    Hidden,
-}
-
-/// The documentation of a handler annotated with `#[utoipa::path]` (its `__path_*` type).
-pub fn op<P: utoipa::Path + utoipa::__dev::SchemaReferences>() -> Operated {
-    let mut schemas = Vec::new();
-    P::schemas(&mut schemas);
-    Operated { path: P::path(), methods: P::methods(), operation: P::operation(), schemas }
-}
-
-/// One route of the API.
-#[derive(Debug, Clone, Copy)]
-pub struct Route {
-    /// HTTP method.
-    pub method: &'static str,
-    /// Path template.
-    pub path: &'static str,
-    /// Who may call it.
-    pub access: Access,
-    /// The shape of its errors.
-    pub protocol: Protocol,
-    /// Its handler.
-    pub handler: fn() -> MethodRouter<AppState>,
-    /// Its documentation.
-    pub docs: Docs,
-    /// Its body may be an upload (`--max-upload-bytes` instead of `--max-body-bytes`).
-    pub upload: bool,
-    /// The content type of its streamed answers (`text/event-stream`, `application/x-ndjson`).
-    pub streams: Option<&'static str>,
-}
-
-impl Route {
-    const fn new(method: &'static str, path: &'static str, handler: fn() -> MethodRouter<AppState>) -> Self {
-        Route {
-            method,
-            path,
-            access: Access::Key,
-            protocol: Protocol::OpenAi,
-            handler,
-            docs: Docs::Hidden,
-            upload: false,
-            streams: None,
-        }
-    }
-
-    const fn sse(self) -> Self {
-        Route { streams: Some("text/event-stream"), ..self }
-    }
-
-    const fn ndjson(self) -> Self {
-        Route { streams: Some("application/x-ndjson"), ..self }
-    }
-
-    const fn doc(self, f: fn() -> Operated) -> Self {
-        Route { docs: Docs::Op(f), ..self }
-    }
-
-    const fn alias(self, of: &'static str) -> Self {
-        Route { docs: Docs::Alias(of), ..self }
-    }
-
-    const fn open(self, access: Access) -> Self {
-        Route { access, ..self }
-    }
-
-    const fn ollama(self) -> Self {
-        Route { protocol: Protocol::Ollama, ..self }
-    }
-
-    const fn anthropic(self) -> Self {
-        Route { protocol: Protocol::Anthropic, ..self }
-    }
-
-    /// The path as OpenAPI writes it: a parameter that takes the rest of the path (`{*id}`)
-    /// is a plain one (`{id}`).
-    pub fn doc_path(&self) -> String {
-        self.path.replace("{*", "{")
-    }
-
-    const fn upload(self) -> Self {
-        Route { upload: true, ..self }
-    }
-}
+use crate::models::{lifecycle, list as models, pull, pull_jobs};
+use crate::openai::{chat, completions, embeddings, rerank, tokenize};
+use crate::retrieval as rag;
+use crate::{anthropic, conversations, health, ollama, openapi, responses, ui};
+use crate::http::route::{Access, Matched};
+use crate::route::{matches, op, Route};
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{delete, get, patch, post};
 
 const GET: &str = "GET";
 const POST: &str = "POST";
@@ -207,16 +76,16 @@ pub static ROUTES: &[Route] = &[
         .open(Access::Admin)
         .doc(op::<lifecycle::__path_unload>),
     Route::new(GET, "/models/loaded", || get(lifecycle::loaded)).doc(op::<lifecycle::__path_loaded>),
-    Route::new(POST, "/models/pull", || post(pull::jobs::start))
+    Route::new(POST, "/models/pull", || post(pull_jobs::start))
         .open(Access::Admin)
-        .doc(op::<pull::jobs::__path_start>),
-    Route::new(GET, "/models/pull", || get(pull::jobs::list)).open(Access::Admin).doc(op::<pull::jobs::__path_list>),
-    Route::new(GET, "/models/pull/{id}", || get(pull::jobs::get_job))
+        .doc(op::<pull_jobs::__path_start>),
+    Route::new(GET, "/models/pull", || get(pull_jobs::list)).open(Access::Admin).doc(op::<pull_jobs::__path_list>),
+    Route::new(GET, "/models/pull/{id}", || get(pull_jobs::get_job))
         .open(Access::Admin)
-        .doc(op::<pull::jobs::__path_get_job>),
-    Route::new(DELETE, "/models/pull/{id}", || delete(pull::jobs::cancel))
+        .doc(op::<pull_jobs::__path_get_job>),
+    Route::new(DELETE, "/models/pull/{id}", || delete(pull_jobs::cancel))
         .open(Access::Admin)
-        .doc(op::<pull::jobs::__path_cancel>),
+        .doc(op::<pull_jobs::__path_cancel>),
     Route::new(POST, "/collections", || post(rag::routes::create_collection))
         .doc(op::<rag::routes::__path_create_collection>),
     Route::new(GET, "/collections", || get(rag::routes::list_collections))
@@ -261,7 +130,7 @@ pub static ROUTES: &[Route] = &[
     Route::new(GET, "/healthz", || get(health::health)).open(Access::Probe).alias("/health"),
     Route::new(GET, "/health/live", || get(health::live)).open(Access::Probe).doc(op::<health::__path_live>),
     Route::new(GET, "/health/ready", || get(health::ready)).open(Access::Probe).doc(op::<health::__path_ready>),
-    Route::new(GET, "/openapi.json", || get(openapi::openapi_json)).open(Access::Docs),
+    Route::new(GET, "/openapi.json", || get(|| async { openapi::openapi_json(ROUTES) })).open(Access::Docs),
     Route::new(GET, "/docs", || get(openapi::docs_redirect)).open(Access::Docs),
     Route::new(GET, "/docs/", || get(openapi::docs_index)).open(Access::Docs),
     Route::new(GET, "/docs/{*rest}", || get(openapi::docs_asset)).open(Access::Docs),
@@ -272,6 +141,14 @@ pub static ROUTES: &[Route] = &[
     Route::new(GET, "/favicon.svg", || get(ui::favicon)).open(Access::Ui),
 ];
 
+/// The layer that finds a request's route once, for every layer after it ([`Matched`]).
+pub async fn resolve(mut req: Request, next: Next) -> Response {
+    if let Some(r) = find(req.method().as_str(), req.uri().path()) {
+        req.extensions_mut().insert(Matched { path: r.path, access: r.access, protocol: r.protocol });
+    }
+    next.run(req).await
+}
+
 /// The route a request's method and path are served by (`None`: no such route).
 pub fn find(method: &str, path: &str) -> Option<&'static Route> {
     ROUTES
@@ -280,22 +157,12 @@ pub fn find(method: &str, path: &str) -> Option<&'static Route> {
         .or_else(|| ROUTES.iter().find(|r| matches(r.path, path)))
 }
 
-/// Whether `path` fits the route template (`{x}` one segment, `{*x}` the rest).
-fn matches(template: &str, path: &str) -> bool {
-    let (mut t, mut p) = (template.split('/'), path.split('/'));
-    loop {
-        match (t.next(), p.next()) {
-            (None, None) => return true,
-            (Some(a), Some(_)) if a.starts_with("{*") => return true,
-            (Some(a), Some(b)) if a.starts_with('{') || a == b => {}
-            _ => return false,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::route::Protocol;
+    use crate::route::Docs;
+    use utoipa::openapi::path::HttpMethod;
 
     #[test]
     fn every_documented_route_is_its_annotation() {
@@ -340,6 +207,14 @@ mod tests {
     }
 
     #[test]
+    fn endpoint_labels_are_route_templates() {
+        let label = |m, p| find(m, p).map_or("other", |r| r.path);
+        assert_eq!(label("GET", "/v1/models/hf.co/o/r:q4_k_m"), "/v1/models/{*id}");
+        assert_eq!(label("POST", "/v1/chat/completions"), "/v1/chat/completions");
+        assert_eq!(label("GET", "/nope/../x"), "other");
+    }
+
+    #[test]
     fn templates_match_paths() {
         assert_eq!(find("GET", "/v1/models/abc").map(|r| r.path), Some("/v1/models/{*id}"));
         assert_eq!(find("GET", "/v1/models/hf.co/o/r:q8_0").map(|r| r.path), Some("/v1/models/{*id}"));
@@ -347,5 +222,34 @@ mod tests {
         assert_eq!(find("POST", "/api/generate/stream").map(|r| r.path), Some("/api/generate/stream"));
         assert!(find("GET", "/nope/../x").is_none());
         assert_eq!(find("POST", "/v1/messages").map(|r| r.protocol), Some(Protocol::Anthropic));
+    }
+
+    #[test]
+    fn no_two_schemas_share_a_name() {
+        // utoipa keeps one schema per name: two types of one name would document one route
+        // with the other's shape.
+        let mut seen: std::collections::HashMap<String, String> = Default::default();
+        for r in ROUTES {
+            let Docs::Op(f) = r.docs else { continue };
+            for (name, schema) in f().schemas {
+                let json = serde_json::to_string(&schema).unwrap_or_default();
+                let before = seen.entry(name.clone()).or_insert_with(|| json.clone());
+                assert_eq!(*before, json, "two schemas named {name} (give one `#[schema(as = ...)]`)");
+            }
+        }
+    }
+
+    #[test]
+    fn every_api_operation_documents_the_layers_answers() {
+        let doc: serde_json::Value = serde_json::from_str(openapi::document(ROUTES)).unwrap();
+        let chat = &doc["paths"]["/v1/chat/completions"]["post"]["responses"];
+        for status in ["400", "401", "413", "415", "429", "503", "504"] {
+            assert!(chat.get(status).is_some(), "{status}");
+        }
+        assert!(chat["200"]["content"].get("text/event-stream").is_some());
+        let unload = &doc["paths"]["/models/unload"]["post"]["responses"];
+        assert!(unload.get("403").is_some());
+        let tags = &doc["paths"]["/api/chat"]["post"]["responses"];
+        assert_eq!(tags["401"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/OllamaError");
     }
 }

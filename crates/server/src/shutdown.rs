@@ -1,7 +1,7 @@
 //! Serving until a shutdown signal, then draining: stop accepting connections, let running
 //! streams finish for a grace period, then end the rest with a final error event.
 
-use crate::state::AppState;
+use crate::services::state::AppState;
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -9,26 +9,6 @@ use tokio::sync::watch;
 
 /// Extra time after the grace period for streams to write their last event and close.
 const CLOSE_TIME: Duration = Duration::from_secs(5);
-
-/// A receiver that turns true when running requests must stop; cheap to clone.
-pub type StopSignal = watch::Receiver<bool>;
-
-/// A signal that never fires (for states built without a server, e.g. in tests).
-pub fn never() -> StopSignal {
-    let (tx, rx) = watch::channel(false);
-    // Keep the sender alive for the process, so `changed()` never completes.
-    std::mem::forget(tx);
-    rx
-}
-
-/// Resolves when `stop` turns true.
-pub async fn stopped(stop: &mut StopSignal) {
-    while !*stop.borrow_and_update() {
-        if stop.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
 
 /// Serves `state` on `listener` until `signal` resolves, then drains as described above.
 ///
@@ -58,7 +38,7 @@ pub async fn serve(
             let _ = done_tx.send(());
         });
     };
-    let server = crate::listen::serve(listener, app, limits, drain);
+    let server = crate::http::listen::serve(listener, app, limits, drain);
     tokio::select! {
         r = server => r,
         _ = done_rx => {

@@ -4,8 +4,8 @@
 //! server itself. `GET /` answers a browser (`Accept: text/html`) with the page and any other
 //! client with a line saying Hearth is running; `--no-ui` keeps only that line.
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::http::error::ApiError;
+use crate::services::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -8,8 +8,8 @@ mod common;
 
 use common::*;
 use hearth_rag::location::StoreLocation;
-use hearth_server::auth::{hash_key, ApiKey, AuthConfig};
-use hearth_server::rag::Rag;
+use hearth_server::http::auth::{hash_key, ApiKey, AuthConfig};
+use hearth_server::services::retrieval::Rag;
 use hearth_server::{Access, AppState, Limits, ROUTES};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -266,7 +266,7 @@ async fn a_key_over_its_quotas_gets_403_and_keeps_what_it_has() {
     std::fs::create_dir_all(&dir).unwrap();
     let loc = StoreLocation::Sqlite(dir.join("rag.sqlite"));
     let store = tokio::task::spawn_blocking(move || loc.open()).await.unwrap().unwrap();
-    let quotas = hearth_server::auth::Quotas {
+    let quotas = hearth_server::http::auth::Quotas {
         collections: Some(1),
         documents: Some(2),
         bytes: Some(1 << 20),

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use hearth_rag::fixtures;
 use hearth_rag::location::StoreLocation;
-use hearth_server::rag::Rag;
+use hearth_server::services::retrieval::Rag;
 use hearth_server::{AppState, Limits};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -298,7 +298,7 @@ async fn uploads_are_refused_as_they_arrive_and_capped() {
     drop(tx);
     // Uploads being read at once are capped; one more is a 429 at once.
     let mut stalled = Vec::new();
-    for _ in 0..hearth_server::rag::MAX_CONCURRENT_UPLOADS {
+    for _ in 0..hearth_server::services::retrieval::MAX_CONCURRENT_UPLOADS {
         let (tx, answer) = stalled_upload(&url, "/collections/c/documents");
         tx.unbounded_send(Ok(b"some text".to_vec())).unwrap();
         stalled.push((tx, answer));

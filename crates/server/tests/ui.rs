@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use hearth_server::auth::{hash_key, ApiKey, AuthConfig};
+use hearth_server::http::auth::{hash_key, ApiKey, AuthConfig};
 use hearth_server::{AppState, Limits};
 use serde_json::{json, Value};
 

@@ -59,7 +59,7 @@ pub struct AuthArgs {
 
 impl AuthArgs {
     /// The keys of `--api-key` and the keys file, hashed.
-    pub(super) fn config(&self) -> anyhow::Result<hearth_server::auth::AuthConfig> {
+    pub(super) fn config(&self) -> anyhow::Result<hearth_server::http::auth::AuthConfig> {
         let d = crate::keys::DefaultLimits { rpm: self.rate_limit_rpm, tpm: self.rate_limit_tpm };
         let mut keys: Vec<_> = self
             .api_keys
@@ -80,7 +80,7 @@ impl AuthArgs {
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             anyhow::bail!("two API keys are named {:?} (keys file and --api-key, or the same key twice)", w[0]);
         }
-        Ok(hearth_server::auth::AuthConfig {
+        Ok(hearth_server::http::auth::AuthConfig {
             keys,
             public_health: self.public_health,
             public_metrics: self.public_metrics,

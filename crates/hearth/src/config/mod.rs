@@ -150,7 +150,7 @@ pub struct Settings {
     /// Admission limits of the HTTP layer.
     pub limits: hearth_server::Limits,
     /// API keys (hashed) and which routes are public.
-    pub auth: hearth_server::auth::AuthConfig,
+    pub auth: hearth_server::http::auth::AuthConfig,
     /// CORS origins.
     pub cors_origins: Vec<String>,
     /// How long running streams may finish after a shutdown signal.
@@ -357,7 +357,7 @@ mod tests {
         // The connection cap may be lowered to fit this machine's file limit.
         let limits = hearth_server::Limits { max_connections: hearth_server::Limits::default().max_connections, ..s.limits };
         assert_eq!(format!("{limits:?}"), format!("{:?}", hearth_server::Limits::default()));
-        assert_eq!(s.max_upload_bytes, hearth_server::rag::DEFAULT_MAX_UPLOAD_BYTES);
+        assert_eq!(s.max_upload_bytes, hearth_server::services::retrieval::DEFAULT_MAX_UPLOAD_BYTES);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use super::units::Bytes;
 use clap::Args;
 use hearth_rag::location::StoreLocation;
-use hearth_server::rag::DEFAULT_MAX_UPLOAD_BYTES;
+use hearth_server::services::retrieval::DEFAULT_MAX_UPLOAD_BYTES;
 use std::path::Path;
 
 /// Retrieval over documents (collections, uploads, search).

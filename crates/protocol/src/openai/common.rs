@@ -48,6 +48,9 @@ pub struct SamplingFields {
     pub presence_penalty: Option<f32>,
     /// OpenAI frequency penalty, -2..2.
     pub frequency_penalty: Option<f32>,
+    /// Tokens the penalties look back over: -1 the whole context, 0 none, 64 by default
+    /// (llama-server's and Ollama's extension).
+    pub repeat_last_n: Option<i64>,
     /// Seed for reproducible sampling.
     pub seed: Option<i64>,
     /// Token id (as a string key) to bias, -100..100.

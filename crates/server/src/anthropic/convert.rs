@@ -1,7 +1,7 @@
 //! Anthropic's Messages requests translated into the chat request every protocol shares:
 //! `system`, content blocks, `tool_use`/`tool_result`, tools and `tool_choice`.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use hearth_protocol::anthropic::{Content, Message, System};
 use hearth_protocol::openai::{ChatMessage, MessageContent};
 use serde_json::{json, Value};

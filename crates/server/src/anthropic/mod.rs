@@ -1,19 +1,19 @@
 //! Anthropic's Messages API: `POST /v1/messages` (whole or streamed with Anthropic's named
 //! events) and `POST /v1/messages/count_tokens`, translated into the chat request every
-//! protocol shares ([`crate::chat::prepare`]). Errors are `{"type": "error", "error": {"type",
+//! protocol shares ([`crate::pipeline::prepare::prepare`]). Errors are `{"type": "error", "error": {"type",
 //! "message"}}` (the route table marks these routes as Anthropic's). `x-api-key` is accepted
 //! as the API key.
 
 mod convert;
 mod stream;
 
-use crate::auth::Caller;
-use crate::chat::{self, Prepared};
-use crate::error::ApiError;
-use crate::extract::ApiJson;
-use crate::generate;
-use crate::state::AppState;
-use crate::validate;
+use crate::http::auth::Caller;
+use crate::pipeline::prepare::Prepared;
+use crate::http::error::ApiError;
+use crate::http::extract::ApiJson;
+use crate::pipeline::generate;
+use crate::services::state::AppState;
+use crate::pipeline::validate;
 use axum::extract::State;
 use axum::response::Response;
 use axum::{Extension, Json};
@@ -38,14 +38,14 @@ pub async fn messages(
     ApiJson(req): ApiJson<MessagesRequest>,
 ) -> Result<Response, ApiError> {
     let wire = to_chat(req)?;
-    let Prepared { model, started, tools, stream, .. } = chat::prepare(&app, caller, wire, validate::LENIENT).await?;
-    let id = generate::new_id("msg");
+    let Prepared { model, started, tools, stream, .. } = crate::pipeline::prepare::prepare(&app, caller, wire, validate::LENIENT).await?;
+    let id = crate::http::ids::new_id("msg");
     if stream {
         let fmt = stream::Events::new(id, model.clone(), (started.prompt_tokens, started.cached_tokens), tools);
-        return Ok(generate::stream_response(model, started, fmt));
+        return Ok(crate::pipeline::stream::stream_response(model, started, fmt));
     }
     let c = generate::collect(started).await?;
-    let (content, calls) = chat::read_answer(tools, c.text);
+    let (content, calls) = crate::pipeline::prepare::read_answer(tools, c.text);
     let mut blocks: Vec<ContentBlock> =
         content.filter(|t| !t.is_empty()).map(|text| ContentBlock::Text { text }).into_iter().collect();
     blocks.extend(calls.into_iter().map(|c| ContentBlock::ToolUse {
@@ -75,11 +75,11 @@ pub async fn messages(
 #[utoipa::path(post, path = "/v1/messages/count_tokens", tag = "anthropic", request_body = CountTokensRequest, responses((status = 200, description = "The prompt's tokens", body = CountTokens), (status = 400, description = "Bad request", body = ErrorBody), (status = 404, description = "Unknown model", body = ErrorBody)))]
 pub async fn count_tokens(
     State(app): State<AppState>,
-    who: crate::owner::Principal,
+    who: crate::services::owner::Principal,
     caller: Option<Extension<Caller>>,
     ApiJson(req): ApiJson<CountTokensRequest>,
 ) -> Result<Json<CountTokens>, ApiError> {
-    let _admitted = crate::generate::admit(&app, caller)?;
+    let _admitted = crate::pipeline::generate::admit(&app, caller)?;
     let full = MessagesRequest {
         model: req.model,
         max_tokens: Some(1),
@@ -97,7 +97,7 @@ pub async fn count_tokens(
     };
     let wire = to_chat(full)?;
     let messages = validate::check_chat(&wire)?;
-    let tools = crate::tools::tool_request(wire.tools.as_deref(), wire.tool_choice.as_ref(), wire.parallel_tool_calls)?;
+    let tools = crate::pipeline::tools::tool_request(wire.tools.as_deref(), wire.tool_choice.as_ref(), wire.parallel_tool_calls)?;
     let handle = who.models(&app.models).acquire(&wire.model, Some(ModelKind::Causal), KeepAlive::Default).await?;
     let prompt = handle.render_chat(&messages, tools.as_ref().map(|t| t.tools.as_slice())).await?;
     let n = handle.count_prompt(prompt).await?;

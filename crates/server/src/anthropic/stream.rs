@@ -3,8 +3,8 @@
 //! `input_json_delta`) and `content_block_stop`, then `message_delta` (stop reason, output
 //! tokens) and `message_stop`. An error midway is an `error` event.
 
-use crate::error::ApiError;
-use crate::generate::StreamFormat;
+use crate::http::error::ApiError;
+use crate::pipeline::stream::StreamFormat;
 use hearth_engine::{Completion, FinishReason, ToolEvent, ToolFamily, ToolParser};
 use serde_json::{json, Value};
 
@@ -103,14 +103,14 @@ impl StreamFormat for Events {
 
     fn text(&mut self, _index: usize, text: String) -> Vec<String> {
         let mut out = Vec::new();
-        let events = crate::tools::events(self.parser.as_mut(), text);
+        let events = crate::pipeline::tools::events(self.parser.as_mut(), text);
         self.on(events, &mut out);
         out
     }
 
     fn finish(&mut self, _index: usize, finish: FinishReason) -> Vec<String> {
         let mut out = Vec::new();
-        let rest = crate::tools::rest(self.parser.as_mut());
+        let rest = crate::pipeline::tools::rest(self.parser.as_mut());
         self.on(rest, &mut out);
         if self.blocks == 0 {
             // An empty answer still has its (empty) text block, as Anthropic sends it.
@@ -137,8 +137,8 @@ impl StreamFormat for Events {
     }
 
     fn error(&mut self, e: ApiError) -> String {
-        crate::sse::log_failure(&e);
-        event("error", &crate::error::shaped(crate::Protocol::Anthropic, &e.said()))
+        crate::pipeline::stream::log_failure(&e);
+        event("error", &crate::http::error::shaped(crate::http::route::Protocol::Anthropic, &e.said()))
     }
 }
 

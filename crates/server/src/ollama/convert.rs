@@ -1,7 +1,7 @@
 //! Ollama requests translated into the OpenAI wire requests the shared path validates:
 //! `options` into sampling fields, `format` into `response_format`, messages and tool calls.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use hearth_protocol::ollama::{Message, Options};
 use hearth_protocol::openai::{ChatMessage, MessageContent, SamplingFields, StopSpec};
 use serde_json::{json, Value};
@@ -31,6 +31,7 @@ pub(crate) fn options(o: Option<&Options>) -> Result<(SamplingFields, Option<i64
         repeat_penalty: o.repeat_penalty,
         presence_penalty: o.presence_penalty,
         frequency_penalty: o.frequency_penalty,
+        repeat_last_n: o.repeat_last_n,
         seed: o.seed,
         logit_bias: None,
     };

@@ -1,11 +1,11 @@
 //! `POST /api/embed` and the legacy `POST /api/embeddings`, through the embeddings path
 //! `/v1/embeddings` uses.
 
-use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::extract::AnyJson;
-use crate::generate;
-use crate::state::AppState;
+use crate::http::auth::Caller;
+use crate::http::error::ApiError;
+use crate::http::extract::AnyJson;
+use crate::pipeline::generate;
+use crate::services::state::AppState;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
@@ -35,7 +35,7 @@ pub async fn embed(
         keep_alive: req.keep_alive,
         ..EmbeddingRequest::default()
     };
-    let (out, summary) = crate::embeddings::create(&app, caller, wire).await?;
+    let (out, summary) = crate::openai::embeddings::create(&app, caller, wire).await?;
     let embeddings = out.data.into_iter().map(|e| floats(e.embedding)).collect();
     let body = EmbedResponse {
         model: out.model.clone(),
@@ -66,7 +66,7 @@ pub async fn embeddings(
         keep_alive: req.keep_alive,
         ..EmbeddingRequest::default()
     };
-    let (mut out, summary) = crate::embeddings::create(&app, caller, wire).await?;
+    let (mut out, summary) = crate::openai::embeddings::create(&app, caller, wire).await?;
     let embedding = out.data.pop().map(|e| floats(e.embedding)).unwrap_or_default();
     Ok(generate::answer(out.model, summary, EmbeddingsResponse { embedding }))
 }

@@ -4,14 +4,14 @@
 
 use super::convert;
 use super::stream::{Ndjson, Shape};
-use crate::auth::Caller;
-use crate::chat::{self, Prepared};
-use crate::error::ApiError;
-use crate::extract::AnyJson;
-use crate::generate;
-use crate::owner::Principal;
-use crate::state::AppState;
-use crate::validate;
+use crate::http::auth::Caller;
+use crate::pipeline::prepare::Prepared;
+use crate::http::error::ApiError;
+use crate::http::extract::AnyJson;
+use crate::pipeline::generate;
+use crate::services::owner::Principal;
+use crate::services::state::AppState;
+use crate::pipeline::validate;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
@@ -56,7 +56,7 @@ pub async fn chat(
         sampling,
         ..ChatCompletionRequest::default()
     };
-    let p = chat::prepare(&app, caller, wire, validate::LENIENT).await?;
+    let p = crate::pipeline::prepare::prepare(&app, caller, wire, validate::LENIENT).await?;
     respond(p, Shape::Chat, arrived).await
 }
 
@@ -131,7 +131,7 @@ async fn run_generate(
             sampling,
             ..CompletionRequest::default()
         };
-        crate::completions::prepare(app, caller, wire, validate::LENIENT).await?.0
+        crate::openai::completions::prepare(app, caller, wire, validate::LENIENT).await?.0
     } else {
         let text = |role: &str, t: String| ChatMessage {
             role: role.into(),
@@ -152,7 +152,7 @@ async fn run_generate(
             sampling,
             ..ChatCompletionRequest::default()
         };
-        chat::prepare(app, caller, wire, validate::LENIENT).await?
+        crate::pipeline::prepare::prepare(app, caller, wire, validate::LENIENT).await?
     };
     respond(p, Shape::Generate, arrived).await
 }
@@ -161,7 +161,7 @@ async fn run_generate(
 async fn respond(p: Prepared, shape: Shape, arrived: Instant) -> Result<Response, ApiError> {
     let fmt = Ndjson::new(shape, p.model.clone(), arrived, p.tools);
     if p.stream {
-        return Ok(generate::stream_response(p.model, p.started, fmt));
+        return Ok(crate::pipeline::stream::stream_response(p.model, p.started, fmt));
     }
     let c = generate::collect(p.started).await?;
     let body = fmt.whole(c.text, c.finish, &c.completion);

@@ -1,7 +1,7 @@
 //! Ollama's API: `/api/tags`, `/api/show`, `/api/ps`, `/api/version`, `/api/delete` here;
 //! generation in [`generate`] (a translation into the same chat request as
 //! `/v1/chat/completions`, framed as NDJSON), embeddings in [`embed`]. Errors are `{"error":
-//! "..."}` (the route table marks these routes as Ollama's, see [`crate::error::in_protocol`]).
+//! "..."}` (the route table marks these routes as Ollama's, see [`crate::http::error::in_protocol`]).
 
 mod convert;
 mod embed;
@@ -12,10 +12,10 @@ mod time;
 pub use embed::{__path_embed, __path_embeddings, embed, embeddings};
 pub use generate::{__path_chat, __path_generate, __path_generate_stream, chat, generate, generate_stream};
 
-use crate::error::ApiError;
-use crate::extract::AnyJson;
-use crate::owner::Principal;
-use crate::state::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::AnyJson;
+use crate::services::owner::Principal;
+use crate::services::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use hearth_engine::ModelInfo;
@@ -184,7 +184,7 @@ pub async fn ps(State(app): State<AppState>, who: Principal) -> Json<Ps> {
 #[utoipa::path(delete, path = "/api/delete", tag = "ollama", request_body = ModelRef, responses((status = 200, description = "Deleted"), (status = 404, description = "Unknown model", body = Error), (status = 409, description = "The model has running requests", body = Error)))]
 pub async fn delete(
     State(app): State<AppState>,
-    who: crate::owner::Principal,
+    who: crate::services::owner::Principal,
     AnyJson(req): AnyJson<ModelRef>,
 ) -> Result<(), ApiError> {
     let name = req.named();

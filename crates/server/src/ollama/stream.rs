@@ -2,8 +2,8 @@
 //! last line with `done: true`, `done_reason` and the counts and durations (nanoseconds).
 //! A whole (non-streamed) answer is the same object with all the text.
 
-use crate::error::ApiError;
-use crate::generate::StreamFormat;
+use crate::http::error::ApiError;
+use crate::pipeline::stream::StreamFormat;
 use hearth_engine::{Completion, FinishReason, ToolEvent, ToolFamily, ToolParser};
 use hearth_protocol::ollama::{ChatResponse, GenerateResponse, Message, Stats};
 use serde_json::Value;
@@ -81,7 +81,7 @@ impl Ndjson {
     pub(crate) fn whole(self, text: String, finish: FinishReason, c: &Completion) -> Value {
         let (content, calls) = match self.tools {
             Some(family) => {
-                let (content, calls) = crate::chat::read_answer(Some(family), text);
+                let (content, calls) = crate::pipeline::prepare::read_answer(Some(family), text);
                 let calls: Vec<Value> = calls
                     .iter()
                     .enumerate()
@@ -136,13 +136,13 @@ impl StreamFormat for Ndjson {
     }
 
     fn text(&mut self, _index: usize, text: String) -> Vec<String> {
-        let events = crate::tools::events(self.parser.as_mut(), text);
+        let events = crate::pipeline::tools::events(self.parser.as_mut(), text);
         self.on_events(events)
     }
 
     fn finish(&mut self, _index: usize, finish: FinishReason) -> Vec<String> {
         self.finish = Some(finish);
-        let rest = crate::tools::rest(self.parser.as_mut());
+        let rest = crate::pipeline::tools::rest(self.parser.as_mut());
         let mut out = self.on_events(rest);
         if !self.calls.is_empty() {
             let calls =
@@ -162,8 +162,8 @@ impl StreamFormat for Ndjson {
     }
 
     fn error(&mut self, e: ApiError) -> String {
-        crate::sse::log_failure(&e);
-        Self::line(&crate::error::shaped(crate::Protocol::Ollama, &e.said()))
+        crate::pipeline::stream::log_failure(&e);
+        Self::line(&crate::http::error::shaped(crate::http::route::Protocol::Ollama, &e.said()))
     }
 
     fn content_type(&self) -> &'static str {

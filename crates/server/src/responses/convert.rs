@@ -1,7 +1,7 @@
 //! Responses requests translated into the chat request every protocol shares: `input` items,
 //! `instructions`, `text.format`, function tools and `tool_choice`.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use hearth_protocol::openai::{ChatMessage, MessageContent};
 use hearth_protocol::responses::Input;
 use serde_json::{json, Value};

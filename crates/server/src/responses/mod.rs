@@ -6,12 +6,12 @@
 mod convert;
 mod stream;
 
-use crate::auth::Caller;
-use crate::chat::{self, Prepared};
-use crate::error::ApiError;
-use crate::extract::ApiJson;
-use crate::generate;
-use crate::state::AppState;
+use crate::http::auth::Caller;
+use crate::pipeline::prepare::Prepared;
+use crate::http::error::ApiError;
+use crate::http::extract::ApiJson;
+use crate::pipeline::generate;
+use crate::services::state::AppState;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
@@ -48,21 +48,21 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let (wire, echo) = to_chat(req).map_err(in_responses_terms)?;
     let Prepared { model, started, tools, stream, .. } =
-        chat::prepare(&app, caller, wire, crate::validate::OPENAI).await.map_err(in_responses_terms)?;
-    let id = generate::new_id("resp");
+        crate::pipeline::prepare::prepare(&app, caller, wire, crate::pipeline::validate::OPENAI).await.map_err(in_responses_terms)?;
+    let id = crate::http::ids::new_id("resp");
     if stream {
         let fmt = stream::Events::new(id, model.clone(), echo, tools);
-        return Ok(generate::stream_response(model, started, fmt));
+        return Ok(crate::pipeline::stream::stream_response(model, started, fmt));
     }
     let c = generate::collect(started).await?;
-    let (content, calls) = chat::read_answer(tools, c.text);
+    let (content, calls) = crate::pipeline::prepare::read_answer(tools, c.text);
     let mut output: Vec<Value> = content
         .filter(|t| !t.is_empty())
-        .map(|t| message_item(&generate::new_id("msg"), &t, item_status(c.finish)))
+        .map(|t| message_item(&crate::http::ids::new_id("msg"), &t, item_status(c.finish)))
         .into_iter()
         .collect();
     output.extend(
-        calls.iter().map(|k| call_item(&generate::new_id("fc"), &k.id, &k.name, &k.arguments, item_status(c.finish))),
+        calls.iter().map(|k| call_item(&crate::http::ids::new_id("fc"), &k.id, &k.name, &k.arguments, item_status(c.finish))),
     );
     let body = object(&echo, &id, &model, status(c.finish), output, Some(usage(&c.completion)));
     Ok(generate::answer(model, c.summary, body))
@@ -183,7 +183,7 @@ pub(crate) fn object(
     Object {
         id: id.to_string(),
         object: "response".into(),
-        created_at: generate::now_secs(),
+        created_at: crate::http::ids::now_secs(),
         status: status.into(),
         error: None,
         incomplete_details: (status == "incomplete").then(|| json!({"reason": "max_output_tokens"})),

@@ -5,8 +5,8 @@
 //! then `response.completed` (or `response.incomplete`). An error midway is an `error` event.
 
 use super::{call_item, message_item, object, text_part, usage, Echo};
-use crate::error::ApiError;
-use crate::generate::{self, StreamFormat};
+use crate::http::error::ApiError;
+use crate::pipeline::stream::StreamFormat;
 use hearth_engine::{Completion, FinishReason, ToolEvent, ToolFamily, ToolParser};
 use serde_json::{json, Value};
 
@@ -74,7 +74,7 @@ impl Events {
         }
         if !matches!(self.open, Some(Item::Text { .. })) {
             self.close(out);
-            let id = generate::new_id("msg");
+            let id = crate::http::ids::new_id("msg");
             let i = self.index();
             out.push(self.emit(
                 "response.output_item.added",
@@ -98,7 +98,7 @@ impl Events {
                 ToolEvent::Content(t) => self.text_delta(t, out),
                 ToolEvent::Start { id: call_id, name, .. } => {
                     self.close(out);
-                    let id = generate::new_id("fc");
+                    let id = crate::http::ids::new_id("fc");
                     let i = self.index();
                     let item = call_item(&id, &call_id, &name, "", "in_progress");
                     out.push(self.emit("response.output_item.added", json!({"output_index": i, "item": item})));
@@ -141,7 +141,7 @@ impl StreamFormat for Events {
 
     fn text(&mut self, _index: usize, text: String) -> Vec<String> {
         let mut out = Vec::new();
-        let events = crate::tools::events(self.parser.as_mut(), text);
+        let events = crate::pipeline::tools::events(self.parser.as_mut(), text);
         self.on(events, &mut out);
         out
     }
@@ -149,7 +149,7 @@ impl StreamFormat for Events {
     fn finish(&mut self, _index: usize, finish: FinishReason) -> Vec<String> {
         let mut out = Vec::new();
         self.finish = finish;
-        let rest = crate::tools::rest(self.parser.as_mut());
+        let rest = crate::pipeline::tools::rest(self.parser.as_mut());
         self.on(rest, &mut out);
         self.close(&mut out);
         out
@@ -169,7 +169,7 @@ impl StreamFormat for Events {
     }
 
     fn error(&mut self, e: ApiError) -> String {
-        crate::sse::log_failure(&e);
+        crate::pipeline::stream::log_failure(&e);
         let d = e.body().error;
         self.emit("error", json!({"code": d.code, "message": d.message, "param": d.param}))
     }
