@@ -1,6 +1,6 @@
 //! [`EngineConfig`] and its builder.
 
-use crate::engine::EmbedError;
+use crate::error::EmbedError;
 use std::path::PathBuf;
 
 /// How an [`crate::EmbeddingEngine`] loads and runs models.

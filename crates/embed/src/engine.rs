@@ -1,6 +1,7 @@
 //! [`EmbeddingEngine`]: loaded models and blocking calls into their workers.
 
 use crate::config::EngineConfig;
+use crate::error::EmbedError;
 use hearth_engine::embed::{l2_normalize, sigmoid};
 use hearth_engine::error::Role;
 use hearth_engine::{
@@ -10,32 +11,6 @@ use hearth_llama::LlamaLoader;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use thiserror::Error;
-
-/// What can go wrong in the library.
-#[derive(Debug, Error)]
-pub enum EmbedError {
-    /// A configuration value is out of range.
-    #[error("invalid configuration: {0}")]
-    Config(String),
-    /// The file is not a readable GGUF model.
-    #[error("cannot read model {path}: {reason}")]
-    BadModelFile {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
-    /// The model generates text; it has no embeddings.
-    #[error("model `{0}` is not an embedding model")]
-    NotAnEmbeddingModel(String),
-    /// No model with this id is loaded (or no model at all, for the default).
-    #[error("no model `{0}` is loaded")]
-    NotLoaded(String),
-    /// The engine refused or failed the call (too long input, overload, decode failure).
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-}
 
 /// What a loaded model is.
 #[derive(Debug, Clone, PartialEq)]

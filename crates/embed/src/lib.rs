@@ -26,7 +26,9 @@
 
 mod config;
 mod engine;
+mod error;
 
 pub use config::{EngineConfig, EngineConfigBuilder};
-pub use engine::{EmbedError, EmbeddingEngine, ModelDetails};
+pub use engine::{EmbeddingEngine, ModelDetails};
+pub use error::EmbedError;
 pub use hearth_engine::Pooling;

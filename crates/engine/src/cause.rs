@@ -2,7 +2,7 @@
 //! failed, as values a caller can match on; the library's own words go to the log where the
 //! failure happens.
 
-use crate::backend::Token;
+use crate::model::Token;
 use thiserror::Error;
 
 /// What a model is for.

@@ -2,7 +2,7 @@
 //! as values a caller can match on. Only the client's own data (a key they sent, a schema
 //! path, the control token their text spells) is carried as text.
 
-use crate::backend::Token;
+use crate::model::Token;
 use crate::cause::GrammarError;
 use thiserror::Error;
 

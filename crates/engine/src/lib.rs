@@ -42,6 +42,7 @@ pub mod limits;
 mod live;
 pub mod manager;
 mod marks;
+pub mod model;
 pub mod process;
 pub mod registry;
 pub mod request;

@@ -2,14 +2,14 @@
 //! unchanged between two looks; one that goes away leaves the list at once and is unloaded
 //! once no request uses it.
 
-use crate::manager::ModelManager;
 use crate::registry::Registry;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::PoisonError;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Name, length and modification time of every GGUF file in a folder: when it is what it was,
 /// nothing needs reading.
-pub(crate) type Signature = Vec<(PathBuf, u64, u64)>;
+type Signature = Vec<(PathBuf, u64, u64)>;
 
 fn signature(dir: &Path) -> Signature {
     let mut out: Signature = std::fs::read_dir(dir)
@@ -31,39 +31,35 @@ fn signature(dir: &Path) -> Signature {
     out
 }
 
-impl ModelManager {
-    /// Brings the registry up to date with its folder (called every second by the reaper):
-    /// reads the folder again only when a file changed, serves a new model once a second look
-    /// finds it unchanged, and unloads idle models whose files are gone.
-    pub async fn refresh(&self) {
-        self.refresh_with(false).await;
-    }
+/// What the models folder looked like at the last look, owned by the manager.
+#[derive(Default)]
+pub(crate) struct FolderWatch {
+    /// Files seen by a scan but not yet served: size and time, to be unchanged at the next scan.
+    arriving: Mutex<HashMap<PathBuf, (u64, u64)>>,
+    /// The folder as the last look found it (no reading while it stays so).
+    signature: Mutex<Option<Signature>>,
+}
 
-    /// [`ModelManager::refresh`] that serves new files at once: for a caller that knows they
-    /// are complete (a pull that renamed them into place).
-    pub async fn refresh_now(&self) {
-        self.refresh_with(true).await;
-    }
-
-    async fn refresh_with(&self, trust: bool) {
-        let current = self.registry();
-        let Some(dir) = current.dir().map(Path::to_path_buf) else { return };
+impl FolderWatch {
+    /// The registry the folder of `current` holds now, when it changed: the folder is read
+    /// again only when a file changed, and a new model is served once a second look finds it
+    /// unchanged (at once with `trust`: a caller that knows the files are complete).
+    pub(crate) async fn look(&self, current: &Arc<Registry>, trust: bool) -> Option<Registry> {
+        let dir = current.dir().map(Path::to_path_buf)?;
         let sig = tokio::task::spawn_blocking(move || signature(&dir)).await.unwrap_or_default();
         let waiting = !self.arriving.lock().unwrap_or_else(PoisonError::into_inner).is_empty();
         if !self.note_signature(sig) && !waiting && !trust {
-            self.unload_orphans(&current).await;
-            return;
+            return None;
         }
         let old = current.clone();
         let Ok(Some(Ok(scanned))) = tokio::task::spawn_blocking(move || old.rescan()).await else {
-            return;
+            return None;
         };
-        let next = self.settle(&current, scanned, trust);
+        let next = self.settle(current, scanned, trust);
         for gone in current.models().filter(|m| next.resolve(&m.id).is_err()) {
             tracing::info!(model = %gone.id, "model file removed from the models folder");
         }
-        self.set_registry(next);
-        self.unload_orphans(&self.registry()).await;
+        Some(next)
     }
 
     /// Records the folder's signature; whether it changed.
@@ -93,14 +89,5 @@ impl ModelManager {
         seen.retain(|p, _| next.models().all(|m| &m.path != p));
         *arriving = seen;
         next
-    }
-
-    /// Unloads loaded models the registry no longer lists, once idle.
-    async fn unload_orphans(&self, registry: &Registry) {
-        for h in self.loaded() {
-            if registry.resolve(&h.info.id).is_err() && !h.in_use() && self.remove(&h.info.id).await {
-                tracing::info!(model = %h.info.id, "unloaded a model whose file is gone");
-            }
-        }
     }
 }

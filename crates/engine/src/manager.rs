@@ -43,10 +43,8 @@ pub struct ResidentModel {
 pub struct ModelManager {
     /// What the models folder holds now ([`ModelManager::refresh`] swaps in a new scan).
     registry: std::sync::RwLock<Arc<Registry>>,
-    /// Files seen by a scan but not yet served: size and time, to be unchanged at the next scan.
-    pub(crate) arriving: Mutex<HashMap<std::path::PathBuf, (u64, u64)>>,
-    /// The folder as the last refresh found it (no reading while it stays so).
-    pub(crate) signature: Mutex<Option<crate::live::Signature>>,
+    /// The models folder as the last refresh found it.
+    watch: crate::live::FolderWatch,
     loader: Arc<dyn BackendLoader>,
     settings: EngineSettings,
     default_model: Option<String>,
@@ -70,8 +68,7 @@ impl ModelManager {
     ) -> Self {
         Self {
             registry: std::sync::RwLock::new(Arc::new(registry)),
-            arriving: Mutex::new(HashMap::new()),
-            signature: Mutex::new(None),
+            watch: crate::live::FolderWatch::default(),
             loader,
             settings,
             default_model,
@@ -158,6 +155,35 @@ impl ModelManager {
 
     pub(crate) fn set_registry(&self, r: Registry) {
         *self.registry.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(r);
+    }
+
+    /// Brings the registry up to date with its folder (called every second by the reaper;
+    /// [`crate::live::FolderWatch`] decides what is served) and unloads idle models whose files
+    /// are gone.
+    pub async fn refresh(&self) {
+        self.refresh_with(false).await;
+    }
+
+    /// [`ModelManager::refresh`] that serves new files at once: for a caller that knows they
+    /// are complete (a pull that renamed them into place).
+    pub async fn refresh_now(&self) {
+        self.refresh_with(true).await;
+    }
+
+    async fn refresh_with(&self, trust: bool) {
+        if let Some(next) = self.watch.look(&self.registry(), trust).await {
+            self.set_registry(next);
+        }
+        self.unload_orphans(&self.registry()).await;
+    }
+
+    /// Unloads loaded models the registry no longer lists, once idle.
+    async fn unload_orphans(&self, registry: &Registry) {
+        for h in self.loaded() {
+            if registry.resolve(&h.info.id).is_err() && !h.in_use() && self.remove(&h.info.id).await {
+                tracing::info!(model = %h.info.id, "unloaded a model whose file is gone");
+            }
+        }
     }
 
     /// The default model's name, if configured.

@@ -3,29 +3,14 @@
 //! A model's id is its file stem. A client-supplied name is only ever looked up in the
 //! registry's map; it is never joined to a path, so `../x` or `/etc/passwd` is simply unknown.
 
-use crate::backend::{KvType, Pooling};
+pub use crate::model::{ModelKind, TemplateSource};
+use crate::model::{KvType, Pooling};
 use crate::error::EngineError;
 use crate::gguf::{self, GgufHeader};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-/// Whether a model generates text or produces embeddings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum ModelKind {
-    /// A causal language model.
-    Causal,
-    /// An embedding (encoder) model.
-    Embedding,
-}
 
-/// Where a model's chat template comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TemplateSource {
-    /// `tokenizer.chat_template` from the GGUF file.
-    Gguf(String),
-    /// A built-in template chosen by architecture (the file has none).
-    Builtin(&'static str),
-}
 
 /// What the registry knows about one model file.
 #[derive(Debug, Clone)]

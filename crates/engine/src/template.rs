@@ -2,7 +2,7 @@
 //! built-in template for models that ship none.
 
 use crate::error::{EngineError, TemplateError};
-use crate::registry::TemplateSource;
+use crate::model::TemplateSource;
 use crate::tools::ToolFamily;
 use minijinja::{Environment, ErrorKind, Value};
 use serde::Serialize;

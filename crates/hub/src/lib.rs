@@ -9,6 +9,7 @@
 pub mod cache;
 mod download;
 mod fetch;
+mod pull;
 pub mod reference;
 pub mod select;
 #[cfg(feature = "testing")]

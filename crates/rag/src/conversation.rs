@@ -3,7 +3,8 @@
 //! user to another browser. Both stores implement [`ConversationStore`]; the pure parts
 //! (validation, applying an update, the search text) live here.
 
-use crate::store::{Invalid, StoreError};
+use crate::error::StoreError;
+use crate::fault::Invalid;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 

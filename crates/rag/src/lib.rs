@@ -5,6 +5,7 @@
 
 pub mod chunk;
 pub mod conversation;
+pub mod error;
 pub mod fault;
 pub mod fixtures;
 pub mod index;
