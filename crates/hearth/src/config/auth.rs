@@ -60,17 +60,17 @@ pub struct AuthArgs {
 impl AuthArgs {
     /// The keys of `--api-key` and the keys file, hashed.
     pub(super) fn config(&self) -> anyhow::Result<hearth_server::http::auth::AuthConfig> {
-        let d = crate::keys::DefaultLimits { rpm: self.rate_limit_rpm, tpm: self.rate_limit_tpm };
+        let d = crate::config::keys::DefaultLimits { rpm: self.rate_limit_rpm, tpm: self.rate_limit_tpm };
         let mut keys: Vec<_> = self
             .api_keys
             .iter()
             .filter(|k| !k.0.trim().is_empty())
-            .map(|k| crate::keys::from_flag(k.0.trim(), d))
+            .map(|k| crate::config::keys::from_flag(k.0.trim(), d))
             .collect();
         if let Some(path) = &self.api_keys_file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| anyhow::anyhow!("cannot read the API keys file {}: {e}", path.display()))?;
-            let from_file = crate::keys::parse(&text, d)?;
+            let from_file = crate::config::keys::parse(&text, d)?;
             anyhow::ensure!(!from_file.is_empty(), "the API keys file {} holds no key", path.display());
             keys.extend(from_file);
         }

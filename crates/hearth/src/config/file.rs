@@ -5,7 +5,7 @@
 //! without `HEARTH_`, in lower case (`port = 9000`, `api_keys_file = "/etc/hearth/keys"`,
 //! `hf_endpoint = "http://mirror"`).
 
-use super::{Cli, Command};
+use crate::{Cli, Command};
 use clap::{CommandFactory, FromArgMatches, Parser};
 use std::ffi::OsString;
 use std::path::Path;

@@ -5,7 +5,7 @@
 //! (`EngineSettings`, `SamplingDefaults`, `Limits`), which the flags show; the rest are stated
 //! on their flag. One module per concern; this one joins them into [`Settings`].
 
-use clap::{Args, Parser, Subcommand};
+use clap::Args;
 use hearth_engine::EngineSettings;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,6 +14,7 @@ mod auth;
 mod file;
 mod folders;
 mod hub;
+pub(crate) mod keys;
 mod model;
 mod rag;
 mod server;
@@ -25,67 +26,6 @@ pub use hub::HubArgs;
 pub use model::{ModelArgs, SamplingArgs, SchedulerArgs};
 pub use rag::RagArgs;
 pub use server::{default_url, LogArgs, LogFormat, ServerArgs, LOG_FILTER};
-
-/// Hearth: serve GGUF models behind an OpenAI-compatible API.
-#[derive(Debug, Parser)]
-#[command(name = "hearth", version, about)]
-pub struct Cli {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// Subcommands.
-#[derive(Debug, Subcommand)]
-#[allow(clippy::large_enum_variant, reason = "parsed once at startup; boxing buys nothing")]
-pub enum Command {
-    /// Serve the OpenAI-compatible HTTP API.
-    Serve(ServeArgs),
-    /// Download a GGUF model from the Hugging Face hub into the models folder (resumable,
-    /// verified, sharing the hub's cache with Python tools).
-    Pull(PullArgs),
-    /// Chat with a model in the terminal (pulled first if it is a hub reference not here).
-    Run(crate::run::RunArgs),
-    /// List the models in the models folder (or a server's, with --url).
-    List(crate::models_cli::ListArgs),
-    /// List the models a server has loaded.
-    Ps(crate::models_cli::PsArgs),
-    /// Show a model's architecture, parameters, quantisation, context, template, capabilities.
-    Show(crate::models_cli::ModelArg),
-    /// Delete a model from the models folder (or a server's, with --url).
-    Rm(crate::models_cli::ModelArg),
-    /// Measure decode speed and time to first token (over HTTP and on the raw engine);
-    /// `hearth bench embeddings` measures embedding throughput and latency.
-    Bench(crate::bench::BenchArgs),
-    /// Upload documents to a running server's collection (created if missing), with progress.
-    Ingest(crate::cli_rag::IngestArgs),
-    /// Search a running server's collection.
-    Search(crate::cli_rag::SearchArgs),
-    /// Print the SHA-256 of an API key read from standard input, for `name:sha256:HEX` lines of
-    /// the keys file (so the file need not hold keys in clear).
-    HashKey,
-    /// One model's worker process, started by `hearth serve` (not for people to run).
-    #[command(hide = true)]
-    Worker(WorkerArgs),
-}
-
-/// `hearth worker`: how `hearth serve` starts a model's worker process.
-#[derive(Debug, Args)]
-pub struct WorkerArgs {
-    /// Log format (the server's).
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
-    /// Log filter (the server's).
-    #[arg(long = "log", default_value = LOG_FILTER)]
-    pub filter: String,
-    /// The server's process id: the worker exits if that process is gone.
-    #[arg(long)]
-    pub parent_pid: u32,
-    /// Test builds only: a generation request with this stop string aborts the worker (crash
-    /// tests). Ignored, with a warning, by release builds.
-    #[arg(long, env = "HEARTH_TEST_FAULT_ABORT", hide = true)]
-    pub fault_abort: Option<String>,
-}
 
 /// `hearth serve`.
 #[derive(Debug, Args)]
@@ -116,19 +56,6 @@ pub struct ServeArgs {
     pub hub: HubArgs,
 }
 
-/// `hearth pull`.
-#[derive(Debug, Args)]
-pub struct PullArgs {
-    /// `OWNER/REPO`, `OWNER/REPO:QUANT` (default Q4_K_M) or `OWNER/REPO/FILE.gguf`, optionally
-    /// after `hf.co/` and with `@REVISION`.
-    pub reference: String,
-    /// Hearth's folders (the model is linked into the models folder).
-    #[command(flatten)]
-    pub folders: FolderArgs,
-    /// The hub.
-    #[command(flatten)]
-    pub hub: HubArgs,
-}
 
 /// Settings after validation.
 #[derive(Debug, Clone)]
@@ -175,7 +102,7 @@ pub struct Settings {
 /// When a `HEARTH_*` variable or the settings file holds a bad value.
 pub fn private_serve_args(folders: &FolderArgs) -> anyhow::Result<ServeArgs> {
     let cli = parse_cli(["hearth", "serve"].map(std::ffi::OsString::from).to_vec())?;
-    let Command::Serve(mut a) = cli.command else { anyhow::bail!("clap did not parse `serve`") };
+    let crate::Command::Serve(mut a) = cli.command else { anyhow::bail!("clap did not parse `serve`") };
     a.server.host = "127.0.0.1".into();
     a.server.port = 0;
     a.model.folders = folders.clone();
@@ -259,7 +186,8 @@ impl ServeArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use crate::{Cli, Command};
+    use clap::{CommandFactory, Parser};
 
     /// Every `HEARTH_*` variable `hearth serve` reads.
     fn serve_env_vars() -> Vec<String> {

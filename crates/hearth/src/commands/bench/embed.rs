@@ -32,7 +32,7 @@ pub struct EmbedBenchArgs {
     pub latency_requests: usize,
     /// Raw engine, HTTP, or a running server.
     #[command(flatten)]
-    pub target: crate::bench::TargetArgs,
+    pub target: super::measure::TargetArgs,
     /// Tokens per embedding decode call (see `hearth serve --help`).
     #[arg(long, default_value_t = 256)]
     pub embed_batch_tokens: usize,
@@ -153,8 +153,8 @@ async fn measure(t: &Target, model: &str, what: String, total: usize, batch: usi
         sentences: ok * batch,
         tokens_per_sentence: f64::from(tokens) / (ok * batch).max(1) as f64,
         sentences_per_s: (ok * batch) as f64 / wall,
-        p50_ms: crate::bench::percentile(latencies.clone(), 0.5),
-        p95_ms: crate::bench::percentile(latencies, 0.95),
+        p50_ms: super::measure::percentile(latencies.clone(), 0.5),
+        p95_ms: super::measure::percentile(latencies, 0.95),
         errors,
     }
 }
@@ -178,7 +178,7 @@ pub async fn run(a: EmbedBenchArgs) -> anyhow::Result<()> {
         targets.push(Target::Http(client, url.trim_end_matches('/').to_string()));
     } else {
         let settings = serve_args(&a)?.validate()?;
-        let m = Arc::new(crate::build_manager(&settings)?);
+        let m = Arc::new(crate::commands::serve::build_manager(&settings)?);
         m.get_embedding(&a.model).await?;
         println!(
             "model {}  threads {}  batch {} tokens / {} inputs  RSS loaded, idle: {:.0} MB",
@@ -186,13 +186,13 @@ pub async fn run(a: EmbedBenchArgs) -> anyhow::Result<()> {
             settings.engine.threads,
             a.embed_batch_tokens,
             a.embed_batch_inputs,
-            crate::bench::rss_mb("VmRSS:")
+            super::measure::rss_mb("VmRSS:")
         );
         if !a.target.http_only {
             targets.push(Target::Raw(m.clone()));
         }
         if !a.target.raw {
-            let url = crate::bench::local_server(m, settings.limits).await?;
+            let url = super::measure::local_server(m, settings.limits).await?;
             targets.push(Target::Http(client, url));
         }
     }
@@ -218,7 +218,7 @@ pub async fn run(a: EmbedBenchArgs) -> anyhow::Result<()> {
         }
     }
     if a.target.url.is_none() {
-        println!("peak RSS (VmHWM) of this process: {:.0} MB", crate::bench::rss_mb("VmHWM:"));
+        println!("peak RSS (VmHWM) of this process: {:.0} MB", super::measure::rss_mb("VmHWM:"));
     }
     if let Some(path) = &a.json {
         std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;

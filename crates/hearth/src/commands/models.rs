@@ -1,24 +1,14 @@
 //! `hearth list`, `hearth ps`, `hearth show MODEL`, `hearth rm MODEL`: the models folder, or a
 //! server with `--url`; tables on a terminal, `--json` for scripts.
 
-use crate::cli_rag::ServerTarget;
+use crate::client::{answer, client, Remote, ServerTarget};
 use crate::config::FolderArgs;
-use crate::pull::size;
+use crate::commands::pull::size;
 use anyhow::{anyhow, Context};
 use clap::Args;
 use hearth_engine::{ModelInfo, Registry};
 use serde_json::{json, Value};
 
-/// A server to use instead of this process's own folder and engine.
-#[derive(Debug, Clone, Args)]
-pub struct Remote {
-    /// A running server to ask, instead of the models folder and an engine in this process.
-    #[arg(long, env = "HEARTH_URL")]
-    pub url: Option<String>,
-    /// API key, if the server needs one.
-    #[arg(long, env = "HEARTH_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
-}
 
 /// The models folder, or a server.
 #[derive(Debug, Clone, Args)]
@@ -77,29 +67,7 @@ fn scan(t: &Target) -> anyhow::Result<Registry> {
     Registry::scan(&dir, &[], &[]).with_context(|| format!("cannot read the models folder {}", dir.display()))
 }
 
-/// An HTTP client that sends `key` as a bearer token.
-///
-/// # Errors
-/// A key that is not a valid header value.
-pub fn client(key: Option<&str>) -> anyhow::Result<reqwest::Client> {
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(k) = key.filter(|k| !k.is_empty()) {
-        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {k}").parse()?);
-    }
-    Ok(reqwest::Client::builder().default_headers(headers).build()?)
-}
 
-/// A request's JSON answer, or the server's error message.
-async fn answer(req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-    let resp = req.send().await.context("cannot reach the server")?;
-    let status = resp.status();
-    let v: Value = resp.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        let msg = v["error"]["message"].as_str().or(v["error"].as_str()).unwrap_or("no message").to_string();
-        return Err(anyhow!("the server answered {status}: {msg}"));
-    }
-    Ok(v)
-}
 
 fn remote_json(m: &Value) -> Value {
     let mut v = m["meta"].clone();

@@ -116,7 +116,7 @@ fn fill(store: &dyn VectorStore, name: &str, n: usize, dim: usize, rng: &mut Rng
 }
 
 fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
-    crate::bench::percentile(std::mem::take(&mut v), p)
+    super::measure::percentile(std::mem::take(&mut v), p)
 }
 
 /// Where size `n` is measured: the `--store` URL, or a fresh SQLite file (and its directory).
@@ -191,14 +191,14 @@ fn search_table(a: &RagBenchArgs) -> anyhow::Result<()> {
             std::fs::remove_dir_all(&dir).ok();
         }
     }
-    println!("peak RSS of this process (VmHWM): {:.0} MB", crate::bench::rss_mb("VmHWM:"));
+    println!("peak RSS of this process (VmHWM): {:.0} MB", super::measure::rss_mb("VmHWM:"));
     Ok(())
 }
 
 /// Ingest throughput through the HTTP API of an in-process server.
 async fn ingest(a: &RagBenchArgs) -> anyhow::Result<()> {
     let settings = crate::config::bench_serve_args(&a.models)?.validate()?;
-    let models = Arc::new(crate::build_manager(&settings)?);
+    let models = Arc::new(crate::commands::serve::build_manager(&settings)?);
     let (loc, dir) = location(a, 0);
     let store = tokio::task::block_in_place(|| -> anyhow::Result<_> {
         let store = loc.open()?;

@@ -5,7 +5,12 @@
 //! Prompts are token ids chosen from a fixed pattern (different per request, so the prefix cache
 //! does not help) and sampling is greedy with end-of-generation ignored, so runs are comparable.
 
+mod embed;
+pub(crate) mod measure;
+mod rag;
+
 use crate::config::{ModelArgs, ServeArgs};
+use measure::{local_server, percentile, rss_mb, TargetArgs};
 use clap::Args;
 use futures::StreamExt;
 use hearth_engine::{Event, GenerateRequest, ModelManager, PromptInput, SamplingParams};
@@ -66,28 +71,13 @@ pub struct BenchArgs {
     pub models: ModelArgs,
 }
 
-/// Which paths a benchmark drives.
-#[derive(Debug, Args)]
-pub struct TargetArgs {
-    /// Only the raw engine (no HTTP).
-    #[arg(long)]
-    pub raw: bool,
-    /// Only HTTP (skip the raw engine).
-    #[arg(long, conflicts_with = "raw")]
-    pub http_only: bool,
-    /// Drive an already running server at this base URL (e.g. http://127.0.0.1:8080) instead of
-    /// an in-process one (implies --http-only).
-    #[arg(long)]
-    pub url: Option<String>,
-}
-
 /// Benchmarks other than text generation.
 #[derive(Debug, clap::Subcommand)]
 pub enum OtherBench {
     /// Embedding throughput (batches, concurrent clients), latency and memory.
-    Embeddings(crate::bench_embed::EmbedBenchArgs),
+    Embeddings(embed::EmbedBenchArgs),
     /// Document store search latency (10k, 100k chunks) and ingest throughput.
-    Rag(crate::bench_rag::RagBenchArgs),
+    Rag(rag::RagBenchArgs),
 }
 
 /// What one request measured.
@@ -114,14 +104,6 @@ impl Trace {
 
 fn prompt(n: usize, seed: usize) -> Vec<u32> {
     (0..n).map(|i| 1000 + ((i * 7 + seed * 131) % 5000) as u32).collect()
-}
-
-pub(crate) fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
 async fn raw_once(models: Arc<ModelManager>, model: String, tokens: Vec<u32>, max: u32) -> Trace {
@@ -280,16 +262,6 @@ fn print_row(r: &Row) {
     );
 }
 
-/// A memory figure of this process from /proc/self/status (`VmRSS:`, `VmHWM:`), in MB.
-pub(crate) fn rss_mb(key: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 fn serve_args(a: &BenchArgs) -> anyhow::Result<ServeArgs> {
     let mut s = crate::config::bench_serve_args(&a.models)?;
     s.scheduler.parallel = a.parallel.unwrap_or_else(|| a.concurrency.iter().copied().max().unwrap_or(1));
@@ -303,23 +275,14 @@ fn serve_args(a: &BenchArgs) -> anyhow::Result<ServeArgs> {
     Ok(s)
 }
 
-/// Starts an in-process server on a loopback port; returns its base URL.
-pub(crate) async fn local_server(models: Arc<ModelManager>, limits: hearth_server::Limits) -> anyhow::Result<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let app = hearth_server::app(hearth_server::AppState::new(models, limits));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(url)
-}
-
 /// Runs the benchmark and prints a table.
 ///
 /// # Errors
 /// When the model cannot be loaded or the server cannot be started.
 pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     match a.other {
-        Some(OtherBench::Embeddings(e)) => return crate::bench_embed::run(e).await,
-        Some(OtherBench::Rag(r)) => return crate::bench_rag::run(r).await,
+        Some(OtherBench::Embeddings(e)) => return embed::run(e).await,
+        Some(OtherBench::Rag(r)) => return rag::run(r).await,
         None => {}
     }
     anyhow::ensure!(!a.model.is_empty(), "--model is required");
@@ -333,7 +296,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
                 "model {}  threads {}  parallel {}  max_tokens {}  (greedy, EOS ignored)",
                 a.model, settings.engine.threads, settings.engine.parallel, a.max_tokens
             );
-            let m = Arc::new(crate::build_manager(&settings)?);
+            let m = Arc::new(crate::commands::serve::build_manager(&settings)?);
             m.get(&a.model).await?;
             println!("RSS with the model loaded, idle: {:.0} MB", rss_mb("VmRSS:"));
             let url = if a.target.raw { None } else { Some(local_server(m.clone(), settings.limits).await?) };

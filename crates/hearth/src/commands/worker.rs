@@ -2,7 +2,8 @@
 //! process isolation. It speaks the engine's worker protocol on stdin and on what was stdout
 //! (see `hearth_engine::process`), and logs to stderr, which the server relays.
 
-use crate::config::WorkerArgs;
+use crate::config::{LogFormat, LOG_FILTER};
+use clap::Args;
 use hearth_engine::process::child::{self, ChildOptions};
 use std::os::fd::AsFd;
 
@@ -45,4 +46,22 @@ fn fault_hook(marker: Option<String>) -> Option<String> {
         tracing::warn!("HEARTH_TEST_FAULT_ABORT is ignored by release builds");
     }
     None
+}
+
+/// `hearth worker`: how `hearth serve` starts a model's worker process.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Log format (the server's).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter (the server's).
+    #[arg(long = "log", default_value = LOG_FILTER)]
+    pub filter: String,
+    /// The server's process id: the worker exits if that process is gone.
+    #[arg(long)]
+    pub parent_pid: u32,
+    /// Test builds only: a generation request with this stop string aborts the worker (crash
+    /// tests). Ignored, with a warning, by release builds.
+    #[arg(long, env = "HEARTH_TEST_FAULT_ABORT", hide = true)]
+    pub fault_abort: Option<String>,
 }

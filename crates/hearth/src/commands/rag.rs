@@ -1,22 +1,13 @@
 //! `hearth ingest` and `hearth search`: the retrieval API of a running server from the command
 //! line (uploads with a progress bar, polling the ingestion jobs).
 
+use crate::client::{answer, client, read, ServerTarget};
 use clap::Args;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where the server is.
-#[derive(Debug, Clone, Args)]
-pub struct ServerTarget {
-    /// The server's base URL.
-    #[arg(long, env = "HEARTH_URL", default_value_t = crate::config::default_url())]
-    pub url: String,
-    /// API key, if the server needs one.
-    #[arg(long, env = "HEARTH_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
-}
 
 /// `hearth ingest`.
 #[derive(Debug, Args)]
@@ -83,20 +74,7 @@ fn collect(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn client(t: &ServerTarget) -> anyhow::Result<(reqwest::Client, reqwest::header::HeaderMap)> {
-    let mut h = reqwest::header::HeaderMap::new();
-    if let Some(k) = &t.api_key {
-        h.insert(reqwest::header::AUTHORIZATION, format!("Bearer {k}").parse()?);
-    }
-    Ok((reqwest::Client::new(), h))
-}
 
-async fn answer(res: reqwest::Response) -> anyhow::Result<Value> {
-    let status = res.status();
-    let body: Value = res.json().await.unwrap_or(Value::Null);
-    anyhow::ensure!(status.is_success(), "{status}: {}", body["error"]["message"].as_str().unwrap_or("request failed"));
-    Ok(body)
-}
 
 fn bar(done: usize, total: usize, files: usize, nfiles: usize) {
     let width = 30;
@@ -112,12 +90,11 @@ fn bar(done: usize, total: usize, files: usize, nfiles: usize) {
 pub async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     let files = collect(&a.paths)?;
     anyhow::ensure!(!files.is_empty(), "no documents found");
-    let (c, h) = client(&a.server)?;
+    let c = client(a.server.api_key.as_deref())?;
     let base = a.server.url.trim_end_matches('/');
-    let res =
-        c.post(format!("{base}/collections")).headers(h.clone()).json(&json!({"name": a.collection})).send().await?;
+    let res = c.post(format!("{base}/collections")).json(&json!({"name": a.collection})).send().await?;
     if res.status() != reqwest::StatusCode::CONFLICT {
-        answer(res).await?;
+        read(res).await?;
     }
     let mut jobs = Vec::new();
     for f in &files {
@@ -128,7 +105,7 @@ pub async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
             form = form.text("metadata", m.clone());
         }
         let url = format!("{base}/collections/{}/documents", a.collection);
-        match answer(c.post(url).headers(h.clone()).multipart(form).send().await?).await {
+        match answer(c.post(url).multipart(form)).await {
             Ok(v) => jobs.extend(v["data"].as_array().cloned().unwrap_or_default()),
             Err(e) => eprintln!("{}: {e}", f.display()),
         }
@@ -138,7 +115,7 @@ pub async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     loop {
         let mut states = Vec::new();
         for id in &ids {
-            states.push(answer(c.get(format!("{base}/jobs/{id}")).headers(h.clone()).send().await?).await?);
+            states.push(answer(c.get(format!("{base}/jobs/{id}"))).await?);
         }
         let finished = states.iter().filter(|s| s["status"] == "done" || s["status"] == "failed").count();
         let done: usize = states.iter().map(|s| s["chunks_done"].as_u64().unwrap_or(0) as usize).sum();
@@ -181,10 +158,10 @@ pub async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
 /// # Errors
 /// When the server is unreachable or refuses the search.
 pub async fn search(a: SearchArgs) -> anyhow::Result<()> {
-    let (c, h) = client(&a.server)?;
+    let c = client(a.server.api_key.as_deref())?;
     let url = format!("{}/collections/{}/search", a.server.url.trim_end_matches('/'), a.collection);
     let body = json!({"query": a.query, "mode": a.mode, "top_k": a.top_k});
-    let v = answer(c.post(url).headers(h).json(&body).send().await?).await?;
+    let v = answer(c.post(url).json(&body)).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());

@@ -24,7 +24,7 @@ pub struct RunArgs {
     pub prompt: Vec<String>,
     /// A running server to talk to, instead of running the engine in this process.
     #[command(flatten)]
-    pub remote: crate::models_cli::Remote,
+    pub remote: crate::client::Remote,
     /// Hearth's folders.
     #[command(flatten)]
     pub folders: FolderArgs,
@@ -76,7 +76,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
 
 /// The server to talk to: `--url`, or this process's own engine on a loopback port.
 async fn connect(a: &RunArgs) -> anyhow::Result<Chat> {
-    let http = crate::models_cli::client(a.remote.api_key.as_deref())?;
+    let http = crate::client::client(a.remote.api_key.as_deref())?;
     let (url, local) = match &a.remote.url {
         Some(u) => (u.trim_end_matches('/').to_string(), None),
         None => {
@@ -95,7 +95,7 @@ async fn connect(a: &RunArgs) -> anyhow::Result<Chat> {
 /// ...) and the folder kept live; returns its URL and the engine.
 async fn in_process(folders: &FolderArgs) -> anyhow::Result<(String, Arc<hearth_engine::ModelManager>)> {
     let settings = crate::config::private_serve_args(folders)?.validate()?;
-    let models = Arc::new(crate::build_manager(&settings)?);
+    let models = Arc::new(crate::commands::serve::build_manager(&settings)?);
     models.spawn_reaper(std::time::Duration::from_secs(1));
     let state = hearth_server::AppState::new(models.clone(), settings.limits).with_ui(false);
     let listener = tokio::net::TcpListener::bind(settings.addr).await?;
@@ -142,12 +142,12 @@ impl Chat {
                 }
             }
             Some(models) => {
-                let pull = crate::config::PullArgs {
+                let pull = crate::commands::pull::PullArgs {
                     reference: self.model.clone(),
                     folders: a.folders.clone(),
                     hub: a.hub.clone(),
                 };
-                crate::pull::run(pull).await?;
+                crate::commands::pull::run(pull).await?;
                 models.refresh_now().await;
             }
         }

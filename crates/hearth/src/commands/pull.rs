@@ -1,7 +1,8 @@
 //! `hearth pull REF`: a model from the Hugging Face hub into the models folder, with a
 //! progress bar on a terminal (bytes, speed, time left) and plain lines otherwise.
 
-use crate::config::PullArgs;
+use crate::config::{FolderArgs, HubArgs};
+use clap::Args;
 use hearth_hub::{Hub, Progress, Reference};
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
@@ -122,4 +123,18 @@ mod tests {
         assert_eq!(size(134_500_000), "134.5 MB");
         assert_eq!(size(4_200_000_000), "4.2 GB");
     }
+}
+
+/// `hearth pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// `OWNER/REPO`, `OWNER/REPO:QUANT` (default Q4_K_M) or `OWNER/REPO/FILE.gguf`, optionally
+    /// after `hf.co/` and with `@REVISION`.
+    pub reference: String,
+    /// Hearth's folders (the model is linked into the models folder).
+    #[command(flatten)]
+    pub folders: FolderArgs,
+    /// The hub.
+    #[command(flatten)]
+    pub hub: HubArgs,
 }
