@@ -10,7 +10,6 @@ use crate::sampling::SamplingParams;
 
 pub use crate::model::{KvType, Pooling, SpecialTokens, Token};
 
-
 /// One token of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchItem {
@@ -23,8 +22,6 @@ pub struct BatchItem {
     /// Whether logits are needed for it.
     pub logits: bool,
 }
-
-
 
 /// What the worker needs to know about a loaded model.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -53,7 +50,6 @@ pub struct BackendInfo {
     /// Where the model's layers are.
     pub placement: crate::gpu::Placement,
 }
-
 
 /// How a model is to be loaded.
 #[derive(Debug, Clone)]

@@ -194,7 +194,10 @@ pub enum TemplateError {
     #[error("the model's chat template could not render these messages ({0})")]
     Render(minijinja::ErrorKind),
     /// The template ran past its budget of steps ([`crate::limits::TEMPLATE_FUEL`]).
-    #[error("the model's chat template ran past its limit of {} steps rendering these messages", crate::limits::TEMPLATE_FUEL)]
+    #[error(
+        "the model's chat template ran past its limit of {} steps rendering these messages",
+        crate::limits::TEMPLATE_FUEL
+    )]
     OutOfFuel,
 }
 

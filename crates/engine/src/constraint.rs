@@ -386,13 +386,19 @@ mod tests {
     #[test]
     fn schemas_past_the_limits_are_refused_naming_the_limit() {
         let name = "n".repeat(200_000);
-        assert_eq!(limit(check_schema(&json!({"type": "object", "properties": {name: {"type": "string"}}}))), Some(Limit::SchemaName));
+        assert_eq!(
+            limit(check_schema(&json!({"type": "object", "properties": {name: {"type": "string"}}}))),
+            Some(Limit::SchemaName)
+        );
         let many: Map<String, Value> = (0..2_000).map(|i| (format!("p{i}"), json!({"type": "integer"}))).collect();
         assert_eq!(limit(check_schema(&json!({"type": "object", "properties": many}))), Some(Limit::SchemaProperties));
         let reference = format!("#/$defs/{}", "x".repeat(100_000));
         assert!(limit(check_schema(&json!({"$ref": reference}))).is_some());
         assert_eq!(limit(check_schema(&json!({"type": "string", "maxLength": 1_000_000}))), Some(Limit::SchemaRepeat));
-        assert_eq!(limit(check_schema(&json!({"type": "string", "pattern": format!("^{}$", "a".repeat(5000))}))), Some(Limit::SchemaName));
+        assert_eq!(
+            limit(check_schema(&json!({"type": "string", "pattern": format!("^{}$", "a".repeat(5000))}))),
+            Some(Limit::SchemaName)
+        );
         let mut deep = json!({"type": "string"});
         for _ in 0..100 {
             deep = json!({"type": "array", "items": deep});

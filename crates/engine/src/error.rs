@@ -120,7 +120,9 @@ pub enum EngineError {
     WorkerFailed,
     /// The model's worker process died (a crash in llama.cpp, a signal, or out of memory);
     /// the next request loads it again. What happened is in the server log.
-    #[error("model `{model}` crashed while serving this request; retry it (the model is reloaded on the next request)")]
+    #[error(
+        "model `{model}` crashed while serving this request; retry it (the model is reloaded on the next request)"
+    )]
     ModelCrashed {
         /// The model.
         model: String,

@@ -25,7 +25,10 @@ impl GpuLayers {
         match s.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(Self::Auto),
             "all" | "max" => Ok(Self::All),
-            n => n.parse::<u32>().map(Self::Count).map_err(|_| format!("expected auto, all or a number of layers, got {s:?}")),
+            n => n
+                .parse::<u32>()
+                .map(Self::Count)
+                .map_err(|_| format!("expected auto, all or a number of layers, got {s:?}")),
         }
     }
 

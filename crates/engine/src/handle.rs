@@ -2,17 +2,17 @@
 
 use crate::backend::{BackendInfo, BackendLoader, LoadSpec, Pooling, Token};
 use crate::command::Command;
+use crate::crash::CrashLog;
 use crate::embed::{EmbedOutput, EmbedRequest, ValidEmbedRequest};
 use crate::error::{EngineError, Invalid, LoadError, Role};
+use crate::launch::{launch, CommandTx};
 use crate::registry::{ModelInfo, ModelKind};
 use crate::request::{Event, GenerateRequest, RenderedPrompt, ValidGenerateRequest};
+use crate::settings::EngineSettings;
 use crate::template::{ChatTemplate, TemplateMessage};
 use crate::tokenize_pool::{PoolError, TokenizePool};
 use crate::tokenizer::Tokenizer;
 use crate::tools::Tool;
-use crate::crash::CrashLog;
-use crate::launch::{launch, CommandTx};
-use crate::settings::EngineSettings;
 use crate::worker::{WorkerConfig, WorkerStats};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::TrySendError;

@@ -2,8 +2,8 @@
 //! as values a caller can match on. Only the client's own data (a key they sent, a schema
 //! path, the control token their text spells) is carried as text.
 
-use crate::model::Token;
 use crate::cause::GrammarError;
+use crate::model::Token;
 use thiserror::Error;
 
 /// Why a request field was refused.

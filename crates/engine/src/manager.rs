@@ -351,12 +351,13 @@ impl ModelManager {
         let need = spec.memory_bytes();
         self.make_room(&info.id, need).await?;
         let (loader, settings, crashes) = (self.loader.clone(), self.settings.clone(), self.crashes.clone());
-        let handle = tokio::task::spawn_blocking(move || ModelHandle::start_watched(loader, spec, &settings, Some(crashes)))
-            .await
-            .map_err(|e| {
-                tracing::error!(model = %info.id, error = %e, "model load task failed");
-                EngineError::ModelLoad { model: info.id.clone(), reason: LoadError::WorkerDied }
-            })??;
+        let handle =
+            tokio::task::spawn_blocking(move || ModelHandle::start_watched(loader, spec, &settings, Some(crashes)))
+                .await
+                .map_err(|e| {
+                    tracing::error!(model = %info.id, error = %e, "model load task failed");
+                    EngineError::ModelLoad { model: info.id.clone(), reason: LoadError::WorkerDied }
+                })??;
         self.crashes.loaded(&info.id);
         *slot = Some(handle.clone());
         self.touch(&info.id, keep_alive);

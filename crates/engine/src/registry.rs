@@ -3,14 +3,12 @@
 //! A model's id is its file stem. A client-supplied name is only ever looked up in the
 //! registry's map; it is never joined to a path, so `../x` or `/etc/passwd` is simply unknown.
 
-pub use crate::model::{ModelKind, TemplateSource};
-use crate::model::{KvType, Pooling};
 use crate::error::EngineError;
 use crate::gguf::{self, GgufHeader};
+use crate::model::{KvType, Pooling};
+pub use crate::model::{ModelKind, TemplateSource};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-
-
 
 /// What the registry knows about one model file.
 #[derive(Debug, Clone)]

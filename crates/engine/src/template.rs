@@ -275,7 +275,8 @@ mod tests {
             other => panic!("{other:?}"),
         }
         eprintln!("fuel ran out after {:?}", started.elapsed());
-        let long: Vec<_> = (0..2000).map(|i| if i % 2 == 0 { ("user", "a question") } else { ("assistant", "an answer") }).collect();
+        let long: Vec<_> =
+            (0..2000).map(|i| if i % 2 == 0 { ("user", "a question") } else { ("assistant", "an answer") }).collect();
         let qwen_like = "{% for m in messages %}{% if loop.first and m.role != 'system' %}<|im_start|>system\nYou are helpful.<|im_end|>\n{% endif %}<|im_start|>{{ m.role }}\n{{ m.content | trim }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
         let t = ChatTemplate::new(&TemplateSource::Gguf(qwen_like.into()), "qwen2");
         assert!(t.render(&msgs(&long), None, true, "", "").is_ok(), "a 2000-message conversation fits the budget");

@@ -5,8 +5,8 @@
 //! the spans that came from the client (message text, tool results, documents), and control
 //! tokens written there are tokenized as the text they are, never as the markers they spell.
 
-use crate::model::{SpecialTokens, Token};
 use crate::error::{EngineError, Invalid};
+use crate::model::{SpecialTokens, Token};
 use aho_corasick::{AhoCorasick, MatchKind};
 use std::ops::Range;
 use std::sync::Arc;

@@ -141,12 +141,8 @@ fn program() -> WorkerProgram {
 }
 
 fn manager() -> ModelManager {
-    let settings = EngineSettings {
-        parallel: 2,
-        ctx_size: 4096,
-        isolation: Isolation::Process(program()),
-        ..Default::default()
-    };
+    let settings =
+        EngineSettings { parallel: 2, ctx_size: 4096, isolation: Isolation::Process(program()), ..Default::default() };
     let models = vec![model("a"), model("b"), model("unloadable")];
     ModelManager::new(Registry::from_models(models), Arc::new(FakeLoader), settings, None)
 }

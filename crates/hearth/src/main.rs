@@ -60,7 +60,6 @@ pub enum Command {
     Worker(worker::WorkerArgs),
 }
 
-
 pub(crate) fn init_logging(format: LogFormat, filter: &str) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|e| {
         eprintln!("bad log filter {filter:?} ({e}); using `info`");

@@ -1,6 +1,8 @@
 //! The engine's `Backend` over one loaded model and its context: decoding batches, sampling
 //! each slot, log-probabilities, KV cache copies and embeddings.
 
+use crate::lazy;
+use crate::sampler::{sample_constrained, watch_trigger, SlotSampler, Tail};
 use hearth_engine::error::{DecodeError, GrammarError};
 use hearth_engine::sampling::SamplingParams;
 use hearth_engine::{Backend, BackendInfo, BatchItem, LoadSpec, ModelKind, Pooling, SpecialTokens, Token};
@@ -9,8 +11,6 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
-use crate::lazy;
-use crate::sampler::{sample_constrained, watch_trigger, SlotSampler, Tail};
 
 /// llama.cpp's decode status as a cause.
 pub(crate) fn decode_error(e: llama_cpp_2::DecodeError) -> DecodeError {
@@ -54,7 +54,12 @@ pub(crate) struct LlamaCppBackend<'m> {
 }
 
 impl<'m> LlamaCppBackend<'m> {
-    pub(crate) fn new(model: &'m LlamaModel, ctx: LlamaContext<'m>, spec: &LoadSpec, placement: hearth_engine::gpu::Placement) -> Self {
+    pub(crate) fn new(
+        model: &'m LlamaModel,
+        ctx: LlamaContext<'m>,
+        spec: &LoadSpec,
+        placement: hearth_engine::gpu::Placement,
+    ) -> Self {
         let n_vocab = u32::try_from(model.n_vocab()).unwrap_or(0);
         let vocab = model.vocab();
         let text_of = |t: LlamaToken| {

@@ -118,8 +118,7 @@ fn placed(model: LlamaModel, asked: i32, before: &[Device], spec: &LoadSpec) -> 
     let total = model.n_layer() + 1;
     let layers_gpu = if asked < 0 { total } else { u32::try_from(asked).unwrap_or(0).min(total) };
     let after = devices();
-    let measured: u64 =
-        before.iter().zip(&after).map(|(b, a)| b.memory_free.saturating_sub(a.memory_free)).sum();
+    let measured: u64 = before.iter().zip(&after).map(|(b, a)| b.memory_free.saturating_sub(a.memory_free)).sum();
     let share = spec.model.size_bytes.saturating_mul(u64::from(layers_gpu)) / u64::from(total.max(1));
     let device_bytes = if measured > 0 { measured } else { share };
     tracing::info!(

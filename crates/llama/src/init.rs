@@ -29,7 +29,11 @@ pub(crate) fn backend() -> Result<&'static LlamaBackend, LoadError> {
 fn load_backend_modules() {
     let beside = std::env::current_exe().ok().and_then(|p| p.parent().map(std::path::Path::to_path_buf));
     match beside {
-        Some(dir) if std::fs::read_dir(&dir).is_ok_and(|mut d| d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libggml-")))) => {
+        Some(dir)
+            if std::fs::read_dir(&dir).is_ok_and(|mut d| {
+                d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libggml-")))
+            }) =>
+        {
             if dir.to_str().is_some() {
                 llama_cpp_2::llama_backend::load_backends_from_path(&dir);
             }

@@ -10,7 +10,6 @@
 //! process, so no request may choose context parameters, and token ids, positions and batch
 //! sizes are bounded before they are handed over.
 
-
 mod backend;
 pub mod gpu;
 mod init;

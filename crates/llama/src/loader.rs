@@ -1,16 +1,14 @@
 //! Loading: llama.cpp's backend started once per process, the context parameters of a model
 //! (chat or embedding), the model placed on the devices, and the engine's `BackendLoader`.
 
-use hearth_engine::constraint::{Constraint, Grammar};
-use hearth_engine::error::{GrammarError, LoadError};
-use hearth_engine::{
-    Backend, BackendLoader, KvType, LoadSpec, ModelInfo, ModelKind, Pooling, Vocab,
-};
-use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams, LlamaPoolingType};
-use std::num::NonZeroU32;
 use crate::backend::LlamaCppBackend;
 use crate::init::{backend, load_model};
 use crate::{gpu, vocab};
+use hearth_engine::constraint::{Constraint, Grammar};
+use hearth_engine::error::{GrammarError, LoadError};
+use hearth_engine::{Backend, BackendLoader, KvType, LoadSpec, ModelInfo, ModelKind, Pooling, Vocab};
+use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams, LlamaPoolingType};
+use std::num::NonZeroU32;
 
 /// llama.cpp's limit on parallel sequences in one context.
 const MAX_SEQUENCES: usize = 256;
@@ -100,7 +98,6 @@ fn check_sequences(n: usize) -> Result<(), LoadError> {
     }
     Ok(())
 }
-
 
 impl BackendLoader for LlamaLoader {
     fn run(&self, spec: &LoadSpec, serve: &mut dyn FnMut(&mut dyn Backend)) -> Result<(), LoadError> {

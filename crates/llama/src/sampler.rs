@@ -28,7 +28,6 @@ pub(crate) fn watch_trigger(s: &mut SlotSampler, model: &LlamaModel, t: LlamaTok
     }
 }
 
-
 /// A slot's samplers: the chain of the request's parameters and, for structured output, the
 /// grammar that filters it.
 pub(crate) struct SlotSampler {
@@ -161,7 +160,12 @@ pub(crate) fn sample_constrained(
 
 /// The chain's pick among the grammar-allowed tokens of the most likely [`PREFILTER`], when
 /// that is the pick it would make over the whole vocabulary.
-pub(crate) fn prefiltered(logits: &[f32], chain: &mut LlamaSampler, g: &mut LlamaSampler, tail: Tail) -> Option<LlamaToken> {
+pub(crate) fn prefiltered(
+    logits: &[f32],
+    chain: &mut LlamaSampler,
+    g: &mut LlamaSampler,
+    tail: Tail,
+) -> Option<LlamaToken> {
     if logits.len() <= PREFILTER {
         return None;
     }

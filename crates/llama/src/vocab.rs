@@ -18,7 +18,8 @@ pub(crate) struct VocabOnly {
 impl VocabOnly {
     /// Reads the vocabulary of the GGUF at `path`.
     pub(crate) fn load(path: &Path) -> Result<Self, LoadError> {
-        let model = crate::init::load_model(path, &LlamaModelParams::default().with_vocab_only(true).with_n_gpu_layers(0))?;
+        let model =
+            crate::init::load_model(path, &LlamaModelParams::default().with_vocab_only(true).with_n_gpu_layers(0))?;
         let n_vocab = u32::try_from(model.n_vocab()).unwrap_or(0);
         Ok(Self { model, n_vocab })
     }

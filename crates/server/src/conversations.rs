@@ -5,9 +5,9 @@
 
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
+use crate::http::refused::{Feature, Missing};
 use crate::services::owner::Principal;
 use crate::services::retrieval::blocking;
-use crate::http::refused::{Feature, Missing};
 use crate::services::state::AppState;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};

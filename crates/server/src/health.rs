@@ -117,7 +117,18 @@ pub async fn health(State(app): State<AppState>, who: crate::services::owner::Pr
         let (active_sequences, waiting, finished, cancelled, slots, n_ctx) = (0, 0, 0, 0, 0, 0);
         let status = "failed";
         let (crashes, rss_bytes) = (c.total, None);
-        models.push(WorkerHealth { id, active_sequences, waiting, finished, cancelled, slots, n_ctx, status, crashes, rss_bytes });
+        models.push(WorkerHealth {
+            id,
+            active_sequences,
+            waiting,
+            finished,
+            cancelled,
+            slots,
+            n_ctx,
+            status,
+            crashes,
+            rss_bytes,
+        });
     }
     let devices = app
         .models

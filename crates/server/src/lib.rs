@@ -78,7 +78,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.limits.request_timeout, http::middleware::timeout))
         .layer(axum::middleware::from_fn_with_state(state.keys.clone(), http::auth::require_key))
         .layer(cors)
-        .layer(axum::middleware::from_fn(http::error::in_protocol))
+        .layer(axum::middleware::from_fn(http::middleware::in_protocol))
         .layer(axum::middleware::from_fn(http::middleware::observe))
         .layer(axum::middleware::from_fn(routes::resolve))
         .with_state(state)

@@ -113,7 +113,6 @@ impl Route {
     }
 }
 
-
 /// Whether `path` fits the route template (`{x}` one segment, `{*x}` the rest).
 pub(crate) fn matches(template: &str, path: &str) -> bool {
     let (mut t, mut p) = (template.split('/'), path.split('/'));
@@ -126,4 +125,3 @@ pub(crate) fn matches(template: &str, path: &str) -> bool {
         }
     }
 }
-

@@ -3,12 +3,12 @@
 //! auth layer, the metrics' endpoint label, `/openapi.json` and the tests all read [`ROUTES`],
 //! so a route cannot exist in one of them and not in another.
 
+use crate::http::route::{Access, Matched};
 use crate::models::{lifecycle, list as models, pull, pull_jobs};
 use crate::openai::{chat, completions, embeddings, rerank, tokenize};
 use crate::retrieval as rag;
-use crate::{anthropic, conversations, health, ollama, openapi, responses, ui};
-use crate::http::route::{Access, Matched};
 use crate::route::{matches, op, Route};
+use crate::{anthropic, conversations, health, ollama, openapi, responses, ui};
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -76,9 +76,7 @@ pub static ROUTES: &[Route] = &[
         .open(Access::Admin)
         .doc(op::<lifecycle::__path_unload>),
     Route::new(GET, "/models/loaded", || get(lifecycle::loaded)).doc(op::<lifecycle::__path_loaded>),
-    Route::new(POST, "/models/pull", || post(pull_jobs::start))
-        .open(Access::Admin)
-        .doc(op::<pull_jobs::__path_start>),
+    Route::new(POST, "/models/pull", || post(pull_jobs::start)).open(Access::Admin).doc(op::<pull_jobs::__path_start>),
     Route::new(GET, "/models/pull", || get(pull_jobs::list)).open(Access::Admin).doc(op::<pull_jobs::__path_list>),
     Route::new(GET, "/models/pull/{id}", || get(pull_jobs::get_job))
         .open(Access::Admin)

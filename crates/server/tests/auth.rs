@@ -340,7 +340,8 @@ async fn one_key_holds_at_most_its_share_of_the_permits() {
     let limits = Limits { max_concurrent_requests: 4, key_share: 0.5, ..Default::default() };
     let keys = vec![key("alice", "sk-share-alice", None, None), key("bob", "sk-share-bob", None, None)];
     let auth = AuthConfig { keys, public_health: true, public_metrics: false, public_docs: true };
-    let models = manager(hearth_engine::EngineSettings { ctx_size: 2048, parallel: 4, threads: 2, ..Default::default() });
+    let models =
+        manager(hearth_engine::EngineSettings { ctx_size: 2048, parallel: 4, threads: 2, ..Default::default() });
     let url = serve_state(AppState::new(models, limits).with_auth(auth)).await;
     let hold = |who: &'static str| {
         let url = url.clone();

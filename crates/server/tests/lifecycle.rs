@@ -124,7 +124,8 @@ async fn a_truncated_gguf_fails_alone() {
     assert!(registry.resolve("garbage").is_err(), "an unreadable header is skipped at scan");
     assert!(registry.resolve("truncated").is_err(), "a file shorter than its header says is not served");
     let loader = hearth_llama::LlamaLoader::new().unwrap();
-    let models = Arc::new(ModelManager::new(registry, Arc::new(loader), common::isolated(settings()), Some(SMOL.into())));
+    let models =
+        Arc::new(ModelManager::new(registry, Arc::new(loader), common::isolated(settings()), Some(SMOL.into())));
     let url = serve(models).await;
     let (status, v) = post(&url, "/v1/completions", complete("hollow", 4)).await;
     assert_eq!(status, 500, "{v}");

@@ -244,7 +244,13 @@ async fn only_admin_keys_unload_models() {
 async fn a_key_limited_to_models_cannot_delete_pull_or_unload_others() {
     let url = serve("scope").await;
     let c = reqwest::Client::new();
-    let deleted = c.delete(format!("{url}/api/delete")).bearer_auth("sk-dave").json(&json!({"model": SMOL})).send().await.unwrap();
+    let deleted = c
+        .delete(format!("{url}/api/delete"))
+        .bearer_auth("sk-dave")
+        .json(&json!({"model": SMOL}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status().as_u16(), 404, "a model outside the scope is not found to it");
     assert!(models_dir().join(format!("{SMOL}.gguf")).is_file(), "the file is still there");
     for path in ["/api/pull", "/models/pull"] {
@@ -274,7 +280,12 @@ async fn a_key_over_its_quotas_gets_403_and_keeps_what_it_has() {
         sessions: Some(1),
     };
     let quinn = ApiKey { quotas, ..key("quinn", false, None) };
-    let auth = AuthConfig { keys: vec![quinn, key("rita", false, None)], public_health: true, public_metrics: false, public_docs: true };
+    let auth = AuthConfig {
+        keys: vec![quinn, key("rita", false, None)],
+        public_health: true,
+        public_metrics: false,
+        public_docs: true,
+    };
     let state =
         AppState::new(shared(), Limits::default()).with_rag(Rag::new(store, MINILM_Q8.into(), 1 << 20)).with_auth(auth);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

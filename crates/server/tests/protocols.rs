@@ -92,7 +92,8 @@ async fn delete_removes_the_model_file_and_its_entry() {
     let registry = Registry::scan(&dir, &[], &[]).unwrap();
     let loader = hearth_llama::LlamaLoader::new().unwrap();
     let settings = EngineSettings { ctx_size: 512, parallel: 1, threads: 2, ..Default::default() };
-    let models = Arc::new(ModelManager::new(registry, Arc::new(loader), common::isolated(settings), Some("victim".into())));
+    let models =
+        Arc::new(ModelManager::new(registry, Arc::new(loader), common::isolated(settings), Some("victim".into())));
     let url = serve(models).await;
     let c = reqwest::Client::new();
     let (s, _) = send(c.post(format!("{url}/api/generate")).json(&json!({"model": "victim", "prompt": ""}))).await;

@@ -433,7 +433,10 @@ async fn generate_upload_removes_its_temporary_collection_when_the_client_goes_a
     let path = store_path("genup-gone");
     let url = serve_rag(&path, 1 << 20).await;
     let form = reqwest::multipart::Form::new()
-        .part("file", reqwest::multipart::Part::bytes(b"The lighthouse keeper counts ships.".to_vec()).file_name("n.txt"))
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"The lighthouse keeper counts ships.".to_vec()).file_name("n.txt"),
+        )
         .text("prompt", "Write a long story about the lighthouse keeper.")
         .text("model", SMOL)
         .text("max_tokens", "400");

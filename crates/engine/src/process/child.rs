@@ -85,10 +85,18 @@ pub fn serve(
         }
     };
     let (out, out_rx) = mpsc::channel::<Vec<u8>>(OUT_QUEUE);
-    let writer = std::thread::Builder::new().name("hearth-worker-out".into()).spawn(move || write_frames(out_rx, output));
+    let writer =
+        std::thread::Builder::new().name("hearth-worker-out".into()).spawn(move || write_frames(out_rx, output));
     let stats = Arc::new(WorkerStats::default());
     let (cmd_tx, cmd_rx) = sync_channel(CHILD_QUEUE);
-    let reader = Reader { cmd: Some(cmd_tx), out: out.clone(), flows: Flows::default(), stats: stats.clone(), rt: rt.handle().clone(), opts };
+    let reader = Reader {
+        cmd: Some(cmd_tx),
+        out: out.clone(),
+        flows: Flows::default(),
+        stats: stats.clone(),
+        rt: rt.handle().clone(),
+        opts,
+    };
     let reading = std::thread::Builder::new().name("hearth-worker-in".into()).spawn(move || reader.run(input));
     if writer.is_err() || reading.is_err() {
         return exit::PIPE;

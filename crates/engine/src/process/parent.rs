@@ -217,7 +217,9 @@ fn describe(status: Option<ExitStatus>) -> String {
         None => "unknown".into(),
         Some(s) => match (s.code(), s.signal()) {
             (Some(c), _) => format!("exit code {c}"),
-            (None, Some(sig)) => format!("killed by signal {sig}{}", if s.core_dumped() { " (core dumped)" } else { "" }),
+            (None, Some(sig)) => {
+                format!("killed by signal {sig}{}", if s.core_dumped() { " (core dumped)" } else { "" })
+            }
             _ => s.to_string(),
         },
     }
@@ -325,7 +327,16 @@ struct Routes {
 
 impl Routes {
     fn new(model: String, to_child: mpsc::Sender<Vec<u8>>, stats: Arc<WorkerStats>) -> Self {
-        Self { model, next: 0, to_child, stats, gens: HashMap::new(), embeds: HashMap::new(), pings: HashMap::new(), tasks: tokio::task::JoinSet::new() }
+        Self {
+            model,
+            next: 0,
+            to_child,
+            stats,
+            gens: HashMap::new(),
+            embeds: HashMap::new(),
+            pings: HashMap::new(),
+            tasks: tokio::task::JoinSet::new(),
+        }
     }
 
     fn is_empty(&self) -> bool {
@@ -474,7 +485,13 @@ impl Routes {
 ///
 /// It holds the child's input weakly: once the model is unloaded and every route has closed,
 /// a pump still feeding a slow client does not keep the worker process alive.
-async fn pump(mut inner: mpsc::Receiver<Event>, client: mpsc::Sender<Event>, id: u64, choice: u32, to_child: ToChildWeak) {
+async fn pump(
+    mut inner: mpsc::Receiver<Event>,
+    client: mpsc::Sender<Event>,
+    id: u64,
+    choice: u32,
+    to_child: ToChildWeak,
+) {
     let mut owed = 0u32;
     loop {
         let ev = tokio::select! {

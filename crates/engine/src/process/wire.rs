@@ -293,9 +293,7 @@ pub(crate) fn read_frame<T: DeserializeOwned>(r: &mut impl Read) -> io::Result<O
 ///
 /// # Errors
 /// As [`read_frame`].
-pub(crate) async fn read_frame_async<T: DeserializeOwned>(
-    r: &mut (impl AsyncRead + Unpin),
-) -> io::Result<Option<T>> {
+pub(crate) async fn read_frame_async<T: DeserializeOwned>(r: &mut (impl AsyncRead + Unpin)) -> io::Result<Option<T>> {
     let mut head = [0u8; 4];
     match r.read_exact(&mut head).await {
         Ok(_) => {}
@@ -330,11 +328,7 @@ pub(crate) async fn read_child_opening(r: &mut (impl AsyncRead + Unpin)) -> io::
         if seen > MAX_PREAMBLE {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "no worker greeting"));
         }
-        matched = if b == MAGIC[matched] {
-            matched + 1
-        } else {
-            usize::from(b == MAGIC[0])
-        };
+        matched = if b == MAGIC[matched] { matched + 1 } else { usize::from(b == MAGIC[0]) };
     }
     let mut v = [0u8; 4];
     r.read_exact(&mut v).await?;

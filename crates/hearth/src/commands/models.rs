@@ -2,13 +2,12 @@
 //! server with `--url`; tables on a terminal, `--json` for scripts.
 
 use crate::client::{answer, client, Remote, ServerTarget};
-use crate::config::FolderArgs;
 use crate::commands::pull::size;
+use crate::config::FolderArgs;
 use anyhow::{anyhow, Context};
 use clap::Args;
 use hearth_engine::{ModelInfo, Registry};
 use serde_json::{json, Value};
-
 
 /// The models folder, or a server.
 #[derive(Debug, Clone, Args)]
@@ -66,8 +65,6 @@ fn scan(t: &Target) -> anyhow::Result<Registry> {
     let dir = t.folders.models_dir();
     Registry::scan(&dir, &[], &[]).with_context(|| format!("cannot read the models folder {}", dir.display()))
 }
-
-
 
 fn remote_json(m: &Value) -> Value {
     let mut v = m["meta"].clone();
@@ -261,8 +258,15 @@ pub(crate) fn devices_line(health: &Value) -> String {
         .map(|ds| {
             ds.iter()
                 .map(|d| {
-                    let (free, total) = (d["memory_free"].as_u64().unwrap_or(0), d["memory_total"].as_u64().unwrap_or(0));
-                    format!("{} ({}): {} free of {}", text(&d["name"]), text(&d["description"]), size(free), size(total))
+                    let (free, total) =
+                        (d["memory_free"].as_u64().unwrap_or(0), d["memory_total"].as_u64().unwrap_or(0));
+                    format!(
+                        "{} ({}): {} free of {}",
+                        text(&d["name"]),
+                        text(&d["description"]),
+                        size(free),
+                        size(total)
+                    )
                 })
                 .collect()
         })

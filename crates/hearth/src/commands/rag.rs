@@ -8,7 +8,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-
 /// `hearth ingest`.
 #[derive(Debug, Args)]
 pub struct IngestArgs {
@@ -73,8 +72,6 @@ fn collect(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     }
     Ok(out)
 }
-
-
 
 fn bar(done: usize, total: usize, files: usize, nfiles: usize) {
     let width = 30;

@@ -68,8 +68,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     if let Some(rag) = rag {
         state = state.with_rag(rag);
     }
-    let listener =
-        hearth_server::http::listen::bind(s.addr).with_context(|| format!("cannot listen on {}", s.addr))?;
+    let listener = hearth_server::http::listen::bind(s.addr).with_context(|| format!("cannot listen on {}", s.addr))?;
     tracing::info!(addr = %s.addr, keys = s.auth.keys.len(), "hearth listening; OpenAI API at http://{}/v1", s.addr);
     hearth_server::shutdown::serve(listener, state, shutdown_signal(), s.shutdown_grace).await?;
     // The requests are drained: end the model workers (their processes, in process isolation).
@@ -81,7 +80,8 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
 /// How long model workers may take to free their models and exit at shutdown.
 const WORKER_EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-type Stores = (Option<hearth_server::services::retrieval::Rag>, Option<Arc<dyn hearth_rag::conversation::ConversationStore>>);
+type Stores =
+    (Option<hearth_server::services::retrieval::Rag>, Option<Arc<dyn hearth_rag::conversation::ConversationStore>>);
 
 /// Retrieval over the configured store, if an embedding model is available, and the same
 /// store for conversations (opened for them alone when retrieval is off; without it the

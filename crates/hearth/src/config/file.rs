@@ -43,7 +43,8 @@ fn file_defaults(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
     if let Some(models) = table.remove("models") {
         let per_model = per_model_gpu_layers(models)?;
         if !per_model.is_empty() {
-            table.insert("model_gpu_layers".into(), toml::Value::Array(per_model.into_iter().map(Into::into).collect()));
+            table
+                .insert("model_gpu_layers".into(), toml::Value::Array(per_model.into_iter().map(Into::into).collect()));
         }
     }
     let command = Cli::command();
@@ -68,7 +69,9 @@ fn file_key(var: &str) -> String {
 
 /// `ID=LAYERS` for each `[models."ID"]` table's `gpu_layers`.
 fn per_model_gpu_layers(models: toml::Value) -> Result<Vec<String>, String> {
-    let toml::Value::Table(models) = models else { return Err("`models` must be a table of `[models.\"ID\"]` tables".into()) };
+    let toml::Value::Table(models) = models else {
+        return Err("`models` must be a table of `[models.\"ID\"]` tables".into());
+    };
     let mut out = Vec::new();
     for (id, settings) in models {
         let toml::Value::Table(settings) = settings else { return Err(format!("`models.{id}` must be a table")) };
@@ -139,8 +142,11 @@ mod tests {
 
     #[test]
     fn a_model_table_sets_that_models_gpu_layers() {
-        let s = serve("gpu_layers = \"auto\"\n[models.\"big-model\"]\ngpu_layers = 12\n[models.small]\ngpu_layers = \"all\"\n", &[])
-            .unwrap();
+        let s = serve(
+            "gpu_layers = \"auto\"\n[models.\"big-model\"]\ngpu_layers = 12\n[models.small]\ngpu_layers = \"all\"\n",
+            &[],
+        )
+        .unwrap();
         use hearth_engine::gpu::GpuLayers;
         assert_eq!(s.engine.gpu.layers, GpuLayers::Auto);
         let mut of = s.engine.gpu_layers_of.clone();

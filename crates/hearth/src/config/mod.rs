@@ -56,7 +56,6 @@ pub struct ServeArgs {
     pub hub: HubArgs,
 }
 
-
 /// Settings after validation.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -281,9 +280,13 @@ mod tests {
     fn defaults_are_the_crates_own() {
         let s = parse(&["serve"]).unwrap();
         let isolated = hearth_engine::process::Isolation::Thread;
-        assert_eq!(format!("{:?}", EngineSettings { isolation: isolated, ..s.engine }), format!("{:?}", EngineSettings::default()));
+        assert_eq!(
+            format!("{:?}", EngineSettings { isolation: isolated, ..s.engine }),
+            format!("{:?}", EngineSettings::default())
+        );
         // The connection cap may be lowered to fit this machine's file limit.
-        let limits = hearth_server::Limits { max_connections: hearth_server::Limits::default().max_connections, ..s.limits };
+        let limits =
+            hearth_server::Limits { max_connections: hearth_server::Limits::default().max_connections, ..s.limits };
         assert_eq!(format!("{limits:?}"), format!("{:?}", hearth_server::Limits::default()));
         assert_eq!(s.max_upload_bytes, hearth_server::services::retrieval::DEFAULT_MAX_UPLOAD_BYTES);
     }

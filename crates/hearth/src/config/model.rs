@@ -89,12 +89,14 @@ pub(super) fn isolation(arg: IsolationArg, log: &super::LogArgs) -> anyhow::Resu
     if arg == IsolationArg::Thread {
         return Ok(Isolation::Thread);
     }
-    let program = std::env::current_exe().map_err(|e| anyhow::anyhow!("cannot find this program's path for the model workers: {e}"))?;
+    let program = std::env::current_exe()
+        .map_err(|e| anyhow::anyhow!("cannot find this program's path for the model workers: {e}"))?;
     let format = match log.log_format {
         super::LogFormat::Text => "text",
         super::LogFormat::Json => "json",
     };
-    let args = ["worker", "--log-format", format, "--log", &log.filter, "--parent-pid", &std::process::id().to_string()];
+    let args =
+        ["worker", "--log-format", format, "--log", &log.filter, "--parent-pid", &std::process::id().to_string()];
     Ok(Isolation::Process(WorkerProgram { program, args: args.iter().map(Into::into).collect() }))
 }
 
@@ -280,8 +282,13 @@ pub(super) fn engine_settings(
             .model_gpu_layers
             .iter()
             .map(|pair| {
-                let (id, layers) = pair.split_once('=').ok_or_else(|| anyhow::anyhow!("--model-gpu-layers takes ID=LAYERS, got {pair:?}"))?;
-                Ok((id.trim().to_string(), GpuLayers::parse(layers).map_err(|e| anyhow::anyhow!("--model-gpu-layers {id}: {e}"))?))
+                let (id, layers) = pair
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--model-gpu-layers takes ID=LAYERS, got {pair:?}"))?;
+                Ok((
+                    id.trim().to_string(),
+                    GpuLayers::parse(layers).map_err(|e| anyhow::anyhow!("--model-gpu-layers {id}: {e}"))?,
+                ))
             })
             .collect::<anyhow::Result<_>>()?,
     })

@@ -101,7 +101,9 @@ pub(super) fn connection_cap(requested: usize) -> anyhow::Result<usize> {
     use rustix::process::{getrlimit, setrlimit, Resource};
     anyhow::ensure!(requested >= 1, "--max-connections must be at least 1");
     let mut limit = getrlimit(Resource::Nofile);
-    if limit.current < limit.maximum && setrlimit(Resource::Nofile, rustix::process::Rlimit { current: limit.maximum, ..limit.clone() }).is_ok() {
+    if limit.current < limit.maximum
+        && setrlimit(Resource::Nofile, rustix::process::Rlimit { current: limit.maximum, ..limit.clone() }).is_ok()
+    {
         limit = getrlimit(Resource::Nofile);
     }
     let Some(soft) = limit.current else { return Ok(requested) };

@@ -61,12 +61,7 @@ mod tests {
     #[test]
     fn deeply_nested_elements_are_walked_without_recursion() {
         let html = format!("<body>{}deep text{}</body>", "<span>".repeat(60_000), "</span>".repeat(60_000));
-        let d = std::thread::Builder::new()
-            .stack_size(256 << 10)
-            .spawn(move || parse(&html))
-            .unwrap()
-            .join()
-            .unwrap();
+        let d = std::thread::Builder::new().stack_size(256 << 10).spawn(move || parse(&html)).unwrap().join().unwrap();
         assert_eq!(d.blocks[0].text, "deep text");
     }
 

@@ -251,7 +251,10 @@ mod tests {
         let md = format!("# {}\n\n{}", "H".repeat(1 << 20), "a\n\n".repeat(300_000));
         let d = parse(md.as_bytes(), "h.md", None, ParseLimits::default()).unwrap();
         assert_eq!(d.blocks.len(), 300_001);
-        assert!(d.blocks.iter().all(|b| b.section.as_ref().is_some_and(|s| s.chars().count() == MAX_SECTION_CHARS + 1)));
+        assert!(d
+            .blocks
+            .iter()
+            .all(|b| b.section.as_ref().is_some_and(|s| s.chars().count() == MAX_SECTION_CHARS + 1)));
         assert_eq!(d.title.map(|t| t.chars().count()), Some(MAX_SECTION_CHARS + 1));
     }
 

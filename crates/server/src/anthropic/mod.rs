@@ -8,12 +8,12 @@ mod convert;
 mod stream;
 
 use crate::http::auth::Caller;
-use crate::pipeline::prepare::Prepared;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::pipeline::generate;
-use crate::services::state::AppState;
+use crate::pipeline::prepare::Prepared;
 use crate::pipeline::validate;
+use crate::services::state::AppState;
 use axum::extract::State;
 use axum::response::Response;
 use axum::{Extension, Json};
@@ -38,7 +38,8 @@ pub async fn messages(
     ApiJson(req): ApiJson<MessagesRequest>,
 ) -> Result<Response, ApiError> {
     let wire = to_chat(req)?;
-    let Prepared { model, started, tools, stream, .. } = crate::pipeline::prepare::prepare(&app, caller, wire, validate::LENIENT).await?;
+    let Prepared { model, started, tools, stream, .. } =
+        crate::pipeline::prepare::prepare(&app, caller, wire, validate::LENIENT).await?;
     let id = crate::http::ids::new_id("msg");
     if stream {
         let fmt = stream::Events::new(id, model.clone(), (started.prompt_tokens, started.cached_tokens), tools);
@@ -97,7 +98,11 @@ pub async fn count_tokens(
     };
     let wire = to_chat(full)?;
     let messages = validate::check_chat(&wire)?;
-    let tools = crate::pipeline::tools::tool_request(wire.tools.as_deref(), wire.tool_choice.as_ref(), wire.parallel_tool_calls)?;
+    let tools = crate::pipeline::tools::tool_request(
+        wire.tools.as_deref(),
+        wire.tool_choice.as_ref(),
+        wire.parallel_tool_calls,
+    )?;
     let handle = who.models(&app.models).acquire(&wire.model, Some(ModelKind::Causal), KeepAlive::Default).await?;
     let prompt = handle.render_chat(&messages, tools.as_ref().map(|t| t.tools.as_slice())).await?;
     let n = handle.count_prompt(prompt).await?;

@@ -1,11 +1,8 @@
 //! `ApiError`: every failure a client can see, mapped to a status and OpenAI's error body.
 
 use crate::http::refused::{self, Busy, Feature, Missing};
-use crate::http::route::{Matched, Protocol};
-use axum::body::Body;
-use axum::extract::Request;
+use crate::http::route::Protocol;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hearth_engine::error::LoadError;
 use hearth_engine::EngineError;
@@ -334,7 +331,9 @@ impl IntoResponse for ApiError {
         let said = self.said();
         let mut res = (status, axum::Json(&said.body)).into_response();
         res.extensions_mut().insert(said);
-        if let ApiError::RateLimited { retry_after } | ApiError::Engine(EngineError::CrashLoop { retry_after, .. }) = self {
+        if let ApiError::RateLimited { retry_after } | ApiError::Engine(EngineError::CrashLoop { retry_after, .. }) =
+            self
+        {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         } else if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -395,42 +394,6 @@ pub fn shaped(protocol: Protocol, said: &Said) -> serde_json::Value {
             "error": {"type": anthropic_kind(said.status), "message": said.body.error.message},
         }),
     }
-}
-
-/// The layer that gives every error of a route (the handler's, and the auth, limit and
-/// timeout layers') its protocol's shape: Ollama's `{"error": "..."}`, Anthropic's
-/// `{"type": "error", ...}`; OpenAI's everywhere else.
-pub async fn in_protocol(req: Request, next: Next) -> Response {
-    let protocol = Matched::of(&req).map_or(Protocol::OpenAi, |r| r.protocol);
-    let path = req.uri().path().to_string();
-    let mut res = next.run(req).await;
-    let json = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if res.extensions().get::<Said>().is_none() && res.status().is_client_error() && !json {
-        res = rejection(res, path).await;
-    }
-    let said = res.extensions().get::<Said>().cloned();
-    let (Some(said), false) = (said, protocol == Protocol::OpenAi) else { return res };
-    let (mut parts, _) = res.into_parts();
-    parts.headers.remove(header::CONTENT_LENGTH);
-    let json = shaped(protocol, &said);
-    Response::from_parts(parts, Body::from(serde_json::to_vec(&json).unwrap_or_default()))
-}
-
-/// An error answered by an extractor of axum's own (a path segment that does not parse, a
-/// multipart body without a boundary): its plain text becomes the message of an error in the
-/// API's shape.
-async fn rejection(res: Response, path: String) -> Response {
-    let status = res.status();
-    let text = axum::body::to_bytes(res.into_body(), 16 << 10).await.unwrap_or_default();
-    let message = String::from_utf8_lossy(&text).trim().to_string();
-    let err = match status {
-        StatusCode::NOT_FOUND => ApiError::NotFound(path),
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(message),
-        _ => ApiError::BadRequest { message, param: None, code: "invalid_request" },
-    };
-    err.into_response()
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
 //! The layer every request passes: a request id (the client's `x-request-id`, or a new one,
 //! echoed back), a tracing span carrying it, the request metrics, and one summary log line.
 
-use crate::http::error::ApiError;
+use crate::http::error::{shaped, ApiError, Said};
 use crate::http::metrics::{self, metrics};
-use crate::http::route::Matched;
+use crate::http::route::{Matched, Protocol};
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::Instant;
@@ -63,7 +64,6 @@ fn request_id(req: &Request) -> String {
         .map_or_else(|| crate::http::ids::new_id("req"), str::to_string)
 }
 
-
 /// The middleware.
 pub async fn observe(req: Request, next: Next) -> Response {
     let start = Instant::now();
@@ -91,6 +91,42 @@ pub async fn observe(req: Request, next: Next) -> Response {
         span.in_scope(|| summary.log(method.as_str(), endpoint, status, &model, ms));
     }
     res
+}
+
+/// The layer that gives every error of a route (the handler's, and the auth, limit and
+/// timeout layers') its protocol's shape: Ollama's `{"error": "..."}`, Anthropic's
+/// `{"type": "error", ...}`; OpenAI's everywhere else.
+pub async fn in_protocol(req: Request, next: Next) -> Response {
+    let protocol = Matched::of(&req).map_or(Protocol::OpenAi, |r| r.protocol);
+    let path = req.uri().path().to_string();
+    let mut res = next.run(req).await;
+    let json = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if res.extensions().get::<Said>().is_none() && res.status().is_client_error() && !json {
+        res = rejection(res, path).await;
+    }
+    let said = res.extensions().get::<Said>().cloned();
+    let (Some(said), false) = (said, protocol == Protocol::OpenAi) else { return res };
+    let (mut parts, _) = res.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let json = shaped(protocol, &said);
+    Response::from_parts(parts, Body::from(serde_json::to_vec(&json).unwrap_or_default()))
+}
+
+/// An error answered by an extractor of axum's own (a path segment that does not parse, a
+/// multipart body without a boundary): its plain text becomes the message of an error in the
+/// API's shape.
+async fn rejection(res: Response, path: String) -> Response {
+    let status = res.status();
+    let text = axum::body::to_bytes(res.into_body(), 16 << 10).await.unwrap_or_default();
+    let message = String::from_utf8_lossy(&text).trim().to_string();
+    let err = match status {
+        StatusCode::NOT_FOUND => ApiError::NotFound(path),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(message),
+        _ => ApiError::BadRequest { message, param: None, code: "invalid_request" },
+    };
+    err.into_response()
 }
 
 /// Ends a request that runs past `--request-timeout` (until its response head; a stream

@@ -3,7 +3,6 @@
 //! as `hearth pull`. The pulled names (`hf.co/OWNER/REPO:QUANT`) become aliases of the model, so
 //! a client can chat with the name it pulled.
 
-
 use crate::http::error::ApiError;
 use crate::http::extract::AnyJson;
 use crate::ollama::model_name;
@@ -45,8 +44,12 @@ fn progress_line(p: &Progress) -> Option<PullProgress> {
 /// The hub client and the models folder, when this server can pull.
 pub(crate) fn puller(app: &AppState) -> Result<(Hub, PathBuf), ApiError> {
     let settings = app.hub.clone().ok_or(ApiError::Disabled(crate::http::refused::Feature::Pull))?;
-    let dir =
-        app.models.registry().dir().map(PathBuf::from).ok_or(ApiError::Disabled(crate::http::refused::Feature::Pull))?;
+    let dir = app
+        .models
+        .registry()
+        .dir()
+        .map(PathBuf::from)
+        .ok_or(ApiError::Disabled(crate::http::refused::Feature::Pull))?;
     Ok((Hub::new(settings)?, dir))
 }
 

@@ -7,6 +7,7 @@
 use super::pull::{pull, puller};
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
+use crate::services::pulls::{new_job, unix_now, Begun};
 use crate::services::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,7 +15,6 @@ use axum::Json;
 use hearth_hub::{Progress, Reference};
 use hearth_protocol::openai::ErrorBody;
 use hearth_protocol::pull::{PullJob, PullJobRequest, PullJobs, PullStatus};
-use crate::services::pulls::{new_job, unix_now, Begun};
 
 /// Starts pulling a model from the Hugging Face hub as a job.
 ///
@@ -85,4 +85,3 @@ pub async fn get_job(State(app): State<AppState>, Path(id): Path<String>) -> Res
 pub async fn cancel(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<PullJob>, ApiError> {
     app.pulls.cancel(&id).map(Json)
 }
-

@@ -5,13 +5,13 @@
 use super::convert;
 use super::stream::{Ndjson, Shape};
 use crate::http::auth::Caller;
-use crate::pipeline::prepare::Prepared;
 use crate::http::error::ApiError;
 use crate::http::extract::AnyJson;
 use crate::pipeline::generate;
+use crate::pipeline::prepare::Prepared;
+use crate::pipeline::validate;
 use crate::services::owner::Principal;
 use crate::services::state::AppState;
-use crate::pipeline::validate;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;

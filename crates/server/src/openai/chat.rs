@@ -1,14 +1,14 @@
 //! `POST /v1/chat/completions`.
 
 use crate::http::auth::Caller;
-use crate::openai::chat_stream::ChatStream;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
-use crate::pipeline::generate;
 use crate::http::middleware::Summary;
-use crate::services::state::AppState;
+use crate::openai::chat_stream::ChatStream;
+use crate::pipeline::generate;
 use crate::pipeline::prepare::{prepare, read_answer, OnAnswer, Prepared};
 use crate::pipeline::validate;
+use crate::services::state::AppState;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;

@@ -1,8 +1,8 @@
 //! Streamed chat completions: chunks per choice (role, text or tool-call pieces with their
 //! log-probabilities, finish), then the usage chunk.
 
-use crate::pipeline::prepare::OnAnswer;
 use crate::pipeline::generate;
+use crate::pipeline::prepare::OnAnswer;
 use crate::pipeline::stream::StreamFormat;
 use hearth_engine::{Completion, FinishReason, TokenLogprob, ToolEvent, ToolFamily, ToolParser};
 use hearth_protocol::openai::{ChatCompletionChunk, ChunkChoice, Delta, Timings, Usage};

@@ -1,13 +1,13 @@
 //! `POST /v1/completions` (legacy text completion).
 
 use crate::http::auth::Caller;
-use crate::pipeline::prepare::Prepared;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::pipeline::generate;
+use crate::pipeline::prepare::Prepared;
 use crate::pipeline::stream::StreamFormat;
-use crate::services::state::AppState;
 use crate::pipeline::validate;
+use crate::services::state::AppState;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;

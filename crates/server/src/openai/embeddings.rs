@@ -3,11 +3,11 @@
 use crate::http::auth::Caller;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
-use crate::pipeline::generate;
 use crate::http::middleware::Summary;
-use crate::services::state::AppState;
 use crate::pipeline::embed::{only_model_of_kind, run};
+use crate::pipeline::generate;
 use crate::pipeline::validate;
+use crate::services::state::AppState;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;

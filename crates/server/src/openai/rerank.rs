@@ -1,11 +1,11 @@
 //! `POST /v1/rerank` (and `/rerank`): score documents against a query with a cross-encoder.
 
 use crate::http::auth::Caller;
-use crate::pipeline::embed::{only_model_of_kind, run};
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
-use crate::pipeline::generate;
 use crate::http::middleware::Summary;
+use crate::pipeline::embed::{only_model_of_kind, run};
+use crate::pipeline::generate;
 use crate::services::state::AppState;
 use axum::extract::State;
 use axum::response::Response;

@@ -3,9 +3,9 @@
 use crate::http::auth::Caller;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
+use crate::pipeline::validate;
 use crate::services::owner::Principal;
 use crate::services::state::AppState;
-use crate::pipeline::validate;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};

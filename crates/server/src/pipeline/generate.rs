@@ -16,7 +16,6 @@ use hearth_protocol::openai::{PromptTokensDetails, Timings, Usage};
 use std::time::Instant;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
-
 /// A request the engine has admitted.
 #[derive(Debug)]
 pub struct Started {

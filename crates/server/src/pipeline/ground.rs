@@ -1,9 +1,9 @@
 //! Grounding: retrieve the chunks a question needs, fit them into the chat model's context,
 //! and turn them into numbered sources the answer cites as `[n]`.
 
-use crate::services::retrieval::Rag;
 use crate::http::error::ApiError;
 use crate::services::owner::Principal;
+use crate::services::retrieval::Rag;
 use crate::services::state::AppState;
 use hearth_engine::{ModelHandle, TemplateMessage};
 use hearth_rag::store::{Hit, Query, SearchMode};
@@ -102,7 +102,9 @@ pub async fn ground(
         Some(k) => return Err(ApiError::invalid("rag.top_k", format!("rag.top_k must be 1..=50, got {k}"))),
     };
     let question = messages.iter().rev().find(|m| m.role == "user").map(|m| m.content.clone()).unwrap_or_default();
-    let max_tokens = req.max_completion_tokens.or(req.max_tokens).unwrap_or(i64::from(DEFAULT_MAX_TOKENS)).clamp(1, 1 << 20) as usize;
+    let max_tokens =
+        req.max_completion_tokens.or(req.max_tokens).unwrap_or(i64::from(DEFAULT_MAX_TOKENS)).clamp(1, 1 << 20)
+            as usize;
     // The whole conversation counts against the context, not only the question.
     let mut conversation_tokens = 0;
     for m in messages.iter() {

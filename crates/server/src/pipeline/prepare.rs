@@ -45,7 +45,8 @@ pub async fn prepare(
 ) -> Result<Prepared, ApiError> {
     let mut messages = validate::check_chat(&req)?;
     let constraint = crate::pipeline::structured::constraint(req.response_format.as_ref(), req.grammar.as_deref())?;
-    let tools = crate::pipeline::tools::tool_request(req.tools.as_deref(), req.tool_choice.as_ref(), req.parallel_tool_calls)?;
+    let tools =
+        crate::pipeline::tools::tool_request(req.tools.as_deref(), req.tool_choice.as_ref(), req.parallel_tool_calls)?;
     if tools.is_some() && constraint.is_some() {
         return Err(ApiError::unsupported(
             "response_format",
@@ -57,7 +58,8 @@ pub async fn prepare(
     let admission = generate::admit(app, caller)?;
     let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
     let placed = validate::num_gpu(req.num_gpu);
-    let handle = who.models(&app.models).acquire_placed(&req.model, Some(ModelKind::Causal), keep_alive, placed).await?;
+    let handle =
+        who.models(&app.models).acquire_placed(&req.model, Some(ModelKind::Causal), keep_alive, placed).await?;
     let citations = match &req.rag {
         Some(opts) => Some(crate::pipeline::ground::ground(app, &handle, (&who, opts), &req, &mut messages).await?),
         None => None,
@@ -70,7 +72,8 @@ pub async fn prepare(
         None => grammar,
     };
     let offered = tools.as_ref().map(|t| t.tools.as_slice());
-    let mut gen = validate::chat_request(&handle, req, &messages, offered, &app.models.settings().sampling, rules).await?;
+    let mut gen =
+        validate::chat_request(&handle, req, &messages, offered, &app.models.settings().sampling, rules).await?;
     gen.sampling.grammar = grammar;
     let logprobs = gen.logprobs.is_some();
     let started = generate::start_n(app, &handle, gen, n, admission).await?;
@@ -88,4 +91,3 @@ pub fn read_answer(tools: Option<ToolFamily>, text: String) -> (Option<String>, 
         None => (Some(text), Vec::new()),
     }
 }
-

@@ -3,8 +3,8 @@
 //! carries its choice's index).
 
 use crate::http::error::ApiError;
-use crate::pipeline::generate::{Started, TokenClock};
 use crate::http::middleware::ServedModel;
+use crate::pipeline::generate::{Started, TokenClock};
 use axum::body::Body;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
@@ -100,7 +100,12 @@ enum Next {
 
 impl<F: StreamFormat> Flow<F> {
     /// Frames for one event; sets `ended` when the stream is over.
-    fn on(&mut self, index: usize, event: Option<Event>, log: &dyn Fn(&crate::http::middleware::Summary)) -> Vec<String> {
+    fn on(
+        &mut self,
+        index: usize,
+        event: Option<Event>,
+        log: &dyn Fn(&crate::http::middleware::Summary),
+    ) -> Vec<String> {
         match event {
             Some(Event::Text { text, tokens }) if text.is_empty() => {
                 // Tokens whose text is held back: charged now, sent with their text.

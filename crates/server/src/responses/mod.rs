@@ -7,10 +7,10 @@ mod convert;
 mod stream;
 
 use crate::http::auth::Caller;
-use crate::pipeline::prepare::Prepared;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::pipeline::generate;
+use crate::pipeline::prepare::Prepared;
 use crate::services::state::AppState;
 use axum::extract::State;
 use axum::response::Response;
@@ -48,7 +48,9 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let (wire, echo) = to_chat(req).map_err(in_responses_terms)?;
     let Prepared { model, started, tools, stream, .. } =
-        crate::pipeline::prepare::prepare(&app, caller, wire, crate::pipeline::validate::OPENAI).await.map_err(in_responses_terms)?;
+        crate::pipeline::prepare::prepare(&app, caller, wire, crate::pipeline::validate::OPENAI)
+            .await
+            .map_err(in_responses_terms)?;
     let id = crate::http::ids::new_id("resp");
     if stream {
         let fmt = stream::Events::new(id, model.clone(), echo, tools);
@@ -62,7 +64,9 @@ pub async fn create(
         .into_iter()
         .collect();
     output.extend(
-        calls.iter().map(|k| call_item(&crate::http::ids::new_id("fc"), &k.id, &k.name, &k.arguments, item_status(c.finish))),
+        calls
+            .iter()
+            .map(|k| call_item(&crate::http::ids::new_id("fc"), &k.id, &k.name, &k.arguments, item_status(c.finish))),
     );
     let body = object(&echo, &id, &model, status(c.finish), output, Some(usage(&c.completion)));
     Ok(generate::answer(model, c.summary, body))

@@ -1,13 +1,13 @@
 //! `POST /api/v1/generate`: a grounded answer to one prompt, with citations.
 
 use crate::http::auth::Caller;
-use crate::openai::chat::{self, Chat};
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
-use crate::pipeline::generate as gen;
-use crate::services::owner::Principal;
-use crate::retrieval::schema::{Generation, UploadGeneration};
 use crate::http::refused::Missing;
+use crate::openai::chat::{self, Chat};
+use crate::pipeline::generate as gen;
+use crate::retrieval::schema::{Generation, UploadGeneration};
+use crate::services::owner::Principal;
 use crate::services::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -242,7 +242,13 @@ pub async fn generate_upload(
     use crate::retrieval::routes;
     let rag = routes::rag(&app)?;
     let key = caller.as_ref().map(|c| &c.0);
-    let _my_slot = crate::services::share::take(&app.shares.uploads, key, 1, crate::services::retrieval::MAX_CONCURRENT_UPLOADS, "uploads")?;
+    let _my_slot = crate::services::share::take(
+        &app.shares.uploads,
+        key,
+        1,
+        crate::services::retrieval::MAX_CONCURRENT_UPLOADS,
+        "uploads",
+    )?;
     let _reading = rag.admit_upload()?;
     let form = routes::read_form(rag.max_upload_bytes, form).await?;
     let field = |k: &str| form.fields.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
@@ -269,7 +275,13 @@ pub async fn generate_upload(
         let bytes: usize = form.files.iter().map(|(_, _, b)| b.len()).sum();
         crate::services::quota::upload(&rag, &who_now, n as u64, bytes as u64).await?;
     }
-    let _my_places = crate::services::share::take(&app.shares.places, key, n, crate::services::retrieval::MAX_PENDING_JOBS, "queued documents")?;
+    let _my_places = crate::services::share::take(
+        &app.shares.places,
+        key,
+        n,
+        crate::services::retrieval::MAX_PENDING_JOBS,
+        "queued documents",
+    )?;
     let mut places = rag.reserve(n)?;
     let parsed = routes::parse_files(&rag, form.files, &stored, &form.metadata).await?;
     if !temporary {

@@ -2,9 +2,9 @@
 //! worker packs them with other requests), store in one transaction.
 
 use super::schema::Stored;
-use crate::services::retrieval::Rag;
 use crate::http::error::ApiError;
 use crate::services::owner::Principal;
+use crate::services::retrieval::Rag;
 use crate::services::state::AppState;
 use hearth_engine::embed::l2_normalize;
 use hearth_engine::{EmbedInput, EmbedRequest, ModelHandle};
@@ -87,7 +87,8 @@ pub async fn ingest(app: &AppState, rag: &Rag, (job, who): (&str, &Principal), u
     }
     let store = rag.store.clone();
     let (collection, doc) = (up.collection, up.doc);
-    let (info, outcome) = crate::services::retrieval::blocking(move || store.put_document(&collection, doc, stored)).await?;
+    let (info, outcome) =
+        crate::services::retrieval::blocking(move || store.put_document(&collection, doc, stored)).await?;
     Ok(Stored { document: info, outcome })
 }
 

@@ -2,14 +2,14 @@
 
 use super::ingest::{self, Upload};
 use super::schema;
-use crate::services::retrieval::{blocking, blocking_named};
-use crate::services::retrieval::Rag;
 use crate::http::auth::Caller;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
-use crate::services::share;
-use crate::services::owner::Principal;
 use crate::http::refused::{Feature, Missing};
+use crate::services::owner::Principal;
+use crate::services::retrieval::Rag;
+use crate::services::retrieval::{blocking, blocking_named};
+use crate::services::share;
 use crate::services::state::AppState;
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
@@ -147,14 +147,26 @@ pub async fn upload(
 ) -> Result<Response, ApiError> {
     let rag = rag(&app)?;
     let stored = owned_collection(&rag, &who, &collection).await?;
-    let _my_slot = share::take(&app.shares.uploads, who.caller(), 1, crate::services::retrieval::MAX_CONCURRENT_UPLOADS, "uploads")?;
+    let _my_slot = share::take(
+        &app.shares.uploads,
+        who.caller(),
+        1,
+        crate::services::retrieval::MAX_CONCURRENT_UPLOADS,
+        "uploads",
+    )?;
     let _reading = rag.admit_upload()?;
     let form = read_form(rag.max_upload_bytes, form).await?;
     // The queue's places are taken before parsing, so no parsed document waits without one.
     let n = form.files.len();
     let bytes: usize = form.files.iter().map(|(_, _, b)| b.len()).sum();
     crate::services::quota::upload(&rag, &who, n as u64, bytes as u64).await?;
-    let mut my_places = share::take(&app.shares.places, who.caller(), n, crate::services::retrieval::MAX_PENDING_JOBS, "queued documents")?;
+    let mut my_places = share::take(
+        &app.shares.places,
+        who.caller(),
+        n,
+        crate::services::retrieval::MAX_PENDING_JOBS,
+        "queued documents",
+    )?;
     let mut places = rag.reserve(n)?;
     let parsed = parse_files(&rag, form.files, &stored, &form.metadata).await?;
     let mut jobs = Vec::new();
@@ -198,7 +210,9 @@ pub async fn read_form(max_bytes: usize, mut form: Multipart) -> Result<Form, Ap
                 return Err(ApiError::invalid(&name, format!("a form may have at most {MAX_FIELDS} text fields")));
             }
             if name == "metadata" && text.len() > MAX_METADATA_BYTES {
-                let message = format!("metadata is longer than the limit of {MAX_METADATA_BYTES} bytes (it is stored with every file)");
+                let message = format!(
+                    "metadata is longer than the limit of {MAX_METADATA_BYTES} bytes (it is stored with every file)"
+                );
                 return Err(ApiError::invalid("metadata", message));
             }
             if name == "metadata" {
@@ -332,12 +346,12 @@ pub(crate) async fn parse_files(
             .await
             .map_err(|_| ApiError::Internal)??;
         let extracted: u64 = doc.blocks.iter().map(|b| b.text.len() as u64).sum();
-        bytes_left = bytes_left.checked_sub(extracted).ok_or(ApiError::Document(parse::ParseError::TooLarge {
-            limit: rag.parse_limits.max_expanded,
-        }))?;
-        blocks_left = blocks_left.checked_sub(doc.blocks.len()).ok_or(ApiError::Document(
-            parse::ParseError::TooManyBlocks { limit: MAX_BLOCKS },
-        ))?;
+        bytes_left = bytes_left
+            .checked_sub(extracted)
+            .ok_or(ApiError::Document(parse::ParseError::TooLarge { limit: rag.parse_limits.max_expanded }))?;
+        blocks_left = blocks_left
+            .checked_sub(doc.blocks.len())
+            .ok_or(ApiError::Document(parse::ParseError::TooManyBlocks { limit: MAX_BLOCKS }))?;
         let sha256 = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
         let title = doc.title.clone();
         let new = NewDocument { name: filename, title, sha256, metadata: metadata.clone(), bytes: bytes.len() as u64 };
@@ -466,7 +480,11 @@ pub async fn search(
         Some(k @ 1..=100) => k as usize,
         Some(k) => return Err(ApiError::invalid("top_k", format!("top_k must be 1..=100, got {k}"))),
     };
-    let vector = if req.mode == SearchMode::Keyword { None } else { Some(crate::pipeline::embed::embed_query(&app, &rag, &who, &text).await?) };
+    let vector = if req.mode == SearchMode::Keyword {
+        None
+    } else {
+        Some(crate::pipeline::embed::embed_query(&app, &rag, &who, &text).await?)
+    };
     let q = Query { vector, text, mode: req.mode, top_k, filter: req.filter };
     let (store, stored) = (rag.store.clone(), who.qualify(&collection));
     let hits = blocking_named(&collection, move || store.search(&stored, &q)).await?;

@@ -4,11 +4,11 @@
 //! (what was fetched stays in the hub cache, and the next pull resumes it) or forgets a finished
 //! one. At most [`MAX_RUNNING_PULLS`] run at once.
 
-use std::sync::Arc;
 use crate::http::error::ApiError;
 use crate::http::refused::{Busy, Missing};
 use hearth_hub::{Progress, PullError, Pulled, Reference};
 use hearth_protocol::pull::{PullFailure, PullJob, PullStatus};
+use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 use tokio::sync::oneshot;

@@ -26,10 +26,8 @@ fn over(what: &'static str, limit: u64) -> ApiError {
 pub async fn collection(rag: &Rag, who: &Principal) -> Result<(), ApiError> {
     let Some(limit) = quotas(who).collections else { return Ok(()) };
     let (store, owner) = (rag.store.clone(), who.owner().to_string());
-    let n = blocking(move || {
-        Ok(store.list_collections()?.iter().filter(|c| split(&c.name).0 == owner).count() as u64)
-    })
-    .await?;
+    let n = blocking(move || Ok(store.list_collections()?.iter().filter(|c| split(&c.name).0 == owner).count() as u64))
+        .await?;
     if n >= limit {
         return Err(over("collections", limit));
     }
@@ -83,10 +81,8 @@ pub async fn conversation(store: &Arc<dyn ConversationStore>, who: &Principal) -
 pub async fn session(rag: &Rag, who: &Principal) -> Result<(), ApiError> {
     let Some(limit) = quotas(who).sessions else { return Ok(()) };
     let (store, owner) = (rag.store.clone(), who.owner().to_string());
-    let n = blocking(move || {
-        Ok(store.list_sessions()?.iter().filter(|s| split(&s.id).0 == owner).count() as u64)
-    })
-    .await?;
+    let n =
+        blocking(move || Ok(store.list_sessions()?.iter().filter(|s| split(&s.id).0 == owner).count() as u64)).await?;
     if n >= limit {
         return Err(over("sessions", limit));
     }

@@ -3,10 +3,10 @@
 
 use crate::http::error::ApiError;
 use crate::http::refused::Busy;
+use crate::retrieval::schema::Job;
 use hearth_rag::chunk::ChunkSpec;
 use hearth_rag::parse::{ParseError, ParseLimits};
 use hearth_rag::store::VectorStore;
-use crate::retrieval::schema::Job;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -250,7 +250,6 @@ pub async fn blocking<T: Send + 'static>(
     Ok(tokio::task::spawn_blocking(f).await.map_err(|_| ApiError::Internal)??)
 }
 
-
 /// by its stored name.
 pub async fn blocking_named<T: Send + 'static>(
     named: &str,
@@ -258,12 +257,15 @@ pub async fn blocking_named<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let r = tokio::task::spawn_blocking(f).await.map_err(|_| ApiError::Internal)?;
     r.map_err(|e| match e {
-        hearth_rag::store::StoreError::NoCollection(_) => hearth_rag::store::StoreError::NoCollection(named.to_string()).into(),
-        hearth_rag::store::StoreError::CollectionExists(_) => hearth_rag::store::StoreError::CollectionExists(named.to_string()).into(),
+        hearth_rag::store::StoreError::NoCollection(_) => {
+            hearth_rag::store::StoreError::NoCollection(named.to_string()).into()
+        }
+        hearth_rag::store::StoreError::CollectionExists(_) => {
+            hearth_rag::store::StoreError::CollectionExists(named.to_string()).into()
+        }
         e => e.into(),
     })
 }
-
 
 #[cfg(test)]
 mod tests {

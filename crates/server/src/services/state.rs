@@ -1,8 +1,8 @@
 //! Shared state of the HTTP layer.
 
 use crate::http::auth::{AuthConfig, Keys};
-use crate::http::stop::StopSignal;
 use crate::http::limits::Limits;
+use crate::http::stop::StopSignal;
 use hearth_engine::ModelManager;
 use std::sync::Arc;
 use tokio::sync::Semaphore;

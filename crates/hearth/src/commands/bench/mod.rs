@@ -10,10 +10,10 @@ pub(crate) mod measure;
 mod rag;
 
 use crate::config::{ModelArgs, ServeArgs};
-use measure::{local_server, percentile, rss_mb, TargetArgs};
 use clap::Args;
 use futures::StreamExt;
 use hearth_engine::{Event, GenerateRequest, ModelManager, PromptInput, SamplingParams};
+use measure::{local_server, percentile, rss_mb, TargetArgs};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
