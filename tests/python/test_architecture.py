@@ -1,5 +1,6 @@
-"""ARCHITECTURE.md stays true: every path it names exists, every bare file name it names is a
-file of some crate, and the import circles (scripts/circles.py) do not grow back."""
+"""ARCHITECTURE.md and the docs stay true: every path ARCHITECTURE.md names exists, every bare
+file name it names is a file of some crate, no import circle comes back (scripts/circles.py), and
+every link between README.md, ARCHITECTURE.md and docs/ resolves."""
 
 import pathlib
 import re
@@ -31,3 +32,12 @@ def test_import_circles_do_not_grow():
     out = subprocess.run([sys.executable, "scripts/circles.py"], cwd=ROOT, capture_output=True, text=True, check=True)
     total = int(re.search(r"circles in all crates: (\d+)", out.stdout).group(1))
     assert total <= CIRCLES_AT_MOST, out.stdout
+
+
+def test_links_between_the_docs_resolve():
+    broken = []
+    for doc in [ROOT / "README.md", ROOT / "ARCHITECTURE.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", doc.read_text()):
+            if "://" not in target and not (doc.parent / target).exists():
+                broken.append(f"{doc.relative_to(ROOT)} -> {target}")
+    assert not broken, broken

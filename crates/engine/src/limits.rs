@@ -2,7 +2,7 @@
 //! engine and its JSON-Schema converter (which recurse per nested group, per rule in a chain,
 //! per repetition, per property and per character of a name), stop strings matched on a
 //! model's thread, and chat templates. Each is checked before anything reaches C++ and refused
-//! with a 400 that names it. README's "Limits" section lists them.
+//! with a 400 that names it. docs/operations.md ("Limits") lists them.
 
 /// Deepest nesting of parenthesised groups in a GBNF grammar.
 pub const MAX_GRAMMAR_NESTING: usize = 128;
