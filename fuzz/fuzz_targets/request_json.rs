@@ -11,7 +11,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(req) = serde_json::from_slice::<ChatCompletionRequest>(data) {
-        let _ = validate::check_chat(&req);
+        // Every field that does not need the model, in one pass.
+        let _ = validate::check_chat(&req, &SamplingDefaults::default(), validate::OPENAI);
         // The checks that bound what reaches llama.cpp's recursive grammar code (issue 28).
         if let Ok(Some(c)) = structured::constraint(req.response_format.as_ref(), req.grammar.as_deref()) {
             let _ = match c {
@@ -21,8 +22,6 @@ fuzz_target!(|data: &[u8]| {
             };
         }
         let _ = tools::tool_request(req.tools.as_deref(), req.tool_choice.as_ref(), req.parallel_tool_calls);
-        let _ = validate::keep_alive(req.keep_alive.as_ref());
-        let _ = validate::choices(req.n);
     }
     if let Ok(req) = serde_json::from_slice::<CompletionRequest>(data) {
         let _ = validate::completion_request(req, &SamplingDefaults::default(), validate::LENIENT);

@@ -97,14 +97,14 @@ pub async fn count_tokens(
         metadata: None,
     };
     let wire = to_chat(full)?;
-    let messages = validate::check_chat(&wire)?;
+    let checked = validate::check_chat(&wire, &app.models.settings().sampling, validate::LENIENT)?;
     let tools = crate::pipeline::tools::tool_request(
         wire.tools.as_deref(),
         wire.tool_choice.as_ref(),
         wire.parallel_tool_calls,
     )?;
     let handle = who.models(&app.models).acquire(&wire.model, Some(ModelKind::Causal), KeepAlive::Default).await?;
-    let prompt = handle.render_chat(&messages, tools.as_ref().map(|t| t.tools.as_slice())).await?;
+    let prompt = handle.render_chat(&checked.messages, tools.as_ref().map(|t| t.tools.as_slice())).await?;
     let n = handle.count_prompt(prompt).await?;
     Ok(Json(CountTokens { input_tokens: n as u32 }))
 }

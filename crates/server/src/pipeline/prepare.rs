@@ -43,7 +43,7 @@ pub async fn prepare(
     req: ChatCompletionRequest,
     rules: validate::Rules,
 ) -> Result<Prepared, ApiError> {
-    let mut messages = validate::check_chat(&req)?;
+    let mut checked = validate::check_chat(&req, &app.models.settings().sampling, rules)?;
     let constraint = crate::pipeline::structured::constraint(req.response_format.as_ref(), req.grammar.as_deref())?;
     let tools =
         crate::pipeline::tools::tool_request(req.tools.as_deref(), req.tool_choice.as_ref(), req.parallel_tool_calls)?;
@@ -56,15 +56,13 @@ pub async fn prepare(
     let grammar = crate::pipeline::structured::grammar(&app.models, constraint.as_ref(), req.ignore_eos).await?;
     let who = Principal::of(caller.as_ref().map(|c| &c.0));
     let admission = generate::admit(app, caller)?;
-    let keep_alive = validate::keep_alive(req.keep_alive.as_ref())?;
-    let placed = validate::num_gpu(req.num_gpu);
-    let handle =
-        who.models(&app.models).acquire_placed(&req.model, Some(ModelKind::Causal), keep_alive, placed).await?;
+    let scope = who.models(&app.models);
+    let handle = scope.acquire_placed(&req.model, Some(ModelKind::Causal), checked.keep_alive, checked.placed).await?;
     let citations = match &req.rag {
-        Some(opts) => Some(crate::pipeline::ground::ground(app, &handle, (&who, opts), &req, &mut messages).await?),
+        Some(opts) => Some(crate::pipeline::ground::ground(app, &handle, (&who, opts), &req, &mut checked.messages).await?),
         None => None,
     };
-    let (stream, n) = (req.stream, validate::choices(req.n)?);
+    let (stream, n) = (req.stream, checked.n);
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
     let family = handle.tool_family();
     let grammar = match &tools {
@@ -72,8 +70,7 @@ pub async fn prepare(
         None => grammar,
     };
     let offered = tools.as_ref().map(|t| t.tools.as_slice());
-    let mut gen =
-        validate::chat_request(&handle, req, &messages, offered, &app.models.settings().sampling, rules).await?;
+    let mut gen = validate::chat_request(&handle, checked, offered).await?;
     gen.sampling.grammar = grammar;
     let logprobs = gen.logprobs.is_some();
     let started = generate::start_n(app, &handle, gen, n, admission).await?;

@@ -137,42 +137,72 @@ fn template_messages(messages: &[ChatMessage]) -> Result<Vec<TemplateMessage>, A
         .collect()
 }
 
-/// Checks a chat request that does not need the model (before it is loaded).
+/// A chat request's fields checked in one pass, before the model is loaded: everything that
+/// does not need the model (the prompt is rendered later, by [`chat_request`]).
+#[derive(Debug)]
+pub struct CheckedChat {
+    /// The conversation as the template reads it.
+    pub messages: Vec<TemplateMessage>,
+    /// Choices (`n`).
+    pub n: usize,
+    /// Alternatives per token to report (`None`: no log-probabilities).
+    pub logprobs: Option<u32>,
+    /// Most tokens to generate.
+    pub max_tokens: Option<u32>,
+    /// Stop strings.
+    pub stop: Vec<String>,
+    /// Sampling, with the server's defaults filled in.
+    pub sampling: hearth_engine::SamplingParams,
+    /// How long the model stays loaded after this request.
+    pub keep_alive: hearth_engine::KeepAlive,
+    /// The placement asked for (Ollama's `num_gpu`).
+    pub placed: Option<hearth_engine::gpu::GpuLayers>,
+    /// Generate past the end-of-generation token.
+    pub ignore_eos: bool,
+}
+
+/// Checks every field of a chat request that does not need the model.
 ///
 /// # Errors
 /// A 400 naming the first field at fault.
-pub fn check_chat(req: &ChatCompletionRequest) -> Result<Vec<TemplateMessage>, ApiError> {
-    choices(req.n)?;
-    crate::pipeline::logprobs::chat_request(req.logprobs, req.top_logprobs)?;
-    template_messages(&req.messages)
-}
-
-/// Builds the engine request for a chat completion.
-///
-/// # Errors
-/// A 400 for out-of-range parameters or a conversation the template rejects.
-pub async fn chat_request(
-    handle: &ModelHandle,
-    req: ChatCompletionRequest,
-    messages: &[TemplateMessage],
-    tools: Option<&[hearth_engine::Tool]>,
-    d: &SamplingDefaults,
-    rules: Rules,
-) -> Result<GenerateRequest, ApiError> {
-    let max = match req.max_completion_tokens {
+pub fn check_chat(req: &ChatCompletionRequest, d: &SamplingDefaults, rules: Rules) -> Result<CheckedChat, ApiError> {
+    let n = choices(req.n)?;
+    let logprobs = crate::pipeline::logprobs::chat_request(req.logprobs, req.top_logprobs)?;
+    let messages = template_messages(&req.messages)?;
+    let max_tokens = match req.max_completion_tokens {
         Some(_) => max_tokens("max_completion_tokens", req.max_completion_tokens)?,
         None => max_tokens("max_tokens", req.max_tokens)?,
     };
-    let stop = stops(req.stop, rules.max_stops)?;
-    let logprobs = crate::pipeline::logprobs::chat_request(req.logprobs, req.top_logprobs)?;
-    let sampling = sampling(req.sampling, d)?;
-    Ok(GenerateRequest {
-        prompt: PromptInput::Chat(handle.render_chat(messages, tools).await?),
-        sampling,
-        max_tokens: max,
-        stop,
-        ignore_eos: req.ignore_eos,
+    Ok(CheckedChat {
+        messages,
+        n,
         logprobs,
+        max_tokens,
+        stop: stops(req.stop.clone(), rules.max_stops)?,
+        sampling: sampling(req.sampling.clone(), d)?,
+        keep_alive: keep_alive(req.keep_alive.as_ref())?,
+        placed: num_gpu(req.num_gpu),
+        ignore_eos: req.ignore_eos,
+    })
+}
+
+/// The engine request of a checked chat: its prompt rendered with the model's template (and the
+/// tools offered).
+///
+/// # Errors
+/// A 400 for a conversation the template rejects.
+pub async fn chat_request(
+    handle: &ModelHandle,
+    c: CheckedChat,
+    tools: Option<&[hearth_engine::Tool]>,
+) -> Result<GenerateRequest, ApiError> {
+    Ok(GenerateRequest {
+        prompt: PromptInput::Chat(handle.render_chat(&c.messages, tools).await?),
+        sampling: c.sampling,
+        max_tokens: c.max_tokens,
+        stop: c.stop,
+        ignore_eos: c.ignore_eos,
+        logprobs: c.logprobs,
     })
 }
 
@@ -250,6 +280,10 @@ mod tests {
         serde_json::from_value(json).unwrap()
     }
 
+    fn check(req: &ChatCompletionRequest) -> Result<CheckedChat, ApiError> {
+        check_chat(req, &SamplingDefaults::default(), OPENAI)
+    }
+
     fn param(e: ApiError) -> Option<String> {
         e.body().error.param
     }
@@ -257,10 +291,10 @@ mod tests {
     #[test]
     fn empty_messages_and_unknown_roles_are_rejected() {
         assert_eq!(
-            param(check_chat(&chat(serde_json::json!({"messages": []}))).unwrap_err()).as_deref(),
+            param(check(&chat(serde_json::json!({"messages": []}))).unwrap_err()).as_deref(),
             Some("messages")
         );
-        let e = check_chat(&chat(
+        let e = check(&chat(
             serde_json::json!({"messages": [{"role": "user", "content": "x"}, {"role": "wizard", "content": "x"}]}),
         ))
         .unwrap_err();
@@ -269,18 +303,18 @@ mod tests {
 
     #[test]
     fn text_parts_are_joined_and_images_refused() {
-        let ok = check_chat(&chat(serde_json::json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]}))).unwrap();
-        assert_eq!(ok[0].content, "ab");
-        let e = check_chat(&chat(serde_json::json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}))).unwrap_err();
+        let ok = check(&chat(serde_json::json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]}))).unwrap();
+        assert_eq!(ok.messages[0].content, "ab");
+        let e = check(&chat(serde_json::json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}))).unwrap_err();
         assert_eq!(param(e).as_deref(), Some("messages[0].content[0].type"));
     }
 
     #[test]
     fn n_out_of_range_and_too_many_stops() {
         let e =
-            check_chat(&chat(serde_json::json!({"messages": [{"role": "user", "content": "x"}], "n": 9}))).unwrap_err();
+            check(&chat(serde_json::json!({"messages": [{"role": "user", "content": "x"}], "n": 9}))).unwrap_err();
         assert_eq!(param(e).as_deref(), Some("n"));
-        assert!(check_chat(&chat(serde_json::json!({"messages": [{"role": "user", "content": "x"}], "n": 3}))).is_ok());
+        assert!(check(&chat(serde_json::json!({"messages": [{"role": "user", "content": "x"}], "n": 3}))).is_ok());
         let e = stops(Some(StopSpec::Many(vec!["a".into(); 5])), OPENAI.max_stops).unwrap_err();
         assert!(stops(Some(StopSpec::Many(vec!["a".into(); 5])), LENIENT.max_stops).is_ok());
         assert_eq!(param(e).as_deref(), Some("stop"));
