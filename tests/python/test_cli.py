@@ -37,6 +37,14 @@ def test_a_piped_prompt_is_answered_and_the_program_exits(folder):
     assert r.stdout.strip(), "an answer on standard output"
 
 
+def test_bench_says_where_the_model_runs(folder):
+    r = hearth("bench", "--model", MODEL, "--prompt-tokens", "8", "--max-tokens", "4", "--requests", "1", "--raw",
+               folder=folder)
+    assert r.returncode == 0, r.stderr
+    assert "backends CPU  devices none  layers on the GPU 0/" in r.stdout, r.stdout
+    assert "raw" in r.stdout
+
+
 def test_a_prompt_argument_is_answered_once(folder):
     r = hearth("run", MODEL, "What", "is", "two", "plus", "two?", folder=folder)
     assert r.returncode == 0, r.stderr

@@ -59,7 +59,9 @@ pub async fn prepare(
     let scope = who.models(&app.models);
     let handle = scope.acquire_placed(&req.model, Some(ModelKind::Causal), checked.keep_alive, checked.placed).await?;
     let citations = match &req.rag {
-        Some(opts) => Some(crate::pipeline::ground::ground(app, &handle, (&who, opts), &req, &mut checked.messages).await?),
+        Some(opts) => {
+            Some(crate::pipeline::ground::ground(app, &handle, (&who, opts), &req, &mut checked.messages).await?)
+        }
         None => None,
     };
     let (stream, n) = (req.stream, checked.n);

@@ -290,10 +290,7 @@ mod tests {
 
     #[test]
     fn empty_messages_and_unknown_roles_are_rejected() {
-        assert_eq!(
-            param(check(&chat(serde_json::json!({"messages": []}))).unwrap_err()).as_deref(),
-            Some("messages")
-        );
+        assert_eq!(param(check(&chat(serde_json::json!({"messages": []}))).unwrap_err()).as_deref(), Some("messages"));
         let e = check(&chat(
             serde_json::json!({"messages": [{"role": "user", "content": "x"}, {"role": "wizard", "content": "x"}]}),
         ))
@@ -311,8 +308,7 @@ mod tests {
 
     #[test]
     fn n_out_of_range_and_too_many_stops() {
-        let e =
-            check(&chat(serde_json::json!({"messages": [{"role": "user", "content": "x"}], "n": 9}))).unwrap_err();
+        let e = check(&chat(serde_json::json!({"messages": [{"role": "user", "content": "x"}], "n": 9}))).unwrap_err();
         assert_eq!(param(e).as_deref(), Some("n"));
         assert!(check(&chat(serde_json::json!({"messages": [{"role": "user", "content": "x"}], "n": 3}))).is_ok());
         let e = stops(Some(StopSpec::Many(vec!["a".into(); 5])), OPENAI.max_stops).unwrap_err();

@@ -275,6 +275,14 @@ fn serve_args(a: &BenchArgs) -> anyhow::Result<ServeArgs> {
     Ok(s)
 }
 
+/// The backends of this build, the devices, and where the model's layers went.
+fn runs_on(backends: &str, devices: &[hearth_engine::gpu::Device], p: &hearth_engine::gpu::Placement) -> String {
+    let names: Vec<String> =
+        devices.iter().map(|d| format!("{} ({}, {} MiB)", d.name, d.description, d.memory_total >> 20)).collect();
+    let devices = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+    format!("backends {backends}  devices {devices}  layers on the GPU {}/{}", p.layers_gpu, p.layers_total)
+}
+
 /// Runs the benchmark and prints a table.
 ///
 /// # Errors
@@ -289,7 +297,12 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let mut models = None;
     let url = match &a.target.url {
-        Some(u) => Some(u.clone()),
+        Some(u) => {
+            let health: serde_json::Value =
+                client.get(format!("{u}/health")).send().await?.json().await.unwrap_or_default();
+            println!("backends {}  devices {}", health["backends"], health["devices"]);
+            Some(u.clone())
+        }
         None => {
             let settings = serve_args(&a)?.validate()?;
             println!(
@@ -297,7 +310,8 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
                 a.model, settings.engine.threads, settings.engine.parallel, a.max_tokens
             );
             let m = Arc::new(crate::commands::serve::build_manager(&settings)?);
-            m.get(&a.model).await?;
+            let h = m.get(&a.model).await?;
+            println!("{}", runs_on(&m.backends(), &m.devices(), &h.loaded.placement));
             println!("RSS with the model loaded, idle: {:.0} MB", rss_mb("VmRSS:"));
             let url = if a.target.raw { None } else { Some(local_server(m.clone(), settings.limits).await?) };
             models = Some(m);
